@@ -1,0 +1,50 @@
+/* tests/support/testutil.c — see testutil.h. */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int nibble(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)tolower((unsigned char)c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+uint8_t *tu_hex(const char *hex, size_t *len_out)
+{
+    size_t cap = strlen(hex) / 2 + 1, n = 0;
+    uint8_t *out = malloc(cap);
+    cr_assert_not_null(out);
+    int hi = -1;
+    for (const char *p = hex; *p; p++) {
+        if (isspace((unsigned char)*p))
+            continue;
+        int v = nibble(*p);
+        cr_assert(v >= 0, "bad hex digit '%c'", *p);
+        if (hi < 0) {
+            hi = v;
+        } else {
+            out[n++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    cr_assert(hi < 0, "odd number of hex digits");
+    *len_out = n;
+    return out;
+}
+
+const char *tu_env_required(const char *name)
+{
+    const char *v = getenv(name);
+    /* A missing cluster is a failure, never a skip: a skipped integration
+     * test must not pass for a run that checked nothing. */
+    if (!v || !*v)
+        cr_assert_fail("%s is not set: run through ctest, whose fixtures start the test cluster", name);
+    return v;
+}

@@ -1,0 +1,17 @@
+/* tests/support/testutil.h — helpers shared by the Criterion tests.
+ * Threading: test-process local; call from the test's own thread. */
+#ifndef GREGOR_TESTUTIL_H
+#define GREGOR_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses a hex string (spaces and newlines ignored) into a malloc'd buffer;
+ * aborts the test on malformed input. Caller frees. */
+uint8_t *tu_hex(const char *hex, size_t *len_out);
+
+/* The value of environment variable `name`; fails the test when it is unset.
+ * Integration tests read their bootstrap lists with it. */
+const char *tu_env_required(const char *name);
+
+#endif
