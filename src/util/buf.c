@@ -21,6 +21,7 @@ void buf_reader_init(buf_reader *r, const void *data, size_t len)
     r->pos = 0;
     r->err = GREGOR_OK;
     r->what = NULL;
+    r->field = NULL;
 }
 
 void buf_reader_fail(buf_reader *r, gregor_err err, const char *what)

@@ -7,7 +7,8 @@
  * its type), do not crash: they set a sticky error (`err`, plus a static
  * string `what` naming the field) and return zero values from then on. A
  * decoder reads field after field in spec order and checks `err` once per
- * structure. Multi-byte values are big-endian and read byte by byte.
+ * structure. Multi-byte values are big-endian and read byte by byte. Codecs
+ * record where an error happened in `field` (a schema path) and `pos`.
  *
  * Writer: a growable buffer with a mandatory `max` size. Writes that would
  * pass `max`, or an allocation failure, set a sticky error and are dropped.
@@ -49,6 +50,7 @@ typedef struct buf_reader {
     size_t pos;
     gregor_err err;   /* GREGOR_OK until the first failure, then sticky */
     const char *what; /* static description of what failed, or NULL */
+    const char *field; /* static schema path of the field being decoded, or NULL */
 } buf_reader;
 
 /* `data` is borrowed and must outlive the reader and any slice read from it. */

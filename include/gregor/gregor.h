@@ -1,0 +1,9 @@
+/* gregor/gregor.h — umbrella header of the gregor Kafka client. */
+#ifndef GREGOR_GREGOR_H
+#define GREGOR_GREGOR_H
+
+#include "gregor/client.h"
+#include "gregor/error.h"
+#include "gregor/metadata.h"
+
+#endif

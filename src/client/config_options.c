@@ -1,0 +1,58 @@
+/* client/config_options.c — every gregor option: name, aliases, type,
+ * default, range and one line of documentation. Keep sorted by layer. */
+#include <stdio.h>
+#include <string.h>
+
+#include "client/config.h"
+#include "net/versions.h"
+
+static bool check_broker_version(const char *v, char *errstr, size_t n)
+{
+    int32_t rel;
+    if (!strcmp(v, "auto") || net_versions_parse_release(v, &rel) == GREGOR_OK) {
+        if (strcmp(v, "auto") && rel < 10000 && !net_versions_legacy(v)) {
+            snprintf(errstr, n, "broker_version: '%s' predates 0.8.2, the oldest broker gregor supports", v);
+            return false;
+        }
+        return true;
+    }
+    snprintf(errstr, n, "broker_version: '%s' is neither 'auto' nor a release like 0.8.2 or 3.9.1", v);
+    return false;
+}
+
+const config_option config_options[] = {
+    /* client and connections */
+    {"bootstrap", "bootstrap.servers metadata.broker.list", CONFIG_STRING, "localhost:9092", 0, 0, NULL,
+     "Comma-separated host:port list of brokers to start from", NULL},
+    {"client_id", "client.id", CONFIG_STRING, "gregor", 0, 0, NULL,
+     "Client id sent with every request", NULL},
+    {"broker_version", "broker.version", CONFIG_STRING, "auto", 0, 0, NULL,
+     "'auto' negotiates with ApiVersions; a release below 0.10 (0.8.2, 0.9.0) uses that "
+     "release's fixed versions and sends no ApiVersions",
+     check_broker_version},
+    {"broker_version_fallback", "broker.version.fallback", CONFIG_STRING, "0.9.0", 0, 0, NULL,
+     "Versions to use when a broker closes the connection on ApiVersions (a pre-0.10 broker)",
+     check_broker_version},
+    {"request_timeout_ms", "request.timeout.ms socket.timeout.ms", CONFIG_INT, "30000", 1, 3600000, NULL,
+     "Time a request may wait for its response before it fails", NULL},
+    {"connect_timeout_ms", "socket.connection.setup.timeout.ms", CONFIG_INT, "10000", 1, 3600000, NULL,
+     "Time to establish a connection, including the ApiVersions handshake", NULL},
+    {"reconnect_backoff_ms", "reconnect.backoff.ms", CONFIG_INT, "100", 1, 3600000, NULL,
+     "First wait before reconnecting to a broker (doubles with each failure, +-20% jitter)", NULL},
+    {"reconnect_backoff_max_ms", "reconnect.backoff.max.ms", CONFIG_INT, "10000", 1, 3600000, NULL,
+     "Upper bound of the reconnect backoff", NULL},
+    {"max_in_flight", "max.in.flight max.in.flight.requests.per.connection", CONFIG_INT, "5", 1, 1000, NULL,
+     "Requests pipelined on one connection before waiting for responses", NULL},
+    {"max_response_bytes", "receive.message.max.bytes", CONFIG_INT, "104857600", 1024, 2147483647, NULL,
+     "Largest response accepted from a broker; a larger one closes the connection", NULL},
+    {"metadata_refresh_ms", "topic.metadata.refresh.interval.ms metadata.max.age.ms", CONFIG_INT, "300000",
+     10, 86400000, NULL, "Interval of periodic metadata refreshes", NULL},
+    {"metadata_fast_refresh_ms", "topic.metadata.refresh.fast.interval.ms", CONFIG_INT, "250", 1, 60000,
+     NULL, "Minimum gap between refreshes triggered by errors or missing leaders", NULL},
+    {"allow_auto_create_topics", "allow.auto.create.topics", CONFIG_BOOL, "false", 0, 0, NULL,
+     "Let Metadata requests create missing topics (broker setting permitting)", NULL},
+    {"log_level", "log.level", CONFIG_ENUM, "warn", 0, 0, "debug|info|warn|error",
+     "Threshold of the library's log messages", NULL},
+};
+
+const size_t config_option_count = sizeof config_options / sizeof config_options[0];

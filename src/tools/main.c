@@ -1,0 +1,44 @@
+/* tools/main.c — the `gregor` command: dispatches to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/tool.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"metadata", cmd_metadata, "brokers, topics, partitions, leaders and API versions of a cluster"},
+    {"config", cmd_config, "list every client option with its default"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: gregor COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'gregor COMMAND -h' describes a command's options. gregor %s\n", gregor_version());
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return TOOL_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return TOOL_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("gregor %s\n", gregor_version());
+        return TOOL_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "gregor: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return TOOL_EXIT_USAGE;
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""The `gregor` command on bad input: every case must end quickly with a
+clear message naming what was wrong, a non-zero exit, and no crash.
+Needs no broker. Usage: cli_errors.py (GREGOR_BIN names the binary)."""
+import os
+import subprocess
+import sys
+import time
+
+gregor = os.environ["GREGOR_BIN"]
+failures = 0
+
+
+def check(args, want_rc, want_text, max_seconds=10):
+    global failures
+    t0 = time.monotonic()
+    p = subprocess.run([gregor] + args, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - t0
+    ok = p.returncode == want_rc and want_text in (p.stderr + p.stdout) and took < max_seconds
+    print(f"{'ok  ' if ok else 'FAIL'} gregor {' '.join(args)} -> rc {p.returncode} in {took:.1f}s: "
+          f"{(p.stderr or p.stdout).strip()[:200]}")
+    if not ok:
+        failures += 1
+        print(f"     wanted rc {want_rc} and '{want_text}' within {max_seconds}s", file=sys.stderr)
+
+
+check([], 2, "usage")
+check(["nosuch"], 2, "unknown command 'nosuch'")
+check(["metadata", "-b", "127.0.0.1:1", "-X", "nosuch_option=1"], 2, "unknown option 'nosuch_option'")
+check(["metadata", "-b", "127.0.0.1:1", "-X", "request_timeout_ms=abc"], 2, "request_timeout_ms: 'abc' is not an integer")
+check(["metadata", "-b", "127.0.0.1:1", "-X", "broker_version=0.7.0"], 2, "broker_version")
+check(["metadata", "-b", "127.0.0.1:1", "-X", "noequals"], 2, "key=value")
+check(["metadata", "-b", "host:99999"], 1, "host:99999")
+check(["metadata", "-b", ""], 1, "no bootstrap brokers")
+# Nothing listens on port 1: fails within the -m timeout, naming the broker.
+check(["metadata", "-b", "127.0.0.1:1", "-m", "2"], 1, "127.0.0.1:1", max_seconds=6)
+# A name that does not resolve.
+check(["metadata", "-b", "no-such-host.invalid:9092", "-m", "2"], 1, "no-such-host.invalid", max_seconds=8)
+check(["config", "list"], 0, "request_timeout_ms")
+
+total = 11
+print(f"{total - failures} passed, {failures} failed")
+sys.exit(1 if failures else 0)
