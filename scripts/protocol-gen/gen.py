@@ -2,7 +2,7 @@
 """Generates gregor's Kafka protocol codecs (src/protocol/gen/) from Apache
 Kafka's message schemas.
 
-Usage: gen.py SCHEMA_DIR LEGACY_SCHEMA_DIR ERROR_CODES_TSV OUT_DIR
+Usage: gen.py SCHEMA_DIR LEGACY_SCHEMA_DIR ERROR_CODES_TSV OUT_DIR SAMPLES_C
 
 SCHEMA_DIR holds the current schemas (Kafka 4.x `*Request.json` /
 `*Response.json`); they define every field and the highest versions.
@@ -16,7 +16,9 @@ Output, per API: <api>.h / <api>.c with one C struct per schema struct, an
 `_init` that applies the schema defaults, and `_encode` / `_decode` for both
 the request and the response over every version. Also api.h / api.c (the
 table of APIs gregor speaks, with their version ranges and header versions)
-and errors.c (broker error names and classes).
+errors.c (broker error names and classes) and registry.h / registry.c (every
+message behind one signature). SAMPLES_C is test support: a function that
+fills every field of every message with a non-default value.
 """
 import json
 import os
@@ -538,7 +540,7 @@ def emit_message_api(m, h, c):
     c.append("")
 
 
-def gen_api(api, cur_dir, legacy_dir, out_dir, table):
+def gen_api(api, cur_dir, legacy_dir, out_dir, table, messages):
     base = snake(api)
     h = [HEADER, f"/* protocol/gen/{base}.h — the {api} API (key {{key}}): request and response",
          " * structs, versions {lo}-{hi}. Strings and byte fields are views (buf_slice);",
@@ -558,6 +560,8 @@ def gen_api(api, cur_dir, legacy_dir, out_dir, table):
         if cur.get("latestVersionUnstable") is True:
             hi -= 1
         m = Message(cur, lo, hi, "proto_" + snake(f"{api}{kind}"))
+        m.file = base
+        messages.append(m)
         emit_message_api(m, h, c)
         if kind == "Request":
             info = (cur["apiKey"], api, lo, hi, m.flex.lo if not m.flex.empty() else -1)
@@ -570,11 +574,13 @@ def gen_api(api, cur_dir, legacy_dir, out_dir, table):
     table.append(info)
 
 
-def gen_embedded(name, cur_dir, out_dir):
+def gen_embedded(name, cur_dir, out_dir, messages):
     base = snake(name)
     js = load(os.path.join(cur_dir, f"{name}.json"))
     v = Versions(js["validVersions"])
     m = Message(js, v.lo, v.hi, "proto_" + base)
+    m.file = base
+    messages.append(m)
     h = [HEADER, f"/* protocol/gen/{base}.h — {name}, versions {v.lo}-{v.hi}: carried as bytes inside",
          " * group messages, prefixed by its int16 version (see protocol/header.h).",
          " * Threading: pure functions. */",
@@ -686,6 +692,120 @@ def gen_errors(tsv, out_dir):
     write(out_dir, "errors.c", c)
 
 
+def gen_registry(messages, out_dir):
+    """A table of every generated message, for generic tools, tests and fuzzing."""
+    h = [HEADER,
+         "/* protocol/gen/registry.h — every generated message as data: name, API key,",
+         " * direction, version range and its functions behind a common signature, so",
+         " * that one loop can exercise them all (tests, fuzzing, debugging tools).",
+         " * Threading: immutable data. */",
+         "#ifndef GREGOR_PROTOCOL_GEN_REGISTRY_H", "#define GREGOR_PROTOCOL_GEN_REGISTRY_H", "",
+         "#include <stdbool.h>", "#include <stddef.h>", "#include <stdint.h>", "",
+         "#include \"gregor/error.h\"", "#include \"util/arena.h\"", "#include \"util/buf.h\"", "",
+         "typedef struct proto_message_info {",
+         "    const char *name;   /* \"MetadataResponse\" */",
+         "    int16_t api_key;    /* -1 for embedded protocols */",
+         "    bool response;",
+         "    int16_t min_version;",
+         "    int16_t max_version;",
+         "    size_t size;        /* sizeof the top-level struct */",
+         "    void (*init)(void *m);",
+         "    gregor_err (*encode)(buf_writer *w, int16_t version, const void *m);",
+         "    gregor_err (*decode)(buf_reader *r, int16_t version, void *out, arena *a);",
+         "} proto_message_info;", "",
+         "extern const proto_message_info proto_messages[];",
+         "extern const size_t proto_messages_count;", "",
+         "#endif"]
+    c = [HEADER, "#include \"protocol/gen/registry.h\"", ""]
+    for m in messages:
+        c.append(f"#include \"protocol/gen/{m.file}.h\"")
+    c.append("")
+    for m in messages:
+        n = m.cname
+        c.append(f"static void init_{n}(void *m) {{ {n}_init(m); }}")
+        c.append(f"static gregor_err enc_{n}(buf_writer *w, int16_t v, const void *m) {{ return {n}_encode(w, v, m); }}")
+        c.append(f"static gregor_err dec_{n}(buf_reader *r, int16_t v, void *m, arena *a) {{ return {n}_decode(r, v, m, a); }}")
+    c.append("")
+    c.append("const proto_message_info proto_messages[] = {")
+    for m in messages:
+        n = m.cname
+        key = m.key if m.key is not None else -1
+        c.append(f"    {{\"{m.name}\", {key}, {str(m.kind == 'response').lower()}, {m.lo}, {m.hi}, "
+                 f"sizeof({n}), init_{n}, enc_{n}, dec_{n}}},")
+    c.append("};")
+    c.append("")
+    c.append("const size_t proto_messages_count = sizeof proto_messages / sizeof proto_messages[0];")
+    write(out_dir, "registry.h", h)
+    write(out_dir, "registry.c", c)
+
+
+def gen_samples(messages, path):
+    """Test support: fills every field of every message with a value that is
+    not its default, so that a round trip exercises every field."""
+    c = [HEADER,
+         "/* tests/support/proto_samples.c — proto_sample_fill(): every field of a",
+         " * generated message set to a non-default value (arrays of two elements).",
+         " * Arrays come from the caller's arena. */",
+         "#include \"proto_samples.h\"", "", "#include <string.h>", ""]
+    for m in messages:
+        c.append(f"#include \"protocol/gen/{m.file}.h\"")
+    c.append("")
+    c.append("static buf_slice str(const char *s) { return buf_slice_of(s, strlen(s)); }")
+    c.append("")
+    for m in messages:
+        for st in m.structs:
+            c.append(f"static void fill_{st.cname}({st.cname} *m, arena *a);")
+    c.append("")
+    for m in messages:
+        for st in m.structs:
+            c.append(f"static void fill_{st.cname}({st.cname} *m, arena *a)")
+            c.append("{")
+            c.append("    (void)a;")
+            c.append(f"    {st.cname}_init(m);")
+            for i, f in enumerate(st.fields):
+                val = sample_value(f, i)
+                if f.is_array:
+                    t = elem_ctype(f)
+                    c.append(f"    m->{f.c} = arena_calloc(a, 2, sizeof({t}));")
+                    c.append(f"    m->{f.c}_count = 2;")
+                    c.append("    for (int i = 0; i < 2; i++) {")
+                    if f.struct:
+                        c.append(f"        fill_{f.struct.cname}(&m->{f.c}[i], a);")
+                    else:
+                        c.append(f"        m->{f.c}[i] = {val};")
+                    c.append("    }")
+                elif f.struct:
+                    c.append(f"    fill_{f.struct.cname}(&m->{f.c}, a);")
+                elif f.elem == "uuid":
+                    c.append(f"    memset(m->{f.c}, {0x11 + i}, 16);")
+                else:
+                    c.append(f"    m->{f.c} = {val};")
+            c.append("}")
+            c.append("")
+    c.append("bool proto_sample_fill(const char *name, void *m, arena *a)")
+    c.append("{")
+    for m in messages:
+        c.append(f"    if (!strcmp(name, \"{m.name}\")) {{")
+        c.append(f"        fill_{m.cname}(m, a);")
+        c.append("        return true;")
+        c.append("    }")
+    c.append("    return false;")
+    c.append("}")
+    text = "\n".join(c).rstrip("\n") + "\n"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def sample_value(f, i):
+    if f.elem in SLICES:
+        return f"str(\"{f.name[:12]}\")"
+    if f.elem == "bool":
+        return "true" if f.default != "true" else "false"
+    if f.elem == "float64":
+        return "2.5"
+    return str(i + 2)
+
+
 def write(out_dir, name, lines):
     path = os.path.join(out_dir, name)
     text = "\n".join(lines).rstrip("\n") + "\n"
@@ -694,17 +814,19 @@ def write(out_dir, name, lines):
 
 
 def main():
-    if len(sys.argv) != 5:
+    if len(sys.argv) != 6:
         sys.exit(__doc__)
-    cur_dir, legacy_dir, tsv, out_dir = sys.argv[1:]
+    cur_dir, legacy_dir, tsv, out_dir, samples = sys.argv[1:]
     os.makedirs(out_dir, exist_ok=True)
-    table = []
+    table, messages = [], []
     for api in APIS:
-        gen_api(api, cur_dir, legacy_dir, out_dir, table)
+        gen_api(api, cur_dir, legacy_dir, out_dir, table, messages)
     for name in EMBEDDED:
-        gen_embedded(name, cur_dir, out_dir)
+        gen_embedded(name, cur_dir, out_dir, messages)
     gen_table(table, out_dir)
     gen_errors(tsv, out_dir)
+    gen_registry(messages, out_dir)
+    gen_samples(messages, samples)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_INPUT 65536
+#define FUZZ_MAX_INPUT 65536
 #define MAX_SEEDS 4096
 
 static uint8_t *seeds[MAX_SEEDS];
@@ -32,8 +32,8 @@ static void add_file(const char *path)
             fclose(f);
         return;
     }
-    uint8_t *buf = malloc(MAX_INPUT);
-    size_t n = buf ? fread(buf, 1, MAX_INPUT, f) : 0;
+    uint8_t *buf = malloc(FUZZ_MAX_INPUT);
+    size_t n = buf ? fread(buf, 1, FUZZ_MAX_INPUT, f) : 0;
     fclose(f);
     if (!buf)
         return;
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nseeds; i++)
         run_one(seeds[i], seed_len[i]);
 
-    static uint8_t buf[MAX_INPUT];
+    static uint8_t buf[FUZZ_MAX_INPUT];
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     unsigned long runs = 0;
