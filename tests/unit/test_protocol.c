@@ -233,7 +233,8 @@ Test(protocol, every_message_every_version_round_trips_and_truncates_cleanly)
             cr_assert_eq(r.pos, w1.len, "%s v%d: %zu of %zu bytes read", mi->name, v, r.pos, w1.len);
             cr_assert_eq(mi->encode(&w2, v, m2), GREGOR_OK);
             cr_assert_eq(w1.len, w2.len, "%s v%d: re-encoded length differs", mi->name, v);
-            cr_assert(memcmp(w1.data, w2.data, w1.len) == 0, "%s v%d: re-encoded bytes differ", mi->name, v);
+            cr_assert(w1.len == 0 || memcmp(w1.data, w2.data, w1.len) == 0, "%s v%d: re-encoded bytes differ",
+                      mi->name, v);
             for (size_t cut = 0; cut < w1.len; cut++) {
                 buf_reader_init(&r, w1.data, cut);
                 err = mi->decode(&r, v, m2, &a);
