@@ -139,6 +139,28 @@ static void ignore_done(gregor_err err, net_response *resp, void *opaque)
     (void)err, (void)resp, (void)opaque;
 }
 
+/* True once a snapshot that lists `node_id` exists (waiting for a fresh
+ * one, until `deadline`, when the current one does not). */
+static bool wait_for_broker(gregor_client *c, int32_t node_id, int64_t deadline)
+{
+    cluster_snapshot *s = cluster_snapshot_get(c->cluster);
+    bool known = s && cluster_snapshot_broker(s, node_id);
+    uint64_t generation = s ? s->generation : 0;
+    cluster_snapshot_unref(s);
+    if (known)
+        return true;
+    int64_t left = deadline - net_now_ms();
+    if (left <= 0)
+        return false;
+    cluster_request_refresh(c->cluster);
+    s = NULL;
+    if (cluster_wait_snapshot(c->cluster, generation, (int32_t)left, &s, NULL, 0) != GREGOR_OK)
+        return false;
+    known = cluster_snapshot_broker(s, node_id) != NULL;
+    cluster_snapshot_unref(s);
+    return known;
+}
+
 /* Runs `req` against any broker until it succeeds or `timeout_ms` passes,
  * trying the next broker after each connection failure. */
 gregor_err client_call_any(gregor_client *c, int32_t node_id, net_request *req, int32_t timeout_ms,
@@ -147,6 +169,7 @@ gregor_err client_call_any(gregor_client *c, int32_t node_id, net_request *req, 
     int64_t deadline = net_now_ms() + timeout_ms;
     gregor_err err;
     int attempt = 0;
+    bool waited_for_node = false;
     for (;;) {
         int64_t left = deadline - net_now_ms();
         if (left <= 0) {
@@ -155,6 +178,18 @@ gregor_err client_call_any(gregor_client *c, int32_t node_id, net_request *req, 
         }
         req->timeout_ms = (int32_t)left;
         err = cluster_call(c->cluster, node_id, req, reply);
+        if (err == GREGOR_ERR_INVALID_ARG && node_id >= 0 && !waited_for_node) {
+            /* The cluster does not know the broker yet (its first refresh
+             * may still be under way): wait for one fresh snapshot. */
+            waited_for_node = true;
+            if (wait_for_broker(c, node_id, deadline))
+                continue;
+        }
+        if (err == GREGOR_ERR_INVALID_ARG && node_id >= 0) {
+            if (errstr && n)
+                snprintf(errstr, n, "broker %d is not in the cluster metadata", (int)node_id);
+            return err;
+        }
         if (err == GREGOR_OK || !gregor_err_is_retriable(err) || err == GREGOR_ERR_TIMED_OUT)
             break;
         /* A broker refused or dropped us: back off briefly, try the next. */
