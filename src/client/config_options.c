@@ -53,6 +53,10 @@ const config_option config_options[] = {
      "Let Metadata requests create missing topics (broker setting permitting)", NULL},
     {"log_level", "log.level", CONFIG_ENUM, "warn", 0, 0, "debug|info|warn|error",
      "Threshold of the library's log messages", NULL},
+
+    /* producer (src/producer) */
+
+    /* consumer and offsets (src/consumer) */
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];
