@@ -72,7 +72,7 @@ gregor_err gregor_client_metadata(gregor_client *c, const char *const *topics, s
  * will use (-1 when they have none in common). */
 typedef struct gregor_api_version {
     int16_t api_key;
-    const char *name;     /* "Produce", "Fetch", ... or NULL for APIs gregor does not speak */
+    const char *name;     /* Kafka's name: "Produce", "Fetch", ...; NULL for keys Kafka's schemas lack */
     int16_t broker_min, broker_max;
     int16_t client_min, client_max; /* -1 when gregor does not speak the API */
     int16_t chosen;

@@ -595,7 +595,19 @@ def gen_embedded(name, cur_dir, out_dir, messages):
     write(out_dir, f"{base}.c", c)
 
 
-def gen_table(table, out_dir):
+def all_api_names(dirs):
+    """apiKey -> name of every request schema in `dirs` (later dirs win)."""
+    names = {}
+    for d in dirs:
+        for f in sorted(os.listdir(d)):
+            if f.endswith("Request.json"):
+                js = load(os.path.join(d, f))
+                if js.get("apiKey") is not None:
+                    names[js["apiKey"]] = js["name"][:-len("Request")]
+    return names
+
+
+def gen_table(table, out_dir, names):
     table.sort()
     h = [HEADER,
          "/* protocol/gen/api.h — the APIs gregor speaks: key, name, the version range",
@@ -621,6 +633,9 @@ def gen_table(table, out_dir):
     h.append("/* Every API gregor speaks, sorted by key; proto_api_count() entries. */")
     h.append("const proto_api_info *proto_api_all(void);")
     h.append("size_t proto_api_count(void);")
+    h.append("/* Kafka's name of API `key` (\"DescribeConfigs\"), also for APIs gregor does not")
+    h.append(" * speak; NULL for keys not in Kafka's schemas. */")
+    h.append("const char *proto_api_name(int16_t key);")
     h.append("/* Request header version (1 or 2) for an API gregor speaks at `version`. */")
     h.append("int proto_request_header_version(int16_t key, int16_t version);")
     h.append("/* Response header version (0 or 1); ApiVersions answers always use 0. */")
@@ -638,6 +653,18 @@ def gen_table(table, out_dir):
     c.append("        if (apis[i].key == key)")
     c.append("            return &apis[i];")
     c.append("    return NULL;")
+    c.append("}")
+    c.append("")
+    c.append("static const char *const names[] = {")
+    for key in sorted(names):
+        c.append(f"    [{key}] = \"{names[key]}\",")
+    c.append("};")
+    c.append("")
+    c.append("const char *proto_api_name(int16_t key)")
+    c.append("{")
+    c.append("    if (key < 0 || (size_t)key >= sizeof names / sizeof names[0])")
+    c.append("        return NULL;")
+    c.append("    return names[key];")
     c.append("}")
     c.append("")
     c.append("const proto_api_info *proto_api_all(void) { return apis; }")
@@ -823,7 +850,7 @@ def main():
         gen_api(api, cur_dir, legacy_dir, out_dir, table, messages)
     for name in EMBEDDED:
         gen_embedded(name, cur_dir, out_dir, messages)
-    gen_table(table, out_dir)
+    gen_table(table, out_dir, all_api_names([legacy_dir, cur_dir]))
     gen_errors(tsv, out_dir)
     gen_registry(messages, out_dir)
     gen_samples(messages, samples)

@@ -288,7 +288,7 @@ gregor_err gregor_client_api_versions(gregor_client *c, int32_t node_id, int32_t
         if (k < max) {
             gregor_api_version *v = &out[k];
             v->api_key = key;
-            v->name = info ? info->name : NULL;
+            v->name = proto_api_name(key);
             v->broker_min = reply.versions.min[key];
             v->broker_max = reply.versions.max[key];
             v->client_min = info ? info->min_version : -1;

@@ -45,6 +45,9 @@ const proto_api_info *proto_api_get(int16_t key);
 /* Every API gregor speaks, sorted by key; proto_api_count() entries. */
 const proto_api_info *proto_api_all(void);
 size_t proto_api_count(void);
+/* Kafka's name of API `key` ("DescribeConfigs"), also for APIs gregor does not
+ * speak; NULL for keys not in Kafka's schemas. */
+const char *proto_api_name(int16_t key);
 /* Request header version (1 or 2) for an API gregor speaks at `version`. */
 int proto_request_header_version(int16_t key, int16_t version);
 /* Response header version (0 or 1); ApiVersions answers always use 0. */
