@@ -206,8 +206,9 @@ gregor_err client_call_any(gregor_client *c, int32_t node_id, net_request *req, 
         gregor_err cerr = cluster_last_error(c->cluster, last, sizeof last);
         if (err == GREGOR_ERR_TIMED_OUT && cerr != GREGOR_OK)
             err = cerr; /* the underlying cause is more useful than "timed out" */
+        /* The last failure names the broker and the cause; alone it says it all. */
         if (errstr && n)
-            snprintf(errstr, n, "%s%s%s", gregor_err_str(err), last[0] ? ": " : "", last);
+            snprintf(errstr, n, "%s", last[0] ? last : gregor_err_str(err));
     }
     return err;
 }

@@ -172,16 +172,20 @@ void cluster_free(cluster *c)
 /* ---------------------------------------------------------- connections */
 
 /* Remembers the latest failure for cluster_wait_snapshot() to report. */
-static void set_error(cluster *c, gregor_err err, int32_t node_id, const char *host, int port)
+static void set_error(cluster *c, gregor_err err, int32_t node_id, const char *host, int port,
+                      const char *detail)
 {
+    const char *sep = detail && *detail ? " (" : "", *end = detail && *detail ? ")" : "";
+    if (!*sep)
+        detail = "";
     pthread_mutex_lock(&c->lock);
     c->last_err = err;
     if (node_id >= 0)
-        snprintf(c->last_errstr, sizeof c->last_errstr, "broker %d at %s:%d: %s", node_id, host,
-                 port, gregor_err_str(err));
+        snprintf(c->last_errstr, sizeof c->last_errstr, "broker %d at %s:%d: %s%s%s%s", node_id, host,
+                 port, gregor_err_str(err), sep, detail, end);
     else
-        snprintf(c->last_errstr, sizeof c->last_errstr, "bootstrap broker %s:%d: %s", host, port,
-                 gregor_err_str(err));
+        snprintf(c->last_errstr, sizeof c->last_errstr, "bootstrap broker %s:%d: %s%s%s%s", host, port,
+                 gregor_err_str(err), sep, detail, end);
     pthread_cond_broadcast(&c->changed);
     pthread_mutex_unlock(&c->lock);
 }
@@ -196,7 +200,8 @@ static void on_conn_state(net_conn *conn, net_conn_state state, gregor_err why, 
     gregor_log(GREGOR_LOG_DEBUG, "broker %d (%s:%d): %s: %s", net_conn_node_id(conn),
                net_conn_host(conn), net_conn_port(conn), net_conn_state_name(state),
                gregor_err_name(why));
-    set_error(c, why, net_conn_node_id(conn), net_conn_host(conn), net_conn_port(conn));
+    set_error(c, why, net_conn_node_id(conn), net_conn_host(conn), net_conn_port(conn),
+              net_conn_fail_detail(conn));
     /* A known broker went away: its partitions may have new leaders. */
     if (net_conn_node_id(conn) >= 0)
         request_refresh_loop(c);
@@ -434,7 +439,8 @@ static void metadata_done(gregor_err err, net_response *resp, void *opaque)
         err != GREGOR_ERR_RESOLVE) {
         /* Connection failures were reported by on_conn_state already. */
         slot *sl = find_slot(c, r->node_id);
-        set_error(c, err, r->node_id, sl ? net_conn_host(sl->conn) : "?", sl ? net_conn_port(sl->conn) : 0);
+        set_error(c, err, r->node_id, sl ? net_conn_host(sl->conn) : "?", sl ? net_conn_port(sl->conn) : 0,
+                  NULL);
     }
     metadata_req_free(r);
     if (err != GREGOR_OK) {

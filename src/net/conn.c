@@ -58,6 +58,7 @@ struct net_conn {
     int32_t node_id;
     char *host;
     int port;
+    char fail_detail[128]; /* why the last failure happened, for messages */
     net_conn_config cfg;
     net_conn_state_fn on_state;
     void *on_state_arg;
@@ -92,9 +93,14 @@ struct net_conn {
     bool in_dispatch;
 };
 
-static void conn_fail(net_conn *c, gregor_err why);
+static void conn_fail_detail(net_conn *c, gregor_err why, const char *detail);
 static void pump(net_conn *c);
 static void rearm_timer(net_conn *c);
+
+static void conn_fail(net_conn *c, gregor_err why)
+{
+    conn_fail_detail(c, why, NULL);
+}
 
 const char *net_conn_state_name(net_conn_state s)
 {
@@ -279,6 +285,11 @@ void net_conn_close(net_conn *c)
 }
 
 net_conn_state net_conn_get_state(const net_conn *c) { return c->state; }
+const char *net_conn_fail_detail(const net_conn *c)
+{
+    return c->fail_detail;
+}
+
 int32_t net_conn_node_id(const net_conn *c) { return c->node_id; }
 const char *net_conn_host(const net_conn *c) { return c->host; }
 int net_conn_port(const net_conn *c) { return c->port; }
@@ -316,11 +327,11 @@ static void start_connect(net_conn *c)
      * names in /etc/hosts) answer at once. */
     int rc = getaddrinfo(c->host, port, &hints, &res);
     if (rc != 0 || !res) {
-        gregor_log(GREGOR_LOG_WARN, "broker %d: cannot resolve %s: %s", c->node_id, c->host,
+        gregor_log(GREGOR_LOG_DEBUG, "broker %d: cannot resolve %s: %s", c->node_id, c->host,
                    gai_strerror(rc));
         if (res)
             freeaddrinfo(res);
-        conn_fail(c, GREGOR_ERR_RESOLVE);
+        conn_fail_detail(c, GREGOR_ERR_RESOLVE, gai_strerror(rc));
         return;
     }
     int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
@@ -334,8 +345,9 @@ static void start_connect(net_conn *c)
     rc = connect(fd, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
     if (rc != 0 && errno != EINPROGRESS) {
+        int e = errno;
         close(fd);
-        conn_fail(c, GREGOR_ERR_CONNECT);
+        conn_fail_detail(c, GREGOR_ERR_CONNECT, strerror(e));
         return;
     }
     c->fd = fd;
@@ -478,10 +490,13 @@ static int32_t jittered(int32_t ms)
     return span > 0 ? ms - span + (int32_t)(random() % (2 * span + 1)) : ms;
 }
 
-static void conn_fail(net_conn *c, gregor_err why)
+/* Fails the connection; `detail` (may be NULL) says why in words, for the
+ * state callback's messages (net_conn_fail_detail). */
+static void conn_fail_detail(net_conn *c, gregor_err why, const char *detail)
 {
     if (c->closing)
         return;
+    snprintf(c->fail_detail, sizeof c->fail_detail, "%s", detail ? detail : "");
     bool was_handshake = c->state == NET_CONN_HANDSHAKE;
     bool was_connecting = c->state == NET_CONN_CONNECTING || c->state == NET_CONN_IDLE ||
                           c->state == NET_CONN_BACKOFF;
@@ -564,7 +579,7 @@ static void flush_out(net_conn *c)
             break;
         if (n < 0 && errno == EINTR)
             continue;
-        conn_fail(c, GREGOR_ERR_DISCONNECTED);
+        conn_fail_detail(c, GREGOR_ERR_DISCONNECTED, n < 0 ? strerror(errno) : "send failed");
         return;
     }
     if (c->out_sent == c->out.len) {
@@ -667,7 +682,7 @@ static bool parse_frames(net_conn *c)
                                  ((uint32_t)p[2] << 8) | p[3]);
         if (size < 0 || (size_t)size > c->cfg.max_response_bytes) {
             gregor_log(GREGOR_LOG_WARN, "broker %d: response size %d out of range", c->node_id, size);
-            conn_fail(c, GREGOR_ERR_TOO_LARGE);
+            conn_fail_detail(c, GREGOR_ERR_TOO_LARGE, "response larger than max_response_bytes");
             return false;
         }
         size_t have = c->rlen - off - 4;
@@ -710,14 +725,14 @@ static void read_input(net_conn *c)
         }
         ssize_t n = recv(c->fd, dst, room, 0);
         if (n == 0) {
-            conn_fail(c, GREGOR_ERR_DISCONNECTED);
+            conn_fail_detail(c, GREGOR_ERR_DISCONNECTED, "closed by the broker");
             return;
         }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                conn_fail(c, GREGOR_ERR_DISCONNECTED);
+                conn_fail_detail(c, GREGOR_ERR_DISCONNECTED, strerror(errno));
             return;
         }
         if (c->big) {
@@ -748,9 +763,10 @@ static void on_io(net_loop *l, uint32_t events, void *arg)
         int soerr = 0;
         socklen_t len = sizeof soerr;
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0) {
+            const char *why = strerror(soerr ? soerr : errno);
             gregor_log(GREGOR_LOG_DEBUG, "broker %d: connect to %s:%d failed: %s", c->node_id,
-                       c->host, c->port, strerror(soerr ? soerr : errno));
-            conn_fail(c, GREGOR_ERR_CONNECT);
+                       c->host, c->port, why);
+            conn_fail_detail(c, GREGOR_ERR_CONNECT, why);
             return;
         }
         if (net_watch_set(l, &c->watch, POLLER_READ) != GREGOR_OK) {
@@ -819,7 +835,7 @@ static void on_timer(net_loop *l, void *arg)
         gregor_log(GREGOR_LOG_WARN, "broker %d: request (api %d v%d) timed out; reconnecting",
                    c->node_id, r->req.api_key, r->version);
         complete_later(c, r, GREGOR_ERR_TIMED_OUT);
-        conn_fail(c, GREGOR_ERR_TIMED_OUT);
+        conn_fail_detail(c, GREGOR_ERR_TIMED_OUT, "a request timed out");
     }
     expire_waiting(c, now);
     if (c->state_deadline_ms && c->state_deadline_ms <= now) {
@@ -829,7 +845,9 @@ static void on_timer(net_loop *l, void *arg)
         case NET_CONN_HANDSHAKE:
             gregor_log(GREGOR_LOG_DEBUG, "broker %d: connect to %s:%d timed out", c->node_id,
                        c->host, c->port);
-            conn_fail(c, GREGOR_ERR_TIMED_OUT);
+            conn_fail_detail(c, GREGOR_ERR_TIMED_OUT,
+                             c->state == NET_CONN_CONNECTING ? "no TCP connection within connect_timeout_ms"
+                                                             : "no ApiVersions answer within connect_timeout_ms");
             break;
         case NET_CONN_BACKOFF:
             if (c->wait.n > 0) {

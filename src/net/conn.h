@@ -128,6 +128,10 @@ void net_conn_close(net_conn *c);
 
 net_conn_state net_conn_get_state(const net_conn *c);
 int32_t net_conn_node_id(const net_conn *c);
+/* Why the last failure happened, in words ("Connection refused", "closed by
+ * the broker"); "" when nothing more than the error code is known. Valid in
+ * the state callback and until the next failure. */
+const char *net_conn_fail_detail(const net_conn *c);
 const char *net_conn_host(const net_conn *c);
 int net_conn_port(const net_conn *c);
 /* Versions the broker supports (valid once UP; NULL before). */
