@@ -3,6 +3,7 @@
 #define GREGOR_GREGOR_H
 
 #include "gregor/client.h"
+#include "gregor/consumer.h"
 #include "gregor/error.h"
 #include "gregor/metadata.h"
 

@@ -57,6 +57,33 @@ const config_option config_options[] = {
     /* producer (src/producer) */
 
     /* consumer and offsets (src/consumer) */
+    {"fetch_min_bytes", "fetch.min.bytes", CONFIG_INT, "1", 1, 104857600, NULL,
+     "Bytes a Fetch waits for (up to fetch_max_wait_ms) before the broker answers", NULL},
+    {"fetch_max_wait_ms", "fetch.wait.max.ms fetch.max.wait.ms", CONFIG_INT, "500", 0, 300000, NULL,
+     "Longest time a broker holds a Fetch while fewer than fetch_min_bytes are available", NULL},
+    {"fetch_max_bytes", "fetch.max.bytes", CONFIG_INT, "52428800", 1024, 2147483647, NULL,
+     "Upper bound on the records of one Fetch response (Fetch v3+)", NULL},
+    {"max_partition_fetch_bytes", "max.partition.fetch.bytes fetch.message.max.bytes", CONFIG_INT, "1048576",
+     1024, 2147483647, NULL, "Records fetched per partition per Fetch (a larger first batch still comes whole)",
+     NULL},
+    {"prefetch_bytes", NULL, CONFIG_INT, "67108864", 1024, 2147483647, NULL,
+     "Fetched data held for poll() per consumer; fetching pauses above it", NULL},
+    {"fetch_error_backoff_ms", "fetch.error.backoff.ms", CONFIG_INT, "100", 1, 60000, NULL,
+     "Wait before fetching a partition again after an error", NULL},
+    {"auto_offset_reset", "auto.offset.reset", CONFIG_ENUM, "latest", 0, 0, "earliest|latest|error",
+     "Where to go when the position is out of range or no offset is committed", NULL},
+    {"isolation", "isolation.level", CONFIG_ENUM, "read_uncommitted", 0, 0, "read_uncommitted|read_committed",
+     "read_committed skips aborted transactions and reads only up to the last stable offset", NULL},
+    {"check_crcs", "check.crcs", CONFIG_BOOL, "true", 0, 0, NULL,
+     "Verify the CRC of every fetched batch or message", NULL},
+    {"group_id", "group.id", CONFIG_STRING, "", 0, 0, NULL,
+     "Group whose committed offsets the consumer reads and writes (empty: none)", NULL},
+    {"enable_auto_commit", "enable.auto.commit", CONFIG_BOOL, "true", 0, 0, NULL,
+     "With group_id: commit consumed positions every auto_commit_interval_ms and on close", NULL},
+    {"auto_commit_interval_ms", "auto.commit.interval.ms", CONFIG_INT, "5000", 10, 86400000, NULL,
+     "Interval of automatic commits", NULL},
+    {"commit_timeout_ms", "default.api.timeout.ms", CONFIG_INT, "30000", 1, 3600000, NULL,
+     "Longest time a commit or committed-offset lookup retries (coordinator moves included)", NULL},
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];

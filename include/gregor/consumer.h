@@ -1,0 +1,195 @@
+/* gregor/consumer.h — the SimpleConsumer: reads explicitly assigned
+ * topic-partitions from the positions the caller chooses, and stores
+ * consumer positions in Kafka through the group coordinator.
+ *
+ * Fetching runs in the background on the client's I/O thread: one long-poll
+ * Fetch at a time to each partition leader (fetch_min_bytes,
+ * fetch_max_wait_ms, max_partition_fetch_bytes, fetch_max_bytes), records
+ * decoded there, and queued for poll() up to `prefetch_bytes` of fetched
+ * data. When the topic is idle the broker holds the Fetch; nothing spins.
+ *
+ * Messages are views into the fetch response (or into the batch's
+ * decompression buffer): nothing is copied, and the bytes stay valid until
+ * the batch that returned them is destroyed. Batches may outlive later
+ * polls, seeks and even the consumer.
+ *
+ * Offsets: with `group_id` set, commits and fetches of committed offsets
+ * go to the group's coordinator (FindCoordinator; OffsetCommit v1+ and
+ * OffsetFetch v1+, never the ZooKeeper-backed v0). The consumer is not a
+ * group member: it commits with generation -1 and an empty member id, as
+ * simple consumers do. NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE and
+ * COORDINATOR_LOAD_IN_PROGRESS are retried until `commit_timeout_ms`.
+ *
+ * Threading: a gregor_consumer is used by one application thread at a time
+ * (calls need no locks of their own, but must not run concurrently);
+ * its background work runs on internal threads. Commit callbacks run on the
+ * application thread, from inside gregor_consumer_poll(),
+ * gregor_consumer_commit() and gregor_consumer_destroy(). A gregor_batch may
+ * be read and destroyed on any thread, one thread at a time.
+ */
+#ifndef GREGOR_CONSUMER_H
+#define GREGOR_CONSUMER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gregor/client.h"
+#include "gregor/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gregor_consumer gregor_consumer;
+typedef struct gregor_batch gregor_batch;
+
+/* Start positions for gregor_consumer_assign() and gregor_consumer_seek()
+ * (values >= 0 are offsets). */
+#define GREGOR_OFFSET_BEGINNING (-2) /* the log start offset */
+#define GREGOR_OFFSET_END (-1)       /* the log end offset: only new messages */
+#define GREGOR_OFFSET_COMMITTED (-1001) /* the group's committed offset, else auto_offset_reset */
+#define GREGOR_OFFSET_TIMESTAMP (-1002) /* the first offset at or after `timestamp_ms` */
+
+/* A record header; `value` may be NULL with value_len -1 (a null value). */
+typedef struct gregor_header {
+    const char *key; /* not NUL-terminated */
+    size_t key_len;
+    const void *value;
+    int32_t value_len;
+} gregor_header;
+
+/* One message. Pointers are views valid until the batch is destroyed;
+ * key/value are NULL with length -1 when null (a null value is a
+ * tombstone), non-NULL with length 0 when empty. */
+typedef struct gregor_message {
+    const char *topic; /* NUL-terminated */
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms;  /* -1 when the format has none (v0) */
+    int8_t timestamp_type; /* 0 create time, 1 log-append time, -1 none */
+    const void *key;
+    int32_t key_len;
+    const void *value;
+    int32_t value_len;
+    const gregor_header *headers;
+    size_t header_count;
+} gregor_message;
+
+/* Messages of one partition, in offset order. */
+size_t gregor_batch_count(const gregor_batch *b);
+/* Message `i` (< count); borrowed from the batch. */
+const gregor_message *gregor_batch_message(const gregor_batch *b, size_t i);
+/* Releases the batch and the fetch buffers it alone still holds. NULL does
+ * nothing. Any thread. */
+void gregor_batch_destroy(gregor_batch *b);
+
+/* Creates a consumer with its own client (the config is copied). Options
+ * read here: fetch_*, max_partition_fetch_bytes, prefetch_bytes,
+ * auto_offset_reset, isolation, check_crcs, group_id, enable_auto_commit,
+ * auto_commit_interval_ms, commit_timeout_ms, plus every client option.
+ * CONFIG with errstr for bad settings. */
+gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, char *errstr,
+                               size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* With a group and enable_auto_commit, commits the consumed positions
+ * (waiting up to commit_timeout_ms), runs the pending commit callbacks,
+ * stops fetching and frees. Outstanding batches stay valid. NULL does
+ * nothing. */
+void gregor_consumer_destroy(gregor_consumer *c);
+
+/* Adds partition `partition` of `topic` (copied) to the assignment,
+ * starting at `offset` (>= 0, or a GREGOR_OFFSET_* value; timestamp_ms is
+ * used with GREGOR_OFFSET_TIMESTAMP). Assigning an assigned partition again
+ * is a seek. Waits up to request_timeout_ms for the topic's metadata (and,
+ * for GREGOR_OFFSET_COMMITTED, for the committed offset).
+ * Errors: UNKNOWN_TOPIC (the cluster does not have the topic or partition),
+ * INVALID_ARG (a bad offset, or COMMITTED without group_id), TIMED_OUT or a
+ * broker error, with errstr. */
+gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t partition, int64_t offset,
+                                  int64_t timestamp_ms, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* Removes a partition from the assignment; messages not yet polled are
+ * dropped. UNKNOWN_TOPIC when it was not assigned. */
+gregor_err gregor_consumer_unassign(gregor_consumer *c, const char *topic, int32_t partition) GREGOR_MUST_CHECK;
+
+/* Moves an assigned partition to `offset` (as in assign; COMMITTED is
+ * resolved before returning). Messages fetched from the old position are
+ * dropped: the next message of this partition that poll returns is the
+ * one at the new position. UNKNOWN_TOPIC when not assigned. */
+gregor_err gregor_consumer_seek(gregor_consumer *c, const char *topic, int32_t partition, int64_t offset,
+                                int64_t timestamp_ms, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* Stops (pause) or restarts (resume) fetching a partition; the position is
+ * kept, messages already fetched are kept for after resume and poll does
+ * not return them while paused. UNKNOWN_TOPIC when not assigned. */
+gregor_err gregor_consumer_pause(gregor_consumer *c, const char *topic, int32_t partition) GREGOR_MUST_CHECK;
+gregor_err gregor_consumer_resume(gregor_consumer *c, const char *topic, int32_t partition) GREGOR_MUST_CHECK;
+
+/* Waits up to timeout_ms (0: do not wait, -1: forever) for messages and
+ * returns one batch of one partition in *out (the caller destroys it), or
+ * *out = NULL with GREGOR_OK when the time ran out. Runs due commit
+ * callbacks first. A partition that failed (OFFSET_OUT_OF_RANGE with
+ * auto_offset_reset=error, authorization, corrupt data) makes poll return
+ * that error once, with errstr naming topic, partition and offset; the
+ * partition then stops until it is seeked. */
+gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_batch **out, char *errstr,
+                                size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* Where a partition stands. `position` is the offset of the next message
+ * poll will return (-1 until the start position is resolved);
+ * `high_watermark` the log end (or last stable offset under read_committed)
+ * the last fetch saw (-1 before any); `lag` = high_watermark - position,
+ * or -1 when either is unknown. */
+typedef struct gregor_partition_state {
+    int64_t position;
+    int64_t high_watermark;
+    int64_t log_start_offset; /* -1 when the broker does not report it */
+    int64_t lag;
+    bool paused;
+} gregor_partition_state;
+
+gregor_err gregor_consumer_position(gregor_consumer *c, const char *topic, int32_t partition,
+                                    gregor_partition_state *out) GREGOR_MUST_CHECK;
+
+/* ------------------------------------------------------------- offsets */
+
+/* One partition's offset for commit / committed. */
+typedef struct gregor_topic_offset {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;       /* next offset to consume; -1 from committed(): none stored */
+    const char *metadata; /* commit: NULL for none; committed(): owned by the list */
+    gregor_err err;       /* per-partition result */
+} gregor_topic_offset;
+
+/* Called with the result of an asynchronous commit: the offsets as they
+ * were sent (borrowed for the call) with per-partition errors, and the
+ * first error (or OK). */
+typedef void (*gregor_commit_cb)(gregor_err err, const gregor_topic_offset *offsets, size_t n, void *opaque);
+
+/* Commits offsets to the group (group_id must be set). `offsets` NULL
+ * (n 0) commits the current positions of every assigned partition that has
+ * one. `metadata` (may be NULL) is stored with every offset that has none of
+ * its own. Synchronous when cb is NULL: waits up to commit_timeout_ms and
+ * returns the first error (per-partition errors in offsets[i].err);
+ * otherwise queues the commit, returns at once, and cb runs later on the
+ * application thread (see the threading rule). STATE without group_id. */
+gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offsets, size_t n,
+                                  const char *metadata, gregor_commit_cb cb, void *opaque, char *errstr,
+                                  size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* Reads the group's committed offsets of `n` partitions into offsets[i]
+ * (topic and partition set by the caller; offset -1 when none is stored;
+ * metadata strings are owned by the consumer until the next call).
+ * Blocks up to commit_timeout_ms. */
+gregor_err gregor_consumer_committed(gregor_consumer *c, gregor_topic_offset *offsets, size_t n, char *errstr,
+                                     size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* The client the consumer runs on (for metadata); owned by the consumer. */
+gregor_client *gregor_consumer_client(gregor_consumer *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,601 @@
+/* consumer/consumer.c — gregor_consumer's application-side API: creation,
+ * assignment, seek, pause/resume, poll and positions. The fetching itself
+ * runs on the loop thread (fetcher.c, list_offsets.c); the two sides meet
+ * under the consumer's lock (consumer_int.h describes the fields). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/config.h"
+#include "consumer/consumer_int.h"
+#include "util/log.h"
+
+static void set_errstr(char *errstr, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_errstr(char *errstr, size_t n, const char *fmt, ...)
+{
+    if (!errstr || !n)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errstr, n, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+cpart *consumer_find_part(gregor_consumer *c, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < c->n_parts; i++)
+        if (c->parts[i]->partition == partition && !strcmp(c->parts[i]->topic, topic))
+            return c->parts[i];
+    return NULL;
+}
+
+void consumer_kick_locked(gregor_consumer *c)
+{
+    if (c->kick_posted || c->closing)
+        return;
+    if (net_loop_post(c->client->loop, fetcher_kick, c) == GREGOR_OK)
+        c->kick_posted = true;
+}
+
+void consumer_fail_part_locked(gregor_consumer *c, cpart *p, gregor_err err, const char *fmt, ...)
+{
+    p->state = CPART_FAILED;
+    p->err = err;
+    p->err_reported = false;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->errstr, sizeof p->errstr, fmt, ap);
+    va_end(ap);
+    gregor_log(GREGOR_LOG_WARN, "consumer: %s", p->errstr);
+    pthread_cond_broadcast(&c->cond);
+}
+
+void consumer_backoff_locked(gregor_consumer *c, cpart *p)
+{
+    p->retry_at_ms = net_now_ms() + c->backoff_ms;
+}
+
+/* Drops queued batches of `p` (all of them when p is NULL). Lock held. */
+static void drop_queued_locked(gregor_consumer *c, const cpart *p)
+{
+    gregor_batch **link = &c->q_head;
+    c->q_tail = NULL;
+    while (*link) {
+        gregor_batch *b = *link;
+        if (!p || b->part == p) {
+            *link = b->next;
+            c->queued_bytes -= b->bytes;
+            gregor_batch_destroy(b);
+        } else {
+            c->q_tail = b;
+            link = &b->next;
+        }
+    }
+}
+
+/* ------------------------------------------------------------- create */
+
+static gregor_err read_settings(gregor_consumer *c, const gregor_config *cfg, char *errstr, size_t n)
+{
+    c->fetch_min_bytes = (int32_t)config_int(cfg, "fetch_min_bytes");
+    c->fetch_max_wait_ms = (int32_t)config_int(cfg, "fetch_max_wait_ms");
+    c->fetch_max_bytes = (int32_t)config_int(cfg, "fetch_max_bytes");
+    c->part_max_bytes = (int32_t)config_int(cfg, "max_partition_fetch_bytes");
+    c->prefetch_bytes = (size_t)config_int(cfg, "prefetch_bytes");
+    c->backoff_ms = (int32_t)config_int(cfg, "fetch_error_backoff_ms");
+    c->request_timeout_ms = (int32_t)config_int(cfg, "request_timeout_ms");
+    const char *reset = config_str(cfg, "auto_offset_reset");
+    c->reset_policy = !strcmp(reset, "earliest") ? GREGOR_OFFSET_BEGINNING
+                      : !strcmp(reset, "latest") ? GREGOR_OFFSET_END
+                                                 : 0;
+    c->read_committed = !strcmp(config_str(cfg, "isolation"), "read_committed");
+    c->check_crcs = config_bool(cfg, "check_crcs");
+    if (c->fetch_max_wait_ms >= c->request_timeout_ms) {
+        set_errstr(errstr, n, "fetch_max_wait_ms (%d) must be below request_timeout_ms (%d)", c->fetch_max_wait_ms,
+                   c->request_timeout_ms);
+        return GREGOR_ERR_CONFIG;
+    }
+    return GREGOR_OK;
+}
+
+gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, char *errstr, size_t n)
+{
+    gregor_consumer *c = calloc(1, sizeof *c);
+    if (!c)
+        return GREGOR_ERR_NOMEM;
+    gregor_err err;
+    if ((err = read_settings(c, cfg, errstr, n)) != GREGOR_OK)
+        goto out_free;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    net_timer_init(&c->retry_timer, fetcher_timer_fired, c);
+    if ((err = gregor_client_new(cfg, &c->client, errstr, n)) != GREGOR_OK)
+        goto out_sync;
+    const char *group = config_str(cfg, "group_id");
+    if (group[0]) {
+        c->offs = offsets_new(c, group, config_bool(cfg, "enable_auto_commit"),
+                              (int32_t)config_int(cfg, "auto_commit_interval_ms"),
+                              (int32_t)config_int(cfg, "commit_timeout_ms"));
+        if (!c->offs) {
+            err = GREGOR_ERR_NOMEM;
+            goto out_client;
+        }
+    }
+    *out = c;
+    return GREGOR_OK;
+out_client:
+    gregor_client_destroy(c->client);
+out_sync:
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+out_free:
+    free(c);
+    return err;
+}
+
+/* ------------------------------------------------------------ destroy */
+
+typedef struct stop_job {
+    gregor_consumer *c;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+} stop_job;
+
+static void stop_on_loop(net_loop *l, void *arg)
+{
+    stop_job *j = arg;
+    net_timer_cancel(l, &j->c->retry_timer);
+    pthread_mutex_lock(&j->lock);
+    j->done = true;
+    pthread_cond_signal(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+}
+
+/* Stops the loop side: no new kicks, the retry timer cancelled. Jobs
+ * posted earlier run before this one (the loop's queue is FIFO). */
+static void stop_fetching(gregor_consumer *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->closing = true;
+    pthread_mutex_unlock(&c->lock);
+    stop_job j = {.c = c, .done = false};
+    pthread_mutex_init(&j.lock, NULL);
+    pthread_cond_init(&j.cond, NULL);
+    if (net_loop_post(c->client->loop, stop_on_loop, &j) == GREGOR_OK) {
+        pthread_mutex_lock(&j.lock);
+        while (!j.done)
+            pthread_cond_wait(&j.cond, &j.lock);
+        pthread_mutex_unlock(&j.lock);
+    }
+    pthread_cond_destroy(&j.cond);
+    pthread_mutex_destroy(&j.lock);
+}
+
+void gregor_consumer_destroy(gregor_consumer *c)
+{
+    if (!c)
+        return;
+    if (c->offs)
+        offsets_destroy(c->offs); /* commits on close, runs callbacks */
+    stop_fetching(c);
+    /* In-flight requests end with DESTROYED inside this, seeing `closing`. */
+    gregor_client_destroy(c->client);
+    drop_queued_locked(c, NULL);
+    for (size_t i = 0; i < c->n_parts; i++) {
+        free(c->parts[i]->topic);
+        free(c->parts[i]);
+    }
+    free(c->parts);
+    free(c->busy_nodes);
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+gregor_client *gregor_consumer_client(gregor_consumer *c) { return c->client; }
+
+/* ------------------------------------------------------------- assign */
+
+/* Waits until the metadata knows `topic` with `partition`. */
+static gregor_err wait_for_partition(gregor_consumer *c, const char *topic, int32_t partition, char *errstr,
+                                     size_t n)
+{
+    const char *names[1] = {topic};
+    gregor_err err = cluster_add_topics(c->client->cluster, names, 1);
+    if (err != GREGOR_OK)
+        return err;
+    int64_t deadline = net_now_ms() + c->request_timeout_ms;
+    uint64_t gen = 0;
+    int unknown_answers = 0;
+    for (;;) {
+        cluster_snapshot *s = cluster_snapshot_get(c->client->cluster);
+        const cluster_topic *t = s ? cluster_snapshot_topic(s, topic) : NULL;
+        bool found = t && t->err == GREGOR_OK && cluster_topic_partition(t, partition);
+        bool listed_unknown = t && (t->err == 3 || (t->err == GREGOR_OK && !cluster_topic_partition(t, partition)));
+        if (s && s->generation != gen && listed_unknown)
+            unknown_answers++;
+        gen = s ? s->generation : 0;
+        cluster_snapshot_unref(s);
+        if (found)
+            return GREGOR_OK;
+        /* Two fresh answers saying no: the topic (or partition) does not exist. */
+        if (unknown_answers >= 2) {
+            set_errstr(errstr, n, "topic '%s' partition %d is not in the cluster", topic, (int)partition);
+            return GREGOR_ERR_UNKNOWN_TOPIC;
+        }
+        int64_t left = deadline - net_now_ms();
+        if (left <= 0) {
+            set_errstr(errstr, n, "no metadata for topic '%s' partition %d", topic, (int)partition);
+            return GREGOR_ERR_TIMED_OUT;
+        }
+        cluster_request_refresh(c->client->cluster);
+        s = NULL;
+        err = cluster_wait_snapshot(c->client->cluster, gen, (int32_t)(left < 1000 ? left : 1000), &s, errstr, n);
+        cluster_snapshot_unref(s);
+        if (err != GREGOR_OK && err != GREGOR_ERR_TIMED_OUT && net_now_ms() >= deadline)
+            return err;
+    }
+}
+
+/* Turns a GREGOR_OFFSET_COMMITTED start into an offset or a reset. */
+static gregor_err resolve_committed(gregor_consumer *c, const char *topic, int32_t partition, int64_t *offset,
+                                    char *errstr, size_t n)
+{
+    if (!c->offs) {
+        set_errstr(errstr, n, "GREGOR_OFFSET_COMMITTED needs group_id");
+        return GREGOR_ERR_INVALID_ARG;
+    }
+    gregor_topic_offset o = {.topic = topic, .partition = partition, .offset = -1};
+    gregor_err err = offsets_fetch_sync(c->offs, &o, 1, errstr, n);
+    if (err != GREGOR_OK)
+        return err;
+    if (o.offset >= 0) {
+        *offset = o.offset;
+        return GREGOR_OK;
+    }
+    if (c->reset_policy == 0) {
+        set_errstr(errstr, n, "topic '%s' partition %d: no committed offset and auto_offset_reset=error", topic,
+                   (int)partition);
+        return GREGOR_ERR_STATE;
+    }
+    *offset = c->reset_policy;
+    return GREGOR_OK;
+}
+
+/* Points `p` at a start position (lock held). */
+static void start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int64_t timestamp_ms)
+{
+    p->gen++;
+    p->err_reported = false;
+    p->err = GREGOR_OK;
+    p->retry_at_ms = 0;
+    p->fetch_size_min = 0;
+    if (offset >= 0) {
+        p->state = CPART_READY;
+        p->fetch_offset = p->position = offset;
+    } else {
+        p->state = CPART_NEED_OFFSET;
+        p->reset_ts = offset == GREGOR_OFFSET_TIMESTAMP ? timestamp_ms : offset;
+        p->position = -1;
+    }
+    drop_queued_locked(c, p);
+    consumer_kick_locked(c);
+}
+
+static gregor_err check_offset(int64_t offset, int64_t timestamp_ms, char *errstr, size_t n)
+{
+    if (offset >= 0 || offset == GREGOR_OFFSET_BEGINNING || offset == GREGOR_OFFSET_END ||
+        offset == GREGOR_OFFSET_COMMITTED || (offset == GREGOR_OFFSET_TIMESTAMP && timestamp_ms >= 0))
+        return GREGOR_OK;
+    set_errstr(errstr, n, "invalid start offset %lld", (long long)offset);
+    return GREGOR_ERR_INVALID_ARG;
+}
+
+gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t partition, int64_t offset,
+                                  int64_t timestamp_ms, char *errstr, size_t n)
+{
+    gregor_err err = check_offset(offset, timestamp_ms, errstr, n);
+    if (err != GREGOR_OK || partition < 0)
+        return err != GREGOR_OK ? err : GREGOR_ERR_INVALID_ARG;
+    if ((err = wait_for_partition(c, topic, partition, errstr, n)) != GREGOR_OK)
+        return err;
+    if (offset == GREGOR_OFFSET_COMMITTED &&
+        (err = resolve_committed(c, topic, partition, &offset, errstr, n)) != GREGOR_OK)
+        return err;
+    pthread_mutex_lock(&c->lock);
+    cpart *p = consumer_find_part(c, topic, partition);
+    if (!p) {
+        err = GREGOR_ERR_NOMEM;
+        if (c->n_parts == c->cap_parts) {
+            size_t cap = c->cap_parts ? c->cap_parts * 2 : 8;
+            cpart **np = realloc(c->parts, cap * sizeof *np);
+            if (!np)
+                goto out_unlock;
+            c->parts = np;
+            c->cap_parts = cap;
+        }
+        if (!(p = calloc(1, sizeof *p)))
+            goto out_unlock;
+        if (!(p->topic = strdup(topic))) {
+            free(p);
+            goto out_unlock;
+        }
+        p->partition = partition;
+        p->high_watermark = p->log_start_offset = p->committed = -1;
+        c->parts[c->n_parts++] = p;
+    }
+    p->assigned = true;
+    p->paused = false;
+    start_at_locked(c, p, offset, timestamp_ms);
+    err = GREGOR_OK;
+out_unlock:
+    pthread_mutex_unlock(&c->lock);
+    if (err == GREGOR_ERR_NOMEM)
+        set_errstr(errstr, n, "out of memory");
+    return err;
+}
+
+gregor_err gregor_consumer_unassign(gregor_consumer *c, const char *topic, int32_t partition)
+{
+    pthread_mutex_lock(&c->lock);
+    cpart *p = consumer_find_part(c, topic, partition);
+    gregor_err err = p && p->assigned ? GREGOR_OK : GREGOR_ERR_UNKNOWN_TOPIC;
+    if (err == GREGOR_OK) {
+        p->assigned = false;
+        p->gen++;
+        drop_queued_locked(c, p);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
+gregor_err gregor_consumer_seek(gregor_consumer *c, const char *topic, int32_t partition, int64_t offset,
+                                int64_t timestamp_ms, char *errstr, size_t n)
+{
+    gregor_err err = check_offset(offset, timestamp_ms, errstr, n);
+    if (err != GREGOR_OK)
+        return err;
+    if (offset == GREGOR_OFFSET_COMMITTED &&
+        (err = resolve_committed(c, topic, partition, &offset, errstr, n)) != GREGOR_OK)
+        return err;
+    pthread_mutex_lock(&c->lock);
+    cpart *p = consumer_find_part(c, topic, partition);
+    if (p && p->assigned)
+        start_at_locked(c, p, offset, timestamp_ms);
+    else
+        err = GREGOR_ERR_UNKNOWN_TOPIC;
+    pthread_mutex_unlock(&c->lock);
+    if (err != GREGOR_OK)
+        set_errstr(errstr, n, "topic '%s' partition %d is not assigned", topic, (int)partition);
+    return err;
+}
+
+static gregor_err set_paused(gregor_consumer *c, const char *topic, int32_t partition, bool paused)
+{
+    pthread_mutex_lock(&c->lock);
+    cpart *p = consumer_find_part(c, topic, partition);
+    gregor_err err = p && p->assigned ? GREGOR_OK : GREGOR_ERR_UNKNOWN_TOPIC;
+    if (err == GREGOR_OK) {
+        p->paused = paused;
+        if (!paused)
+            consumer_kick_locked(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
+gregor_err gregor_consumer_pause(gregor_consumer *c, const char *topic, int32_t partition)
+{
+    return set_paused(c, topic, partition, true);
+}
+
+gregor_err gregor_consumer_resume(gregor_consumer *c, const char *topic, int32_t partition)
+{
+    return set_paused(c, topic, partition, false);
+}
+
+gregor_err gregor_consumer_position(gregor_consumer *c, const char *topic, int32_t partition,
+                                    gregor_partition_state *out)
+{
+    pthread_mutex_lock(&c->lock);
+    cpart *p = consumer_find_part(c, topic, partition);
+    gregor_err err = p && p->assigned ? GREGOR_OK : GREGOR_ERR_UNKNOWN_TOPIC;
+    if (err == GREGOR_OK) {
+        out->position = p->position;
+        out->high_watermark = p->high_watermark;
+        out->log_start_offset = p->log_start_offset;
+        out->lag = p->position >= 0 && p->high_watermark >= 0 ? p->high_watermark - p->position : -1;
+        if (out->lag < 0 && out->lag != -1)
+            out->lag = 0;
+        out->paused = p->paused;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
+/* --------------------------------------------------------------- poll */
+
+/* The first deliverable batch, unlinked; stale ones are freed on the way.
+ * Lock held. */
+static gregor_batch *pop_locked(gregor_consumer *c)
+{
+    gregor_batch **link = &c->q_head, *prev = NULL;
+    while (*link) {
+        gregor_batch *b = *link;
+        cpart *p = b->part;
+        bool stale = !p->assigned || b->gen != p->gen;
+        if (!stale && p->paused) {
+            prev = b;
+            link = &b->next;
+            continue;
+        }
+        *link = b->next;
+        if (c->q_tail == b)
+            c->q_tail = prev;
+        size_t before = c->queued_bytes;
+        c->queued_bytes -= b->bytes;
+        if (before >= c->prefetch_bytes && c->queued_bytes < c->prefetch_bytes)
+            consumer_kick_locked(c);
+        if (stale) {
+            gregor_batch_destroy(b);
+            continue;
+        }
+        p->position = b->next_offset;
+        if (b->n_msgs == 0) { /* only control records or aborted data: position moved */
+            gregor_batch_destroy(b);
+            continue;
+        }
+        b->part = NULL;
+        b->next = NULL;
+        return b;
+    }
+    return NULL;
+}
+
+/* A failure not yet reported, copied to errstr. Lock held. */
+static gregor_err failure_locked(gregor_consumer *c, char *errstr, size_t n)
+{
+    for (size_t i = 0; i < c->n_parts; i++) {
+        cpart *p = c->parts[i];
+        if (p->assigned && p->state == CPART_FAILED && !p->err_reported) {
+            p->err_reported = true;
+            set_errstr(errstr, n, "%s", p->errstr);
+            return p->err;
+        }
+    }
+    return GREGOR_OK;
+}
+
+static void deadline_ts(struct timespec *ts, int32_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_batch **out, char *errstr, size_t n)
+{
+    *out = NULL;
+    if (c->offs)
+        offsets_run_callbacks(c->offs);
+    struct timespec until;
+    if (timeout_ms > 0)
+        deadline_ts(&until, timeout_ms);
+    gregor_err err = GREGOR_OK;
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        if ((err = failure_locked(c, errstr, n)) != GREGOR_OK)
+            break;
+        if ((*out = pop_locked(c)) != NULL || timeout_ms == 0)
+            break;
+        int rc = 0;
+        if (timeout_ms < 0)
+            pthread_cond_wait(&c->cond, &c->lock);
+        else
+            rc = pthread_cond_timedwait(&c->cond, &c->lock, &until);
+        if (c->offs) { /* a commit result may have woken us */
+            pthread_mutex_unlock(&c->lock);
+            offsets_run_callbacks(c->offs);
+            pthread_mutex_lock(&c->lock);
+        }
+        if (rc == ETIMEDOUT) {
+            if ((err = failure_locked(c, errstr, n)) == GREGOR_OK)
+                *out = pop_locked(c);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
+/* ------------------------------------------------------------ offset_mgr */
+
+gregor_err consumer_positions(gregor_consumer *c, bool changed_only, gregor_topic_offset **out, size_t *n)
+{
+    pthread_mutex_lock(&c->lock);
+    gregor_topic_offset *v = c->n_parts ? calloc(c->n_parts, sizeof *v) : NULL;
+    size_t k = 0;
+    if (v) {
+        for (size_t i = 0; i < c->n_parts; i++) {
+            cpart *p = c->parts[i];
+            if (!p->assigned || p->position < 0 || (changed_only && p->position == p->committed))
+                continue;
+            v[k++] = (gregor_topic_offset){.topic = p->topic, .partition = p->partition, .offset = p->position};
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (c->n_parts && !v)
+        return GREGOR_ERR_NOMEM;
+    *out = v;
+    *n = k;
+    return GREGOR_OK;
+}
+
+void consumer_mark_committed(gregor_consumer *c, const gregor_topic_offset *offs, size_t n)
+{
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < n; i++) {
+        cpart *p = offs[i].err == GREGOR_OK ? consumer_find_part(c, offs[i].topic, offs[i].partition) : NULL;
+        if (p)
+            p->committed = offs[i].offset;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offsets, size_t n,
+                                  const char *metadata, gregor_commit_cb cb, void *opaque, char *errstr,
+                                  size_t errstr_size)
+{
+    if (!c->offs) {
+        set_errstr(errstr, errstr_size, "commit needs group_id");
+        return GREGOR_ERR_STATE;
+    }
+    offsets_run_callbacks(c->offs);
+    gregor_topic_offset *own = NULL;
+    gregor_err err;
+    if (!offsets) {
+        if ((err = consumer_positions(c, false, &own, &n)) != GREGOR_OK)
+            return err;
+        if (n == 0) {
+            free(own);
+            return GREGOR_OK;
+        }
+        offsets = own;
+    }
+    if (cb) {
+        err = offsets_commit_async(c->offs, offsets, n, metadata, cb, opaque);
+    } else {
+        gregor_topic_offset *w = own;
+        if (!w && (w = malloc(n * sizeof *w)))
+            memcpy(w, offsets, n * sizeof *w);
+        err = w ? offsets_commit_sync(c->offs, w, n, metadata, errstr, errstr_size) : GREGOR_ERR_NOMEM;
+        if (w && !own) {
+            /* Per-partition results back into the caller's array. */
+            for (size_t i = 0; i < n; i++)
+                offsets[i].err = w[i].err;
+            free(w);
+        }
+    }
+    free(own);
+    return err;
+}
+
+gregor_err gregor_consumer_committed(gregor_consumer *c, gregor_topic_offset *offsets, size_t n, char *errstr,
+                                     size_t errstr_size)
+{
+    if (!c->offs) {
+        set_errstr(errstr, errstr_size, "committed offsets need group_id");
+        return GREGOR_ERR_STATE;
+    }
+    return offsets_fetch_sync(c->offs, offsets, n, errstr, errstr_size);
+}

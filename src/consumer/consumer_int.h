@@ -1,0 +1,212 @@
+/* consumer/consumer_int.h — the inside of a gregor_consumer, shared by the
+ * files of src/consumer/.
+ *
+ * Layout: the consumer holds one `cpart` per assigned partition (never
+ * freed before the consumer, so in-flight requests may point at them), a
+ * FIFO of decoded batches ready for poll(), and the settings read from the
+ * config at creation.
+ *
+ *   application thread          loop thread (fetcher.c, list_offsets.c)
+ *   ------------------          ---------------------------------------
+ *   assign / seek: gen++,        kick: picks partitions to fetch or to
+ *     state, offsets, kick         resolve, one Fetch per leader at a time
+ *   poll: pops batches whose     responses: records -> batches (chunk.c),
+ *     gen is current, advances     fetch_offset advances, errors set state
+ *     position                     or back off and refresh metadata
+ *
+ * `gen` counts seeks: whatever was requested or decoded under an older
+ * generation is dropped, so a seek is never followed by stale messages.
+ *
+ * Threading: every field of the consumer and of its cparts marked (lock) is
+ * read and written under `lock`; (loop) fields only on the loop thread;
+ * the rest is set at creation. The committer (offsets.c) has its own lock.
+ */
+#ifndef GREGOR_CONSUMER_CONSUMER_INT_H
+#define GREGOR_CONSUMER_CONSUMER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/client.h"
+#include "gregor/consumer.h"
+#include "net/loop.h"
+#include "protocol/gen/fetch.h"
+
+/* ------------------------------------------------------- fetch buffers */
+
+/* One Fetch response frame, shared by the batches decoded from it. */
+typedef struct fetch_buf {
+    atomic_int refs;
+    uint8_t *frame; /* malloc'd */
+} fetch_buf;
+
+fetch_buf *fetch_buf_new(uint8_t *frame);
+fetch_buf *fetch_buf_ref(fetch_buf *b);
+/* Drops a reference; frees the frame on the last. NULL does nothing. */
+void fetch_buf_unref(fetch_buf *b);
+
+/* A batch: the messages of one partition from one Fetch response. It is
+ * what poll() hands out; while queued it is linked through `next`. */
+struct gregor_batch {
+    struct gregor_batch *next;
+    uint64_t gen;         /* the partition's generation it was fetched under */
+    int64_t next_offset;  /* the position after this batch */
+    size_t bytes;         /* fetched bytes it stands for (prefetch accounting) */
+    struct cpart *part;   /* only while queued: the consumer may be gone later */
+    fetch_buf *buf;
+    uint8_t **zbufs;      /* decompression buffers the messages point into */
+    size_t n_zbufs, cap_zbufs;
+    gregor_message *msgs;
+    size_t n_msgs, cap_msgs;
+    gregor_header *hdrs;
+    size_t n_hdrs, cap_hdrs;
+    int32_t partition;
+    char topic[];         /* NUL-terminated copy: the batch may outlive the consumer */
+};
+
+/* What chunk_build() needs to know about the partition and the response. */
+typedef struct chunk_input {
+    const char *topic;
+    int32_t partition;
+    int64_t fetch_offset;
+    const uint8_t *records;
+    size_t records_len;
+    bool read_committed;
+    bool check_crcs;
+    const proto_fetch_response_aborted_transaction *aborted; /* any order; may be NULL */
+    int32_t n_aborted;
+} chunk_input;
+
+/* Decodes the records of one partition into a new batch (returned owned,
+ * referencing `buf`): messages at or above fetch_offset, control records
+ * and (read_committed) aborted transactional records left out.
+ * *next_offset gets the offset to fetch next; *partial_size the size a
+ * fetch must allow to get a partial trailing entry whole (0: none).
+ * Errors: NOMEM, or the reader's error (CRC, MALFORMED, UNSUPPORTED,
+ * COMPRESSION, TOO_LARGE) with `what` and the offset at fault. Loop thread
+ * or tests; no locks. */
+gregor_err chunk_build(const chunk_input *in, fetch_buf *buf, gregor_batch **out, int64_t *next_offset,
+                       size_t *partial_size, const char **what, int64_t *err_offset) GREGOR_MUST_CHECK;
+
+/* --------------------------------------------------------- partitions */
+
+typedef enum cpart_state {
+    CPART_NEED_OFFSET, /* resolve `reset_ts` with ListOffsets */
+    CPART_READY,       /* fetch from fetch_offset */
+    CPART_FAILED       /* stopped until seeked: err/errstr say why */
+} cpart_state;
+
+typedef struct cpart {
+    char *topic;
+    int32_t partition;
+    /* (lock) */
+    uint64_t gen;
+    cpart_state state;
+    int64_t reset_ts;      /* NEED_OFFSET: -2 earliest, -1 latest, else a timestamp */
+    int64_t fetch_offset;  /* next offset to fetch */
+    int64_t position;      /* next offset poll returns */
+    int64_t high_watermark;
+    int64_t log_start_offset;
+    int64_t committed;     /* last offset committed (auto-commit skips unchanged) */
+    bool assigned;
+    bool paused;
+    bool in_flight;        /* a Fetch or ListOffsets for it is outstanding */
+    bool err_reported;
+    int64_t retry_at_ms;   /* no request before this time (backoff) */
+    size_t fetch_size_min; /* a partial entry was this large (Fetch v0-2) */
+    gregor_err err;
+    char errstr[256];
+} cpart;
+
+/* ----------------------------------------------------------- consumer */
+
+typedef struct offset_mgr offset_mgr; /* offsets.c */
+
+struct gregor_consumer {
+    gregor_client *client;
+    /* settings */
+    int32_t fetch_min_bytes;
+    int32_t fetch_max_wait_ms;
+    int32_t fetch_max_bytes;
+    int32_t part_max_bytes;
+    size_t prefetch_bytes;
+    int32_t backoff_ms;
+    int32_t request_timeout_ms;
+    int64_t reset_policy; /* GREGOR_OFFSET_BEGINNING, _END, or 0 for "error" */
+    bool read_committed;
+    bool check_crcs;
+    offset_mgr *offs;        /* NULL without group_id */
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;  /* poll waits: a batch, an error or a commit result */
+    /* (lock) */
+    cpart **parts;
+    size_t n_parts, cap_parts;
+    gregor_batch *q_head, *q_tail;
+    size_t queued_bytes;
+    bool kick_posted;
+    bool closing;
+    /* (loop) */
+    int32_t *busy_nodes;  /* leaders with a Fetch in flight */
+    size_t n_busy, cap_busy;
+    net_timer retry_timer;
+};
+
+/* The assigned (or formerly assigned) cpart, or NULL. (lock) */
+cpart *consumer_find_part(gregor_consumer *c, const char *topic, int32_t partition);
+
+/* Asks the loop thread to look for work (fetches, ListOffsets). Any
+ * thread; call with `lock` held. Coalesces: one job queued at a time. */
+void consumer_kick_locked(gregor_consumer *c);
+
+/* Fails a partition with a message (lock held); poll reports it once. */
+void consumer_fail_part_locked(gregor_consumer *c, cpart *p, gregor_err err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* (loop) The job consumer_kick_locked() posts: sends the Fetch and
+ * ListOffsets requests that can go now, arms the retry timer for the rest. */
+void fetcher_kick(net_loop *l, void *arg);
+/* (loop) The retry timer's callback: the same as a kick. */
+void fetcher_timer_fired(net_loop *l, void *arg);
+
+/* (loop) Sends one ListOffsets per leader for the given partitions (taken
+ * under the lock by fetcher_kick, marked in_flight). */
+typedef struct offset_item {
+    cpart *p;
+    uint64_t gen;
+    int64_t timestamp;
+} offset_item;
+void list_offsets_send(gregor_consumer *c, int32_t leader, offset_item *items, size_t n);
+
+/* Backs a partition off after a retriable error (lock held). */
+void consumer_backoff_locked(gregor_consumer *c, cpart *p);
+
+/* ------------------------------------------------------------ offsets */
+
+/* Creates the committer for `group_id` (copied); NULL on NOMEM. */
+offset_mgr *offsets_new(gregor_consumer *c, const char *group_id, bool auto_commit, int32_t interval_ms,
+                     int32_t timeout_ms);
+/* Stops the committer thread after its queued commits; frees. */
+void offsets_destroy(offset_mgr *o);
+/* Runs the callbacks of finished asynchronous commits. Application thread. */
+void offsets_run_callbacks(offset_mgr *o);
+/* Blocking commit / fetch of committed offsets (any thread but the loop). */
+gregor_err offsets_commit_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, const char *metadata,
+                               char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
+gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, char *errstr,
+                              size_t errstr_size) GREGOR_MUST_CHECK;
+/* Queues an asynchronous commit; `offs` is copied. */
+gregor_err offsets_commit_async(offset_mgr *o, const gregor_topic_offset *offs, size_t n, const char *metadata,
+                                gregor_commit_cb cb, void *opaque) GREGOR_MUST_CHECK;
+/* The current positions of assigned partitions as commit entries
+ * (malloc'd array, topics borrowed from the cparts); `changed_only` skips
+ * those already committed. Takes the lock. */
+gregor_err consumer_positions(gregor_consumer *c, bool changed_only, gregor_topic_offset **out,
+                              size_t *n) GREGOR_MUST_CHECK;
+/* Records that offsets were committed (for changed_only). Takes the lock. */
+void consumer_mark_committed(gregor_consumer *c, const gregor_topic_offset *offs, size_t n);
+
+#endif

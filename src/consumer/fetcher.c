@@ -1,0 +1,451 @@
+/* consumer/fetcher.c — the loop-thread side of the consumer: deciding what
+ * to fetch, sending one long-poll Fetch per leader, and turning responses
+ * into queued batches or partition state changes.
+ *
+ * A kick (posted by the application side, or run after every response and
+ * by the retry timer) walks the partitions under the lock and takes those
+ * that can go now: READY, not paused, nothing in flight, not backing off,
+ * while the queued data is below prefetch_bytes; NEED_OFFSET ones go to
+ * ListOffsets (list_offsets.c). Partitions are grouped per leader from the
+ * current metadata snapshot; a leader that already has a Fetch in flight
+ * gets none (the broker serves a connection's requests in order, so a
+ * second Fetch would only wait behind the first's long poll).
+ *
+ * Errors: a lost connection or timed-out Fetch backs its partitions off and
+ * refreshes metadata; they are fetched again from the same offset from
+ * whoever leads then, so nothing is skipped or delivered twice.
+ * OFFSET_OUT_OF_RANGE applies auto_offset_reset; metadata errors refresh
+ * and back off; anything else fails the partition for poll() to report.
+ *
+ * Fetch versions: up to v12, the last that names topics (v13+ use topic
+ * ids); every broker gregor supports speaks a version in 0..12.
+ *
+ * Threading: loop thread only, taking the consumer's lock around state.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consumer/consumer_int.h"
+#include "protocol/gen/api.h"
+#include "util/log.h"
+
+#define FETCH_MAX_VERSION 12
+
+typedef struct fetch_item {
+    cpart *p;
+    uint64_t gen;
+    int64_t offset;
+    int32_t max_bytes;
+    bool answered;
+} fetch_item;
+
+typedef struct fetch_req {
+    gregor_consumer *c;
+    int32_t node;
+    size_t n;
+    fetch_item items[]; /* sorted by topic name */
+} fetch_req;
+
+/* --------------------------------------------------------- busy nodes */
+
+static bool node_busy(const gregor_consumer *c, int32_t node)
+{
+    for (size_t i = 0; i < c->n_busy; i++)
+        if (c->busy_nodes[i] == node)
+            return true;
+    return false;
+}
+
+static bool node_set_busy(gregor_consumer *c, int32_t node)
+{
+    if (c->n_busy == c->cap_busy) {
+        size_t cap = c->cap_busy ? c->cap_busy * 2 : 8;
+        int32_t *p = realloc(c->busy_nodes, cap * sizeof *p);
+        if (!p)
+            return false;
+        c->busy_nodes = p;
+        c->cap_busy = cap;
+    }
+    c->busy_nodes[c->n_busy++] = node;
+    return true;
+}
+
+static void node_clear_busy(gregor_consumer *c, int32_t node)
+{
+    for (size_t i = 0; i < c->n_busy; i++)
+        if (c->busy_nodes[i] == node) {
+            c->busy_nodes[i] = c->busy_nodes[--c->n_busy];
+            return;
+        }
+}
+
+/* ------------------------------------------------------------ request */
+
+static gregor_err encode_fetch(buf_writer *w, int16_t version, void *opaque)
+{
+    const fetch_req *r = opaque;
+    const gregor_consumer *c = r->c;
+    proto_fetch_request m;
+    proto_fetch_request_init(&m);
+    m.max_wait_ms = c->fetch_max_wait_ms;
+    m.min_bytes = c->fetch_min_bytes;
+    m.max_bytes = c->fetch_max_bytes;
+    m.isolation_level = c->read_committed ? 1 : 0;
+    m.session_epoch = -1; /* no fetch session: every request is complete */
+    proto_fetch_request_fetch_topic *topics = calloc(r->n, sizeof *topics);
+    proto_fetch_request_fetch_partition *parts = calloc(r->n, sizeof *parts);
+    gregor_err err = GREGOR_ERR_NOMEM;
+    if (!topics || !parts)
+        goto out_free;
+    int32_t nt = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const fetch_item *it = &r->items[i];
+        if (i == 0 || strcmp(it->p->topic, r->items[i - 1].p->topic) != 0) {
+            proto_fetch_request_fetch_topic_init(&topics[nt]);
+            topics[nt].topic = buf_slice_of(it->p->topic, strlen(it->p->topic));
+            topics[nt].partitions = &parts[i];
+            nt++;
+        }
+        proto_fetch_request_fetch_partition_init(&parts[i]);
+        parts[i].partition = it->p->partition;
+        parts[i].fetch_offset = it->offset;
+        parts[i].partition_max_bytes = it->max_bytes;
+        topics[nt - 1].partitions_count++;
+    }
+    m.topics = topics;
+    m.topics_count = nt;
+    err = proto_fetch_request_encode(w, version, &m);
+out_free:
+    free(topics);
+    free(parts);
+    return err;
+}
+
+static fetch_item *find_item(fetch_req *r, buf_slice topic, int32_t partition)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (r->items[i].p->partition == partition && buf_slice_eq_str(topic, r->items[i].p->topic))
+            return &r->items[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------ response */
+
+/* Applies a retriable failure to an item (lock held). */
+static void retry_later_locked(gregor_consumer *c, fetch_item *it)
+{
+    if (it->p->gen == it->gen)
+        consumer_backoff_locked(c, it->p);
+}
+
+static void handle_records(gregor_consumer *c, fetch_item *it, const proto_fetch_response_partition_data *pd,
+                           int16_t version, fetch_buf *fb)
+{
+    cpart *p = it->p;
+    chunk_input in = {
+        .topic = p->topic,
+        .partition = p->partition,
+        .fetch_offset = it->offset,
+        .records = pd->records.len > 0 ? pd->records.ptr : NULL,
+        .records_len = pd->records.len > 0 ? (size_t)pd->records.len : 0,
+        .read_committed = c->read_committed,
+        .check_crcs = c->check_crcs,
+        .aborted = pd->aborted_transactions,
+        .n_aborted = pd->aborted_transactions_count,
+    };
+    gregor_batch *b = NULL;
+    int64_t next = it->offset, err_offset = it->offset;
+    size_t partial = 0;
+    const char *what = NULL;
+    gregor_err err = chunk_build(&in, fb, &b, &next, &partial, &what, &err_offset);
+    pthread_mutex_lock(&c->lock);
+    if (p->gen != it->gen || !p->assigned || c->closing) {
+        gregor_batch_destroy(b);
+    } else if (err != GREGOR_OK) {
+        consumer_fail_part_locked(c, p, err, "topic '%s' partition %d: %s at offset %lld: %s", p->topic,
+                                  (int)p->partition, gregor_err_name(err), (long long)err_offset,
+                                  what ? what : gregor_err_str(err));
+    } else {
+        p->high_watermark = c->read_committed && version >= 4 ? pd->last_stable_offset : pd->high_watermark;
+        if (version >= 5)
+            p->log_start_offset = pd->log_start_offset;
+        if (next == it->offset) {
+            /* Nothing whole came back. Before Fetch v3 the broker cuts at
+             * partition_max_bytes even inside an entry: ask for more. */
+            if (partial > (size_t)it->max_bytes)
+                p->fetch_size_min = partial;
+            gregor_batch_destroy(b);
+        } else {
+            p->fetch_offset = next;
+            b->gen = it->gen;
+            b->part = p;
+            if (c->q_tail)
+                c->q_tail->next = b;
+            else
+                c->q_head = b;
+            c->q_tail = b;
+            c->queued_bytes += b->bytes;
+            pthread_cond_broadcast(&c->cond);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void handle_partition(gregor_consumer *c, fetch_req *r, buf_slice topic,
+                             const proto_fetch_response_partition_data *pd, int16_t version, fetch_buf *fb)
+{
+    fetch_item *it = find_item(r, topic, pd->partition_index);
+    if (!it || it->answered)
+        return;
+    it->answered = true;
+    gregor_err err = gregor_err_from_broker(pd->error_code);
+    if (err == GREGOR_OK) {
+        handle_records(c, it, pd, version, fb);
+        return;
+    }
+    cpart *p = it->p;
+    pthread_mutex_lock(&c->lock);
+    if (p->gen != it->gen || !p->assigned) {
+        /* seeked or unassigned meanwhile: the answer is moot */
+    } else if (err == 1 /* OFFSET_OUT_OF_RANGE */ && c->reset_policy != 0) {
+        gregor_log(GREGOR_LOG_INFO, "consumer: topic '%s' partition %d: offset %lld out of range, resetting to %s",
+                   p->topic, (int)p->partition, (long long)it->offset,
+                   c->reset_policy == GREGOR_OFFSET_BEGINNING ? "earliest" : "latest");
+        p->state = CPART_NEED_OFFSET;
+        p->reset_ts = c->reset_policy;
+    } else if (err == 1) {
+        consumer_fail_part_locked(c, p, err,
+                                  "topic '%s' partition %d: offset %lld is out of range "
+                                  "(OFFSET_OUT_OF_RANGE, auto_offset_reset=error)",
+                                  p->topic, (int)p->partition, (long long)it->offset);
+    } else if (gregor_err_invalidates_metadata(err) || gregor_err_is_retriable(err)) {
+        gregor_log(GREGOR_LOG_DEBUG, "consumer: topic '%s' partition %d: %s, retrying", p->topic,
+                   (int)p->partition, gregor_err_name(err));
+        consumer_backoff_locked(c, p);
+        cluster_request_refresh(c->client->cluster);
+    } else {
+        consumer_fail_part_locked(c, p, err, "topic '%s' partition %d at offset %lld: %s (%s)", p->topic,
+                                  (int)p->partition, (long long)it->offset, gregor_err_name(err),
+                                  gregor_err_str(err));
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Decodes a response and handles each partition; false when it cannot be
+ * read (every partition then retries). */
+static bool handle_response(gregor_consumer *c, fetch_req *r, net_response *resp)
+{
+    uint8_t *frame = net_response_take_frame(resp);
+    if (!frame)
+        return false;
+    fetch_buf *fb = fetch_buf_new(frame);
+    if (!fb) {
+        free(frame);
+        return false;
+    }
+    arena a;
+    arena_init(&a, ARENA_DEFAULT_LIMIT);
+    proto_fetch_response m;
+    bool ok = false;
+    gregor_err err = proto_fetch_response_decode(&resp->body, resp->version, &m, &a);
+    if (err != GREGOR_OK) {
+        gregor_log(GREGOR_LOG_WARN, "consumer: malformed Fetch v%d response from broker %d: %s", resp->version,
+                   r->node, resp->body.what ? resp->body.what : gregor_err_name(err));
+    } else if (m.error_code != 0) {
+        gregor_log(GREGOR_LOG_DEBUG, "consumer: Fetch to broker %d: %s", r->node,
+                   gregor_err_name(gregor_err_from_broker(m.error_code)));
+    } else {
+        for (int32_t t = 0; t < m.responses_count; t++)
+            for (int32_t i = 0; i < m.responses[t].partitions_count; i++)
+                handle_partition(c, r, m.responses[t].topic, &m.responses[t].partitions[i], resp->version, fb);
+        ok = true;
+    }
+    arena_fini(&a);
+    fetch_buf_unref(fb);
+    return ok;
+}
+
+static void fetch_done(gregor_err err, net_response *resp, void *opaque)
+{
+    fetch_req *r = opaque;
+    gregor_consumer *c = r->c;
+    node_clear_busy(c, r->node);
+    bool ok = err == GREGOR_OK && handle_response(c, r, resp);
+    if (!ok && err != GREGOR_ERR_DESTROYED) {
+        gregor_log(GREGOR_LOG_DEBUG, "consumer: Fetch to broker %d failed: %s", r->node, gregor_err_name(err));
+        cluster_request_refresh(c->client->cluster);
+    }
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < r->n; i++) {
+        fetch_item *it = &r->items[i];
+        if (!it->answered && err != GREGOR_ERR_DESTROYED)
+            retry_later_locked(c, it);
+        it->p->in_flight = false;
+    }
+    consumer_kick_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    free(r);
+}
+
+static void send_fetch(gregor_consumer *c, int32_t node, fetch_req *r)
+{
+    net_conn *conn = cluster_conn(c->client->cluster, node);
+    net_request req = {
+        .api_key = PROTO_API_FETCH,
+        .min_version = 0,
+        .max_version = FETCH_MAX_VERSION,
+        .encode = encode_fetch,
+        .done = fetch_done,
+        .opaque = r,
+        .timeout_ms = c->request_timeout_ms + c->fetch_max_wait_ms,
+    };
+    if (conn && node_set_busy(c, node) && net_conn_send(conn, &req) == GREGOR_OK)
+        return;
+    if (conn && node_busy(c, node))
+        node_clear_busy(c, node);
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < r->n; i++) {
+        r->items[i].p->in_flight = false;
+        retry_later_locked(c, &r->items[i]);
+    }
+    pthread_mutex_unlock(&c->lock);
+    cluster_request_refresh(c->client->cluster);
+    free(r);
+}
+
+/* ---------------------------------------------------------------- kick */
+
+typedef struct pick {
+    int32_t leader;
+    bool list; /* ListOffsets rather than Fetch */
+    cpart *p;
+    uint64_t gen;
+    int64_t value; /* fetch offset or ListOffsets timestamp */
+} pick;
+
+static int cmp_pick(const void *a, const void *b)
+{
+    const pick *x = a, *y = b;
+    if (x->list != y->list)
+        return x->list - y->list;
+    if (x->leader != y->leader)
+        return x->leader < y->leader ? -1 : 1;
+    return strcmp(x->p->topic, y->p->topic);
+}
+
+static int32_t leader_of(const cluster_snapshot *s, const cpart *p)
+{
+    const cluster_topic *t = s ? cluster_snapshot_topic(s, p->topic) : NULL;
+    const cluster_partition *cp = t ? cluster_topic_partition(t, p->partition) : NULL;
+    return cp && cp->leader >= 0 && cluster_snapshot_broker(s, cp->leader) ? cp->leader : -1;
+}
+
+/* Chooses the partitions to request now (lock held); returns how many, and
+ * the earliest retry time of those backing off in *next_retry. */
+static size_t pick_locked(gregor_consumer *c, const cluster_snapshot *s, pick *out, int64_t *next_retry,
+                          bool *need_refresh)
+{
+    int64_t now = net_now_ms();
+    size_t k = 0;
+    for (size_t i = 0; i < c->n_parts; i++) {
+        cpart *p = c->parts[i];
+        if (!p->assigned || p->in_flight || p->state == CPART_FAILED)
+            continue;
+        if (p->state == CPART_READY && (p->paused || c->queued_bytes >= c->prefetch_bytes))
+            continue;
+        if (p->retry_at_ms > now) {
+            if (p->retry_at_ms < *next_retry)
+                *next_retry = p->retry_at_ms;
+            continue;
+        }
+        int32_t leader = leader_of(s, p);
+        if (leader < 0) {
+            *need_refresh = true;
+            consumer_backoff_locked(c, p);
+            if (p->retry_at_ms < *next_retry)
+                *next_retry = p->retry_at_ms;
+            continue;
+        }
+        bool list = p->state == CPART_NEED_OFFSET;
+        if (!list && node_busy(c, leader))
+            continue;
+        p->in_flight = true;
+        out[k++] = (pick){leader, list, p, p->gen, list ? p->reset_ts : p->fetch_offset};
+    }
+    return k;
+}
+
+static void send_picks(gregor_consumer *c, pick *picks, size_t k)
+{
+    for (size_t i = 0; i < k;) {
+        size_t j = i;
+        while (j < k && picks[j].list == picks[i].list && picks[j].leader == picks[i].leader)
+            j++;
+        size_t n = j - i;
+        if (picks[i].list) {
+            offset_item *items = calloc(n, sizeof *items);
+            if (items) {
+                for (size_t x = 0; x < n; x++)
+                    items[x] = (offset_item){picks[i + x].p, picks[i + x].gen, picks[i + x].value};
+                list_offsets_send(c, picks[i].leader, items, n); /* takes items */
+            }
+        } else {
+            fetch_req *r = calloc(1, sizeof *r + n * sizeof r->items[0]);
+            if (r) {
+                r->c = c;
+                r->node = picks[i].leader;
+                r->n = n;
+                for (size_t x = 0; x < n; x++) {
+                    cpart *p = picks[i + x].p;
+                    size_t max = (size_t)c->part_max_bytes;
+                    if (p->fetch_size_min > max)
+                        max = p->fetch_size_min;
+                    r->items[x] = (fetch_item){p, picks[i + x].gen, picks[i + x].value,
+                                               max > INT32_MAX ? INT32_MAX : (int32_t)max, false};
+                }
+                send_fetch(c, picks[i].leader, r);
+            }
+        }
+        i = j;
+    }
+}
+
+static void kick(gregor_consumer *c)
+{
+    cluster_snapshot *s = cluster_snapshot_get(c->client->cluster);
+    int64_t next_retry = INT64_MAX;
+    bool need_refresh = false;
+    pthread_mutex_lock(&c->lock);
+    c->kick_posted = false;
+    if (c->closing) {
+        pthread_mutex_unlock(&c->lock);
+        cluster_snapshot_unref(s);
+        return;
+    }
+    pick *picks = c->n_parts ? malloc(c->n_parts * sizeof *picks) : NULL;
+    size_t k = picks ? pick_locked(c, s, picks, &next_retry, &need_refresh) : 0;
+    pthread_mutex_unlock(&c->lock);
+    cluster_snapshot_unref(s);
+    if (need_refresh)
+        cluster_request_refresh(c->client->cluster);
+    if (k > 1)
+        qsort(picks, k, sizeof *picks, cmp_pick);
+    send_picks(c, picks, k);
+    free(picks);
+    if (next_retry != INT64_MAX &&
+        (!net_timer_armed(&c->retry_timer) || c->retry_timer.deadline_ms > next_retry))
+        net_timer_arm(c->client->loop, &c->retry_timer, next_retry);
+}
+
+void fetcher_kick(net_loop *l, void *arg)
+{
+    (void)l;
+    kick(arg);
+}
+
+void fetcher_timer_fired(net_loop *l, void *arg)
+{
+    (void)l;
+    kick(arg);
+}

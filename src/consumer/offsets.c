@@ -1,0 +1,667 @@
+/* consumer/offsets.c — committed offsets through the group coordinator.
+ *
+ * Requests: FindCoordinator (v0 is 0.8.2's ConsumerMetadata; v4+ take a
+ * list of keys), OffsetCommit v1..9 (v1 is 0.8.2's Kafka-backed commit; v0
+ * would write to ZooKeeper and is never used), OffsetFetch v1..7 (v8+ nest
+ * groups; v1 is 0.8.2's). Topics are sent by name throughout.
+ *
+ * Every operation is a blocking retry loop with a deadline
+ * (commit_timeout_ms): COORDINATOR_NOT_AVAILABLE and NOT_COORDINATOR, or a
+ * lost connection to the coordinator, forget it and find it again;
+ * COORDINATOR_LOAD_IN_PROGRESS waits and asks the same one again. Commits
+ * are idempotent, so repeating a whole request is safe.
+ *
+ * Asynchronous and automatic commits run on a committer thread that sleeps
+ * on a condition variable (until the next auto-commit or a queued job);
+ * finished asynchronous commits wait in a queue until the application
+ * thread runs their callbacks (poll, commit, destroy).
+ *
+ * Threading: offsets_commit_sync / offsets_fetch_sync from any thread but
+ * the loop's; `lock` guards the coordinator id and both queues.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "consumer/consumer_int.h"
+#include "protocol/gen/api.h"
+#include "protocol/gen/find_coordinator.h"
+#include "protocol/gen/offset_commit.h"
+#include "protocol/gen/offset_fetch.h"
+#include "util/log.h"
+
+#define OFFSET_COMMIT_MAX_VERSION 9
+#define OFFSET_FETCH_MAX_VERSION 7
+#define RETRY_BACKOFF_MS 100
+
+typedef struct commit_job {
+    struct commit_job *next;
+    gregor_topic_offset *offs; /* strings copied into `strings` */
+    size_t n;
+    char *metadata;
+    char *strings;
+    gregor_commit_cb cb;
+    void *opaque;
+    gregor_err err;
+} commit_job;
+
+struct offset_mgr {
+    gregor_consumer *c;
+    char *group;
+    bool auto_commit;
+    int32_t interval_ms;
+    int32_t timeout_ms;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    /* (lock) */
+    int32_t coordinator; /* -1: unknown */
+    commit_job *jobs, *jobs_tail;
+    commit_job *done, *done_tail;
+    bool stop;
+    pthread_t thread;
+    /* committed() metadata strings, the caller's until the next call */
+    char **meta;
+    size_t n_meta;
+};
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void put_errstr(char *errstr, size_t n, const char *fmt, const char *a, const char *b)
+{
+    if (errstr && n)
+        snprintf(errstr, n, fmt, a, b);
+}
+
+/* True for the errors after which the coordinator must be found again. */
+static bool coordinator_moved(gregor_err err)
+{
+    return err == 15 /* COORDINATOR_NOT_AVAILABLE */ || err == 16 /* NOT_COORDINATOR */ ||
+           err == GREGOR_ERR_DISCONNECTED || err == GREGOR_ERR_CONNECT;
+}
+
+/* ---------------------------------------------------- find coordinator */
+
+static gregor_err encode_find(buf_writer *w, int16_t version, void *opaque)
+{
+    const char *group = opaque;
+    buf_slice key = buf_slice_of(group, strlen(group));
+    proto_find_coordinator_request m;
+    proto_find_coordinator_request_init(&m);
+    m.key = key;
+    m.key_type = 0; /* a group */
+    m.coordinator_keys = &key;
+    m.coordinator_keys_count = 1;
+    return proto_find_coordinator_request_encode(w, version, &m);
+}
+
+/* One FindCoordinator round: the node id, or an error (retriable ones are
+ * retried by the caller). */
+static gregor_err find_once(offset_mgr *o, int32_t timeout_ms, int32_t *node, char *errstr, size_t n)
+{
+    net_request req = {
+        .api_key = PROTO_API_FIND_COORDINATOR,
+        .min_version = 0,
+        .max_version = proto_api_get(PROTO_API_FIND_COORDINATOR)->max_version,
+        .encode = encode_find,
+        .done = NULL,
+        .opaque = o->group,
+    };
+    cluster_reply reply;
+    gregor_err err = client_call_any(o->c->client, -1, &req, timeout_ms, &reply, errstr, n);
+    if (err != GREGOR_OK)
+        return err;
+    arena a;
+    arena_init(&a, ARENA_DEFAULT_LIMIT);
+    proto_find_coordinator_response m;
+    if ((err = proto_find_coordinator_response_decode(&reply.body, reply.version, &m, &a)) != GREGOR_OK) {
+        put_errstr(errstr, n, "malformed FindCoordinator response%s%s", "", "");
+    } else if (reply.version >= 4) {
+        err = m.coordinators_count == 1 ? gregor_err_from_broker(m.coordinators[0].error_code)
+                                        : GREGOR_ERR_MALFORMED;
+        if (err == GREGOR_OK)
+            *node = m.coordinators[0].node_id;
+    } else {
+        if ((err = gregor_err_from_broker(m.error_code)) == GREGOR_OK)
+            *node = m.node_id;
+    }
+    if (err != GREGOR_OK && err != GREGOR_ERR_MALFORMED)
+        put_errstr(errstr, n, "FindCoordinator for group '%s': %s", o->group, gregor_err_name(err));
+    arena_fini(&a);
+    free(reply.frame);
+    return err;
+}
+
+/* The coordinator's node id, found if unknown. */
+static gregor_err coordinator(offset_mgr *o, int64_t deadline, int32_t *node, char *errstr, size_t n)
+{
+    pthread_mutex_lock(&o->lock);
+    *node = o->coordinator;
+    pthread_mutex_unlock(&o->lock);
+    if (*node >= 0)
+        return GREGOR_OK;
+    for (;;) {
+        int64_t left = deadline - net_now_ms();
+        if (left <= 0)
+            return GREGOR_ERR_TIMED_OUT;
+        gregor_err err = find_once(o, (int32_t)left, node, errstr, n);
+        if (err == GREGOR_OK) {
+            pthread_mutex_lock(&o->lock);
+            o->coordinator = *node;
+            pthread_mutex_unlock(&o->lock);
+            return GREGOR_OK;
+        }
+        if (!gregor_err_is_retriable(err) || err == GREGOR_ERR_TIMED_OUT)
+            return err;
+        sleep_ms(RETRY_BACKOFF_MS);
+    }
+}
+
+static void forget_coordinator(offset_mgr *o)
+{
+    pthread_mutex_lock(&o->lock);
+    o->coordinator = -1;
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* -------------------------------------------------------------- commit */
+
+typedef struct commit_req {
+    const char *group;
+    const gregor_topic_offset *offs;
+    size_t n;
+    const char *metadata;
+} commit_req;
+
+/* Index of the first entry of each distinct topic, in order of appearance,
+ * and for every entry the index of its topic's first entry. */
+static size_t group_topics(const gregor_topic_offset *offs, size_t n, size_t *first_of)
+{
+    size_t distinct = 0;
+    for (size_t i = 0; i < n; i++) {
+        first_of[i] = i;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(offs[j].topic, offs[i].topic)) {
+                first_of[i] = first_of[j];
+                break;
+            }
+        if (first_of[i] == i)
+            distinct++;
+    }
+    return distinct;
+}
+
+static gregor_err encode_commit(buf_writer *w, int16_t version, void *opaque)
+{
+    const commit_req *r = opaque;
+    proto_offset_commit_request m;
+    proto_offset_commit_request_init(&m);
+    m.group_id = buf_slice_of(r->group, strlen(r->group));
+    proto_offset_commit_request_topic *topics = calloc(r->n, sizeof *topics);
+    proto_offset_commit_request_partition *parts = calloc(r->n, sizeof *parts);
+    size_t *first_of = calloc(r->n, sizeof *first_of);
+    gregor_err err = GREGOR_ERR_NOMEM;
+    if (!topics || !parts || !first_of)
+        goto out_free;
+    group_topics(r->offs, r->n, first_of);
+    int32_t nt = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (first_of[i] != i)
+            continue;
+        proto_offset_commit_request_topic *t = &topics[nt++];
+        proto_offset_commit_request_topic_init(t);
+        t->name = buf_slice_of(r->offs[i].topic, strlen(r->offs[i].topic));
+        t->partitions = &parts[k];
+        for (size_t j = i; j < r->n; j++) {
+            if (first_of[j] != i)
+                continue;
+            proto_offset_commit_request_partition *p = &parts[k++];
+            proto_offset_commit_request_partition_init(p);
+            p->partition_index = r->offs[j].partition;
+            p->committed_offset = r->offs[j].offset;
+            const char *md = r->offs[j].metadata ? r->offs[j].metadata : r->metadata ? r->metadata : "";
+            p->committed_metadata = buf_slice_of(md, strlen(md));
+            t->partitions_count++;
+        }
+    }
+    m.topics = topics;
+    m.topics_count = nt;
+    err = proto_offset_commit_request_encode(w, version, &m);
+out_free:
+    free(topics);
+    free(parts);
+    free(first_of);
+    return err;
+}
+
+static gregor_topic_offset *find_entry(gregor_topic_offset *offs, size_t n, buf_slice topic, int32_t partition)
+{
+    for (size_t i = 0; i < n; i++)
+        if (offs[i].partition == partition && buf_slice_eq_str(topic, offs[i].topic))
+            return &offs[i];
+    return NULL;
+}
+
+/* One OffsetCommit round trip; per-partition errors land in offs[i].err and
+ * the first one is returned. */
+static gregor_err commit_once(offset_mgr *o, int32_t node, commit_req *r, gregor_topic_offset *offs, int32_t timeout_ms,
+                              char *errstr, size_t n)
+{
+    net_request req = {
+        .api_key = PROTO_API_OFFSET_COMMIT,
+        .min_version = 1,
+        .max_version = OFFSET_COMMIT_MAX_VERSION,
+        .encode = encode_commit,
+        .opaque = r,
+    };
+    cluster_reply reply;
+    gregor_err err = client_call_any(o->c->client, node, &req, timeout_ms, &reply, errstr, n);
+    if (err != GREGOR_OK)
+        return err;
+    arena a;
+    arena_init(&a, ARENA_DEFAULT_LIMIT);
+    proto_offset_commit_response m;
+    if ((err = proto_offset_commit_response_decode(&reply.body, reply.version, &m, &a)) == GREGOR_OK) {
+        for (size_t i = 0; i < r->n; i++)
+            offs[i].err = GREGOR_ERR_MALFORMED; /* until the response names it */
+        for (int32_t t = 0; t < m.topics_count; t++)
+            for (int32_t i = 0; i < m.topics[t].partitions_count; i++) {
+                gregor_topic_offset *e =
+                    find_entry(offs, r->n, m.topics[t].name, m.topics[t].partitions[i].partition_index);
+                if (e)
+                    e->err = gregor_err_from_broker(m.topics[t].partitions[i].error_code);
+            }
+        for (size_t i = 0; i < r->n && err == GREGOR_OK; i++)
+            err = offs[i].err;
+    }
+    arena_fini(&a);
+    free(reply.frame);
+    return err;
+}
+
+/* Runs `op` against the coordinator until it succeeds, fails for good or
+ * the deadline passes, re-finding the coordinator when it moved. */
+typedef gregor_err (*coord_op)(offset_mgr *o, int32_t node, void *arg, int32_t timeout_ms, char *errstr, size_t n);
+
+static gregor_err with_coordinator(offset_mgr *o, coord_op op, void *arg, char *errstr, size_t n)
+{
+    int64_t deadline = net_now_ms() + o->timeout_ms;
+    gregor_err err;
+    for (;;) {
+        int32_t node;
+        if ((err = coordinator(o, deadline, &node, errstr, n)) != GREGOR_OK)
+            break;
+        int64_t left = deadline - net_now_ms();
+        if (left <= 0) {
+            err = GREGOR_ERR_TIMED_OUT;
+            break;
+        }
+        err = op(o, node, arg, (int32_t)left, errstr, n);
+        if (err == GREGOR_OK)
+            return GREGOR_OK;
+        if (coordinator_moved(err))
+            forget_coordinator(o);
+        else if (err != 14 /* COORDINATOR_LOAD_IN_PROGRESS */ && err != GREGOR_ERR_TIMED_OUT)
+            break;
+        if (net_now_ms() + RETRY_BACKOFF_MS >= deadline)
+            break;
+        gregor_log(GREGOR_LOG_DEBUG, "consumer: group '%s': %s, retrying", o->group, gregor_err_name(err));
+        sleep_ms(RETRY_BACKOFF_MS);
+    }
+    if (errstr && n && err != GREGOR_OK && !errstr[0])
+        snprintf(errstr, n, "group '%s': %s", o->group, gregor_err_name(err));
+    return err;
+}
+
+typedef struct commit_arg {
+    commit_req req;
+    gregor_topic_offset *offs;
+} commit_arg;
+
+static gregor_err commit_op(offset_mgr *o, int32_t node, void *arg, int32_t timeout_ms, char *errstr, size_t n)
+{
+    commit_arg *ca = arg;
+    return commit_once(o, node, &ca->req, ca->offs, timeout_ms, errstr, n);
+}
+
+gregor_err offsets_commit_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, const char *metadata, char *errstr,
+                               size_t errstr_size)
+{
+    if (errstr && errstr_size)
+        errstr[0] = 0;
+    if (n == 0)
+        return GREGOR_OK;
+    commit_arg ca = {{o->group, offs, n, metadata}, offs};
+    gregor_err err = with_coordinator(o, commit_op, &ca, errstr, errstr_size);
+    if (err == GREGOR_OK)
+        consumer_mark_committed(o->c, offs, n);
+    else if (errstr && errstr_size) {
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "%s", errstr);
+        snprintf(errstr, errstr_size, "commit to group '%s': %s", o->group, tmp);
+    }
+    return err;
+}
+
+/* --------------------------------------------------------------- fetch */
+
+typedef struct fetch_arg {
+    const char *group;
+    gregor_topic_offset *offs;
+    size_t n;
+    offset_mgr *o;
+} fetch_arg;
+
+static gregor_err encode_offset_fetch(buf_writer *w, int16_t version, void *opaque)
+{
+    const fetch_arg *r = opaque;
+    proto_offset_fetch_request m;
+    proto_offset_fetch_request_init(&m);
+    m.group_id = buf_slice_of(r->group, strlen(r->group));
+    proto_offset_fetch_request_topic *topics = calloc(r->n, sizeof *topics);
+    int32_t *parts = calloc(r->n, sizeof *parts);
+    size_t *first_of = calloc(r->n, sizeof *first_of);
+    gregor_err err = GREGOR_ERR_NOMEM;
+    if (!topics || !parts || !first_of)
+        goto out_free;
+    group_topics(r->offs, r->n, first_of);
+    int32_t nt = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (first_of[i] != i)
+            continue;
+        proto_offset_fetch_request_topic *t = &topics[nt++];
+        proto_offset_fetch_request_topic_init(t);
+        t->name = buf_slice_of(r->offs[i].topic, strlen(r->offs[i].topic));
+        t->partition_indexes = &parts[k];
+        for (size_t j = i; j < r->n; j++)
+            if (first_of[j] == i) {
+                parts[k++] = r->offs[j].partition;
+                t->partition_indexes_count++;
+            }
+    }
+    m.topics = topics;
+    m.topics_count = nt;
+    err = proto_offset_fetch_request_encode(w, version, &m);
+out_free:
+    free(topics);
+    free(parts);
+    free(first_of);
+    return err;
+}
+
+static void free_meta(offset_mgr *o)
+{
+    for (size_t i = 0; i < o->n_meta; i++)
+        free(o->meta[i]);
+    free(o->meta);
+    o->meta = NULL;
+    o->n_meta = 0;
+}
+
+static gregor_err fetch_op(offset_mgr *o, int32_t node, void *arg, int32_t timeout_ms, char *errstr, size_t n)
+{
+    fetch_arg *fa = arg;
+    net_request req = {
+        .api_key = PROTO_API_OFFSET_FETCH,
+        .min_version = 1,
+        .max_version = OFFSET_FETCH_MAX_VERSION,
+        .encode = encode_offset_fetch,
+        .opaque = fa,
+    };
+    cluster_reply reply;
+    gregor_err err = client_call_any(o->c->client, node, &req, timeout_ms, &reply, errstr, n);
+    if (err != GREGOR_OK)
+        return err;
+    arena a;
+    arena_init(&a, ARENA_DEFAULT_LIMIT);
+    proto_offset_fetch_response m;
+    free_meta(o);
+    if ((err = proto_offset_fetch_response_decode(&reply.body, reply.version, &m, &a)) != GREGOR_OK)
+        goto out;
+    if (reply.version >= 2 && (err = gregor_err_from_broker(m.error_code)) != GREGOR_OK)
+        goto out;
+    if (!(o->meta = calloc(fa->n, sizeof *o->meta))) {
+        err = GREGOR_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < fa->n; i++) {
+        fa->offs[i].err = GREGOR_ERR_MALFORMED; /* until the response names it */
+        fa->offs[i].offset = -1;
+        fa->offs[i].metadata = NULL;
+    }
+    for (int32_t t = 0; t < m.topics_count; t++)
+        for (int32_t i = 0; i < m.topics[t].partitions_count; i++) {
+            const proto_offset_fetch_response_partition *p = &m.topics[t].partitions[i];
+            gregor_topic_offset *e = find_entry(fa->offs, fa->n, m.topics[t].name, p->partition_index);
+            if (!e)
+                continue;
+            e->err = gregor_err_from_broker(p->error_code);
+            e->offset = p->committed_offset;
+            if (p->metadata.len >= 0 && (o->meta[o->n_meta] = malloc((size_t)p->metadata.len + 1))) {
+                memcpy(o->meta[o->n_meta], p->metadata.ptr, (size_t)p->metadata.len);
+                o->meta[o->n_meta][p->metadata.len] = 0;
+                e->metadata = o->meta[o->n_meta++];
+            }
+        }
+    for (size_t i = 0; i < fa->n && err == GREGOR_OK; i++)
+        err = fa->offs[i].err;
+out:
+    arena_fini(&a);
+    free(reply.frame);
+    return err;
+}
+
+gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, char *errstr, size_t errstr_size)
+{
+    if (errstr && errstr_size)
+        errstr[0] = 0;
+    fetch_arg fa = {o->group, offs, n, o};
+    return n ? with_coordinator(o, fetch_op, &fa, errstr, errstr_size) : GREGOR_OK;
+}
+
+/* ------------------------------------------------------------ committer */
+
+static void job_free(commit_job *j)
+{
+    if (!j)
+        return;
+    free(j->offs);
+    free(j->strings);
+    free(j->metadata);
+    free(j);
+}
+
+/* A deep copy of a commit for the queue. */
+static commit_job *job_new(const gregor_topic_offset *offs, size_t n, const char *metadata)
+{
+    commit_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(offs[i].topic) + 1 + (offs[i].metadata ? strlen(offs[i].metadata) + 1 : 0);
+    j->offs = calloc(n, sizeof *j->offs);
+    j->strings = malloc(bytes ? bytes : 1);
+    j->metadata = metadata ? strdup(metadata) : NULL;
+    if (!j->offs || !j->strings || (metadata && !j->metadata)) {
+        job_free(j);
+        return NULL;
+    }
+    char *s = j->strings;
+    for (size_t i = 0; i < n; i++) {
+        j->offs[i] = offs[i];
+        size_t l = strlen(offs[i].topic) + 1;
+        j->offs[i].topic = memcpy(s, offs[i].topic, l);
+        s += l;
+        if (offs[i].metadata) {
+            l = strlen(offs[i].metadata) + 1;
+            j->offs[i].metadata = memcpy(s, offs[i].metadata, l);
+            s += l;
+        }
+    }
+    j->n = n;
+    return j;
+}
+
+static void auto_commit(offset_mgr *o)
+{
+    gregor_topic_offset *v;
+    size_t n;
+    if (consumer_positions(o->c, true, &v, &n) != GREGOR_OK)
+        return;
+    char errstr[256];
+    if (n && offsets_commit_sync(o, v, n, NULL, errstr, sizeof errstr) != GREGOR_OK)
+        gregor_log(GREGOR_LOG_WARN, "consumer: auto-commit: %s", errstr);
+    free(v);
+}
+
+static void run_job(offset_mgr *o, commit_job *j)
+{
+    char errstr[256];
+    j->err = offsets_commit_sync(o, j->offs, j->n, j->metadata, errstr, sizeof errstr);
+    if (j->err != GREGOR_OK)
+        gregor_log(GREGOR_LOG_DEBUG, "consumer: async commit: %s", errstr);
+    pthread_mutex_lock(&o->lock);
+    if (o->done_tail)
+        o->done_tail->next = j;
+    else
+        o->done = j;
+    o->done_tail = j;
+    pthread_mutex_unlock(&o->lock);
+    /* Wake a poll() waiting for messages so that it runs the callback. */
+    pthread_mutex_lock(&o->c->lock);
+    pthread_cond_broadcast(&o->c->cond);
+    pthread_mutex_unlock(&o->c->lock);
+}
+
+static void *committer_main(void *arg)
+{
+    offset_mgr *o = arg;
+    int64_t next_auto = net_now_ms() + o->interval_ms;
+    pthread_mutex_lock(&o->lock);
+    for (;;) {
+        if (o->jobs) {
+            commit_job *j = o->jobs;
+            o->jobs = j->next;
+            if (!o->jobs)
+                o->jobs_tail = NULL;
+            j->next = NULL;
+            pthread_mutex_unlock(&o->lock);
+            run_job(o, j);
+            pthread_mutex_lock(&o->lock);
+            continue;
+        }
+        if (o->stop)
+            break;
+        if (!o->auto_commit) {
+            pthread_cond_wait(&o->cond, &o->lock);
+            continue;
+        }
+        int64_t now = net_now_ms();
+        if (now >= next_auto) {
+            pthread_mutex_unlock(&o->lock);
+            auto_commit(o);
+            pthread_mutex_lock(&o->lock);
+            next_auto = net_now_ms() + o->interval_ms;
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t wait = next_auto - now;
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&o->cond, &o->lock, &ts);
+    }
+    pthread_mutex_unlock(&o->lock);
+    return NULL;
+}
+
+offset_mgr *offsets_new(gregor_consumer *c, const char *group_id, bool auto_commit_on, int32_t interval_ms,
+                     int32_t timeout_ms)
+{
+    offset_mgr *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    if (!(o->group = strdup(group_id))) {
+        free(o);
+        return NULL;
+    }
+    o->c = c;
+    o->auto_commit = auto_commit_on;
+    o->interval_ms = interval_ms;
+    o->timeout_ms = timeout_ms;
+    o->coordinator = -1;
+    pthread_mutex_init(&o->lock, NULL);
+    pthread_cond_init(&o->cond, NULL);
+    if (pthread_create(&o->thread, NULL, committer_main, o) != 0) {
+        pthread_cond_destroy(&o->cond);
+        pthread_mutex_destroy(&o->lock);
+        free(o->group);
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+void offsets_run_callbacks(offset_mgr *o)
+{
+    pthread_mutex_lock(&o->lock);
+    commit_job *j = o->done;
+    o->done = o->done_tail = NULL;
+    pthread_mutex_unlock(&o->lock);
+    while (j) {
+        commit_job *next = j->next;
+        if (j->cb)
+            j->cb(j->err, j->offs, j->n, j->opaque);
+        job_free(j);
+        j = next;
+    }
+}
+
+gregor_err offsets_commit_async(offset_mgr *o, const gregor_topic_offset *offs, size_t n, const char *metadata,
+                                gregor_commit_cb cb, void *opaque)
+{
+    commit_job *j = job_new(offs, n, metadata);
+    if (!j)
+        return GREGOR_ERR_NOMEM;
+    j->cb = cb;
+    j->opaque = opaque;
+    pthread_mutex_lock(&o->lock);
+    if (o->jobs_tail)
+        o->jobs_tail->next = j;
+    else
+        o->jobs = j;
+    o->jobs_tail = j;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+    return GREGOR_OK;
+}
+
+void offsets_destroy(offset_mgr *o)
+{
+    if (!o)
+        return;
+    pthread_mutex_lock(&o->lock);
+    o->stop = true;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+    pthread_join(o->thread, NULL); /* after the queued commits ran */
+    if (o->auto_commit)
+        auto_commit(o); /* commit on close */
+    offsets_run_callbacks(o);
+    free_meta(o);
+    pthread_cond_destroy(&o->cond);
+    pthread_mutex_destroy(&o->lock);
+    free(o->group);
+    free(o);
+}
