@@ -6,5 +6,6 @@
 #include "gregor/consumer.h"
 #include "gregor/error.h"
 #include "gregor/metadata.h"
+#include "gregor/producer.h"
 
 #endif

@@ -1,0 +1,219 @@
+/* producer/accumulator.c — per-partition queues of batches, the memory
+ * they are charged, and the delivery reports that end them.
+ *
+ * Records are encoded into their batch (protocol/records.h) as they are
+ * produced, so a message costs one copy; a batch is charged what its
+ * buffers actually hold (capacity, not length), so `buffer_bytes` bounds
+ * the heap, not just the payload.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "producer/producer.h"
+
+static size_t batch_mem(const prod_batch *b)
+{
+    return sizeof *b + b->rb.recs.cap + b->rb.z.cap + (size_t)b->recs_cap * sizeof(prod_rec);
+}
+
+prod_partition *prod_partition_new(prod_topic *t, int32_t id)
+{
+    prod_partition *part = calloc(1, sizeof *part);
+    if (!part)
+        return NULL;
+    part->topic = t;
+    part->id = id;
+    part->leader = -1;
+    return part;
+}
+
+void prod_batch_free(prod_batch *b)
+{
+    if (!b)
+        return;
+    proto_batch_fini(&b->rb);
+    free(b->recs);
+    free(b);
+}
+
+static prod_batch *batch_open(gregor_producer *p, prod_partition *part)
+{
+    prod_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    if (proto_batch_init(&b->rb, p->cfg.magic, p->cfg.batch_bytes) != GREGOR_OK) {
+        free(b);
+        return NULL;
+    }
+    b->part = part;
+    b->first_ms = net_now_ms();
+    b->deadline_ms = b->first_ms + p->cfg.delivery_timeout_ms;
+    b->base_seq = -1;
+    b->pid = -1;
+    b->epoch = -1;
+    b->mem = batch_mem(b);
+    p->mem_used += b->mem;
+    if (part->tail)
+        part->tail->next = b;
+    else
+        part->head = b;
+    part->tail = b;
+    return b;
+}
+
+/* Unlinks the (empty) tail batch again after a failed first append. */
+static void batch_drop_tail(gregor_producer *p, prod_partition *part, prod_batch *b)
+{
+    prod_batch **pp = &part->head;
+    prod_batch *prev = NULL;
+    while (*pp != b) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    *pp = NULL;
+    part->tail = prev;
+    p->mem_used -= b->mem;
+    prod_batch_free(b);
+}
+
+/* Room for one more record's report data. */
+static bool recs_room(prod_batch *b)
+{
+    if (b->rb.count < b->recs_cap)
+        return true;
+    int32_t cap = b->recs_cap ? b->recs_cap * 2 : 64;
+    prod_rec *r = realloc(b->recs, (size_t)cap * sizeof *r);
+    if (!r)
+        return false;
+    b->recs = r;
+    b->recs_cap = cap;
+    return true;
+}
+
+gregor_err prod_append(gregor_producer *p, prod_partition *part, int64_t ts, buf_slice key,
+                       buf_slice value, const proto_header *h, size_t nh, void *opaque, bool *wake)
+{
+    prod_batch *b = part->tail;
+    bool opened = false;
+    if (!b || b->full || b->base_seq >= 0 || b->attempts > 0) {
+        if (!(b = batch_open(p, part)))
+            return GREGOR_ERR_NOMEM;
+        opened = true;
+    }
+    gregor_err err = recs_room(b) ? proto_batch_append(&b->rb, ts, key, value, h, nh) : GREGOR_ERR_NOMEM;
+    if (err == GREGOR_ERR_TOO_LARGE && !opened) {
+        /* The tail is full: seal it and start the next one. */
+        b->full = true;
+        if (part->topic->sticky == part->id)
+            part->topic->sticky = -1;
+        if (!(b = batch_open(p, part)))
+            return GREGOR_ERR_NOMEM;
+        opened = true;
+        err = recs_room(b) ? proto_batch_append(&b->rb, ts, key, value, h, nh) : GREGOR_ERR_NOMEM;
+    }
+    if (err != GREGOR_OK) {
+        if (opened && b->rb.count == 0)
+            batch_drop_tail(p, part, b);
+        return err;
+    }
+    b->recs[b->rb.count - 1] = (prod_rec){opaque, ts};
+    size_t mem = batch_mem(b);
+    p->mem_used += mem - b->mem;
+    b->mem = mem;
+    p->outstanding++;
+    if (opened || b->rb.recs.len + 64 >= p->cfg.batch_bytes)
+        *wake = true;
+    return GREGOR_OK;
+}
+
+void prod_release(gregor_producer *p, size_t bytes, size_t msgs)
+{
+    pthread_mutex_lock(&p->lock);
+    p->mem_used -= bytes;
+    p->outstanding -= msgs;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void prod_batch_report(gregor_producer *p, prod_batch *b, gregor_err err, int64_t base_offset,
+                       int64_t log_append_ms)
+{
+    size_t n = (size_t)b->rb.count;
+    if (p->on_delivery) {
+        gregor_delivery d = {.err = err, .topic = b->part->topic->name, .partition = b->part->id};
+        for (size_t i = 0; i < n; i++) {
+            d.offset = err == GREGOR_OK && base_offset >= 0 ? base_offset + (int64_t)i : -1;
+            d.timestamp_ms = log_append_ms >= 0 ? log_append_ms : b->recs[i].timestamp_ms;
+            d.opaque = b->recs[i].opaque;
+            p->on_delivery(&d, p->dr_arg);
+        }
+    }
+    size_t mem = b->mem;
+    prod_batch_free(b);
+    prod_release(p, mem, n);
+}
+
+size_t prod_msg_cost(const gregor_produce_message *m)
+{
+    size_t n = sizeof(prod_msg) + (m->key ? m->key_len : 0) + (m->value ? m->value_len : 0);
+    for (size_t i = 0; i < m->n_headers; i++)
+        n += sizeof(proto_header) + strlen(m->headers[i].name) +
+             (m->headers[i].value ? m->headers[i].value_len : 0);
+    return n;
+}
+
+prod_msg *prod_msg_new(const gregor_produce_message *m, int64_t ts, const proto_header *h, size_t nh, size_t mem)
+{
+    size_t klen = m->key ? m->key_len : 0, vlen = m->value ? m->value_len : 0, hbytes = 0;
+    for (size_t i = 0; i < nh; i++)
+        hbytes += (size_t)h[i].key.len + (h[i].value.len > 0 ? (size_t)h[i].value.len : 0);
+    prod_msg *pm = calloc(1, sizeof *pm + nh * sizeof(proto_header));
+    if (!pm)
+        return NULL;
+    pm->headers = (proto_header *)(pm + 1);
+    if (!(pm->data = malloc(klen + vlen + hbytes + 1))) {
+        free(pm);
+        return NULL;
+    }
+    uint8_t *d = pm->data;
+    if (klen)
+        memcpy(d, m->key, klen);
+    if (vlen)
+        memcpy(d + klen, m->value, vlen);
+    uint8_t *hp = d + klen + vlen;
+    for (size_t i = 0; i < nh; i++) {
+        memcpy(hp, h[i].key.ptr, (size_t)h[i].key.len);
+        pm->headers[i].key = buf_slice_of(hp, (size_t)h[i].key.len);
+        hp += h[i].key.len;
+        if (h[i].value.len < 0) {
+            pm->headers[i].value = BUF_SLICE_NULL;
+        } else {
+            if (h[i].value.len)
+                memcpy(hp, h[i].value.ptr, (size_t)h[i].value.len);
+            pm->headers[i].value = buf_slice_of(hp, (size_t)h[i].value.len);
+            hp += h[i].value.len;
+        }
+    }
+    pm->partition = m->partition;
+    pm->timestamp_ms = ts;
+    pm->opaque = m->opaque;
+    pm->mem = mem;
+    pm->key_len = m->key ? (int32_t)klen : -1;
+    pm->value_len = m->value ? (int32_t)vlen : -1;
+    pm->n_headers = nh;
+    return pm;
+}
+
+void prod_msg_report(gregor_producer *p, prod_msg *m, gregor_err err)
+{
+    const char *topic = m->topic->name;
+    if (p->on_delivery) {
+        gregor_delivery d = {.err = err, .topic = topic, .partition = m->partition, .offset = -1,
+                             .timestamp_ms = m->timestamp_ms, .opaque = m->opaque};
+        p->on_delivery(&d, p->dr_arg);
+    }
+    size_t mem = m->mem;
+    free(m->data);
+    free(m);
+    prod_release(p, mem, 1);
+}

@@ -1,0 +1,226 @@
+/* producer/producer.h — the inside of a gregor_producer, shared by its
+ * files:
+ *
+ *   producer.c     creation, configuration, produce, flush, destroy
+ *   partitioner.c  murmur2 / consistent / round-robin / sticky choices
+ *   accumulator.c  per-partition batch queues, memory accounting, reports
+ *   sender.c       the loop-thread side: drain ready batches, one Produce
+ *                  request per broker, responses, retries, timeouts
+ *   idempotence.c  InitProducerId and sequence bookkeeping
+ *
+ * Data layout: topics (array, looked up by name) own partitions (array of
+ * pointers, grows when the topic gains partitions); each partition owns a
+ * FIFO of batches not in flight (`head..tail`). A batch drained by the
+ * sender leaves the FIFO and belongs to one request until its response;
+ * a retried batch goes back to the front of its FIFO, in sequence order.
+ * Messages for topics without metadata wait in the topic's `pending` list.
+ *
+ * Locking: `lock` guards every field marked (L); produce runs under it on
+ * the caller's thread, the sender takes it on the loop thread. Fields
+ * marked (loop) belong to the loop thread. Delivery callbacks run with the
+ * lock released.
+ */
+#ifndef GREGOR_PRODUCER_PRODUCER_H
+#define GREGOR_PRODUCER_PRODUCER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/client.h"
+#include "gregor/producer.h"
+#include "net/loop.h"
+#include "protocol/records.h"
+
+typedef enum prod_partitioner {
+    PROD_PART_MURMUR2,    /* Java: murmur2(key); null key sticky */
+    PROD_PART_CONSISTENT, /* librdkafka consistent_random: crc32(key); null/empty sticky */
+    PROD_PART_ROUNDROBIN  /* every message to the next partition */
+} prod_partitioner;
+
+typedef struct prod_config {
+    int16_t acks;               /* -1 (all), 0, 1 */
+    int32_t linger_ms;
+    size_t batch_bytes;
+    size_t max_request_bytes;
+    size_t buffer_bytes;
+    int32_t block_ms;
+    int32_t delivery_timeout_ms;
+    int32_t request_timeout_ms;
+    int32_t retries;
+    int32_t retry_backoff_ms;
+    int32_t retry_backoff_max_ms;
+    int32_t max_in_flight;
+    bool idempotence;
+    proto_codec codec;
+    int level;
+    prod_partitioner partitioner;
+    int magic;                  /* record format: 2, or 0 for pre-0.10 brokers */
+} prod_config;
+
+struct prod_partition;
+struct prod_topic;
+
+/* What a delivery report needs of each record. */
+typedef struct prod_rec {
+    void *opaque;
+    int64_t timestamp_ms;
+} prod_rec;
+
+/* A batch of one partition. */
+typedef struct prod_batch {
+    struct prod_batch *next;
+    struct prod_partition *part;
+    proto_batch rb;
+    struct prod_rec *recs; /* per record: opaque and timestamp */
+    int32_t recs_cap;
+    int64_t first_ms;     /* net_now_ms() of the first record */
+    int64_t deadline_ms;  /* first_ms + delivery_timeout_ms */
+    int64_t retry_at_ms;  /* not before (backoff) */
+    size_t mem;           /* bytes charged to the producer's memory */
+    int64_t pid;          /* producer id/epoch/sequence stamped at first drain */
+    int16_t epoch;
+    int32_t base_seq;     /* -1: not stamped */
+    int attempts;         /* sends so far */
+    bool full;            /* no more appends */
+    gregor_err last_err;
+    buf_slice wire;       /* finished bytes (loop, while in a request) */
+} prod_batch;
+
+typedef struct prod_partition {
+    struct prod_topic *topic;
+    int32_t id;
+    int32_t leader;       /* (L) -1 unknown */
+    prod_batch *head, *tail; /* (L) batches not in flight, oldest first */
+    int32_t in_flight;    /* (L) batches in requests */
+    int32_t next_seq;     /* (L) idempotence: next base sequence */
+} prod_partition;
+
+/* A message waiting for its topic's metadata. */
+typedef struct prod_msg {
+    struct prod_msg *next;
+    struct prod_topic *topic;
+    gregor_err err;       /* why it failed, once it has */
+    int32_t partition;
+    int64_t timestamp_ms;
+    int64_t deadline_ms;
+    void *opaque;
+    size_t mem;
+    int32_t key_len;      /* -1 null */
+    int32_t value_len;    /* -1 null */
+    size_t n_headers;
+    proto_header *headers; /* into `data` */
+    uint8_t *data;        /* key, value, header names and values */
+} prod_msg;
+
+typedef struct prod_topic {
+    char *name;
+    int32_t n_parts;              /* (L) 0 until metadata names the topic */
+    prod_partition **parts;       /* (L) */
+    int32_t sticky;               /* (L) sticky partition for keyless messages, -1 none */
+    uint32_t rr;                  /* (L) round-robin position */
+    prod_msg *pending, *pending_tail; /* (L) waiting for metadata */
+    gregor_err meta_err;          /* (L) last topic error from metadata */
+} prod_topic;
+
+typedef enum prod_pid_state {
+    PROD_PID_OFF,      /* not idempotent */
+    PROD_PID_NEED,     /* an InitProducerId is to be sent */
+    PROD_PID_WAIT,     /* one is in flight */
+    PROD_PID_READY
+} prod_pid_state;
+
+struct gregor_producer {
+    gregor_client *client;
+    prod_config cfg;
+    gregor_delivery_fn on_delivery;
+    void *dr_arg;
+    gregor_partitioner_fn user_part;
+    void *user_part_arg;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;          /* memory freed, messages reported */
+    prod_topic **topics;          /* (L) */
+    size_t n_topics, cap_topics;
+    size_t mem_used;              /* (L) */
+    size_t outstanding;           /* (L) accepted, not reported */
+    int flushing;                 /* (L) flush calls in progress */
+    bool closing;                 /* (L) destroy has begun */
+    int64_t pid;                  /* (L) */
+    int16_t epoch;                /* (L) */
+    prod_pid_state pid_state;     /* (L) */
+    uint64_t rng;                 /* (L) xorshift state for random partitions */
+
+    atomic_bool wake_posted;
+    /* loop thread */
+    net_timer timer;
+    net_timer pid_timer;
+    uint64_t snap_generation;
+    bool stopped;
+};
+
+/* ------------------------------------------------------------ partitioner.c */
+
+/* The partition for a keyed or keyless message of topic `t` with
+ * `n_parts` partitions, per the configured partitioner (or the user's).
+ * Sticky choices for keyless messages live in `t`. Under the lock.
+ * INVALID_ARG when a user partitioner answers out of range. */
+gregor_err prod_partition_choose(gregor_producer *p, prod_topic *t, const void *key, size_t key_len,
+                                 bool null_key, int32_t *out) GREGOR_MUST_CHECK;
+/* A uniformly random partition other than `avoid` (when n > 1). Under the
+ * lock (the generator state is the producer's). */
+int32_t prod_partition_random(gregor_producer *p, int32_t n, int32_t avoid);
+
+/* ------------------------------------------------------------ accumulator.c */
+
+/* Appends one message to partition `part` of `t`, opening a new batch when
+ * the tail is full. Under the lock. *new_batch says whether a batch was
+ * opened (the sender must learn its linger deadline) or one filled up.
+ * Errors: TOO_LARGE (alone it exceeds batch_bytes), UNSUPPORTED (headers on
+ * magic 0/1), NOMEM. */
+gregor_err prod_append(gregor_producer *p, prod_partition *part, int64_t ts, buf_slice key,
+                       buf_slice value, const proto_header *h, size_t nh, void *opaque,
+                       bool *wake) GREGOR_MUST_CHECK;
+/* A partition object for `t` (allocated; NULL on OOM). */
+prod_partition *prod_partition_new(prod_topic *t, int32_t id);
+/* Frees a batch (its bytes and itself). No lock needed: the caller owns it. */
+void prod_batch_free(prod_batch *b);
+/* Reports every record of `b` with `err` (and `base_offset` when OK), then
+ * releases its memory charge and frees it. Not under the lock. */
+void prod_batch_report(gregor_producer *p, prod_batch *b, gregor_err err, int64_t base_offset,
+                       int64_t log_append_ms);
+/* Reports a pending message failed and frees it. Not under the lock. */
+void prod_msg_report(gregor_producer *p, prod_msg *m, gregor_err err);
+/* Copies a message for the pending list. NULL on OOM. */
+prod_msg *prod_msg_new(const gregor_produce_message *m, int64_t ts, const proto_header *h, size_t nh, size_t mem);
+/* Bytes a message is charged when queued. */
+size_t prod_msg_cost(const gregor_produce_message *m);
+/* Releases `bytes` of memory and `msgs` outstanding messages, waking
+ * waiters. Takes the lock. */
+void prod_release(gregor_producer *p, size_t bytes, size_t msgs);
+
+/* ------------------------------------------------------------ sender.c */
+
+/* Asks the loop thread to run the sender soon (coalesced). Any thread. */
+void prod_wake(gregor_producer *p);
+/* (loop) Drains what is ready, sends, arms the timer. */
+void prod_sender_run(gregor_producer *p);
+/* Sets up the sender's timers (before the first wake). */
+void prod_sender_init(gregor_producer *p);
+/* (loop) Cancels timers; further runs do nothing. */
+void prod_sender_stop(gregor_producer *p);
+/* Fails everything queued or pending with `err` (destroy, after the loop
+ * has stopped). Any thread; takes the lock. */
+void prod_fail_all(gregor_producer *p, gregor_err err);
+
+/* ------------------------------------------------------------ idempotence.c */
+
+/* (loop) Sends InitProducerId when one is needed. */
+void prod_pid_maintain(gregor_producer *p);
+/* Forgets the producer id after a fatal sequence error: a new one is asked
+ * for, sequences restart at 0. Under the lock. */
+void prod_pid_reset(gregor_producer *p);
+
+#endif
