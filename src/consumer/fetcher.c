@@ -139,6 +139,31 @@ static void retry_later_locked(gregor_consumer *c, fetch_item *it)
         consumer_backoff_locked(c, it->p);
 }
 
+/* Nothing whole came back although the log has more (lock held). Before
+ * Fetch v3 a broker cuts at partition_max_bytes even inside an entry, and
+ * one down-converting for an old Fetch returns nothing at all when the
+ * first batch is larger: ask for the partial entry's size, or twice as
+ * much, up to fetch_max_bytes; past that, back off rather than spin. */
+static void grow_fetch_size_locked(gregor_consumer *c, cpart *p, const fetch_item *it, size_t partial,
+                                   int64_t high_watermark)
+{
+    if (high_watermark <= it->offset && partial == 0)
+        return; /* nothing there yet: the broker waited its max_wait */
+    size_t cap = (size_t)(c->fetch_max_bytes > c->part_max_bytes ? c->fetch_max_bytes : c->part_max_bytes);
+    size_t want = partial > (size_t)it->max_bytes ? partial : (size_t)it->max_bytes * 2;
+    if (want > cap)
+        want = cap;
+    if (want > (size_t)it->max_bytes) {
+        gregor_log(GREGOR_LOG_DEBUG, "consumer: topic '%s' partition %d: no whole entry at %lld within %d bytes, "
+                   "fetching %zu", p->topic, (int)p->partition, (long long)it->offset, it->max_bytes, want);
+        p->fetch_size_min = want;
+        return;
+    }
+    gregor_log(GREGOR_LOG_WARN, "consumer: topic '%s' partition %d: the entry at %lld does not fit in "
+               "fetch_max_bytes (%zu)", p->topic, (int)p->partition, (long long)it->offset, cap);
+    consumer_backoff_locked(c, p);
+}
+
 static void handle_records(gregor_consumer *c, fetch_item *it, const proto_fetch_response_partition_data *pd,
                            int16_t version, fetch_buf *fb)
 {
@@ -171,13 +196,11 @@ static void handle_records(gregor_consumer *c, fetch_item *it, const proto_fetch
         if (version >= 5)
             p->log_start_offset = pd->log_start_offset;
         if (next == it->offset) {
-            /* Nothing whole came back. Before Fetch v3 the broker cuts at
-             * partition_max_bytes even inside an entry: ask for more. */
-            if (partial > (size_t)it->max_bytes)
-                p->fetch_size_min = partial;
+            grow_fetch_size_locked(c, p, it, partial, pd->high_watermark);
             gregor_batch_destroy(b);
         } else {
             p->fetch_offset = next;
+            p->fetch_size_min = 0;
             b->gen = it->gen;
             b->part = p;
             if (c->q_tail)
