@@ -131,7 +131,22 @@ gregor_err gregor_producer_new(const gregor_config *cfg, gregor_delivery_fn on_d
         err = GREGOR_ERR_NOMEM;
         goto out_lock;
     }
-    if ((err = gregor_client_new(cfg, &p->client, errstr, n)) != GREGOR_OK)
+    /* Producers create missing topics through Metadata (where the broker
+     * allows it), as the Java client and librdkafka do, unless told not to. */
+    gregor_config *ccfg = gregor_config_dup(cfg);
+    if (!ccfg) {
+        err = GREGOR_ERR_NOMEM;
+        goto out_cond;
+    }
+    if (!config_is_set(ccfg, "allow_auto_create_topics") &&
+        gregor_config_set(ccfg, "allow_auto_create_topics", "true", errstr, n) != GREGOR_OK) {
+        gregor_config_destroy(ccfg);
+        err = GREGOR_ERR_CONFIG;
+        goto out_cond;
+    }
+    err = gregor_client_new(ccfg, &p->client, errstr, n);
+    gregor_config_destroy(ccfg);
+    if (err != GREGOR_OK)
         goto out_cond;
     if (p->cfg.idempotence)
         prod_wake(p);

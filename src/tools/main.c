@@ -11,6 +11,8 @@ static const struct {
 } commands[] = {
     {"metadata", cmd_metadata, "brokers, topics, partitions, leaders and API versions of a cluster"},
     {"config", cmd_config, "list every client option with its default"},
+    {"produce", cmd_produce, "produce lines of stdin or files to a topic (kcat -P flags)"},
+    {"bench", cmd_bench, "benchmarks: bench produce"},
 };
 
 static void usage(FILE *f)

@@ -27,5 +27,9 @@ void json_string_n(FILE *f, const char *s, size_t n);
 
 int cmd_metadata(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_produce(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+/* `gregor bench produce` (bench_produce.c), called by cmd_bench. */
+int tool_bench_produce(int argc, char **argv);
 
 #endif

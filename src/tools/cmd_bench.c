@@ -1,0 +1,18 @@
+/* tools/cmd_bench.c — `gregor bench MODE ...`: dispatches to a benchmark.
+ * Modes: produce (tools/bench_produce.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/tool.h"
+
+int cmd_bench(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        fprintf(argc < 2 ? stderr : stdout, "usage: gregor bench produce [OPTIONS]   ('gregor bench produce -h')\n");
+        return argc < 2 ? TOOL_EXIT_USAGE : TOOL_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "produce"))
+        return tool_bench_produce(argc - 1, argv + 1);
+    fprintf(stderr, "gregor bench: unknown mode '%s'\n", argv[1]);
+    return TOOL_EXIT_USAGE;
+}
