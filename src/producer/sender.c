@@ -505,8 +505,10 @@ static bool drain_pass(gregor_producer *p, builder *bls, size_t *n_bls, int64_t 
             if (!head_ready(p, part, now, wake_ms))
                 continue;
             builder *bl = builder_for(p, bls, n_bls, part->leader);
-            if (!bl)
+            if (!bl) {
+                *poll = true; /* no connection yet, or it is full: look again soon */
                 continue;
+            }
             size_t size = proto_batch_size(&b->rb) + 64;
             if (bl->n > 0 && bl->bytes + size > p->cfg.max_request_bytes)
                 continue;
