@@ -150,6 +150,26 @@ static void produce_keyed(gregor_config *cfg, const char *topic, size_t n, tally
     cr_assert_eq(t->dup_reports, 0);
 }
 
+/* With acks=0 nothing says when the broker has appended the last request:
+ * waits (up to 30 s) until kcat sees `n` messages. */
+static void wait_for_count(const char *bootstrap, const char *topic, size_t n)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "kcat -C -b '%s' -t '%s' -o beginning -e -q -f '.\\n' 2>/dev/null | wc -l",
+             bootstrap, topic);
+    for (int i = 0; i < 30; i++) {
+        FILE *f = popen(cmd, "r");
+        size_t got = 0;
+        if (f && fscanf(f, "%zu", &got) != 1)
+            got = 0;
+        if (f)
+            pclose(f);
+        if (got >= n)
+            return;
+        sleep(1);
+    }
+}
+
 /* Reads the topic with kcat and checks it against what was produced. */
 static void kcat_verify(const char *bootstrap, const char *topic, size_t n, const tally *t, bool headers,
                         bool offsets_known)
@@ -227,6 +247,8 @@ static void roundtrip(const char *codec, const char *acks)
     tally t;
     tally_init(&t, n);
     produce_keyed(cfg, topic, n, &t);
+    if (!strcmp(acks, "0"))
+        wait_for_count(bootstrap, topic, n);
     kcat_verify(bootstrap, topic, n, &t, true, strcmp(acks, "0") != 0);
     tally_fini(&t);
     gregor_config_destroy(cfg);
@@ -322,10 +344,17 @@ Test(producer, memory_bounded_without_broker, .timeout = 120)
             cr_assert_fail("produce: %s", gregor_err_name(e));
     }
     size_t after = rss_bytes();
-    cr_log_info("accepted %zu, queue full %zu, RSS %zu -> %zu KiB", accepted, full, before >> 10, after >> 10);
+    fprintf(stderr, "accepted %zu, queue full %zu, RSS %zu -> %zu KiB\n", accepted, full, before >> 10, after >> 10);
     cr_assert_gt(full, 0);
     cr_assert_leq(accepted * sizeof value, (size_t)4 << 20);
-    cr_assert_lt(after, before + ((size_t)12 << 20), "RSS grew by %zu KiB", (after - before) >> 10);
+    /* The allowance covers the library's fixed overhead (threads, buffers);
+     * sanitizers add shadow memory of their own. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+    size_t allowance = (size_t)64 << 20;
+#else
+    size_t allowance = (size_t)12 << 20;
+#endif
+    cr_assert_lt(after, before + allowance, "RSS grew by %zu KiB", (after - before) >> 10);
     gregor_producer_destroy(p, 0);
     cr_assert_eq(t.failed, accepted);
     tally_fini(&t);
