@@ -152,6 +152,14 @@ typedef struct gregor_partition_state {
 gregor_err gregor_consumer_position(gregor_consumer *c, const char *topic, int32_t partition,
                                     gregor_partition_state *out) GREGOR_MUST_CHECK;
 
+/* The log start and end offsets of a partition, asked of its leader now
+ * with ListOffsets (the partition need not be assigned; under
+ * read_committed the end is the last stable offset). Blocks up to
+ * request_timeout_ms. UNKNOWN_TOPIC, TIMED_OUT or a broker error, with
+ * errstr. */
+gregor_err gregor_consumer_watermarks(gregor_consumer *c, const char *topic, int32_t partition, int64_t *low,
+                                      int64_t *high, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
+
 /* ------------------------------------------------------------- offsets */
 
 /* One partition's offset for commit / committed. */

@@ -202,9 +202,7 @@ gregor_client *gregor_consumer_client(gregor_consumer *c) { return c->client; }
 
 /* ------------------------------------------------------------- assign */
 
-/* Waits until the metadata knows `topic` with `partition`. */
-static gregor_err wait_for_partition(gregor_consumer *c, const char *topic, int32_t partition, char *errstr,
-                                     size_t n)
+gregor_err consumer_wait_partition(gregor_consumer *c, const char *topic, int32_t partition, char *errstr, size_t n)
 {
     const char *names[1] = {topic};
     gregor_err err = cluster_add_topics(c->client->cluster, names, 1);
@@ -303,7 +301,7 @@ gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t
     gregor_err err = check_offset(offset, timestamp_ms, errstr, n);
     if (err != GREGOR_OK || partition < 0)
         return err != GREGOR_OK ? err : GREGOR_ERR_INVALID_ARG;
-    if ((err = wait_for_partition(c, topic, partition, errstr, n)) != GREGOR_OK)
+    if ((err = consumer_wait_partition(c, topic, partition, errstr, n)) != GREGOR_OK)
         return err;
     if (offset == GREGOR_OFFSET_COMMITTED &&
         (err = resolve_committed(c, topic, partition, &offset, errstr, n)) != GREGOR_OK)

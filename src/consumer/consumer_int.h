@@ -155,6 +155,12 @@ struct gregor_consumer {
     net_timer retry_timer;
 };
 
+/* Waits up to request_timeout_ms until the metadata lists `topic` with
+ * `partition`; UNKNOWN_TOPIC when two fresh answers say it does not exist.
+ * Application thread. */
+gregor_err consumer_wait_partition(gregor_consumer *c, const char *topic, int32_t partition, char *errstr,
+                                   size_t n) GREGOR_MUST_CHECK;
+
 /* The assigned (or formerly assigned) cpart, or NULL. (lock) */
 cpart *consumer_find_part(gregor_consumer *c, const char *topic, int32_t partition);
 

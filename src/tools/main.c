@@ -12,6 +12,8 @@ static const struct {
     {"metadata", cmd_metadata, "brokers, topics, partitions, leaders and API versions of a cluster"},
     {"config", cmd_config, "list every client option with its default"},
     {"produce", cmd_produce, "produce lines of stdin or files to a topic (kcat -P flags)"},
+    {"consume", cmd_consume, "print messages of a topic (kcat -C flags), from any offset or a group's"},
+    {"offsets", cmd_offsets, "a group's committed offsets, log ends and lag; --reset-to moves them"},
     {"bench", cmd_bench, "benchmarks: bench produce"},
 };
 

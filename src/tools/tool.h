@@ -29,6 +29,8 @@ int cmd_metadata(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_produce(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_consume(int argc, char **argv);
+int cmd_offsets(int argc, char **argv);
 /* `gregor bench produce` (bench_produce.c), called by cmd_bench. */
 int tool_bench_produce(int argc, char **argv);
 
