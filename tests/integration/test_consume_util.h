@@ -22,6 +22,11 @@
 #include "gregor/consumer.h"
 #include "testutil.h"
 
+/* criterion_lite (the TSan builds) has no logging: print to stderr. */
+#ifndef cr_log_info
+#define cr_log_info(...) (fprintf(stderr, "[----] " __VA_ARGS__), fputc('\n', stderr))
+#endif
+
 static inline const char *tc_cluster_name(const char *env, const char *fallback)
 {
     const char *v = getenv(env);
