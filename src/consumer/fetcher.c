@@ -345,6 +345,7 @@ typedef struct pick {
     cpart *p;
     uint64_t gen;
     int64_t value; /* fetch offset or ListOffsets timestamp */
+    size_t max_bytes; /* Fetch: partition_max_bytes */
 } pick;
 
 static int cmp_pick(const void *a, const void *b)
@@ -394,7 +395,8 @@ static size_t pick_locked(gregor_consumer *c, const cluster_snapshot *s, pick *o
         if (!list && node_busy(c, leader))
             continue;
         p->in_flight = true;
-        out[k++] = (pick){leader, list, p, p->gen, list ? p->reset_ts : p->fetch_offset};
+        size_t max = (size_t)c->part_max_bytes > p->fetch_size_min ? (size_t)c->part_max_bytes : p->fetch_size_min;
+        out[k++] = (pick){leader, list, p, p->gen, list ? p->reset_ts : p->fetch_offset, max};
     }
     return k;
 }
@@ -420,11 +422,8 @@ static void send_picks(gregor_consumer *c, pick *picks, size_t k)
                 r->node = picks[i].leader;
                 r->n = n;
                 for (size_t x = 0; x < n; x++) {
-                    cpart *p = picks[i + x].p;
-                    size_t max = (size_t)c->part_max_bytes;
-                    if (p->fetch_size_min > max)
-                        max = p->fetch_size_min;
-                    r->items[x] = (fetch_item){p, picks[i + x].gen, picks[i + x].value,
+                    size_t max = picks[i + x].max_bytes;
+                    r->items[x] = (fetch_item){picks[i + x].p, picks[i + x].gen, picks[i + x].value,
                                                max > INT32_MAX ? INT32_MAX : (int32_t)max, false};
                 }
                 send_fetch(c, picks[i].leader, r);
