@@ -114,10 +114,10 @@ static int run(gregor_consumer *c, const char *group, const char *const *topics,
         return TOOL_EXIT_FAIL;
     int rc = TOOL_EXIT_FAIL;
     char err[512];
-    for (size_t i = 0; i < n; i++)
-        rows[i].wm_err = gregor_consumer_watermarks(c, rows[i].o.topic, rows[i].o.partition, &rows[i].low,
-                                                    &rows[i].high, err, sizeof err);
     if (reset_to) {
+        for (size_t i = 0; i < n; i++)
+            rows[i].wm_err = gregor_consumer_watermarks(c, rows[i].o.topic, rows[i].o.partition, &rows[i].low,
+                                                        &rows[i].high, err, sizeof err);
         gregor_topic_offset *v = calloc(n ? n : 1, sizeof *v);
         if (!v)
             goto out;
@@ -147,6 +147,11 @@ static int run(gregor_consumer *c, const char *group, const char *const *topics,
         tool_error("offsets", "%s", err);
         goto out;
     }
+    /* Log ends of the rows shown (without -t only those with a committed offset). */
+    for (size_t i = 0; i < n && !reset_to; i++)
+        if (n_topics || rows[i].o.offset >= 0)
+            rows[i].wm_err = gregor_consumer_watermarks(c, rows[i].o.topic, rows[i].o.partition, &rows[i].low,
+                                                        &rows[i].high, err, sizeof err);
     print_rows(rows, n, json, n_topics == 0, group);
     rc = TOOL_EXIT_OK;
 out:

@@ -8,7 +8,9 @@ checked against kcat and kafka-python.
   same text as kcat's -f;
 - -o -N, -o s@TIMESTAMP and -c behave as kcat's;
 - `gregor consume -g G --commit` commits what it read: kafka-python's
-  committed() agrees, `gregor offsets -g G -J` shows committed, log end and
+  committed() agrees, kcat joining a group (librdkafka) starts where
+  gregor committed,
+  `gregor offsets -g G -J` shows committed, log end and
   lag; `--reset-to earliest` moves the offsets and kafka-python sees it.
 
 The cluster name for kafka-dev comes from GREGOR_TEST_KAFKA1_NAME (default
@@ -99,6 +101,14 @@ def main():
     om = committed(group, topic, 0)
     if om != 120:
         fail(f"kafka-python sees committed {om}, 120 expected")
+    # librdkafka (kcat joining a group, which commits as it goes: a group of its own) starts
+    # partition 0 at the offset gregor committed there.
+    run([GREGOR, "offsets", "-b", BOOTSTRAP, "-g", group + "-kcat", "-t", topic, "--reset-to", "120"])
+    lines = run(["kcat", "-C", "-b", BOOTSTRAP, "-G", group + "-kcat", topic, "-c", "7", "-q", "-f", "%p %o\n",
+                 "-X", "auto.offset.reset=earliest"]).decode().split("\n")
+    first_p0 = next((int(l.split()[1]) for l in lines if l.startswith("0 ")), None)
+    if first_p0 != 120:
+        fail(f"kcat -G started partition 0 at {first_p0}, 120 committed ({lines})")
     out = json.loads(run([GREGOR, "offsets", "-b", BOOTSTRAP, "-g", group, "-t", topic, "-J"]))
     rows = {r["partition"]: r for r in out["partitions"]}
     if rows[0]["committed"] != 120 or rows[0]["log_end"] != 300 or rows[0]["lag"] != 180:
