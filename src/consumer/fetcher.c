@@ -145,10 +145,10 @@ static void retry_later_locked(gregor_consumer *c, fetch_item *it)
  * first batch is larger: ask for the partial entry's size, or twice as
  * much, up to fetch_max_bytes; past that, back off rather than spin. */
 static void grow_fetch_size_locked(gregor_consumer *c, cpart *p, const fetch_item *it, size_t partial,
-                                   int64_t high_watermark)
+                                   int64_t readable_end)
 {
-    if (high_watermark <= it->offset && partial == 0)
-        return; /* nothing there yet: the broker waited its max_wait */
+    if (readable_end <= it->offset && partial == 0)
+        return; /* nothing readable yet (log end, or last stable offset under read_committed) */
     size_t cap = (size_t)(c->fetch_max_bytes > c->part_max_bytes ? c->fetch_max_bytes : c->part_max_bytes);
     size_t want = partial > (size_t)it->max_bytes ? partial : (size_t)it->max_bytes * 2;
     if (want > cap)
@@ -196,7 +196,7 @@ static void handle_records(gregor_consumer *c, fetch_item *it, const proto_fetch
         if (version >= 5)
             p->log_start_offset = pd->log_start_offset;
         if (next == it->offset) {
-            grow_fetch_size_locked(c, p, it, partial, pd->high_watermark);
+            grow_fetch_size_locked(c, p, it, partial, p->high_watermark);
             gregor_batch_destroy(b);
         } else {
             p->fetch_offset = next;
