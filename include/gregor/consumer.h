@@ -121,8 +121,9 @@ gregor_err gregor_consumer_seek(gregor_consumer *c, const char *topic, int32_t p
                                 int64_t timestamp_ms, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
 
 /* Stops (pause) or restarts (resume) fetching a partition; the position is
- * kept, messages already fetched are kept for after resume and poll does
- * not return them while paused. UNKNOWN_TOPIC when not assigned. */
+ * kept. Messages fetched but not yet returned are dropped at pause (a paused
+ * partition holds no prefetch memory) and fetched again after resume, from
+ * the position. UNKNOWN_TOPIC when not assigned. */
 gregor_err gregor_consumer_pause(gregor_consumer *c, const char *topic, int32_t partition) GREGOR_MUST_CHECK;
 gregor_err gregor_consumer_resume(gregor_consumer *c, const char *topic, int32_t partition) GREGOR_MUST_CHECK;
 

@@ -379,10 +379,17 @@ static gregor_err set_paused(gregor_consumer *c, const char *topic, int32_t part
     pthread_mutex_lock(&c->lock);
     cpart *p = consumer_find_part(c, topic, partition);
     gregor_err err = p && p->assigned ? GREGOR_OK : GREGOR_ERR_UNKNOWN_TOPIC;
-    if (err == GREGOR_OK) {
-        p->paused = paused;
-        if (!paused)
-            consumer_kick_locked(c);
+    if (err == GREGOR_OK && paused && !p->paused) {
+        /* Fetched data of a paused partition is dropped (and fetched again
+         * after resume) so that it cannot hold prefetch memory others need. */
+        p->paused = true;
+        p->gen++;
+        drop_queued_locked(c, p);
+        if (p->state == CPART_READY)
+            p->fetch_offset = p->position;
+    } else if (err == GREGOR_OK && !paused && p->paused) {
+        p->paused = false;
+        consumer_kick_locked(c);
     }
     pthread_mutex_unlock(&c->lock);
     return err;
