@@ -60,10 +60,12 @@ void consumer_backoff_locked(gregor_consumer *c, cpart *p)
     p->retry_at_ms = net_now_ms() + c->backoff_ms;
 }
 
-/* Drops queued batches of `p` (all of them when p is NULL). Lock held. */
+/* Drops queued batches of `p` (all of them when p is NULL); the memory
+ * freed may let other partitions fetch again. Lock held. */
 static void drop_queued_locked(gregor_consumer *c, const cpart *p)
 {
     gregor_batch **link = &c->q_head;
+    bool dropped = false;
     c->q_tail = NULL;
     while (*link) {
         gregor_batch *b = *link;
@@ -71,11 +73,14 @@ static void drop_queued_locked(gregor_consumer *c, const cpart *p)
             *link = b->next;
             c->queued_bytes -= b->bytes;
             gregor_batch_destroy(b);
+            dropped = true;
         } else {
             c->q_tail = b;
             link = &b->next;
         }
     }
+    if (dropped)
+        consumer_kick_locked(c);
 }
 
 /* ------------------------------------------------------------- create */
