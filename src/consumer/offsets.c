@@ -11,10 +11,8 @@
  * COORDINATOR_LOAD_IN_PROGRESS waits and asks the same one again. Commits
  * are idempotent, so repeating a whole request is safe.
  *
- * Asynchronous and automatic commits run on a committer thread that sleeps
- * on a condition variable (until the next auto-commit or a queued job);
- * finished asynchronous commits wait in a queue until the application
- * thread runs their callbacks (poll, commit, destroy).
+ * Asynchronous and automatic commits go through the same functions on the
+ * committer thread (committer.c).
  *
  * Threading: offsets_commit_sync / offsets_fetch_sync from any thread but
  * the loop's; `lock` guards the coordinator id and both queues.
@@ -24,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "consumer/consumer_int.h"
+#include "consumer/offsets_int.h"
 #include "protocol/gen/api.h"
 #include "protocol/gen/find_coordinator.h"
 #include "protocol/gen/offset_commit.h"
@@ -34,36 +32,6 @@
 #define OFFSET_COMMIT_MAX_VERSION 9
 #define OFFSET_FETCH_MAX_VERSION 7
 #define RETRY_BACKOFF_MS 100
-
-typedef struct commit_job {
-    struct commit_job *next;
-    gregor_topic_offset *offs; /* strings copied into `strings` */
-    size_t n;
-    char *metadata;
-    char *strings;
-    gregor_commit_cb cb;
-    void *opaque;
-    gregor_err err;
-} commit_job;
-
-struct offset_mgr {
-    gregor_consumer *c;
-    char *group;
-    bool auto_commit;
-    int32_t interval_ms;
-    int32_t timeout_ms;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    /* (lock) */
-    int32_t coordinator; /* -1: unknown */
-    commit_job *jobs, *jobs_tail;
-    commit_job *done, *done_tail;
-    bool stop;
-    pthread_t thread;
-    /* committed() metadata strings, the caller's until the next call */
-    char **meta;
-    size_t n_meta;
-};
 
 static void sleep_ms(int ms)
 {
@@ -395,7 +363,7 @@ out_free:
     return err;
 }
 
-static void free_meta(offset_mgr *o)
+void offsets_free_meta(offset_mgr *o)
 {
     for (size_t i = 0; i < o->n_meta; i++)
         free(o->meta[i]);
@@ -421,7 +389,7 @@ static gregor_err fetch_op(offset_mgr *o, int32_t node, void *arg, int32_t timeo
     arena a;
     arena_init(&a, ARENA_DEFAULT_LIMIT);
     proto_offset_fetch_response m;
-    free_meta(o);
+    offsets_free_meta(o);
     if ((err = proto_offset_fetch_response_decode(&reply.body, reply.version, &m, &a)) != GREGOR_OK)
         goto out;
     if (reply.version >= 2 && (err = gregor_err_from_broker(m.error_code)) != GREGOR_OK)
@@ -463,205 +431,4 @@ gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n
         errstr[0] = 0;
     fetch_arg fa = {o->group, offs, n, o};
     return n ? with_coordinator(o, fetch_op, &fa, errstr, errstr_size) : GREGOR_OK;
-}
-
-/* ------------------------------------------------------------ committer */
-
-static void job_free(commit_job *j)
-{
-    if (!j)
-        return;
-    free(j->offs);
-    free(j->strings);
-    free(j->metadata);
-    free(j);
-}
-
-/* A deep copy of a commit for the queue. */
-static commit_job *job_new(const gregor_topic_offset *offs, size_t n, const char *metadata)
-{
-    commit_job *j = calloc(1, sizeof *j);
-    if (!j)
-        return NULL;
-    size_t bytes = 0;
-    for (size_t i = 0; i < n; i++)
-        bytes += strlen(offs[i].topic) + 1 + (offs[i].metadata ? strlen(offs[i].metadata) + 1 : 0);
-    j->offs = calloc(n, sizeof *j->offs);
-    j->strings = malloc(bytes ? bytes : 1);
-    j->metadata = metadata ? strdup(metadata) : NULL;
-    if (!j->offs || !j->strings || (metadata && !j->metadata)) {
-        job_free(j);
-        return NULL;
-    }
-    char *s = j->strings;
-    for (size_t i = 0; i < n; i++) {
-        j->offs[i] = offs[i];
-        size_t l = strlen(offs[i].topic) + 1;
-        j->offs[i].topic = memcpy(s, offs[i].topic, l);
-        s += l;
-        if (offs[i].metadata) {
-            l = strlen(offs[i].metadata) + 1;
-            j->offs[i].metadata = memcpy(s, offs[i].metadata, l);
-            s += l;
-        }
-    }
-    j->n = n;
-    return j;
-}
-
-static void auto_commit(offset_mgr *o)
-{
-    gregor_topic_offset *v;
-    size_t n;
-    if (consumer_positions(o->c, true, &v, &n) != GREGOR_OK)
-        return;
-    char errstr[256];
-    if (n && offsets_commit_sync(o, v, n, NULL, errstr, sizeof errstr) != GREGOR_OK)
-        gregor_log(GREGOR_LOG_WARN, "consumer: auto-commit: %s", errstr);
-    free(v);
-}
-
-static void run_job(offset_mgr *o, commit_job *j)
-{
-    char errstr[256];
-    j->err = offsets_commit_sync(o, j->offs, j->n, j->metadata, errstr, sizeof errstr);
-    if (j->err != GREGOR_OK)
-        gregor_log(GREGOR_LOG_DEBUG, "consumer: async commit: %s", errstr);
-    pthread_mutex_lock(&o->lock);
-    if (o->done_tail)
-        o->done_tail->next = j;
-    else
-        o->done = j;
-    o->done_tail = j;
-    pthread_mutex_unlock(&o->lock);
-    /* Wake a poll() waiting for messages so that it runs the callback. */
-    pthread_mutex_lock(&o->c->lock);
-    pthread_cond_broadcast(&o->c->cond);
-    pthread_mutex_unlock(&o->c->lock);
-}
-
-static void *committer_main(void *arg)
-{
-    offset_mgr *o = arg;
-    int64_t next_auto = net_now_ms() + o->interval_ms;
-    pthread_mutex_lock(&o->lock);
-    for (;;) {
-        if (o->jobs) {
-            commit_job *j = o->jobs;
-            o->jobs = j->next;
-            if (!o->jobs)
-                o->jobs_tail = NULL;
-            j->next = NULL;
-            pthread_mutex_unlock(&o->lock);
-            run_job(o, j);
-            pthread_mutex_lock(&o->lock);
-            continue;
-        }
-        if (o->stop)
-            break;
-        if (!o->auto_commit) {
-            pthread_cond_wait(&o->cond, &o->lock);
-            continue;
-        }
-        int64_t now = net_now_ms();
-        if (now >= next_auto) {
-            pthread_mutex_unlock(&o->lock);
-            auto_commit(o);
-            pthread_mutex_lock(&o->lock);
-            next_auto = net_now_ms() + o->interval_ms;
-            continue;
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t wait = next_auto - now;
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&o->cond, &o->lock, &ts);
-    }
-    pthread_mutex_unlock(&o->lock);
-    return NULL;
-}
-
-offset_mgr *offsets_new(gregor_consumer *c, const char *group_id, bool auto_commit_on, int32_t interval_ms,
-                     int32_t timeout_ms)
-{
-    offset_mgr *o = calloc(1, sizeof *o);
-    if (!o)
-        return NULL;
-    if (!(o->group = strdup(group_id))) {
-        free(o);
-        return NULL;
-    }
-    o->c = c;
-    o->auto_commit = auto_commit_on;
-    o->interval_ms = interval_ms;
-    o->timeout_ms = timeout_ms;
-    o->coordinator = -1;
-    pthread_mutex_init(&o->lock, NULL);
-    pthread_cond_init(&o->cond, NULL);
-    if (pthread_create(&o->thread, NULL, committer_main, o) != 0) {
-        pthread_cond_destroy(&o->cond);
-        pthread_mutex_destroy(&o->lock);
-        free(o->group);
-        free(o);
-        return NULL;
-    }
-    return o;
-}
-
-void offsets_run_callbacks(offset_mgr *o)
-{
-    pthread_mutex_lock(&o->lock);
-    commit_job *j = o->done;
-    o->done = o->done_tail = NULL;
-    pthread_mutex_unlock(&o->lock);
-    while (j) {
-        commit_job *next = j->next;
-        if (j->cb)
-            j->cb(j->err, j->offs, j->n, j->opaque);
-        job_free(j);
-        j = next;
-    }
-}
-
-gregor_err offsets_commit_async(offset_mgr *o, const gregor_topic_offset *offs, size_t n, const char *metadata,
-                                gregor_commit_cb cb, void *opaque)
-{
-    commit_job *j = job_new(offs, n, metadata);
-    if (!j)
-        return GREGOR_ERR_NOMEM;
-    j->cb = cb;
-    j->opaque = opaque;
-    pthread_mutex_lock(&o->lock);
-    if (o->jobs_tail)
-        o->jobs_tail->next = j;
-    else
-        o->jobs = j;
-    o->jobs_tail = j;
-    pthread_cond_signal(&o->cond);
-    pthread_mutex_unlock(&o->lock);
-    return GREGOR_OK;
-}
-
-void offsets_destroy(offset_mgr *o)
-{
-    if (!o)
-        return;
-    pthread_mutex_lock(&o->lock);
-    o->stop = true;
-    pthread_cond_signal(&o->cond);
-    pthread_mutex_unlock(&o->lock);
-    pthread_join(o->thread, NULL); /* after the queued commits ran */
-    if (o->auto_commit)
-        auto_commit(o); /* commit on close */
-    offsets_run_callbacks(o);
-    free_meta(o);
-    pthread_cond_destroy(&o->cond);
-    pthread_mutex_destroy(&o->lock);
-    free(o->group);
-    free(o);
 }
