@@ -379,7 +379,10 @@ static bool needs_fast_refresh(cluster *c, const cluster_snapshot *s)
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < c->n_interest && !fast; i++) {
         const cluster_topic *t = cluster_snapshot_topic(s, c->interest[i]);
-        if (!t || t->err == 5 /* LEADER_NOT_AVAILABLE: being created */) {
+        /* Missing, or answered with an error that a refresh can clear: a
+         * topic being created is LEADER_NOT_AVAILABLE on older brokers and
+         * UNKNOWN_TOPIC_OR_PARTITION on KRaft ones until it exists. */
+        if (!t || t->n_partitions == 0 || (t->err != GREGOR_OK && gregor_err_invalidates_metadata(t->err))) {
             fast = true;
             break;
         }

@@ -22,6 +22,7 @@ typedef struct world {
     int n_brokers;       /* brokers 1..n_brokers, all at the mock's port */
     int n_partitions;    /* of topic "t" */
     int32_t leader;      /* of every partition */
+    int16_t topic_err;   /* answered for "t" (then with no partitions) */
     atomic_int metadata_requests;
 } world;
 
@@ -61,8 +62,9 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
     proto_metadata_response_topic topic;
     proto_metadata_response_topic_init(&topic);
     topic.name = buf_slice_of("t", 1);
+    topic.error_code = w.topic_err;
     topic.partitions = parts;
-    topic.partitions_count = w.n_partitions;
+    topic.partitions_count = w.topic_err ? 0 : w.n_partitions;
     r.brokers = brokers;
     r.brokers_count = w.n_brokers;
     r.topics = &topic;
@@ -204,6 +206,31 @@ Test(cluster, follows_leader_moves_new_partitions_and_departures, .timeout = 30)
     s = wait_leader(1, 5, 1, 5000);
     cr_assert_not_null(s, "departure not seen");
     cr_assert_null(cluster_snapshot_broker(s, 2));
+    cluster_snapshot_unref(s);
+    stop();
+}
+
+/* A KRaft broker answers UNKNOWN_TOPIC_OR_PARTITION while it creates a
+ * topic: the model must keep asking (fast), not wait for the periodic
+ * refresh, or a producer's first messages wait minutes. */
+Test(cluster, topic_being_created_is_refreshed_fast, .timeout = 20)
+{
+    pthread_mutex_lock(&w.lock);
+    w.topic_err = 3;
+    pthread_mutex_unlock(&w.lock);
+    start("127.0.0.1:%d", 600000);
+    const char *names[] = {"t"};
+    cr_assert_eq(cluster_add_topics(cl, names, 1), GREGOR_OK);
+    cluster_snapshot *s;
+    char err[256];
+    cr_assert_eq(cluster_wait_snapshot(cl, 0, 5000, &s, err, sizeof err), GREGOR_OK, "%s", err);
+    cluster_snapshot_unref(s);
+    usleep(100 * 1000);
+    pthread_mutex_lock(&w.lock);
+    w.topic_err = 0; /* the topic now exists */
+    pthread_mutex_unlock(&w.lock);
+    s = wait_leader(1, 3, 2, 3000);
+    cr_assert_not_null(s, "topic not seen within 3 s of its creation (periodic refresh is 600 s)");
     cluster_snapshot_unref(s);
     stop();
 }
