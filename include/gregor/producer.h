@@ -20,6 +20,12 @@
  * most one growing batch buffer); when it is reached, produce waits up to
  * `block_ms` for room, then fails with GREGOR_ERR_QUEUE_FULL.
  *
+ * Brokers: with broker_version "auto" the producer writes RecordBatch v2
+ * (Produce v3+, brokers 0.11 and later); for older brokers set
+ * broker_version to their release (0.8.2, 0.9.0: MessageSet v0; 0.10.x:
+ * v1). Against a broker that lacks Produce v3 without it, messages fail
+ * with GREGOR_ERR_UNSUPPORTED (and a log line saying so).
+ *
  * Options (see `gregor config list`): acks, linger_ms, batch_bytes,
  * max_request_bytes, buffer_bytes, block_ms, delivery_timeout_ms, retries,
  * retry_backoff_ms, retry_backoff_max_ms, enable_idempotence, compression,

@@ -287,6 +287,11 @@ static void produce_done(gregor_err err, net_response *resp, void *opaque)
     size_t n_res = res == stack && r->n > 64 ? 64 : r->n;
     for (size_t i = 0; i < n_res; i++)
         res[i] = (batch_result){err, -1, -1};
+    if (err == GREGOR_ERR_UNSUPPORTED)
+        gregor_log(GREGOR_LOG_ERROR,
+                   "producer: broker %d takes no Produce version for this record format; a broker "
+                   "before 0.11 needs broker_version set to its release (e.g. 0.10.2)",
+                   r->node_id);
     if (err == GREGOR_OK && resp) {
         arena a;
         arena_init(&a, ARENA_DEFAULT_LIMIT);
