@@ -36,6 +36,7 @@
 
 #include "gregor/client.h"
 #include "gregor/error.h"
+#include "gregor/message.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,13 +52,7 @@ typedef struct gregor_batch gregor_batch;
 #define GREGOR_OFFSET_COMMITTED (-1001) /* the group's committed offset, else auto_offset_reset */
 #define GREGOR_OFFSET_TIMESTAMP (-1002) /* the first offset at or after `timestamp_ms` */
 
-/* A record header; `value` may be NULL with value_len -1 (a null value). */
-typedef struct gregor_header {
-    const char *key; /* not NUL-terminated */
-    size_t key_len;
-    const void *value;
-    int32_t value_len;
-} gregor_header;
+/* gregor_header (a record header) is in gregor/message.h. */
 
 /* One message. Pointers are views valid until the batch is destroyed;
  * key/value are NULL with length -1 when null (a null value is a

@@ -40,6 +40,7 @@
 
 #include "gregor/client.h"
 #include "gregor/error.h"
+#include "gregor/message.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,13 +51,8 @@ typedef struct gregor_producer gregor_producer;
 /* Partition "any": the partitioner chooses. */
 #define GREGOR_PARTITION_ANY (-1)
 
-/* One record header. `name` is a NUL-terminated string; `value` NULL is a
- * null header value. Borrowed for the duration of the produce call. */
-typedef struct gregor_produce_header {
-    const char *name;
-    const void *value;
-    size_t value_len;
-} gregor_produce_header;
+/* Record headers are gregor_header (gregor/message.h): key and key_len,
+ * value NULL (or value_len -1) for a null value. */
 
 /* A message to produce. Every pointer is borrowed for the duration of the
  * call only: the producer copies what it keeps. `key` NULL is a null key
@@ -68,7 +64,7 @@ typedef struct gregor_produce_message {
     size_t key_len;
     const void *value;
     size_t value_len;
-    const gregor_produce_header *headers;
+    const gregor_header *headers;
     size_t n_headers;
     int64_t timestamp_ms; /* ms since the epoch; 0: now */
     void *opaque;         /* handed back in the delivery report */

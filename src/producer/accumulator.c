@@ -157,8 +157,8 @@ size_t prod_msg_cost(const gregor_produce_message *m)
 {
     size_t n = sizeof(prod_msg) + (m->key ? m->key_len : 0) + (m->value ? m->value_len : 0);
     for (size_t i = 0; i < m->n_headers; i++)
-        n += sizeof(proto_header) + strlen(m->headers[i].name) +
-             (m->headers[i].value ? m->headers[i].value_len : 0);
+        n += sizeof(proto_header) + m->headers[i].key_len +
+             (m->headers[i].value && m->headers[i].value_len > 0 ? (size_t)m->headers[i].value_len : 0);
     return n;
 }
 

@@ -271,13 +271,13 @@ gregor_err gregor_producer_produce(gregor_producer *p, const gregor_produce_mess
         return GREGOR_ERR_NOMEM;
     gregor_err err = GREGOR_OK;
     for (size_t i = 0; i < m->n_headers; i++) {
-        const gregor_produce_header *g = &m->headers[i];
-        if (!g->name) {
+        const gregor_header *g = &m->headers[i];
+        if ((!g->key && g->key_len) || g->key_len > INT32_MAX / 2) {
             err = GREGOR_ERR_INVALID_ARG;
             goto out_headers;
         }
-        h[i].key = buf_slice_of(g->name, strlen(g->name));
-        h[i].value = g->value ? buf_slice_of(g->value, g->value_len) : BUF_SLICE_NULL;
+        h[i].key = buf_slice_of(g->key ? g->key : "", g->key_len);
+        h[i].value = g->value && g->value_len >= 0 ? buf_slice_of(g->value, (size_t)g->value_len) : BUF_SLICE_NULL;
     }
     int64_t ts = m->timestamp_ms ? m->timestamp_ms : wall_ms();
     bool wake = false;

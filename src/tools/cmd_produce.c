@@ -67,7 +67,7 @@ typedef struct job {
     const char *topic;
     int32_t partition;
     const char *key_delim;
-    gregor_produce_header *headers;
+    gregor_header *headers;
     size_t n_headers;
     size_t produced;
     counts *c;
@@ -126,15 +126,16 @@ static bool produce_stream(job *j, FILE *in)
     return ok;
 }
 
-static bool parse_header(char *arg, gregor_produce_header *h)
+static bool parse_header(char *arg, gregor_header *h)
 {
     char *eq = strchr(arg, '=');
     if (!eq || eq == arg)
         return false;
     *eq = '\0';
-    h->name = arg;
+    h->key = arg;
+    h->key_len = strlen(arg);
     h->value = eq + 1;
-    h->value_len = strlen(eq + 1);
+    h->value_len = (int32_t)strlen(eq + 1);
     return true;
 }
 
@@ -144,7 +145,7 @@ int cmd_produce(int argc, char **argv)
     if (!cfg)
         return TOOL_EXIT_FAIL;
     job j = {.partition = GREGOR_PARTITION_ANY};
-    gregor_produce_header headers[MAX_HEADERS];
+    gregor_header headers[MAX_HEADERS];
     bool quiet = false, have_bootstrap = false;
     int rc = TOOL_EXIT_USAGE;
     int opt;

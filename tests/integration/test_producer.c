@@ -135,7 +135,7 @@ static void produce_keyed(gregor_config *cfg, const char *topic, size_t n, tally
         key_of(i, key, sizeof key);
         value_of(i, value, sizeof value);
         snprintf(seq, sizeof seq, "%zu", i);
-        gregor_produce_header h[2] = {{"seq", seq, strlen(seq)}, {"origin", "gregor", 6}};
+        gregor_header h[2] = {{"seq", 3, seq, (int32_t)strlen(seq)}, {"origin", 6, "gregor", 6}};
         gregor_produce_message m = {.topic = topic, .partition = GREGOR_PARTITION_ANY, .key = key,
                                     .key_len = strlen(key), .value = value, .value_len = strlen(value),
                                     .headers = h, .n_headers = 2, .opaque = (void *)(uintptr_t)(i + 1)};
