@@ -189,12 +189,12 @@ static gregor_err add_record(gregor_batch *b, const proto_record *rec)
 /* Takes the reader's decompression buffer when the record came from it. */
 static gregor_err keep_decompressed(gregor_batch *b, proto_record_reader *r)
 {
-    if (r->scratch.len == 0)
-        return GREGOR_OK; /* already taken for this compressed batch */
+    /* Room first: once taken, the buffer must not be lost to a failed grow. */
     if (!grow((void **)&b->zbufs, &b->cap_zbufs, b->n_zbufs + 1, sizeof *b->zbufs))
         return GREGOR_ERR_NOMEM;
-    size_t len;
-    b->zbufs[b->n_zbufs++] = buf_writer_steal(&r->scratch, &len);
+    uint8_t *z = proto_record_reader_take_decompressed(r);
+    if (z) /* NULL: already taken for this compressed batch */
+        b->zbufs[b->n_zbufs++] = z;
     return GREGOR_OK;
 }
 

@@ -61,6 +61,14 @@ void proto_record_reader_fini(proto_record_reader *r)
     r->state = ST_FAILED;
 }
 
+uint8_t *proto_record_reader_take_decompressed(proto_record_reader *r)
+{
+    if (r->scratch.len == 0)
+        return NULL;
+    size_t len;
+    return buf_writer_steal(&r->scratch, &len);
+}
+
 static gregor_err fail(proto_record_reader *r, gregor_err err, const char *what, int64_t offset)
 {
     r->err = err;

@@ -153,6 +153,13 @@ void proto_record_reader_init(proto_record_reader *r, const uint8_t *data, size_
  * (proto_record_reader_init() may reuse it). */
 void proto_record_reader_fini(proto_record_reader *r);
 
+/* Hands over the buffer that holds the decompressed records of the current
+ * compressed batch (the views of its records point into it): the caller
+ * owns it (free()) and may keep those views as long as it likes; the reader
+ * decompresses its next batch into a new buffer. NULL when the current
+ * records are views into the input (uncompressed) or the buffer was taken. */
+uint8_t *proto_record_reader_take_decompressed(proto_record_reader *r);
+
 /* Reads the next record at or above opts.min_offset into *rec and sets
  * *got = true, or sets *got = false at the end of the input (including a
  * partial trailing entry: see `consumed` and `partial_size`). Empty v2
