@@ -158,8 +158,18 @@ int tool_bench_consume(int argc, char **argv)
             }
             break;
         case 't': topic = optarg; break;
-        case 'p': partition = atoi(optarg); break;
-        case 'c': count = atoll(optarg); break;
+        case 'p':
+        case 'c': {
+            long long v;
+            if (!tool_parse_int("bench consume", opt == 'p' ? "-p" : "-c", optarg, opt == 'p' ? 0 : 1,
+                                opt == 'p' ? INT32_MAX : 1LL << 40, &v))
+                goto out;
+            if (opt == 'p')
+                partition = (int32_t)v;
+            else
+                count = v;
+            break;
+        }
         case 'X':
             if (!tool_apply_x(cfg, optarg))
                 goto out;

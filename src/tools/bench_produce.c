@@ -87,9 +87,21 @@ int tool_bench_produce(int argc, char **argv)
             have_bootstrap = gregor_config_set(cfg, "bootstrap", optarg, err, sizeof err) == GREGOR_OK;
             break;
         case 't': topic = optarg; break;
-        case 's': size = (size_t)strtoull(optarg, NULL, 10); break;
-        case 'c': count = (size_t)strtoull(optarg, NULL, 10); break;
-        case 'p': partition = (int32_t)strtol(optarg, NULL, 10); break;
+        case 's':
+        case 'c':
+        case 'p': {
+            long long v;
+            if (!tool_parse_int("bench produce", opt == 's' ? "-s" : opt == 'c' ? "-c" : "-p", optarg,
+                                opt == 'p' ? -1 : opt == 's' ? 0 : 1, opt == 'p' ? INT32_MAX : 1LL << 40, &v))
+                goto out;
+            if (opt == 's')
+                size = (size_t)v;
+            else if (opt == 'c')
+                count = (size_t)v;
+            else
+                partition = (int32_t)v;
+            break;
+        }
         case 'z':
             codec = optarg;
             if (gregor_config_set(cfg, "compression", optarg, err, sizeof err) != GREGOR_OK) {

@@ -357,7 +357,13 @@ int cmd_consume(int argc, char **argv)
             }
             break;
         case 't': o.topic = optarg; break;
-        case 'p': o.partition = atoi(optarg); break;
+        case 'p': {
+            long long v;
+            if (!tool_parse_int("consume", "-p", optarg, 0, INT32_MAX, &v))
+                goto out;
+            o.partition = (int32_t)v;
+            break;
+        }
         case 'o':
             offset_set = true;
             if (!parse_offset(optarg, &o)) {
@@ -365,7 +371,13 @@ int cmd_consume(int argc, char **argv)
                 goto out;
             }
             break;
-        case 'c': o.count = atoll(optarg); break;
+        case 'c': {
+            long long v;
+            if (!tool_parse_int("consume", "-c", optarg, 1, 1LL << 40, &v))
+                goto out;
+            o.count = v;
+            break;
+        }
         case 'e': o.exit_eof = true; break;
         case 'g': group = optarg; break;
         case 'M': o.commit = true; break;

@@ -1,6 +1,7 @@
 /* tools/tool.c — see tool.h. */
 #include "tools/tool.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,20 @@ bool tool_apply_x(gregor_config *cfg, const char *kv)
         fprintf(stderr, "gregor: -X %s\n", err);
         return false;
     }
+    return true;
+}
+
+bool tool_parse_int(const char *cmd, const char *flag, const char *text, long long min, long long max,
+                    long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) {
+        tool_error(cmd, "%s: '%s' is not an integer from %lld to %lld", flag, text, min, max);
+        return false;
+    }
+    *out = v;
     return true;
 }
 

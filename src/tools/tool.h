@@ -18,6 +18,12 @@ enum { TOOL_EXIT_OK = 0, TOOL_EXIT_FAIL = 1, TOOL_EXIT_USAGE = 2 };
  * option and returns false when it is unknown or invalid. */
 bool tool_apply_x(gregor_config *cfg, const char *kv);
 
+/* Parses the value of flag `flag` (e.g. "-c") as a decimal integer in
+ * [min, max]; otherwise prints "gregor <cmd>: -c: 'x' is not an integer
+ * from min to max" and returns false. */
+bool tool_parse_int(const char *cmd, const char *flag, const char *text, long long min, long long max,
+                    long long *out);
+
 /* Prints "gregor <cmd>: <message>" to stderr. */
 void tool_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -9,10 +9,12 @@ import time
 
 gregor = os.environ["GREGOR_BIN"]
 failures = 0
+total = 0
 
 
 def check(args, want_rc, want_text, max_seconds=10):
-    global failures
+    global failures, total
+    total += 1
     t0 = time.monotonic()
     p = subprocess.run([gregor] + args, capture_output=True, text=True, timeout=60)
     took = time.monotonic() - t0
@@ -33,11 +35,14 @@ check(["metadata", "-b", "127.0.0.1:1", "-X", "noequals"], 2, "key=value")
 check(["metadata", "-b", "host:99999"], 1, "host:99999")
 check(["metadata", "-b", ""], 1, "no bootstrap brokers")
 # Nothing listens on port 1: fails within the -m timeout, naming the broker.
-check(["metadata", "-b", "127.0.0.1:1", "-m", "2"], 1, "127.0.0.1:1", max_seconds=6)
+check(["metadata", "-b", "127.0.0.1:1", "-m", "2"], 1, "127.0.0.1:1: connection failed (Connection refused)",
+      max_seconds=6)
 # A name that does not resolve.
 check(["metadata", "-b", "no-such-host.invalid:9092", "-m", "2"], 1, "no-such-host.invalid", max_seconds=8)
 check(["config", "list"], 0, "request_timeout_ms")
-
-total = 11
+# Numeric flags are checked, and the message names the flag and the range.
+check(["bench", "produce", "-b", "127.0.0.1:1", "-t", "t", "-c", "abc"], 2, "-c: 'abc' is not an integer from 1")
+check(["consume", "-b", "127.0.0.1:1", "-t", "t", "-p", "-3"], 2, "-p: '-3' is not an integer from 0")
+check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-p", "x"], 2, "-p: 'x' is not a partition")
 print(f"{total - failures} passed, {failures} failed")
 sys.exit(1 if failures else 0)
