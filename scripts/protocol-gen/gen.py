@@ -30,7 +30,7 @@ APIS = [
     "Produce", "Fetch", "ListOffsets", "Metadata", "OffsetCommit", "OffsetFetch",
     "FindCoordinator", "JoinGroup", "Heartbeat", "LeaveGroup", "SyncGroup",
     "DescribeGroups", "ListGroups", "SaslHandshake", "ApiVersions", "CreateTopics",
-    "DeleteTopics", "InitProducerId", "SaslAuthenticate",
+    "DeleteTopics", "InitProducerId", "OffsetForLeaderEpoch", "SaslAuthenticate",
 ]
 # Embedded protocols carried inside group messages (no API key, no header).
 EMBEDDED = ["ConsumerProtocolSubscription", "ConsumerProtocolAssignment"]
