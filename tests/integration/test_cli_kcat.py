@@ -19,27 +19,16 @@ import pty
 import select
 import signal
 import subprocess
-import sys
 import time
 import uuid
+
+from cli_util import fail, run
 
 BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA1"]
 CLUSTER = os.environ.get("GREGOR_TEST_KAFKA1_NAME") or "kafka1"
 KAFKA_DEV = os.environ["GREGOR_KAFKA_DEV"]
 GREGOR = os.environ["GREGOR_BIN"]
 LIVE_SECONDS = 5  # how long a live message may take to show
-
-
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def run(cmd, stdin=None, timeout=60):
-    p = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout)
-    if p.returncode != 0:
-        fail(f"{' '.join(cmd)} exited {p.returncode}: {p.stderr.decode(errors='replace').strip()}")
-    return p.stdout
 
 
 def new_topic(partitions=1):

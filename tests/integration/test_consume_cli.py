@@ -18,27 +18,14 @@ kafka1).
 """
 import json
 import os
-import subprocess
-import sys
-import time
 import uuid
+
+from cli_util import fail, run
 
 BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA1"]
 CLUSTER = os.environ.get("GREGOR_TEST_KAFKA1_NAME") or "kafka1"
 KAFKA_DEV = os.environ["GREGOR_KAFKA_DEV"]
 GREGOR = os.environ["GREGOR_BIN"]
-
-
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def run(cmd, stdin=None, timeout=60):
-    p = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout)
-    if p.returncode != 0:
-        fail(f"{' '.join(cmd)} exited {p.returncode}: {p.stderr.decode(errors='replace').strip()}")
-    return p.stdout
 
 
 def committed(group, topic, partition):

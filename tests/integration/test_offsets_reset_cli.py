@@ -14,8 +14,9 @@ GREGOR_TEST_KAFKA3_NAME names the cluster for kafka-dev (default kafka3).
 import json
 import os
 import subprocess
-import sys
 import uuid
+
+from cli_util import fail, run
 
 BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA3"]
 CLUSTER = os.environ.get("GREGOR_TEST_KAFKA3_NAME") or "kafka3"
@@ -24,20 +25,8 @@ GREGOR = os.environ["GREGOR_BIN"]
 OFFSETS_PARTITIONS = 10  # offsets.topic.num.partitions in scripts/kafka-dev
 
 
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def run(cmd, stdin=None, timeout=120, check=True):
-    p = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout)
-    if check and p.returncode != 0:
-        fail(f"{' '.join(cmd)} exited {p.returncode}: {p.stderr.decode(errors='replace').strip()}")
-    return p
-
-
 def leaders(topic):
-    md = json.loads(run(["kcat", "-L", "-J", "-b", BOOTSTRAP, "-t", topic]).stdout)
+    md = json.loads(run(["kcat", "-L", "-J", "-b", BOOTSTRAP, "-t", topic]))
     return {p["partition"]: p["leader"] for p in md["topics"][0]["partitions"]}
 
 
@@ -67,7 +56,7 @@ def committed(group, topic, partitions):
 
 def main():
     topic = f"offsets-reset-{uuid.uuid4().hex[:8]}"
-    run([KAFKA_DEV, "create-topic", CLUSTER, topic, "3", "1"])
+    run([KAFKA_DEV, "create-topic", CLUSTER, topic, "3", "1"], timeout=120)
     lead = leaders(topic)
     for p in range(3):
         run(["kcat", "-P", "-q", "-b", BOOTSTRAP, "-t", topic, "-p", str(p)],
@@ -75,7 +64,7 @@ def main():
 
     # -J "broker": the leader of each partition, as kcat says.
     def brokers(cmd):
-        out = run(cmd).stdout.decode().splitlines()
+        out = run(cmd).decode().splitlines()
         return sorted((o["partition"], o["offset"], o["broker"]) for o in map(json.loads, out))
     a = brokers([GREGOR, "consume", "-q", "-e", "-J", "-b", BOOTSTRAP, "-t", topic])
     b = brokers(["kcat", "-C", "-q", "-e", "-J", "-b", BOOTSTRAP, "-t", topic])
@@ -95,8 +84,8 @@ def main():
     node = lead[victim]
     run([KAFKA_DEV, "kill", CLUSTER, str(node)])
     try:
-        p = run([GREGOR, "offsets", "-b", BOOTSTRAP, "-g", group, "-t", topic, "--reset-to", "latest",
-                 "-X", "request_timeout_ms=5000"], check=False)
+        p = subprocess.run([GREGOR, "offsets", "-b", BOOTSTRAP, "-g", group, "-t", topic, "--reset-to", "latest",
+                            "-X", "request_timeout_ms=5000"], capture_output=True, timeout=120)
         err = p.stderr.decode(errors="replace")
         if p.returncode != 1:
             fail(f"--reset-to latest with partition {victim}'s leader down exited {p.returncode}: {err}")
