@@ -336,14 +336,8 @@ static bool list_partitions(gregor_consumer *c, const opts *o, part_table *parts
     bool ok = false;
     if (!t || t->err) {
         tool_error("consume", "topic '%s': %s", o->topic, t ? gregor_err_name(t->err) : "not found");
-    } else if (o->partition >= 0) {
-        bool found = false;
-        for (int32_t i = 0; i < t->n_partitions; i++)
-            found = found || t->partitions[i].id == o->partition;
-        if (!found)
-            tool_error("consume", "-p %d: topic '%s' has no such partition (%d partitions)", o->partition, o->topic,
-                       t->n_partitions);
-        else if (!parts_alloc(parts, 1))
+    } else if (o->partition >= 0) { /* assign names it if the topic lacks it */
+        if (!parts_alloc(parts, 1))
             tool_error("consume", "out of memory");
         else
             parts->id[0] = o->partition, ok = true;
