@@ -143,8 +143,10 @@ static bool format_compile(const char *text, opts *o)
     size_t len = strlen(text);
     /* At most one segment per byte, plus one. */
     o->format = calloc(len + 1, sizeof *o->format);
-    if (!o->format)
+    if (!o->format) {
+        tool_error("consume", "-f: out of memory");
         return false;
+    }
     size_t i = 0;
     while (i < len) {
         fmt_seg *seg = &o->format[o->n_format++];
