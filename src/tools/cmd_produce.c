@@ -60,7 +60,7 @@ static void usage(FILE *f)
             "  -K DELIM       key and value separated by the first DELIM of each message\n"
             "                 DELIM escapes: \\n \\t \\r \\\\ \\0 (NUL) \\xNN (a byte in hex)\n"
             "  -k KEY         this key for every message without one of its own\n"
-            "  -l             split the (one) FILE into messages as stdin is\n"
+            "  -l             split the FILE (one at most) into messages as stdin is\n"
             "  -Z             with -K: an empty key or value is sent as null\n"
             "  -H name=value  a header on every message (repeatable)\n"
             "  -z CODEC       none, gzip, snappy, lz4, zstd\n"
@@ -286,8 +286,8 @@ int cmd_produce(int argc, char **argv)
         usage(stderr);
         goto out;
     }
-    if (lines && argc - optind != 1) {
-        tool_error("produce", "-l takes exactly one FILE (as in kcat)");
+    if (lines && argc - optind > 1) {
+        tool_error("produce", "-l takes one FILE (as in kcat)");
         goto out;
     }
     if (!j.delim.p && !tool_unescape("produce", "-D", "\\n", &j.delim))

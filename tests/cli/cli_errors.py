@@ -49,7 +49,7 @@ check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-D", "ab\\xZ"], 2, "-D: '\\x'
 check(["consume", "-b", "127.0.0.1:1", "-t", "t", "-f", "%s\\x"], 2, "-f: '\\x' at position 3 expects")
 check(["consume", "-b", "127.0.0.1:1", "-t", "t", "-K", "\\x"], 2, "-K: '\\x' at position 1 expects")
 check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-D", ""], 2, "-D: the message delimiter must not be empty")
-check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-l", "a", "b"], 2, "-l takes exactly one FILE")
+check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-l", "a", "b"], 2, "-l takes one FILE")
 # Input that cannot be sent is an error, not a silent skip.
 check(["produce", "-b", "127.0.0.1:1", "-t", "t", "/nonexistent/file"], 1, "/nonexistent/file: cannot open")
 check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-X", "max_request_bytes=2048"], 1,
