@@ -15,12 +15,6 @@
 
 #include "net/poller.h"
 
-typedef struct job {
-    struct job *next;
-    net_job_fn fn;
-    void *arg;
-} job;
-
 struct net_loop {
     poller *poller;
     int wake_fd;
@@ -32,7 +26,7 @@ struct net_loop {
     sem_t running; /* posted by the loop thread once `owner` is set */
 
     pthread_mutex_t jobs_lock;
-    job *jobs_head, *jobs_tail;
+    net_job *jobs_head, *jobs_tail;
 
     net_timer **heap;
     size_t heap_len, heap_cap;
@@ -89,14 +83,14 @@ static void wake(net_loop *l)
     (void)n; /* EAGAIN means the counter is already non-zero: awake anyway */
 }
 
-gregor_err net_loop_post(net_loop *l, net_job_fn fn, void *arg)
+void net_job_init(net_job *j, net_job_fn fn, void *arg)
 {
-    job *j = malloc(sizeof *j);
-    if (!j)
-        return GREGOR_ERR_NOMEM;
+    *j = (net_job){.fn = fn, .arg = arg};
+}
+
+void net_loop_post_job(net_loop *l, net_job *j)
+{
     j->next = NULL;
-    j->fn = fn;
-    j->arg = arg;
     pthread_mutex_lock(&l->jobs_lock);
     if (l->jobs_tail)
         l->jobs_tail->next = j;
@@ -105,19 +99,33 @@ gregor_err net_loop_post(net_loop *l, net_job_fn fn, void *arg)
     l->jobs_tail = j;
     pthread_mutex_unlock(&l->jobs_lock);
     wake(l);
+}
+
+gregor_err net_loop_post(net_loop *l, net_job_fn fn, void *arg)
+{
+    net_job *j = malloc(sizeof *j);
+    if (!j)
+        return GREGOR_ERR_NOMEM;
+    net_job_init(j, fn, arg);
+    j->heap_owned = true;
+    net_loop_post_job(l, j);
     return GREGOR_OK;
 }
 
 static void run_jobs(net_loop *l)
 {
     pthread_mutex_lock(&l->jobs_lock);
-    job *j = l->jobs_head;
+    net_job *j = l->jobs_head;
     l->jobs_head = l->jobs_tail = NULL;
     pthread_mutex_unlock(&l->jobs_lock);
     while (j) {
-        job *next = j->next;
+        /* Read before fn runs: an embedded job may queue itself again (which
+         * rewrites `next`) or be freed by its owner once fn has started. */
+        net_job *next = j->next;
+        bool owned = j->heap_owned;
         j->fn(l, j->arg);
-        free(j);
+        if (owned)
+            free(j);
         j = next;
     }
 }

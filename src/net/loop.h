@@ -61,6 +61,22 @@ void net_loop_destroy(net_loop *l);
 /* Runs fn(l, arg) on the loop thread soon. Any thread. Returns NOMEM if the
  * job could not be queued (then fn is not called). */
 gregor_err net_loop_post(net_loop *l, net_job_fn fn, void *arg) GREGOR_MUST_CHECK;
+
+/* A job embedded in its owner, for work that must be posted even when
+ * memory runs out (completions, clean-up): posting it allocates nothing. */
+typedef struct net_job {
+    struct net_job *next;
+    net_job_fn fn;
+    void *arg;
+    bool heap_owned; /* internal: allocated by net_loop_post */
+} net_job;
+
+void net_job_init(net_job *j, net_job_fn fn, void *arg);
+/* Queues `j` (borrowed: it must stay valid until its fn has started) to run
+ * once on the loop thread, in FIFO order with every other job. It must not
+ * be queued already; it may be queued again from inside its own fn. Any
+ * thread. */
+void net_loop_post_job(net_loop *l, net_job *j);
 bool net_loop_on_thread(const net_loop *l);
 
 void net_timer_init(net_timer *t, net_timer_fn fn, void *arg);
