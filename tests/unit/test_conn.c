@@ -441,6 +441,38 @@ Test(conn, close_fails_outstanding_requests_with_destroyed)
 
 /* ------------------------------------------- detection of 0.8 and 0.9 */
 
+/* Runs fn on the loop thread and waits until it ran. */
+typedef struct on_loop_job {
+    net_job_fn fn;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+} on_loop_job;
+
+static void on_loop_run(net_loop *l, void *arg)
+{
+    on_loop_job *j = arg;
+    j->fn(l, NULL);
+    pthread_mutex_lock(&j->lock);
+    j->done = true;
+    pthread_cond_signal(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+}
+
+static void on_loop(net_job_fn fn)
+{
+    on_loop_job j = {.fn = fn};
+    pthread_mutex_init(&j.lock, NULL);
+    pthread_cond_init(&j.cond, NULL);
+    cr_assert_eq(net_loop_post(loop, on_loop_run, &j), GREGOR_OK);
+    pthread_mutex_lock(&j.lock);
+    while (!j.done)
+        pthread_cond_wait(&j.cond, &j.lock);
+    pthread_mutex_unlock(&j.lock);
+    pthread_cond_destroy(&j.cond);
+    pthread_mutex_destroy(&j.lock);
+}
+
 static const char *release_now;
 
 static void do_release(net_loop *l, void *arg)
@@ -453,10 +485,7 @@ static void do_release(net_loop *l, void *arg)
 /* The release the connection uses, read on the loop thread. */
 static const char *conn_release(void)
 {
-    release_now = "unset";
-    cr_assert_eq(net_loop_post(loop, do_release, NULL), GREGOR_OK);
-    for (int i = 0; i < 500 && release_now && !strcmp(release_now, "unset"); i++)
-        usleep(2000);
+    on_loop(do_release);
     return release_now;
 }
 
@@ -472,10 +501,7 @@ static void do_cache_new(net_loop *l, void *arg)
 
 static void with_cache(void)
 {
-    cache = NULL;
-    cr_assert_eq(net_loop_post(loop, do_cache_new, NULL), GREGOR_OK);
-    for (int i = 0; i < 500 && !cache; i++)
-        usleep(2000);
+    on_loop(do_cache_new);
     cr_assert(cache);
 }
 
