@@ -9,10 +9,13 @@
  *             if anything is waiting)
  *
  * CONNECTING first resolves the host off the loop thread (net/resolve.h;
- * numeric addresses at once), then tries every address in the resolver's
- * order ("localhost": ::1, then 127.0.0.1) until one accepts; each address
- * gets connect_timeout_ms. Only when every address failed does the attempt
- * fail, with a detail naming the host and each address's cause.
+ * numeric addresses at once; a name is resolved again on every attempt),
+ * then tries every address in the resolver's order ("localhost": ::1, then
+ * 127.0.0.1) until one accepts. The resolution and each address get
+ * connect_timeout_ms. Only when every address failed does the attempt
+ * fail: GREGOR_ERR_RESOLVE ("cannot resolve HOST: cause"), or
+ * GREGOR_ERR_CONNECT with each address and its cause in the detail (just
+ * the cause when there was one address).
  *
  * HANDSHAKE negotiates versions with ApiVersions, retrying with the version
  * the broker names when it answers UNSUPPORTED_VERSION. With a fixed version
