@@ -42,6 +42,12 @@
 #define OUT_MAX_BYTES ((size_t)1 << 30)
 #define CLIENT_SOFTWARE_NAME "gregor"
 #define CLIENT_SOFTWARE_VERSION "0.1.0"
+/* The probe's last ApiVersions: a broker that has just answered two requests
+ * and then leaves this one unanswered for 2 s, and for 10 times as long as
+ * those two took, is a 0.9 one (ApiVersions costs a broker less than
+ * ListGroups). */
+#define PROBE_API_VERSIONS_TIMEOUT_MS 2000
+#define PROBE_API_VERSIONS_RTT_FACTOR 10
 
 /* Requests the connection makes for itself: nobody waits for them. */
 typedef enum internal_req {
@@ -110,6 +116,7 @@ struct net_conn {
     const net_versions *legacy; /* fallback or detected pre-0.10 profile, or NULL */
     bool probe_next;            /* ApiVersions was refused: the next connection probes */
     int probe_answers;          /* probe requests answered on this connection */
+    int64_t probe_start_ms;     /* when the probe's first request went out */
     int16_t api_versions_version;
     bool handshake_answered; /* the broker answered ApiVersions at least once */
     bool closing;
@@ -585,6 +592,7 @@ static void send_handshake(net_conn *c)
 static void send_probe(net_conn *c)
 {
     c->probe_answers = 0;
+    c->probe_start_ms = net_now_ms();
     if (send_internal(c, REQ_PROBE_OFFSETS))
         flush_out(c);
 }
@@ -592,8 +600,17 @@ static void send_probe(net_conn *c)
 static void probe_answered(net_conn *c, internal_req kind)
 {
     c->probe_answers++; /* any answer will do: the broker knows the API */
-    if (send_internal(c, kind == REQ_PROBE_OFFSETS ? REQ_PROBE_GROUPS : REQ_API_VERSIONS))
+    if (kind == REQ_PROBE_GROUPS) {
+        int64_t now = net_now_ms(), took = now - c->probe_start_ms;
+        int64_t wait = took * PROBE_API_VERSIONS_RTT_FACTOR;
+        int64_t d = now + (wait > PROBE_API_VERSIONS_TIMEOUT_MS ? wait : PROBE_API_VERSIONS_TIMEOUT_MS);
+        if (d < c->state_deadline_ms)
+            c->state_deadline_ms = d;
+    }
+    if (send_internal(c, kind == REQ_PROBE_OFFSETS ? REQ_PROBE_GROUPS : REQ_API_VERSIONS)) {
         flush_out(c);
+        rearm_timer(c);
+    }
 }
 
 static void begin_handshake(net_conn *c)
@@ -691,33 +708,39 @@ static int32_t jittered(int32_t ms)
     return span > 0 ? ms - span + (int32_t)(random() % (2 * span + 1)) : ms;
 }
 
-/* The broker closed the connection during the handshake (see conn.h), after
- * answering `answers` probe requests. Returns true when the next connection
- * should follow at once: to probe, or with the profile just found. */
-static bool detect_step(net_conn *c, int answers)
+/* The broker closed the connection during the handshake, or left a
+ * handshake request unanswered (`why` DISCONNECTED or TIMED_OUT; see
+ * conn.h), after answering `answers` probe requests. 0.8 closes the
+ * connection on an API it does not know; 0.9 logs an exception and never
+ * answers. Returns true when the next connection should follow at once: to
+ * probe, or with the profile just found. */
+static bool detect_step(net_conn *c, int answers, gregor_err why)
 {
     if (!c->probe_next) { /* ApiVersions refused */
         if (c->cfg.fallback_versions) {
             gregor_log(GREGOR_LOG_INFO,
-                       "broker %d (%s:%d) closed the connection on ApiVersions: using the "
-                       "broker_version_fallback profile (%s)",
-                       c->node_id, c->host, c->port, net_versions_legacy_name(c->cfg.fallback_versions));
+                       "broker %d (%s:%d) %s ApiVersions: using the broker_version_fallback profile (%s)",
+                       c->node_id, c->host, c->port,
+                       why == GREGOR_ERR_TIMED_OUT ? "did not answer" : "closed the connection on",
+                       net_versions_legacy_name(c->cfg.fallback_versions));
             c->legacy = c->cfg.fallback_versions;
             return true;
         }
-        gregor_log(GREGOR_LOG_DEBUG, "broker %d (%s:%d) closed the connection on ApiVersions: probing",
-                   c->node_id, c->host, c->port);
+        gregor_log(GREGOR_LOG_DEBUG, "broker %d (%s:%d) %s ApiVersions: probing", c->node_id, c->host,
+                   c->port, why == GREGOR_ERR_TIMED_OUT ? "did not answer" : "closed the connection on");
         c->probe_next = true;
         return true;
     }
     c->probe_next = false;
-    if (answers == 1) {
+    if (answers == 1 && why == GREGOR_ERR_DISCONNECTED) {
         use_legacy(c, net_versions_legacy("0.8.2"),
                    "ApiVersions and ListGroups refused, ListOffsets v0 answered");
         return true;
     }
     if (answers == 2) {
-        use_legacy(c, net_versions_legacy("0.9.0"), "ApiVersions refused twice, ListGroups v0 answered");
+        use_legacy(c, net_versions_legacy("0.9.0"),
+                   why == GREGOR_ERR_TIMED_OUT ? "ListGroups v0 answered, ApiVersions never"
+                                               : "ListGroups v0 answered, ApiVersions refused");
         return true;
     }
     gregor_log(GREGOR_LOG_DEBUG, "broker %d (%s:%d): release probe inconclusive (%d answers): starting over",
@@ -740,8 +763,8 @@ static void conn_fail_detail(net_conn *c, gregor_err why, const char *detail)
     fail_fifo(c, &c->fly, GREGOR_ERR_DISCONNECTED);
     fail_fifo(c, &c->unacked, GREGOR_ERR_DISCONNECTED);
 
-    if (was_handshake && why == GREGOR_ERR_DISCONNECTED && !c->handshake_answered && !c->legacy &&
-        detect_step(c, answers)) {
+    if (was_handshake && (why == GREGOR_ERR_DISCONNECTED || why == GREGOR_ERR_TIMED_OUT) &&
+        !c->handshake_answered && !c->legacy && detect_step(c, answers, why)) {
         /* Reconnect at once, keeping the queue. */
         set_state(c, NET_CONN_BACKOFF, why);
         c->state_deadline_ms = net_now_ms();
@@ -1062,10 +1085,13 @@ static void on_timer(net_loop *l, void *arg)
     int64_t now = net_now_ms();
     if (c->fly.head && c->fly.head->deadline_ms <= now) {
         pending_req *r = fifo_pop(&c->fly);
-        gregor_log(GREGOR_LOG_WARN, "broker %d: request (api %d v%d) timed out; reconnecting",
-                   c->node_id, r->req.api_key, r->version);
+        bool internal = r->internal != REQ_USER; /* the handshake: 0.9 never answers ApiVersions */
+        gregor_log(internal ? GREGOR_LOG_DEBUG : GREGOR_LOG_WARN,
+                   "broker %d: request (api %d v%d) timed out; reconnecting", c->node_id, r->req.api_key,
+                   r->version);
         complete_later(c, r, GREGOR_ERR_TIMED_OUT);
-        conn_fail_detail(c, GREGOR_ERR_TIMED_OUT, "a request timed out");
+        conn_fail_detail(c, GREGOR_ERR_TIMED_OUT,
+                         internal ? "no handshake answer within connect_timeout_ms" : "a request timed out");
     }
     expire_waiting(c, now);
     if (c->state_deadline_ms && c->state_deadline_ms <= now) {

@@ -20,22 +20,27 @@
  * HANDSHAKE negotiates versions with ApiVersions, retrying with the version
  * the broker names when it answers UNSUPPORTED_VERSION. With a fixed version
  * table (a configured pre-0.10 broker_version) the handshake is skipped.
- * Brokers before 0.10 close the connection in answer to ApiVersions. Then,
- * with a fallback table configured, the connection reconnects at once and
- * uses it; without one it detects the release: on a fresh connection it
- * sends ListOffsets v0 (every release has it), then ListGroups v0 (added in
- * 0.9), then ApiVersions again, each after the answer to the one before, and
- * the first request the broker refuses by closing tells which release it is:
+ * Brokers before 0.10 refuse ApiVersions: 0.8 closes the connection, 0.9
+ * never answers (connect_timeout_ms passes). Then, with a fallback table
+ * configured, the connection reconnects at once and uses it; without one it
+ * detects the release: on a fresh connection it sends ListOffsets v0 (every
+ * release has it), then ListGroups v0 (added in 0.9), then ApiVersions again
+ * (given 2 s, or 10 times what the first two took if longer), each after
+ * the answer to the one before, and the first
+ * request the broker refuses tells which release it is:
  *     ListOffsets answered, ListGroups refused    0.8.x: the 0.8.2 profile
  *     ListGroups answered, ApiVersions refused    0.9.x: the 0.9.0 profile
+ *       or unanswered
  *     ApiVersions answered                        0.10+: negotiated as usual
- *     nothing answered                            inconclusive: back off and
+ *     anything else                               inconclusive: back off and
  *                                                 start over with ApiVersions
  * (0.10.0 has ApiVersions, so only 0.8 and 0.9 ever get here; asking for
  * ApiVersions once more keeps a broker that dropped the first connection for
  * another reason from being taken for 0.9.) The result is logged once at
  * INFO and kept in the connection and in the shared legacy cache, so that
  * reconnects and other connections to that address do not probe again.
+ * Detecting 0.8 costs two extra connections and milliseconds; detecting 0.9
+ * costs connect_timeout_ms (its first ApiVersions goes unanswered) plus 2 s.
  * Requests queued meanwhile wait; they are written with the detected table.
  *
  * Requests are queued, then written pipelined up to `max_in_flight` at a

@@ -183,7 +183,8 @@ typedef struct script {
     atomic_int api_versions_seen;
     atomic_int list_groups_seen;
     atomic_int list_offsets_seen;
-    int legacy;                   /* 8: a 0.8.2 broker, 9: a 0.9.0 one, 0: neither */
+    int legacy;                   /* 8: a 0.8.2 broker, 9: a 0.9.0 one (never answers ApiVersions),
+                                     90: a 0.9 that closes instead, 0: neither */
     atomic_int api_versions_refusals; /* close on the next N ApiVersions */
     atomic_bool close_next_metadata;  /* drop the connection on the next Metadata */
     int16_t api_versions_max; /* the mock's ApiVersions max; older gets error 35 */
@@ -217,6 +218,8 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
     }
     if (req->api_key == PROTO_API_API_VERSIONS) {
         atomic_fetch_add(&s->api_versions_seen, 1);
+        if (s->legacy == 9)
+            return MOCK_SILENT; /* what 0.9.0.1 does: an exception in its log, no answer */
         if (s->close_on_api_versions || s->legacy)
             return MOCK_CLOSE;
         if (atomic_load(&s->api_versions_refusals) > 0) {
@@ -557,21 +560,34 @@ Test(conn, broker_0_8_is_detected_without_settings)
     cr_assert_eq(net_loop_start(loop), GREGOR_OK);
 }
 
-Test(conn, broker_0_9_is_detected_without_settings)
+static void detect_0_9(int legacy)
 {
     start_mock();
-    sc.legacy = 9;
+    sc.legacy = legacy;
+    cfg.connect_timeout_ms = 1000; /* the first ApiVersions waits that long */
     mock_broker *m = mock_broker_start(handler, &sc);
     open_conn(mock_broker_port(m));
-    send_metadata(1, 5000, 0);
-    cr_assert_eq(wait_done(1, 5000), 1);
+    int64_t t0 = net_now_ms();
+    send_metadata(1, 8000, 0);
+    cr_assert_eq(wait_done(1, 8000), 1);
     cr_assert_eq(out.errs[0], GREGOR_OK, "got %s", gregor_err_name(out.errs[0]));
     cr_assert_eq(out.versions[0], 0, "0.9.0 speaks Metadata v0 only");
     cr_assert_str_eq(conn_release(), "0.9.0");
     cr_assert_eq(atomic_load(&sc.api_versions_seen), 2, "refused, then refused again after ListGroups");
     cr_assert_eq(atomic_load(&sc.list_groups_seen), 1);
     cr_assert_eq(mock_broker_accepted(m), 3);
+    cr_assert(net_now_ms() - t0 < 4000, "detection took %lld ms", (long long)(net_now_ms() - t0));
     mock_broker_stop(m);
+}
+
+Test(conn, broker_0_9_that_never_answers_api_versions_is_detected_without_settings)
+{
+    detect_0_9(9);
+}
+
+Test(conn, broker_0_9_that_closes_on_api_versions_is_detected_without_settings)
+{
+    detect_0_9(90);
 }
 
 Test(conn, a_modern_broker_dropping_one_handshake_is_not_taken_for_0_9)
