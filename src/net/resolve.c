@@ -86,7 +86,8 @@ static void job_unref(net_resolve *r)
 {
     if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
         return;
-    close(r->efd);
+    if (r->efd >= 0)
+        close(r->efd);
     free(r->host);
     free(r);
 }
@@ -94,6 +95,8 @@ static void job_unref(net_resolve *r)
 static void publish(net_resolve *r)
 {
     atomic_store_explicit(&r->done, true, memory_order_release);
+    if (r->efd < 0)
+        return; /* answered inline: nobody watches */
     uint64_t one = 1;
     ssize_t w = write(r->efd, &one, sizeof one);
     (void)w; /* a full counter is readable anyway */
@@ -126,16 +129,17 @@ gregor_err net_resolve_start(const char *host, int port, net_resolve_fn fn, net_
     r->fn = fn ? fn : net_resolve_getaddrinfo;
     atomic_init(&r->refs, 1);
     atomic_init(&r->done, false);
+    r->efd = -1;
+    if (!fn && parse_numeric(r)) {
+        publish(r);
+        *out = r;
+        return GREGOR_OK;
+    }
     r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (r->efd < 0) {
         free(r->host);
         free(r);
         return GREGOR_ERR_IO;
-    }
-    if (!fn && parse_numeric(r)) {
-        publish(r);
-        *out = r;
-        return GREGOR_OK;
     }
     atomic_store(&r->refs, 2); /* the owner's and the thread's */
     pthread_attr_t attr;

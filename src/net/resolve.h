@@ -53,7 +53,8 @@ typedef struct net_resolve net_resolve;
 gregor_err net_resolve_start(const char *host, int port, net_resolve_fn fn,
                              net_resolve **out) GREGOR_MUST_CHECK;
 
-/* A descriptor that becomes readable once the answer is there. */
+/* A descriptor that becomes readable once the answer is there; -1 when
+ * the answer was there from the start (net_resolve_done). */
 int net_resolve_fd(const net_resolve *r);
 
 /* Whether the answer is there. */
