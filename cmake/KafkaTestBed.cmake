@@ -8,16 +8,19 @@
 #   kafka1    1 node, newest 4.x       19092                 19192             GREGOR_TEST_KAFKA1
 #   kafka3    3 nodes, newest 4.x      29092-29094           29192-29194       GREGOR_TEST_KAFKA3
 #   kafka39   1 node, newest 3.9.x     19292                 19392             GREGOR_TEST_KAFKA39
+#   kafka082  1 node, 0.8.2.2          19492                 ZooKeeper 19592   GREGOR_TEST_KAFKA082
 #
 # The ports are fixed because a test's ENVIRONMENT is fixed at configure
 # time; they sit below Linux's ephemeral range (32768-60999) so that no
 # outgoing connection can hold them. Override them with the cache variables
-# GREGOR_TESTBED_KAFKA1_PORT, GREGOR_TESTBED_KAFKA3_PORT and
-# GREGOR_TESTBED_KAFKA39_PORT (controllers listen 100 above). The setup tests
+# GREGOR_TESTBED_KAFKA1_PORT, GREGOR_TESTBED_KAFKA3_PORT,
+# GREGOR_TESTBED_KAFKA39_PORT (controllers listen 100 above),
+# GREGOR_TESTBED_KAFKA082_PORT and GREGOR_TESTBED_KAFKA082_ZK_PORT (its
+# ZooKeeper, by default 100 above). The setup tests
 # also write each bootstrap list to <build>/testbed/<fixture>.bootstrap.
 #
 # Every integration test gets GREGOR_TEST_KAFKA1, GREGOR_TEST_KAFKA3,
-# GREGOR_TEST_KAFKA39 (bootstrap lists "127.0.0.1:P1,...") and
+# GREGOR_TEST_KAFKA39, GREGOR_TEST_KAFKA082 (bootstrap lists "127.0.0.1:P1,...") and
 # GREGOR_KAFKA_DEV (absolute path of scripts/kafka-dev, to create topics and
 # to kill and restart nodes) in its environment.
 #
@@ -44,10 +47,14 @@ set(GREGOR_KAFKA_DEV "${_gregor_testbed_root}/scripts/kafka-dev" CACHE FILEPATH
 set(GREGOR_TESTBED_KAFKA1_PORT 19092 CACHE STRING "Client port of the kafka1 fixture")
 set(GREGOR_TESTBED_KAFKA3_PORT 29092 CACHE STRING "First client port of the kafka3 fixture (3 nodes)")
 set(GREGOR_TESTBED_KAFKA39_PORT 19292 CACHE STRING "Client port of the kafka39 fixture")
+set(GREGOR_TESTBED_KAFKA082_PORT 19492 CACHE STRING "Client port of the kafka082 fixture (Apache Kafka 0.8.2.2)")
+math(EXPR _gregor_kafka082_zk_default "${GREGOR_TESTBED_KAFKA082_PORT} + 100")
+set(GREGOR_TESTBED_KAFKA082_ZK_PORT ${_gregor_kafka082_zk_default} CACHE STRING
+    "ZooKeeper port of the kafka082 fixture")
 set(GREGOR_TESTBED_DIR "${CMAKE_BINARY_DIR}/testbed")
 file(MAKE_DIRECTORY "${GREGOR_TESTBED_DIR}")
 
-set(GREGOR_TESTBED_FIXTURES kafka1 kafka3 kafka39)
+set(GREGOR_TESTBED_FIXTURES kafka1 kafka3 kafka39 kafka082)
 
 # Start-up waits at most 120 s for the brokers; a first run also fetches
 # Apache Kafka from Maven Central.
@@ -67,10 +74,12 @@ endfunction()
 _gregor_testbed_bootstrap(${GREGOR_TESTBED_KAFKA1_PORT} 1 GREGOR_TEST_KAFKA1)
 _gregor_testbed_bootstrap(${GREGOR_TESTBED_KAFKA3_PORT} 3 GREGOR_TEST_KAFKA3)
 _gregor_testbed_bootstrap(${GREGOR_TESTBED_KAFKA39_PORT} 1 GREGOR_TEST_KAFKA39)
+_gregor_testbed_bootstrap(${GREGOR_TESTBED_KAFKA082_PORT} 1 GREGOR_TEST_KAFKA082)
 set(GREGOR_TESTBED_ENVIRONMENT
     "GREGOR_TEST_KAFKA1=${GREGOR_TEST_KAFKA1}"
     "GREGOR_TEST_KAFKA3=${GREGOR_TEST_KAFKA3}"
     "GREGOR_TEST_KAFKA39=${GREGOR_TEST_KAFKA39}"
+    "GREGOR_TEST_KAFKA082=${GREGOR_TEST_KAFKA082}"
     "GREGOR_KAFKA_DEV=${GREGOR_KAFKA_DEV}")
 
 function(_gregor_testbed_fixture name)
@@ -87,6 +96,8 @@ endfunction()
 _gregor_testbed_fixture(kafka1 --nodes 1 --version 4 --port-base ${GREGOR_TESTBED_KAFKA1_PORT})
 _gregor_testbed_fixture(kafka3 --nodes 3 --version 4 --port-base ${GREGOR_TESTBED_KAFKA3_PORT})
 _gregor_testbed_fixture(kafka39 --nodes 1 --version 3.9 --port-base ${GREGOR_TESTBED_KAFKA39_PORT})
+_gregor_testbed_fixture(kafka082 --nodes 1 --version 0.8.2 --port-base ${GREGOR_TESTBED_KAFKA082_PORT}
+                        --zookeeper-port ${GREGOR_TESTBED_KAFKA082_ZK_PORT})
 
 function(gregor_testbed_fixtures_of file out_var)
   file(READ "${file}" text)

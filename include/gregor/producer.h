@@ -20,11 +20,13 @@
  * most one growing batch buffer); when it is reached, produce waits up to
  * `block_ms` for room, then fails with GREGOR_ERR_QUEUE_FULL.
  *
- * Brokers: with broker_version "auto" the producer writes RecordBatch v2
- * (Produce v3+, brokers 0.11 and later); for older brokers set
- * broker_version to their release (0.8.2, 0.9.0: MessageSet v0; 0.10.x:
- * v1). Against a broker that lacks Produce v3 without it, messages fail
- * with GREGOR_ERR_UNSUPPORTED (and a log line saying so).
+ * Brokers: with broker_version "auto" the producer builds RecordBatch v2
+ * (Produce v3+, brokers 0.11 and later) and rewrites a batch as MessageSet
+ * v1 (0.10.x) or v0 (0.8.x, 0.9.x) when the broker it goes to speaks only
+ * an older Produce version (its release negotiated or detected per
+ * broker); messages with headers, or compressed with zstd, then fail with
+ * GREGOR_ERR_UNSUPPORTED and a log line saying why. Setting broker_version
+ * to an older release (0.8.2, 0.9.0, 0.10.2) builds that format directly.
  *
  * Options (see `gregor config list`): acks, linger_ms, batch_bytes,
  * max_request_bytes, buffer_bytes, block_ms, delivery_timeout_ms, retries,

@@ -30,8 +30,9 @@ const config_option config_options[] = {
      "'auto' negotiates with ApiVersions; a release below 0.10 (0.8.2, 0.9.0) uses that "
      "release's fixed versions and sends no ApiVersions",
      check_broker_version},
-    {"broker_version_fallback", "broker.version.fallback", CONFIG_STRING, "0.9.0", 0, 0, NULL,
-     "Versions to use when a broker closes the connection on ApiVersions (a pre-0.10 broker)",
+    {"broker_version_fallback", "broker.version.fallback", CONFIG_STRING, "auto", 0, 0, NULL,
+     "When a broker closes the connection on ApiVersions (a pre-0.10 broker): 'auto' detects "
+     "0.8 or 0.9 with a probe; a release (0.8.2, 0.9.0) uses its versions without probing",
      check_broker_version},
     {"request_timeout_ms", "request.timeout.ms socket.timeout.ms", CONFIG_INT, "30000", 1, 3600000, NULL,
      "Time a request may wait for its response before it fails", NULL},

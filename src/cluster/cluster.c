@@ -57,7 +57,9 @@ struct cluster {
     char **interest;
     size_t n_interest, cap_interest;
     gregor_err last_err;
-    char last_errstr[256];
+    char last_errstr[512];
+
+    net_legacy_cache *legacy_cache; /* (loop) releases detected per broker address */
 };
 
 void cluster_config_defaults(cluster_config *cfg)
@@ -142,6 +144,12 @@ gregor_err cluster_new(net_loop *loop, const cluster_config *cfg, cluster **out,
     c->loop = loop;
     c->cfg = *cfg;
     c->cfg.bootstrap = NULL;
+    if (net_legacy_cache_new(&c->legacy_cache) != GREGOR_OK) {
+        free(c);
+        return GREGOR_ERR_NOMEM;
+    }
+    if (!c->cfg.conn.legacy_cache) /* one per client: every connection probes a broker once */
+        c->cfg.conn.legacy_cache = c->legacy_cache;
     pthread_mutex_init(&c->lock, NULL);
     clock_cond_init(&c->changed);
     net_timer_init(&c->refresh_timer, refresh_timer_fired, c);
@@ -166,6 +174,7 @@ void cluster_free(cluster *c)
         free(c->interest[i]);
     free(c->interest);
     cluster_snapshot_unref(c->snap);
+    net_legacy_cache_destroy(c->legacy_cache);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->changed);
     free(c);

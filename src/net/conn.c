@@ -9,14 +9,18 @@
  * can take over without a copy (large Fetch responses).
  *
  * Completions that are not responses (failures, acks=0) are collected in a
- * `done` list and run from a posted job, so that no callback ever runs inside
- * net_conn_send() or net_conn_close().
+ * `done` list and run from a job embedded in the connection (posting it
+ * allocates nothing), so that no callback ever runs inside net_conn_send()
+ * or net_conn_close(), and out of memory cannot lose a completion.
+ *
+ * A connection attempt holds the resolver's answer (`addrs`) and the index
+ * of the address being tried; `attempt_detail` collects each failed
+ * address's cause for the message of an attempt that failed on all of them.
  */
 #include "net/conn.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -29,6 +33,8 @@
 #include "protocol/gen/api.h"
 #include "protocol/gen/api_versions.h"
 #include "protocol/gen/errors.h"
+#include "protocol/gen/list_groups.h"
+#include "protocol/gen/list_offsets.h"
 #include "protocol/header.h"
 #include "util/arena.h"
 #include "util/log.h"
@@ -37,6 +43,20 @@
 #define OUT_MAX_BYTES ((size_t)1 << 30)
 #define CLIENT_SOFTWARE_NAME "gregor"
 #define CLIENT_SOFTWARE_VERSION "0.1.0"
+/* The probe's last ApiVersions: a broker that has just answered two requests
+ * and then leaves this one unanswered for 2 s, and for 10 times as long as
+ * those two took, is a 0.9 one (ApiVersions costs a broker less than
+ * ListGroups). */
+#define PROBE_API_VERSIONS_TIMEOUT_MS 2000
+#define PROBE_API_VERSIONS_RTT_FACTOR 10
+
+/* Requests the connection makes for itself: nobody waits for them. */
+typedef enum internal_req {
+    REQ_USER = 0,
+    REQ_API_VERSIONS,   /* the handshake */
+    REQ_PROBE_OFFSETS,  /* detection: ListOffsets v0, in every release */
+    REQ_PROBE_GROUPS    /* detection: ListGroups v0, added in 0.9 */
+} internal_req;
 
 typedef struct pending_req {
     struct pending_req *next;
@@ -46,7 +66,7 @@ typedef struct pending_req {
     int16_t version;
     uint64_t end_byte; /* acks=0: completes once this many bytes were written */
     gregor_err err;    /* for the done list */
-    bool handshake;    /* the internal ApiVersions request */
+    internal_req internal;
 } pending_req;
 
 typedef struct req_fifo {
@@ -59,7 +79,7 @@ struct net_conn {
     int32_t node_id;
     char *host;
     int port;
-    char fail_detail[128]; /* why the last failure happened, for messages */
+    char fail_detail[512]; /* why the last failure happened, for messages */
     net_conn_config cfg;
     net_conn_state_fn on_state;
     void *on_state_arg;
@@ -71,7 +91,14 @@ struct net_conn {
     int64_t state_deadline_ms; /* connect/handshake timeout or backoff end; 0: none */
     int32_t backoff_ms;
 
+    net_resolve *resolve; /* resolution in progress, or NULL */
+    net_addr addrs[NET_RESOLVE_ADDRS_MAX];
+    size_t n_addrs, addr_i;
+    char attempt_detail[256]; /* causes of the addresses tried so far */
+    char last_cause[128];     /* the last one's cause alone */
+
     req_fifo wait, fly, unacked, done;
+    net_job drain_job, free_job;
     bool drain_posted;
     int32_t next_correlation_id;
 
@@ -87,7 +114,10 @@ struct net_conn {
 
     net_versions versions;
     bool have_versions;
-    bool use_fallback;
+    const net_versions *legacy; /* fallback or detected pre-0.10 profile, or NULL */
+    bool probe_next;            /* ApiVersions was refused: the next connection probes */
+    int probe_answers;          /* probe requests answered on this connection */
+    int64_t probe_start_ms;     /* when the probe's first request went out */
     int16_t api_versions_version;
     bool handshake_answered; /* the broker answered ApiVersions at least once */
     bool closing;
@@ -95,6 +125,8 @@ struct net_conn {
 };
 
 static void conn_fail_detail(net_conn *c, gregor_err why, const char *detail);
+static void on_resolve_io(net_loop *l, uint32_t events, void *arg);
+static void on_resolved(net_conn *c);
 static void pump(net_conn *c);
 static void rearm_timer(net_conn *c);
 
@@ -174,15 +206,14 @@ static void drain_done(net_loop *l, void *arg)
 
 static void complete_later(net_conn *c, pending_req *r, gregor_err err)
 {
-    if (r->handshake) { /* internal: nobody waits for it */
+    if (r->internal != REQ_USER) { /* nobody waits for it */
         free(r);
         return;
     }
     r->err = err;
     fifo_push(&c->done, r);
     if (!c->drain_posted) {
-        if (net_loop_post(c->loop, drain_done, c) != GREGOR_OK)
-            abort(); /* cannot report completions: the contract would break */
+        net_loop_post_job(c->loop, &c->drain_job);
         c->drain_posted = true;
     }
 }
@@ -207,6 +238,7 @@ static void set_state(net_conn *c, net_conn_state s, gregor_err why)
 
 static void on_timer(net_loop *l, void *arg);
 static void on_io(net_loop *l, uint32_t events, void *arg);
+static void free_conn(net_loop *l, void *arg);
 
 gregor_err net_conn_new(net_loop *loop, int32_t node_id, const char *host, int port,
                         const net_conn_config *cfg, net_conn_state_fn on_state, void *arg,
@@ -235,6 +267,8 @@ gregor_err net_conn_new(net_loop *loop, int32_t node_id, const char *host, int p
     c->backoff_ms = cfg->reconnect_backoff_ms;
     c->api_versions_version = proto_api_get(PROTO_API_API_VERSIONS)->max_version;
     net_timer_init(&c->timer, on_timer, c);
+    net_job_init(&c->drain_job, drain_done, c);
+    net_job_init(&c->free_job, free_conn, c);
     buf_writer_init(&c->out, OUT_MAX_BYTES);
     *out = c;
     return GREGOR_OK;
@@ -242,6 +276,11 @@ gregor_err net_conn_new(net_loop *loop, int32_t node_id, const char *host, int p
 
 static void close_socket(net_conn *c)
 {
+    if (c->resolve) {
+        net_watch_remove(c->loop, &c->watch);
+        net_resolve_release(c->resolve); /* the resolver thread may go on */
+        c->resolve = NULL;
+    }
     if (c->fd >= 0) {
         net_watch_remove(c->loop, &c->watch);
         close(c->fd);
@@ -255,6 +294,7 @@ static void close_socket(net_conn *c)
     c->big = NULL;
     c->big_len = c->big_have = 0;
     c->have_versions = false;
+    c->probe_answers = 0;
 }
 
 static void free_conn(net_loop *l, void *arg)
@@ -281,8 +321,7 @@ void net_conn_close(net_conn *c)
     fail_fifo(c, &c->unacked, GREGOR_ERR_DESTROYED);
     fail_fifo(c, &c->wait, GREGOR_ERR_DESTROYED);
     /* Runs after drain_done (jobs are FIFO), so callbacks see a live conn. */
-    if (net_loop_post(c->loop, free_conn, c) != GREGOR_OK)
-        abort();
+    net_loop_post_job(c->loop, &c->free_job);
 }
 
 net_conn_state net_conn_get_state(const net_conn *c) { return c->state; }
@@ -301,6 +340,13 @@ const net_versions *net_conn_versions(const net_conn *c)
     return c->state == NET_CONN_UP && c->have_versions ? &c->versions : NULL;
 }
 
+const char *net_conn_legacy_release(const net_conn *c)
+{
+    return c->cfg.fixed_versions ? net_versions_legacy_name(c->cfg.fixed_versions)
+           : c->legacy           ? net_versions_legacy_name(c->legacy)
+                                 : NULL;
+}
+
 gregor_err net_conn_set_address(net_conn *c, const char *host, int port)
 {
     if (!strcmp(host, c->host) && port == c->port)
@@ -311,56 +357,146 @@ gregor_err net_conn_set_address(net_conn *c, const char *host, int port)
     free(c->host);
     c->host = h;
     c->port = port;
-    if (c->fd >= 0)
+    c->legacy = NULL; /* another broker, perhaps: the cache knows */
+    c->probe_next = false;
+    if (c->fd >= 0 || c->resolve)
         conn_fail(c, GREGOR_ERR_DISCONNECTED);
     return GREGOR_OK;
 }
 
 /* ----------------------------------------------------------------- connect */
 
+static void connect_next(net_conn *c);
+
+/* Appends "ADDRESS: cause" to the attempt's detail. */
+static void note_attempt(net_conn *c, const net_addr *a, const char *cause)
+{
+    char addr[INET6_ADDRSTRLEN + 16];
+    net_addr_format(a, addr, sizeof addr);
+    snprintf(c->last_cause, sizeof c->last_cause, "%s", cause);
+    size_t len = strlen(c->attempt_detail);
+    snprintf(c->attempt_detail + len, sizeof c->attempt_detail - len, "%s%s: %s", len ? "; " : "",
+             addr, cause);
+}
+
+/* Starts a connection attempt: resolve, then connect_next(). */
 static void start_connect(net_conn *c)
 {
-    char port[16];
-    snprintf(port, sizeof port, "%d", c->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    /* Resolution runs on the loop thread; the common cases (addresses and
-     * names in /etc/hosts) answer at once. */
-    int rc = getaddrinfo(c->host, port, &hints, &res);
-    if (rc != 0 || !res) {
-        gregor_log(GREGOR_LOG_DEBUG, "broker %d: cannot resolve %s: %s", c->node_id, c->host,
-                   gai_strerror(rc));
-        if (res)
-            freeaddrinfo(res);
-        conn_fail_detail(c, GREGOR_ERR_RESOLVE, gai_strerror(rc));
-        return;
-    }
-    int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
-    if (fd < 0) {
-        freeaddrinfo(res);
-        conn_fail(c, GREGOR_ERR_IO);
-        return;
-    }
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    rc = connect(fd, res->ai_addr, res->ai_addrlen);
-    freeaddrinfo(res);
-    if (rc != 0 && errno != EINPROGRESS) {
-        int e = errno;
-        close(fd);
-        conn_fail_detail(c, GREGOR_ERR_CONNECT, strerror(e));
-        return;
-    }
-    c->fd = fd;
-    if (net_watch_add(c->loop, &c->watch, fd, POLLER_WRITE, on_io, c) != GREGOR_OK) {
-        close(fd);
-        c->fd = -1;
-        conn_fail(c, GREGOR_ERR_IO);
-        return;
-    }
+    c->attempt_detail[0] = '\0';
+    c->n_addrs = c->addr_i = 0;
     c->state_deadline_ms = net_now_ms() + c->cfg.connect_timeout_ms;
+    gregor_err err = net_resolve_start(c->host, c->port, c->cfg.resolve, &c->resolve);
+    if (err != GREGOR_OK) {
+        c->resolve = NULL;
+        conn_fail_detail(c, err, err == GREGOR_ERR_NOMEM ? "out of memory starting to resolve"
+                                                         : "cannot start a resolver thread");
+        return;
+    }
     set_state(c, NET_CONN_CONNECTING, GREGOR_OK);
+    if (c->state != NET_CONN_CONNECTING || c->closing)
+        return; /* the state callback closed or moved it */
+    if (net_resolve_done(c->resolve)) {
+        on_resolved(c);
+        return;
+    }
+    if (net_watch_add(c->loop, &c->watch, net_resolve_fd(c->resolve), POLLER_READ, on_resolve_io, c) !=
+        GREGOR_OK) {
+        net_resolve_release(c->resolve);
+        c->resolve = NULL;
+        conn_fail_detail(c, GREGOR_ERR_IO, "cannot watch the resolver");
+        return;
+    }
     rearm_timer(c);
+}
+
+static void on_resolve_io(net_loop *l, uint32_t events, void *arg)
+{
+    (void)l;
+    (void)events;
+    net_conn *c = arg;
+    if (c->resolve && net_resolve_done(c->resolve))
+        on_resolved(c);
+}
+
+/* Takes the resolver's answer and starts on its first address. */
+static void on_resolved(net_conn *c)
+{
+    size_t n;
+    const char *why;
+    const net_addr *a = net_resolve_result(c->resolve, &n, &why);
+    if (n == 0) {
+        char detail[sizeof c->fail_detail];
+        snprintf(detail, sizeof detail, "cannot resolve %s: %s", c->host, why);
+        gregor_log(GREGOR_LOG_DEBUG, "broker %d: %s", c->node_id, detail);
+        conn_fail_detail(c, GREGOR_ERR_RESOLVE, detail); /* releases the resolution */
+        return;
+    }
+    memcpy(c->addrs, a, n * sizeof *a);
+    c->n_addrs = n;
+    c->addr_i = 0;
+    net_watch_remove(c->loop, &c->watch);
+    net_resolve_release(c->resolve);
+    c->resolve = NULL;
+    connect_next(c);
+}
+
+/* Fails the attempt after every address failed, naming each address and
+ * its cause (the host is named by whoever reports the failure). */
+static void fail_all_addresses(net_conn *c, gregor_err why)
+{
+    char detail[sizeof c->attempt_detail];
+    /* One address: its cause says it all ("Connection refused"). */
+    snprintf(detail, sizeof detail, "%s", c->n_addrs == 1 ? c->last_cause : c->attempt_detail);
+    gregor_log(GREGOR_LOG_DEBUG, "broker %d: connect to %s:%d failed: %s", c->node_id, c->host, c->port,
+               detail);
+    conn_fail_detail(c, why, detail);
+}
+
+/* Tries c->addrs[c->addr_i...] until a connect is in progress. */
+static void connect_next(net_conn *c)
+{
+    for (; c->addr_i < c->n_addrs; c->addr_i++) {
+        const net_addr *a = &c->addrs[c->addr_i];
+        int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            note_attempt(c, a, strerror(errno));
+            continue;
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, (const struct sockaddr *)&a->sa, a->len) != 0 && errno != EINPROGRESS) {
+            note_attempt(c, a, strerror(errno));
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        if (net_watch_add(c->loop, &c->watch, fd, POLLER_WRITE, on_io, c) != GREGOR_OK) {
+            close(fd);
+            c->fd = -1;
+            conn_fail_detail(c, GREGOR_ERR_IO, "cannot watch the socket");
+            return;
+        }
+        c->state_deadline_ms = net_now_ms() + c->cfg.connect_timeout_ms;
+        rearm_timer(c);
+        return;
+    }
+    fail_all_addresses(c, GREGOR_ERR_CONNECT);
+}
+
+/* The address being tried failed (refused, unreachable, timed out): on to
+ * the next one. */
+static void address_failed(net_conn *c, const char *cause)
+{
+    note_attempt(c, &c->addrs[c->addr_i], cause);
+    net_watch_remove(c->loop, &c->watch);
+    close(c->fd);
+    c->fd = -1;
+    c->addr_i++;
+    if (c->addr_i < c->n_addrs) {
+        connect_next(c);
+        return;
+    }
+    fail_all_addresses(c, GREGOR_ERR_CONNECT);
 }
 
 void net_conn_connect(net_conn *c)
@@ -392,32 +528,99 @@ static gregor_err encode_api_versions(buf_writer *w, int16_t version, void *opaq
 static bool write_frame(net_conn *c, pending_req *r);
 static void flush_out(net_conn *c);
 
-static void send_handshake(net_conn *c)
+static gregor_err encode_probe_offsets(buf_writer *w, int16_t version, void *opaque)
+{
+    (void)opaque;
+    proto_list_offsets_request req; /* no topics: an empty answer */
+    proto_list_offsets_request_init(&req);
+    req.replica_id = -1;
+    return proto_list_offsets_request_encode(w, version, &req);
+}
+
+static gregor_err encode_probe_groups(buf_writer *w, int16_t version, void *opaque)
+{
+    (void)opaque;
+    proto_list_groups_request req;
+    proto_list_groups_request_init(&req);
+    return proto_list_groups_request_encode(w, version, &req);
+}
+
+/* Writes one internal request; false (the connection failed) when it could
+ * not be queued. */
+static bool send_internal(net_conn *c, internal_req kind)
 {
     pending_req *r = calloc(1, sizeof *r);
     if (!r) {
-        conn_fail(c, GREGOR_ERR_NOMEM);
-        return;
+        conn_fail_detail(c, GREGOR_ERR_NOMEM, "out of memory for the handshake");
+        return false;
     }
-    r->handshake = true;
-    r->req.api_key = PROTO_API_API_VERSIONS;
-    r->req.encode = encode_api_versions;
-    r->version = c->api_versions_version;
+    r->internal = kind;
     r->deadline_ms = c->state_deadline_ms;
+    switch (kind) {
+    case REQ_PROBE_OFFSETS:
+        r->req.api_key = PROTO_API_LIST_OFFSETS;
+        r->req.encode = encode_probe_offsets;
+        break;
+    case REQ_PROBE_GROUPS:
+        r->req.api_key = PROTO_API_LIST_GROUPS;
+        r->req.encode = encode_probe_groups;
+        break;
+    default:
+        r->req.api_key = PROTO_API_API_VERSIONS;
+        r->req.encode = encode_api_versions;
+        r->version = c->api_versions_version;
+        break;
+    }
     if (!write_frame(c, r)) {
         free(r);
-        conn_fail(c, GREGOR_ERR_NOMEM);
-        return;
+        conn_fail_detail(c, GREGOR_ERR_NOMEM, "out of memory for the handshake");
+        return false;
     }
     fifo_push(&c->fly, r);
-    flush_out(c);
+    return true;
+}
+
+static void send_handshake(net_conn *c)
+{
+    if (send_internal(c, REQ_API_VERSIONS))
+        flush_out(c);
+}
+
+/* The detection probe (see conn.h): three requests, each sent once the one
+ * before was answered. Not pipelined: a broker closing on a request with
+ * another one unread behind it resets the connection, and the reset can
+ * overtake the answers we have not read yet. */
+static void send_probe(net_conn *c)
+{
+    c->probe_answers = 0;
+    c->probe_start_ms = net_now_ms();
+    if (send_internal(c, REQ_PROBE_OFFSETS))
+        flush_out(c);
+}
+
+static void probe_answered(net_conn *c, internal_req kind)
+{
+    c->probe_answers++; /* any answer will do: the broker knows the API */
+    if (kind == REQ_PROBE_GROUPS) {
+        int64_t now = net_now_ms(), took = now - c->probe_start_ms;
+        int64_t wait = took * PROBE_API_VERSIONS_RTT_FACTOR;
+        int64_t d = now + (wait > PROBE_API_VERSIONS_TIMEOUT_MS ? wait : PROBE_API_VERSIONS_TIMEOUT_MS);
+        if (d < c->state_deadline_ms)
+            c->state_deadline_ms = d;
+    }
+    if (send_internal(c, kind == REQ_PROBE_OFFSETS ? REQ_PROBE_GROUPS : REQ_API_VERSIONS)) {
+        flush_out(c);
+        rearm_timer(c);
+    }
 }
 
 static void begin_handshake(net_conn *c)
 {
     const net_versions *fixed = c->cfg.fixed_versions;
-    if (!fixed && c->use_fallback)
-        fixed = c->cfg.fallback_versions;
+    if (!fixed && !c->legacy && !c->probe_next)
+        c->legacy = net_legacy_cache_get(c->cfg.legacy_cache, c->host, c->port);
+    if (!fixed)
+        fixed = c->legacy;
     if (fixed) {
         c->versions = *fixed;
         c->have_versions = true;
@@ -425,7 +628,21 @@ static void begin_handshake(net_conn *c)
         return;
     }
     set_state(c, NET_CONN_HANDSHAKE, GREGOR_OK);
-    send_handshake(c);
+    if (c->probe_next)
+        send_probe(c);
+    else
+        send_handshake(c);
+}
+
+/* Takes a pre-0.10 profile for this broker (see conn.h), remembers it and
+ * reconnects at once, keeping the queued requests. */
+static void use_legacy(net_conn *c, const net_versions *v, const char *how)
+{
+    gregor_log(GREGOR_LOG_INFO, "broker %d (%s:%d): Apache Kafka %s detected (%s): using its fixed API versions",
+               c->node_id, c->host, c->port, net_versions_legacy_name(v), how);
+    c->legacy = v;
+    if (c->cfg.legacy_cache && net_legacy_cache_put(c->cfg.legacy_cache, c->host, c->port, v) != GREGOR_OK)
+        gregor_log(GREGOR_LOG_DEBUG, "broker %d: the detected release could not be cached", c->node_id);
 }
 
 /* The ApiVersions answer. An UNSUPPORTED_VERSION answer is encoded as v0
@@ -479,6 +696,7 @@ static void handle_handshake(net_conn *c, net_response *resp)
     }
     arena_fini(&a);
     c->have_versions = true;
+    c->probe_next = false; /* a broker that dropped one connection, not a legacy one */
     become_up(c);
 }
 
@@ -491,6 +709,46 @@ static int32_t jittered(int32_t ms)
     return span > 0 ? ms - span + (int32_t)(random() % (2 * span + 1)) : ms;
 }
 
+/* The broker closed the connection during the handshake, or left a
+ * handshake request unanswered (`why` DISCONNECTED or TIMED_OUT; see
+ * conn.h), after answering `answers` probe requests. 0.8 closes the
+ * connection on an API it does not know; 0.9 logs an exception and never
+ * answers. Returns true when the next connection should follow at once: to
+ * probe, or with the profile just found. */
+static bool detect_step(net_conn *c, int answers, gregor_err why)
+{
+    if (!c->probe_next) { /* ApiVersions refused */
+        if (c->cfg.fallback_versions) {
+            gregor_log(GREGOR_LOG_INFO,
+                       "broker %d (%s:%d) %s ApiVersions: using the broker_version_fallback profile (%s)",
+                       c->node_id, c->host, c->port,
+                       why == GREGOR_ERR_TIMED_OUT ? "did not answer" : "closed the connection on",
+                       net_versions_legacy_name(c->cfg.fallback_versions));
+            c->legacy = c->cfg.fallback_versions;
+            return true;
+        }
+        gregor_log(GREGOR_LOG_DEBUG, "broker %d (%s:%d) %s ApiVersions: probing", c->node_id, c->host,
+                   c->port, why == GREGOR_ERR_TIMED_OUT ? "did not answer" : "closed the connection on");
+        c->probe_next = true;
+        return true;
+    }
+    c->probe_next = false;
+    if (answers == 1 && why == GREGOR_ERR_DISCONNECTED) {
+        use_legacy(c, net_versions_legacy("0.8.2"),
+                   "ApiVersions and ListGroups refused, ListOffsets v0 answered");
+        return true;
+    }
+    if (answers == 2) {
+        use_legacy(c, net_versions_legacy("0.9.0"),
+                   why == GREGOR_ERR_TIMED_OUT ? "ListGroups v0 answered, ApiVersions never"
+                                               : "ListGroups v0 answered, ApiVersions refused");
+        return true;
+    }
+    gregor_log(GREGOR_LOG_DEBUG, "broker %d (%s:%d): release probe inconclusive (%d answers): starting over",
+               c->node_id, c->host, c->port, answers);
+    return false;
+}
+
 /* Fails the connection; `detail` (may be NULL) says why in words, for the
  * state callback's messages (net_conn_fail_detail). */
 static void conn_fail_detail(net_conn *c, gregor_err why, const char *detail)
@@ -501,24 +759,20 @@ static void conn_fail_detail(net_conn *c, gregor_err why, const char *detail)
     bool was_handshake = c->state == NET_CONN_HANDSHAKE;
     bool was_connecting = c->state == NET_CONN_CONNECTING || c->state == NET_CONN_IDLE ||
                           c->state == NET_CONN_BACKOFF;
+    int answers = c->probe_answers;
     close_socket(c);
     fail_fifo(c, &c->fly, GREGOR_ERR_DISCONNECTED);
     fail_fifo(c, &c->unacked, GREGOR_ERR_DISCONNECTED);
 
-    /* A pre-0.10 broker closes the connection on ApiVersions: switch to the
-     * configured fallback profile and reconnect at once, keeping the queue. */
-    if (was_handshake && !c->handshake_answered && c->cfg.fallback_versions && !c->use_fallback &&
-        why == GREGOR_ERR_DISCONNECTED) {
-        gregor_log(GREGOR_LOG_INFO,
-                   "broker %d (%s:%d) closed the connection on ApiVersions: using the "
-                   "broker_version fallback",
-                   c->node_id, c->host, c->port);
-        c->use_fallback = true;
+    if (was_handshake && (why == GREGOR_ERR_DISCONNECTED || why == GREGOR_ERR_TIMED_OUT) &&
+        !c->handshake_answered && !c->legacy && detect_step(c, answers, why)) {
+        /* Reconnect at once, keeping the queue. */
         set_state(c, NET_CONN_BACKOFF, why);
         c->state_deadline_ms = net_now_ms();
         rearm_timer(c);
         return;
     }
+    c->probe_next = false;
     if (was_connecting || was_handshake)
         fail_fifo(c, &c->wait, why == GREGOR_ERR_TIMED_OUT ? GREGOR_ERR_CONNECT : why);
     c->handshake_answered = false;
@@ -662,8 +916,10 @@ static bool dispatch(net_conn *c, uint8_t *frame, size_t len, bool owned)
         return false;
     }
     c->in_dispatch = true;
-    if (r->handshake)
+    if (r->internal == REQ_API_VERSIONS)
         handle_handshake(c, &resp);
+    else if (r->internal != REQ_USER)
+        probe_answered(c, r->internal);
     else
         r->req.done(GREGOR_OK, &resp, r->req.opaque);
     c->in_dispatch = false;
@@ -764,10 +1020,7 @@ static void on_io(net_loop *l, uint32_t events, void *arg)
         int soerr = 0;
         socklen_t len = sizeof soerr;
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0) {
-            const char *why = strerror(soerr ? soerr : errno);
-            gregor_log(GREGOR_LOG_DEBUG, "broker %d: connect to %s:%d failed: %s", c->node_id,
-                       c->host, c->port, why);
-            conn_fail_detail(c, GREGOR_ERR_CONNECT, why);
+            address_failed(c, strerror(soerr ? soerr : errno));
             return;
         }
         if (net_watch_set(l, &c->watch, POLLER_READ) != GREGOR_OK) {
@@ -833,22 +1086,32 @@ static void on_timer(net_loop *l, void *arg)
     int64_t now = net_now_ms();
     if (c->fly.head && c->fly.head->deadline_ms <= now) {
         pending_req *r = fifo_pop(&c->fly);
-        gregor_log(GREGOR_LOG_WARN, "broker %d: request (api %d v%d) timed out; reconnecting",
-                   c->node_id, r->req.api_key, r->version);
+        bool internal = r->internal != REQ_USER; /* the handshake: 0.9 never answers ApiVersions */
+        gregor_log(internal ? GREGOR_LOG_DEBUG : GREGOR_LOG_WARN,
+                   "broker %d: request (api %d v%d) timed out; reconnecting", c->node_id, r->req.api_key,
+                   r->version);
         complete_later(c, r, GREGOR_ERR_TIMED_OUT);
-        conn_fail_detail(c, GREGOR_ERR_TIMED_OUT, "a request timed out");
+        conn_fail_detail(c, GREGOR_ERR_TIMED_OUT,
+                         internal ? "no handshake answer within connect_timeout_ms" : "a request timed out");
     }
     expire_waiting(c, now);
     if (c->state_deadline_ms && c->state_deadline_ms <= now) {
         c->state_deadline_ms = 0;
         switch (c->state) {
         case NET_CONN_CONNECTING:
+            if (c->resolve) {
+                char detail[sizeof c->fail_detail];
+                snprintf(detail, sizeof detail, "resolving %s took longer than connect_timeout_ms",
+                         c->host);
+                conn_fail_detail(c, GREGOR_ERR_TIMED_OUT, detail);
+            } else if (c->fd >= 0) {
+                address_failed(c, "no TCP connection within connect_timeout_ms");
+            }
+            break;
         case NET_CONN_HANDSHAKE:
-            gregor_log(GREGOR_LOG_DEBUG, "broker %d: connect to %s:%d timed out", c->node_id,
+            gregor_log(GREGOR_LOG_DEBUG, "broker %d: handshake with %s:%d timed out", c->node_id,
                        c->host, c->port);
-            conn_fail_detail(c, GREGOR_ERR_TIMED_OUT,
-                             c->state == NET_CONN_CONNECTING ? "no TCP connection within connect_timeout_ms"
-                                                             : "no ApiVersions answer within connect_timeout_ms");
+            conn_fail_detail(c, GREGOR_ERR_TIMED_OUT, "no ApiVersions answer within connect_timeout_ms");
             break;
         case NET_CONN_BACKOFF:
             if (c->wait.n > 0) {

@@ -8,12 +8,40 @@
  *            (error: exponential backoff with jitter, then CONNECTING again
  *             if anything is waiting)
  *
+ * CONNECTING first resolves the host off the loop thread (net/resolve.h;
+ * numeric addresses at once; a name is resolved again on every attempt),
+ * then tries every address in the resolver's order ("localhost": ::1, then
+ * 127.0.0.1) until one accepts. The resolution and each address get
+ * connect_timeout_ms. Only when every address failed does the attempt
+ * fail: GREGOR_ERR_RESOLVE ("cannot resolve HOST: cause"), or
+ * GREGOR_ERR_CONNECT with each address and its cause in the detail (just
+ * the cause when there was one address).
+ *
  * HANDSHAKE negotiates versions with ApiVersions, retrying with the version
  * the broker names when it answers UNSUPPORTED_VERSION. With a fixed version
- * table (a configured pre-0.10 broker_version) the handshake is skipped. If
- * the broker closes the connection in answer to ApiVersions (0.8/0.9 brokers
- * do) and a fallback table is configured, the connection reconnects at once
- * and uses the fallback table from then on.
+ * table (a configured pre-0.10 broker_version) the handshake is skipped.
+ * Brokers before 0.10 refuse ApiVersions: 0.8 closes the connection, 0.9
+ * never answers (connect_timeout_ms passes). Then, with a fallback table
+ * configured, the connection reconnects at once and uses it; without one it
+ * detects the release: on a fresh connection it sends ListOffsets v0 (every
+ * release has it), then ListGroups v0 (added in 0.9), then ApiVersions again
+ * (given 2 s, or 10 times what the first two took if longer), each after
+ * the answer to the one before, and the first
+ * request the broker refuses tells which release it is:
+ *     ListOffsets answered, ListGroups refused    0.8.x: the 0.8.2 profile
+ *     ListGroups answered, ApiVersions refused    0.9.x: the 0.9.0 profile
+ *       or unanswered
+ *     ApiVersions answered                        0.10+: negotiated as usual
+ *     anything else                               inconclusive: back off and
+ *                                                 start over with ApiVersions
+ * (0.10.0 has ApiVersions, so only 0.8 and 0.9 ever get here; asking for
+ * ApiVersions once more keeps a broker that dropped the first connection for
+ * another reason from being taken for 0.9.) The result is logged once at
+ * INFO and kept in the connection and in the shared legacy cache, so that
+ * reconnects and other connections to that address do not probe again.
+ * Detecting 0.8 costs two extra connections and milliseconds; detecting 0.9
+ * costs connect_timeout_ms (its first ApiVersions goes unanswered) plus 2 s.
+ * Requests queued meanwhile wait; they are written with the detected table.
  *
  * Requests are queued, then written pipelined up to `max_in_flight` at a
  * time; responses arrive in order and are matched by correlation id (a
@@ -23,8 +51,11 @@
  * thread, never from inside net_conn_send(): with the response, or with
  * GREGOR_ERR_TIMED_OUT (its deadline passed), GREGOR_ERR_DISCONNECTED (the
  * connection dropped while it was in flight), GREGOR_ERR_CONNECT (the
- * connection attempt failed while it was queued), GREGOR_ERR_UNSUPPORTED (no
- * common version) or GREGOR_ERR_DESTROYED (net_conn_close).
+ * connection attempt failed while it was queued), GREGOR_ERR_RESOLVE (the
+ * host name did not resolve), GREGOR_ERR_UNSUPPORTED (no common version),
+ * GREGOR_ERR_NOMEM (memory ran out for it or for its connection, which then
+ * fails as any broken connection does) or GREGOR_ERR_DESTROYED
+ * (net_conn_close). Running out of memory never aborts the process.
  *
  * A request that times out in flight closes the connection (as the Java
  * client does): the broker's later answer could not be matched anyway.
@@ -42,6 +73,7 @@
 
 #include "gregor/error.h"
 #include "net/loop.h"
+#include "net/resolve.h"
 #include "net/versions.h"
 #include "util/buf.h"
 
@@ -67,7 +99,10 @@ typedef struct net_conn_config {
     int32_t max_in_flight;              /* pipelined requests (5) */
     size_t max_response_bytes;          /* larger frames close the connection (100 MiB) */
     const net_versions *fixed_versions; /* skip ApiVersions and use these (borrowed) */
-    const net_versions *fallback_versions; /* when ApiVersions is refused (borrowed, may be NULL) */
+    const net_versions *fallback_versions; /* when ApiVersions is refused; NULL: detect (borrowed) */
+    net_legacy_cache *legacy_cache;     /* detected releases, shared by connections (borrowed,
+                                           loop thread; NULL: per connection only) */
+    net_resolve_fn resolve;             /* NULL: getaddrinfo on a resolver thread */
 } net_conn_config;
 
 /* Fills the defaults named above. */
@@ -136,6 +171,10 @@ const char *net_conn_host(const net_conn *c);
 int net_conn_port(const net_conn *c);
 /* Versions the broker supports (valid once UP; NULL before). */
 const net_versions *net_conn_versions(const net_conn *c);
+/* The pre-0.10 release whose profile the connection uses ("0.8.2",
+ * "0.9.0"), configured or detected; NULL when it negotiates (or does not
+ * know yet). */
+const char *net_conn_legacy_release(const net_conn *c);
 /* Requests queued or in flight. */
 size_t net_conn_outstanding(const net_conn *c);
 /* Changes the address (broker moved); reconnects if connected. */

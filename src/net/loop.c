@@ -1,5 +1,5 @@
-/* net/loop.c — see loop.h. Timers are a binary min-heap of pointers to
- * embedded net_timer structs (index kept in the timer for O(log n) cancel);
+/* net/loop.c — see loop.h. Timers are an intrusive pairing heap of the
+ * embedded net_timer structs (net/timer_heap.c: nothing to allocate);
  * posted jobs are a mutex-protected singly linked FIFO. */
 #include "net/loop.h"
 
@@ -17,12 +17,7 @@
 #include "util/completion.h"
 
 #include "net/poller.h"
-
-typedef struct job {
-    struct job *next;
-    net_job_fn fn;
-    void *arg;
-} job;
+#include "net/timer_heap.h"
 
 struct net_loop {
     poller *poller;
@@ -35,10 +30,9 @@ struct net_loop {
     sem_t running; /* posted by the loop thread once `owner` is set */
 
     pthread_mutex_t jobs_lock;
-    job *jobs_head, *jobs_tail;
+    net_job *jobs_head, *jobs_tail;
 
-    net_timer **heap;
-    size_t heap_len, heap_cap;
+    net_timer *timers; /* root of the timer heap: the earliest deadline */
 };
 
 int64_t net_now_ms(void)
@@ -90,14 +84,14 @@ static void wake(net_loop *l)
     (void)n; /* EAGAIN means the counter is already non-zero: awake anyway */
 }
 
-gregor_err net_loop_post(net_loop *l, net_job_fn fn, void *arg)
+void net_job_init(net_job *j, net_job_fn fn, void *arg)
 {
-    job *j = malloc(sizeof *j);
-    if (!j)
-        return GREGOR_ERR_NOMEM;
+    *j = (net_job){.fn = fn, .arg = arg};
+}
+
+void net_loop_post_job(net_loop *l, net_job *j)
+{
     j->next = NULL;
-    j->fn = fn;
-    j->arg = arg;
     pthread_mutex_lock(&l->jobs_lock);
     if (l->jobs_tail)
         l->jobs_tail->next = j;
@@ -106,6 +100,16 @@ gregor_err net_loop_post(net_loop *l, net_job_fn fn, void *arg)
     l->jobs_tail = j;
     pthread_mutex_unlock(&l->jobs_lock);
     wake(l);
+}
+
+gregor_err net_loop_post(net_loop *l, net_job_fn fn, void *arg)
+{
+    net_job *j = malloc(sizeof *j);
+    if (!j)
+        return GREGOR_ERR_NOMEM;
+    net_job_init(j, fn, arg);
+    j->heap_owned = true;
+    net_loop_post_job(l, j);
     return GREGOR_OK;
 }
 
@@ -142,109 +146,55 @@ gregor_err net_loop_call(net_loop *l, net_job_fn fn, void *arg)
 static void run_jobs(net_loop *l)
 {
     pthread_mutex_lock(&l->jobs_lock);
-    job *j = l->jobs_head;
+    net_job *j = l->jobs_head;
     l->jobs_head = l->jobs_tail = NULL;
     pthread_mutex_unlock(&l->jobs_lock);
     while (j) {
-        job *next = j->next;
+        /* Read before fn runs: an embedded job may queue itself again (which
+         * rewrites `next`) or be freed by its owner once fn has started. */
+        net_job *next = j->next;
+        bool owned = j->heap_owned;
         j->fn(l, j->arg);
-        free(j);
+        if (owned)
+            free(j);
         j = next;
     }
 }
 
-/* ------------------------------------------------------------ timer heap */
-
-static void heap_swap(net_loop *l, size_t a, size_t b)
-{
-    net_timer *t = l->heap[a];
-    l->heap[a] = l->heap[b];
-    l->heap[b] = t;
-    l->heap[a]->heap_index = a;
-    l->heap[b]->heap_index = b;
-}
-
-static void heap_up(net_loop *l, size_t i)
-{
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (l->heap[parent]->deadline_ms <= l->heap[i]->deadline_ms)
-            break;
-        heap_swap(l, i, parent);
-        i = parent;
-    }
-}
-
-static void heap_down(net_loop *l, size_t i)
-{
-    for (;;) {
-        size_t left = 2 * i + 1, right = left + 1, min = i;
-        if (left < l->heap_len && l->heap[left]->deadline_ms < l->heap[min]->deadline_ms)
-            min = left;
-        if (right < l->heap_len && l->heap[right]->deadline_ms < l->heap[min]->deadline_ms)
-            min = right;
-        if (min == i)
-            return;
-        heap_swap(l, i, min);
-        i = min;
-    }
-}
+/* ----------------------------------------------------------------- timers */
 
 void net_timer_init(net_timer *t, net_timer_fn fn, void *arg)
 {
-    t->deadline_ms = 0;
-    t->heap_index = SIZE_MAX;
-    t->fn = fn;
-    t->arg = arg;
+    *t = (net_timer){.fn = fn, .arg = arg};
 }
 
 void net_timer_cancel(net_loop *l, net_timer *t)
 {
     assert(net_loop_on_thread(l));
-    size_t i = t->heap_index;
-    if (i == SIZE_MAX)
-        return;
-    assert(i < l->heap_len && l->heap[i] == t);
-    l->heap_len--;
-    if (i != l->heap_len) {
-        l->heap[i] = l->heap[l->heap_len];
-        l->heap[i]->heap_index = i;
-        heap_down(l, i);
-        heap_up(l, i);
-    }
-    t->heap_index = SIZE_MAX;
+    if (t->armed)
+        timer_heap_remove(&l->timers, t);
 }
 
 void net_timer_arm(net_loop *l, net_timer *t, int64_t deadline_ms)
 {
     assert(net_loop_on_thread(l));
     net_timer_cancel(l, t);
-    if (l->heap_len == l->heap_cap) {
-        size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
-        net_timer **h = realloc(l->heap, cap * sizeof *h);
-        if (!h)
-            abort(); /* a few pointers per connection; out of memory here is fatal */
-        l->heap = h;
-        l->heap_cap = cap;
-    }
     t->deadline_ms = deadline_ms;
-    t->heap_index = l->heap_len;
-    l->heap[l->heap_len++] = t;
-    heap_up(l, t->heap_index);
+    timer_heap_insert(&l->timers, t);
 }
 
 /* Fires due timers; returns the poll timeout until the next one (-1: none). */
 static int run_timers(net_loop *l)
 {
     int64_t now = net_now_ms();
-    while (l->heap_len && l->heap[0]->deadline_ms <= now) {
-        net_timer *t = l->heap[0];
+    while (l->timers && l->timers->deadline_ms <= now) {
+        net_timer *t = l->timers;
         net_timer_cancel(l, t);
         t->fn(l, t->arg); /* may re-arm itself or others */
     }
-    if (!l->heap_len)
+    if (!l->timers)
         return -1;
-    int64_t wait = l->heap[0]->deadline_ms - now;
+    int64_t wait = l->timers->deadline_ms - now;
     return wait > 60000 ? 60000 : (int)wait;
 }
 
@@ -291,10 +241,10 @@ static void *loop_main(void *arg)
         int timeout = run_timers(l);
         run_jobs(l);
         /* Jobs may have armed timers that are due now. */
-        if (l->heap_len && l->heap[0]->deadline_ms <= net_now_ms())
+        if (l->timers && l->timers->deadline_ms <= net_now_ms())
             timeout = 0;
-        else if (l->heap_len)
-            timeout = (int)(l->heap[0]->deadline_ms - net_now_ms());
+        else if (l->timers)
+            timeout = (int)(l->timers->deadline_ms - net_now_ms());
         int n = poller_wait(l->poller, evs, 64, timeout);
         for (int i = 0; i < n; i++) {
             if (evs[i].arg == l) {
@@ -344,7 +294,6 @@ void net_loop_destroy(net_loop *l)
         return;
     net_loop_stop(l);
     run_jobs(l);
-    free(l->heap);
     poller_destroy(l->poller);
     close(l->wake_fd);
     pthread_mutex_destroy(&l->jobs_lock);

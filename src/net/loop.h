@@ -1,6 +1,7 @@
 /* net/loop.h — the event loop: one I/O thread per client.
  *
- * The loop owns a poller (readiness of sockets), a min-heap of timers and a
+ * The loop owns a poller (readiness of sockets), a heap of timers (arming
+ * one never allocates: net/timer_heap.h) and a
  * queue of jobs posted from other threads (woken through an eventfd). All
  * sockets, connections and cluster state of a client are touched only on this
  * thread; other threads hand work over with net_loop_post().
@@ -34,9 +35,10 @@ typedef void (*net_timer_fn)(net_loop *l, void *arg);
 /* A timer embedded in its owner; armed at most once at a time. */
 typedef struct net_timer {
     int64_t deadline_ms;
-    size_t heap_index; /* SIZE_MAX when not armed */
     net_timer_fn fn;
     void *arg;
+    bool armed;
+    struct net_timer *child, *sibling, *prev; /* heap links (timer_heap.c) */
 } net_timer;
 
 /* An I/O watch embedded in its owner (a connection). */
@@ -61,6 +63,22 @@ void net_loop_destroy(net_loop *l);
 /* Runs fn(l, arg) on the loop thread soon. Any thread. Returns NOMEM if the
  * job could not be queued (then fn is not called). */
 gregor_err net_loop_post(net_loop *l, net_job_fn fn, void *arg) GREGOR_MUST_CHECK;
+
+/* A job embedded in its owner, for work that must be posted even when
+ * memory runs out (completions, clean-up): posting it allocates nothing. */
+typedef struct net_job {
+    struct net_job *next;
+    net_job_fn fn;
+    void *arg;
+    bool heap_owned; /* internal: allocated by net_loop_post */
+} net_job;
+
+void net_job_init(net_job *j, net_job_fn fn, void *arg);
+/* Queues `j` (borrowed: it must stay valid until its fn has started) to run
+ * once on the loop thread, in FIFO order with every other job. It must not
+ * be queued already; it may be queued again from inside its own fn. Any
+ * thread. */
+void net_loop_post_job(net_loop *l, net_job *j);
 bool net_loop_on_thread(const net_loop *l);
 /* Runs fn(l, arg) on the loop thread and waits until it has run; jobs
  * posted earlier run first (the queue is FIFO). On the loop thread itself,
@@ -73,7 +91,7 @@ void net_timer_init(net_timer *t, net_timer_fn fn, void *arg);
 /* Arms (or re-arms) `t` to fire at `deadline_ms` (net_now_ms clock). */
 void net_timer_arm(net_loop *l, net_timer *t, int64_t deadline_ms);
 void net_timer_cancel(net_loop *l, net_timer *t);
-static inline bool net_timer_armed(const net_timer *t) { return t->heap_index != SIZE_MAX; }
+static inline bool net_timer_armed(const net_timer *t) { return t->armed; }
 
 /* Registers w->fd for `events` (POLLER_READ/POLLER_WRITE). */
 gregor_err net_watch_add(net_loop *l, net_watch *w, int fd, uint32_t events, net_io_fn fn,

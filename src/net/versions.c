@@ -91,3 +91,79 @@ const net_versions *net_versions_legacy(const char *version)
         return &table_0_9_0;
     return NULL;
 }
+
+const char *net_versions_legacy_name(const net_versions *v)
+{
+    pthread_once(&tables_once, build_tables);
+    return v == &table_0_8_2 ? "0.8.2" : v == &table_0_9_0 ? "0.9.0" : NULL;
+}
+
+/* ------------------------------------------------------- detection cache */
+
+typedef struct cache_entry {
+    char *host;
+    int port;
+    const net_versions *v;
+} cache_entry;
+
+struct net_legacy_cache {
+    cache_entry *e;
+    size_t n, cap;
+};
+
+gregor_err net_legacy_cache_new(net_legacy_cache **out)
+{
+    net_legacy_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return GREGOR_ERR_NOMEM;
+    *out = c;
+    return GREGOR_OK;
+}
+
+void net_legacy_cache_destroy(net_legacy_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->e[i].host);
+    free(c->e);
+    free(c);
+}
+
+static cache_entry *cache_find(const net_legacy_cache *c, const char *host, int port)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->e[i].port == port && !strcmp(c->e[i].host, host))
+            return &c->e[i];
+    return NULL;
+}
+
+const net_versions *net_legacy_cache_get(const net_legacy_cache *c, const char *host, int port)
+{
+    const cache_entry *e = c ? cache_find(c, host, port) : NULL;
+    return e ? e->v : NULL;
+}
+
+gregor_err net_legacy_cache_put(net_legacy_cache *c, const char *host, int port, const net_versions *v)
+{
+    cache_entry *e = cache_find(c, host, port);
+    if (e) {
+        e->v = v;
+        return GREGOR_OK;
+    }
+    if (c->n == NET_LEGACY_CACHE_MAX)
+        return GREGOR_ERR_TOO_LARGE;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        cache_entry *ne = realloc(c->e, cap * sizeof *ne);
+        if (!ne)
+            return GREGOR_ERR_NOMEM;
+        c->e = ne;
+        c->cap = cap;
+    }
+    char *h = strdup(host);
+    if (!h)
+        return GREGOR_ERR_NOMEM;
+    c->e[c->n++] = (cache_entry){h, port, v};
+    return GREGOR_OK;
+}

@@ -37,6 +37,32 @@ int16_t net_versions_pick(const net_versions *v, int16_t key, int16_t want_min, 
  * ApiVersions (0.10.0 and later) or is not a release we know. */
 const net_versions *net_versions_legacy(const char *version);
 
+/* The release a built-in profile stands for ("0.8.2", "0.9.0"); NULL for
+ * any other table. */
+const char *net_versions_legacy_name(const net_versions *v);
+
+/* What was detected of brokers that refuse ApiVersions, by address, so that
+ * every connection to such a broker (a reconnect, the bootstrap connection
+ * and the broker's own, a coordinator's) probes once per client. Entries
+ * are never dropped: a broker upgraded in place is seen as its old release
+ * until the client is recreated (its old profile still works: newer brokers
+ * keep the old versions). At most NET_LEGACY_CACHE_MAX addresses are kept.
+ * Threading: the loop thread only. */
+#define NET_LEGACY_CACHE_MAX 1024
+
+typedef struct net_legacy_cache net_legacy_cache;
+
+gregor_err net_legacy_cache_new(net_legacy_cache **out) GREGOR_MUST_CHECK;
+/* NULL does nothing. */
+void net_legacy_cache_destroy(net_legacy_cache *c);
+/* The profile recorded for host:port, or NULL. */
+const net_versions *net_legacy_cache_get(const net_legacy_cache *c, const char *host, int port);
+/* Records (or replaces) the profile of host:port; `v` must be a built-in
+ * profile. NOMEM when it could not be recorded (the caller then probes
+ * again next time), TOO_LARGE when the cache is full. */
+gregor_err net_legacy_cache_put(net_legacy_cache *c, const char *host, int port,
+                                const net_versions *v) GREGOR_MUST_CHECK;
+
 /* Parses "MAJOR.MINOR[.PATCH[.X]]" into a comparable number
  * (major*1000000 + minor*1000 + patch). INVALID_ARG for other text. */
 gregor_err net_versions_parse_release(const char *version, int32_t *out) GREGOR_MUST_CHECK;

@@ -201,6 +201,16 @@ size_t prod_msg_cost(const gregor_produce_message *m);
  * waiters. Takes the lock. */
 void prod_release(gregor_producer *p, size_t bytes, size_t msgs);
 
+/* ------------------------------------------------------------ downconvert.c */
+
+/* (loop) Rewrites the finished batch `b` (b->wire) in record format `magic`
+ * when it is newer, keeping its records, and finishes it again (b->wire).
+ * On failure `b` is unchanged and *why says why in words: UNSUPPORTED
+ * (record headers before magic 2, zstd before magic 2), TOO_LARGE, NOMEM,
+ * MALFORMED (an internal inconsistency). */
+gregor_err prod_batch_downconvert(const gregor_producer *p, prod_batch *b, int magic,
+                                  const char **why) GREGOR_MUST_CHECK;
+
 /* ------------------------------------------------------------ sender.c */
 
 /* Asks the loop thread to run the sender soon (coalesced). Any thread. */

@@ -166,8 +166,8 @@ static void route_pending(gregor_producer *p, prod_topic *t, prod_msg **failed)
 
 /* ------------------------------------------------------------ requests */
 
-static int16_t min_version_for(int magic) { return magic == 2 ? 3 : magic == 1 ? 2 : 0; }
 static int16_t max_version_for(int magic) { return magic == 2 ? 12 : magic == 1 ? 2 : 1; }
+static int magic_of_version(int16_t version) { return version >= 3 ? 2 : version == 2 ? 1 : 0; }
 
 static gregor_err encode_produce(buf_writer *w, int16_t version, void *opaque)
 {
@@ -182,6 +182,18 @@ static gregor_err encode_produce(buf_writer *w, int16_t version, void *opaque)
     gregor_err err = GREGOR_ERR_NOMEM;
     if (!td || !pd)
         goto out;
+    /* The broker's release decides the format (detected or configured). */
+    for (size_t i = 0; i < r->n; i++) {
+        const char *why;
+        prod_batch *b = r->batches[i];
+        err = prod_batch_downconvert(p, b, magic_of_version(version), &why);
+        if (err != GREGOR_OK) {
+            gregor_log(GREGOR_LOG_ERROR, "producer: %s [%d]: broker %d takes Produce v%d (record format v%d): %s",
+                       b->part->topic->name, b->part->id, r->node_id, version, magic_of_version(version),
+                       why ? why : gregor_err_str(err));
+            goto out;
+        }
+    }
     int32_t nt = 0;
     for (size_t i = 0; i < r->n; i++) {
         prod_batch *b = r->batches[i];
@@ -290,8 +302,8 @@ static void produce_done(gregor_err err, net_response *resp, void *opaque)
         res[i] = (batch_result){err, -1, -1};
     if (err == GREGOR_ERR_UNSUPPORTED)
         gregor_log(GREGOR_LOG_ERROR,
-                   "producer: broker %d takes no Produce version for this record format; a broker "
-                   "before 0.11 needs broker_version set to its release (e.g. 0.10.2)",
+                   "producer: broker %d cannot take this Produce request (no common Produce version, or "
+                   "a record format feature it lacks)",
                    r->node_id);
     if (err == GREGOR_OK && resp) {
         arena a;
@@ -399,7 +411,7 @@ static void send_builder(gregor_producer *p, builder *bl, prod_batch **failed)
     r->n = n;
     net_request req = {
         .api_key = PROTO_API_PRODUCE,
-        .min_version = min_version_for(magic),
+        .min_version = 0, /* older brokers get the batch rewritten (encode_produce) */
         .max_version = max_version_for(magic),
         .encode = encode_produce,
         .done = produce_done,

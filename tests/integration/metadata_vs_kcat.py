@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`gregor metadata` against a real cluster, checked against kcat (librdkafka).
 
-Usage: metadata_vs_kcat.py BOOTSTRAP_ENV CLUSTER_NAME [--legacy]
+Usage: metadata_vs_kcat.py BOOTSTRAP_ENV CLUSTER_NAME [--legacy | --broker-0.8]
 
 Creates a topic through the test bed, then compares what `gregor metadata -J`
 and `kcat -L -J` report for the same cluster: the same brokers (id, host,
@@ -10,7 +10,9 @@ and in-sync replicas. Also checks the negotiated API versions: on a 4.x
 broker gregor never uses Produce below v3 and uses the highest common
 version of every API; with --legacy (broker_version=0.8.2 against the 3.9
 broker) it uses Metadata v0 and the 0.8.2 profile, not what the broker
-advertises.
+advertises. With --broker-0.8 (a real 0.8.2 broker, gregor with default
+settings) gregor must detect the release by itself and use the same 0.8.2
+profile; kcat is told the broker's version (it cannot detect it).
 """
 import json
 import os
@@ -45,7 +47,8 @@ def partitions_of(topic):
 
 def main():
     env_name, cluster = sys.argv[1], sys.argv[2]
-    legacy = "--legacy" in sys.argv
+    detect = "--broker-0.8" in sys.argv
+    legacy = "--legacy" in sys.argv or detect
     bootstrap = os.environ.get(env_name)
     if not bootstrap:
         fail(f"{env_name} is not set; run through ctest")
@@ -56,12 +59,13 @@ def main():
     topic = f"meta-{uuid.uuid4().hex[:8]}"
     run([kafka_dev, "create-topic", cluster, topic, "3", str(min(3, nodes))], timeout=120)
 
-    extra = ["-X", "broker_version=0.8.2"] if legacy else []
+    extra = ["-X", "broker_version=0.8.2"] if legacy and not detect else []
+    kcat_extra = ["-X", "api.version.request=false", "-X", "broker.version.fallback=0.8.2.2"] if detect else []
     # Leaders settle right after creation; retry until both tools agree.
     last = None
     for attempt in range(20):
         g = json.loads(run([gregor, "metadata", "-b", bootstrap, "-J", "--api-versions"] + extra))
-        k = json.loads(run(["kcat", "-L", "-J", "-b", bootstrap]))
+        k = json.loads(run(["kcat", "-L", "-J", "-b", bootstrap] + kcat_extra))
         gb = sorted((b["id"], b["name"]) for b in g["brokers"])
         kb = sorted((b["id"], b["name"]) for b in k["brokers"])
         gt = {t["topic"]: partitions_of(t) for t in g["topics"]}
@@ -82,7 +86,8 @@ def main():
     # broker of the cluster (v0, the legacy path, has no controller: -1).
     ids = {b for b, _ in gb}
     for who, doc in (("gregor", g), ("kcat", k)):
-        if doc["controllerid"] not in ids and not (legacy and who == "gregor" and doc["controllerid"] == -1):
+        v0 = legacy and (who == "gregor" or detect)
+        if doc["controllerid"] not in ids and not (v0 and doc["controllerid"] == -1):
             fail(f"controller: {who} reports {doc['controllerid']}, not a broker of {sorted(ids)}")
 
     for b in g["brokers"]:
