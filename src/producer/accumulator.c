@@ -24,6 +24,9 @@ prod_partition *prod_partition_new(prod_topic *t, int32_t id)
     part->topic = t;
     part->id = id;
     part->leader = -1;
+    part->pid = -1;
+    part->epoch = -1;
+    part->rewrite_from = INT64_MAX;
     return part;
 }
 
@@ -49,6 +52,7 @@ static prod_batch *batch_open(gregor_producer *p, prod_partition *part)
     b->first_ms = net_now_ms();
     b->deadline_ms = b->first_ms + p->cfg.delivery_timeout_ms;
     b->base_seq = -1;
+    b->seq64 = -1;
     b->pid = -1;
     b->epoch = -1;
     b->mem = batch_mem(b);
@@ -95,7 +99,7 @@ gregor_err prod_append(gregor_producer *p, prod_partition *part, int64_t ts, buf
 {
     prod_batch *b = part->tail;
     bool opened = false;
-    if (!b || b->full || b->base_seq >= 0 || b->attempts > 0) {
+    if (!b || b->full || b->seq64 >= 0 || b->attempts > 0) {
         if (!(b = batch_open(p, part)))
             return GREGOR_ERR_NOMEM;
         opened = true;

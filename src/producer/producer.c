@@ -114,6 +114,8 @@ gregor_err gregor_producer_new(const gregor_config *cfg, gregor_delivery_fn on_d
     p->dr_arg = arg;
     p->pid = -1;
     p->epoch = -1;
+    p->old_pid = -1;
+    p->old_epoch = -1;
     p->pid_state = p->cfg.idempotence ? PROD_PID_NEED : PROD_PID_OFF;
     p->rng = ((uint64_t)wall_ms() << 16) ^ (uint64_t)(uintptr_t)p ^ 0x9e3779b97f4a7c15ull;
     prod_sender_init(p);

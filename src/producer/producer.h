@@ -82,7 +82,11 @@ typedef struct prod_batch {
     size_t mem;           /* bytes charged to the producer's memory */
     int64_t pid;          /* producer id/epoch/sequence stamped at first drain */
     int16_t epoch;
-    int32_t base_seq;     /* -1: not stamped */
+    int32_t base_seq;     /* on the wire: seq64 modulo 2^31; -1: not stamped */
+    int64_t seq64;        /* (L) the partition's count of records before this batch under
+                             pid/epoch (never wraps); -1: not stamped */
+    struct prod_batch *s_prev, *s_next; /* (L) the partition's stamped batches not
+                             yet completed, in sequence order (idempotence.c) */
     int attempts;         /* sends so far */
     bool full;            /* no more appends */
     gregor_err last_err;
@@ -95,7 +99,13 @@ typedef struct prod_partition {
     int32_t leader;       /* (L) -1 unknown */
     prod_batch *head, *tail; /* (L) batches not in flight, oldest first */
     int32_t in_flight;    /* (L) batches in requests */
-    int32_t next_seq;     /* (L) idempotence: next base sequence */
+    /* (L) idempotence, per partition as the broker keeps it (idempotence.c) */
+    int64_t pid;          /* the id and epoch this partition's sequences run under; -1 none */
+    int16_t epoch;
+    int64_t next_seq64;   /* the next batch's seq64 */
+    prod_batch *s_head, *s_tail; /* stamped batches not completed (in flight or queued) */
+    bool rewrite;         /* a hole in the sequence: renumber under a new epoch */
+    int64_t rewrite_from; /* outstanding batches from this seq64 on are renumbered */
 } prod_partition;
 
 /* A message waiting for its topic's metadata. */
@@ -150,6 +160,8 @@ struct gregor_producer {
     bool closing;                 /* (L) destroy has begun */
     int64_t pid;                  /* (L) */
     int16_t epoch;                /* (L) */
+    int64_t old_pid;              /* (L) the id being replaced (KIP-360), -1 none */
+    int16_t old_epoch;            /* (L) */
     prod_pid_state pid_state;     /* (L) */
     uint64_t rng;                 /* (L) xorshift state for random partitions */
 
@@ -219,8 +231,32 @@ void prod_fail_all(gregor_producer *p, gregor_err err);
 
 /* (loop) Sends InitProducerId when one is needed. */
 void prod_pid_maintain(gregor_producer *p);
-/* Forgets the producer id after a fatal sequence error: a new one is asked
- * for, sequences restart at 0. Under the lock. */
-void prod_pid_reset(gregor_producer *p);
+
+/* Sequences, per partition, the way Java's TransactionManager keeps them.
+ * Every function below runs under the lock and does nothing for a batch
+ * without a sequence (idempotence off, or not stamped yet).
+ *
+ * Whether the head batch of `part` may be drained as far as sequences go:
+ * not while the producer id is being fetched, not while a hole in the
+ * partition's sequence waits for its in-flight batches to come back (then
+ * the queued batches are renumbered under the next epoch, here), and no
+ * new batch while batches of an older id are outstanding. */
+bool prod_seq_may_drain(gregor_producer *p, prod_partition *part);
+/* Gives a batch being drained its producer id, epoch and sequence, the
+ * first time it goes out (a retry keeps its own). */
+void prod_seq_stamp(gregor_producer *p, prod_batch *b);
+/* The batch was written (or the broker says it already was). */
+void prod_seq_acked(prod_batch *b);
+/* The batch fails for good with `err`. When the broker refused it (it was
+ * not written), the partition's later batches get new sequences under the
+ * next epoch once none of them is in flight; when its fate is unknown
+ * (a timeout), the next batch's answer tells (success, or
+ * OUT_OF_ORDER_SEQUENCE, see prod_seq_out_of_order). */
+void prod_seq_failed(prod_batch *b, gregor_err err);
+/* OUT_OF_ORDER_SEQUENCE (or UNKNOWN_PRODUCER_ID) for `b`: when a batch with
+ * a lower sequence is outstanding, its answer will settle it; when none
+ * is, there is a real hole before `b` and the partition is renumbered
+ * under the next epoch from `b` on. The batch is retried either way. */
+void prod_seq_out_of_order(prod_batch *b);
 
 #endif

@@ -18,8 +18,10 @@
  * Responses: success reports the records with their offsets; retriable
  * errors put the batch back at the front of its partition (sorted by
  * sequence) with exponential backoff, and errors that invalidate metadata
- * ask for a refresh; everything else, or a retry past the deadline or the
- * retry budget, fails the batch.
+ * ask for a refresh; OUT_OF_ORDER_SEQUENCE is retried too (idempotence.c
+ * decides whether the partition must be renumbered); everything else, or
+ * a retry past the deadline or the retry budget, fails the batch, and only
+ * that batch.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -221,8 +223,7 @@ static void requeue(prod_batch *b)
 {
     prod_partition *part = b->part;
     prod_batch **pp = &part->head;
-    while (*pp && (*pp)->attempts > 0 && (*pp)->base_seq >= 0 && b->base_seq >= 0 &&
-           (*pp)->base_seq < b->base_seq)
+    while (*pp && (*pp)->attempts > 0 && (*pp)->seq64 >= 0 && b->seq64 >= 0 && (*pp)->seq64 < b->seq64)
         pp = &(*pp)->next;
     b->next = *pp;
     *pp = b;
@@ -235,10 +236,11 @@ static bool retriable(gregor_producer *p, prod_batch *b, gregor_err err, int64_t
 {
     if (p->closing || now >= b->deadline_ms || b->attempts > p->cfg.retries)
         return false;
-    if (err == 45 /* OUT_OF_ORDER_SEQUENCE_NUMBER */) {
-        /* Expected behind a batch with a lower sequence being retried. */
-        prod_batch *h = b->part->head;
-        return h && h->attempts > 0 && h->base_seq >= 0 && h->base_seq < b->base_seq;
+    if (err == 45 /* OUT_OF_ORDER_SEQUENCE_NUMBER */ || err == 59 /* UNKNOWN_PRODUCER_ID */) {
+        if (b->seq64 < 0)
+            return false;
+        prod_seq_out_of_order(b); /* retried: behind a lower sequence, or renumbered */
+        return true;
     }
     if (err == GREGOR_ERR_DESTROYED || err == GREGOR_ERR_MALFORMED)
         return true; /* a connection closed under us, or a garbled answer */
@@ -318,6 +320,7 @@ static void produce_done(gregor_err err, net_response *resp, void *opaque)
         b->part->in_flight--;
         b->next = NULL;
         if (br.err == GREGOR_OK) {
+            prod_seq_acked(b);
             b->retry_at_ms = br.base_offset; /* carried to the report */
             b->first_ms = br.log_append_ms;
             b->next = done_list;
@@ -334,8 +337,7 @@ static void produce_done(gregor_err err, net_response *resp, void *opaque)
                 (gregor_err_is_retriable(br.err) || br.err == GREGOR_ERR_DESTROYED))
                 br.err = GREGOR_ERR_TIMED_OUT; /* the delivery timeout ended the retries */
             b->last_err = br.err;
-            if (b->base_seq >= 0 && p->pid_state == PROD_PID_READY && b->pid == p->pid)
-                prod_pid_reset(p); /* a hole in the sequence: start over with a new id */
+            prod_seq_failed(b, br.err);
             b->next = fail_list;
             fail_list = b;
         }
@@ -456,32 +458,16 @@ static bool head_ready(gregor_producer *p, prod_partition *part, int64_t now, in
     return false;
 }
 
-/* (under the lock) Stamps the producer id and sequence on first drain, or
- * again after the producer id changed. */
-static void stamp(gregor_producer *p, prod_batch *b)
-{
-    if (!p->cfg.idempotence || p->pid_state != PROD_PID_READY)
-        return;
-    if (b->base_seq >= 0 && b->pid == p->pid && b->epoch == p->epoch)
-        return;
-    b->pid = p->pid;
-    b->epoch = p->epoch;
-    b->base_seq = b->part->next_seq;
-    int64_t next = (int64_t)b->part->next_seq + b->rb.count;
-    b->part->next_seq = (int32_t)(next > INT32_MAX ? next - INT32_MAX - 1 : next);
-}
-
 /* (under the lock) Fails expired batches at the head of `part`. */
-static void expire(gregor_producer *p, prod_partition *part, int64_t now, prod_batch **failed)
+static void expire(prod_partition *part, int64_t now, prod_batch **failed)
 {
     while (part->head && part->head->deadline_ms <= now) {
         prod_batch *b = part->head;
         part->head = b->next;
         if (!part->head)
             part->tail = NULL;
-        if (b->base_seq >= 0 && p->pid_state == PROD_PID_READY && b->pid == p->pid)
-            prod_pid_reset(p);
         b->last_err = GREGOR_ERR_TIMED_OUT;
+        prod_seq_failed(b, b->last_err);
         b->next = *failed;
         *failed = b;
     }
@@ -493,13 +479,12 @@ static bool drain_pass(gregor_producer *p, builder *bls, size_t *n_bls, int64_t 
                        bool *poll)
 {
     bool any = false;
-    bool can_send = p->pid_state == PROD_PID_OFF || p->pid_state == PROD_PID_READY;
     for (size_t i = 0; i < p->n_topics; i++) {
         prod_topic *t = p->topics[i];
         for (int32_t k = 0; k < t->n_parts; k++) {
             prod_partition *part = t->parts[k];
             prod_batch *b = part->head;
-            if (!b || !can_send)
+            if (!b)
                 continue;
             if (b->deadline_ms < *wake_ms)
                 *wake_ms = b->deadline_ms;
@@ -507,8 +492,9 @@ static bool drain_pass(gregor_producer *p, builder *bls, size_t *n_bls, int64_t 
                 *poll = true;
                 continue;
             }
-            if (!head_ready(p, part, now, wake_ms))
+            if (!head_ready(p, part, now, wake_ms) || !prod_seq_may_drain(p, part))
                 continue;
+            b = part->head; /* may_drain may have renumbered, never reordered */
             builder *bl = builder_for(p, bls, n_bls, part->leader);
             if (!bl) {
                 *poll = true; /* no connection yet, or it is full: look again soon */
@@ -526,7 +512,7 @@ static bool drain_pass(gregor_producer *p, builder *bls, size_t *n_bls, int64_t 
             b->attempts++;
             if (t->sticky == part->id)
                 t->sticky = -1; /* KIP-480: switch once the sticky batch is sent */
-            stamp(p, b);
+            prod_seq_stamp(p, b);
             if (bl->last)
                 bl->last->next = b;
             else
@@ -608,7 +594,7 @@ void prod_sender_run(gregor_producer *p)
             }
         }
         for (int32_t k = 0; k < t->n_parts; k++)
-            expire(p, t->parts[k], now, &failed);
+            expire(t->parts[k], now, &failed);
     }
     /* A request carries at most one batch per partition: each pass over
      * the partitions fills one request per broker, and the next pass may

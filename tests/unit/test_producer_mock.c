@@ -25,24 +25,46 @@
 #include "util/arena.h"
 
 #define MAX_LOG 100000
+#define MAX_PARTS 4
+
+/* A partition's log and its producer state, as an idempotent leader keeps
+ * them: one producer id and epoch, the next sequence; a higher epoch must
+ * start at sequence 0, a lower one is refused. */
+typedef struct part_log {
+    int32_t log[MAX_LOG]; /* message numbers (the values) */
+    int n_log;
+    int64_t pid;
+    int16_t epoch;
+    int32_t next_seq;
+    int n_epochs; /* producer id/epoch changes seen */
+    int oosn;     /* OUT_OF_ORDER_SEQUENCE answers */
+} part_log;
 
 typedef struct broker_state {
     pthread_mutex_t lock;
-    int port;
+    int port[2];
+    int boot_port;          /* the producer's bootstrap (0: port[0]) */
     int32_t n_parts;
+    bool two_brokers;
+    int32_t leader[MAX_PARTS]; /* node id, 1 or 2 */
     /* faults, by Produce request number (0-based) */
     int not_leader_first;   /* answer NOT_LEADER to the first N */
     int close_every;        /* close the connection on every Nth (0: never) */
     int silent_on;          /* never answer request number N (-1: none) */
+    int refuse_value;       /* refuse the batch holding this message for good (-1: none) */
+    int16_t refuse_code;
+    int refused;            /* records refused */
+    int silent_p1_after_refusal; /* 1: write the next partition-1 batch, then never answer */
+    int move_at_value;      /* node 1 moves partition 0 to node 2 on this message (-1: none) */
+    bool moved;
+    bool refresh_p1_once;   /* node 2: NOT_LEADER once for partition 1 (a metadata refresh) */
+    int sleep_ms;           /* the handler sleeps this long (lock released) before answering */
     int produce_requests;
     int max_batches_per_request;
     int max_records_per_batch;
     bool idempotent_seen;
-    /* the log of partition 0 */
-    int32_t log[MAX_LOG];
-    int n_log;
-    int32_t next_seq;
-    int64_t last_base_offset_for_seq[1]; /* unused */
+    int64_t next_pid;
+    part_log parts[MAX_PARTS];
 } broker_state;
 
 static broker_state bs;
@@ -51,26 +73,29 @@ static void write_metadata(buf_writer *w, int16_t version)
 {
     proto_metadata_response m;
     proto_metadata_response_init(&m);
-    proto_metadata_response_broker b;
-    proto_metadata_response_broker_init(&b);
-    b.node_id = 1;
-    b.host = buf_slice_of("127.0.0.1", 9);
-    b.port = bs.port;
-    m.brokers = &b;
-    m.brokers_count = 1;
+    proto_metadata_response_broker b[2];
+    for (int i = 0; i < 2; i++) {
+        proto_metadata_response_broker_init(&b[i]);
+        b[i].node_id = i + 1;
+        b[i].host = buf_slice_of("127.0.0.1", 9);
+        b[i].port = bs.port[i];
+    }
+    m.brokers = b;
+    m.brokers_count = bs.two_brokers ? 2 : 1;
     m.controller_id = 1;
     proto_metadata_response_topic t;
     proto_metadata_response_topic_init(&t);
     t.name = buf_slice_of("t", 1);
-    proto_metadata_response_partition parts[8];
-    int32_t replicas[1] = {1};
+    proto_metadata_response_partition parts[MAX_PARTS];
+    int32_t replicas[MAX_PARTS][1];
     for (int32_t i = 0; i < bs.n_parts; i++) {
+        replicas[i][0] = bs.leader[i];
         proto_metadata_response_partition_init(&parts[i]);
         parts[i].partition_index = i;
-        parts[i].leader_id = 1;
-        parts[i].replica_nodes = replicas;
+        parts[i].leader_id = bs.leader[i];
+        parts[i].replica_nodes = replicas[i];
         parts[i].replica_nodes_count = 1;
-        parts[i].isr_nodes = replicas;
+        parts[i].isr_nodes = replicas[i];
         parts[i].isr_nodes_count = 1;
         parts[i].offline_replicas_count = 0;
     }
@@ -81,49 +106,123 @@ static void write_metadata(buf_writer *w, int16_t version)
     (void)proto_metadata_response_encode(w, version, &m);
 }
 
-/* Appends the records of one batch to the log, as an idempotent leader
- * would; returns the error code and the base offset. */
-static int16_t append_batch(buf_slice records, int64_t *base_offset)
+/* The message numbers of one batch, and its producer fields. */
+typedef struct batch_view {
+    int64_t pid;
+    int16_t epoch;
+    int32_t seq;
+    int32_t count;
+    int32_t values[65536];
+} batch_view;
+
+static void read_batch(buf_slice records, batch_view *v)
 {
     proto_record_reader r;
     proto_record_reader_init(&r, records.ptr, (size_t)records.len, NULL);
     proto_record rec;
     bool got;
-    int32_t seq = -1, count = 0;
-    static int32_t values[65536];
+    v->count = 0;
+    v->seq = -1;
     while (proto_record_reader_next(&r, &rec, &got) == GREGOR_OK && got) {
-        if (count == 0)
-            seq = rec.sequence;
-        if (count < 65536)
-            values[count] = atoi((const char *)rec.value.ptr);
-        count++;
+        if (v->count == 0) {
+            v->seq = rec.sequence;
+            v->pid = rec.producer_id;
+            v->epoch = rec.producer_epoch;
+        }
+        if (v->count < 65536)
+            v->values[v->count] = atoi((const char *)rec.value.ptr);
+        v->count++;
     }
     proto_record_reader_fini(&r);
     cr_assert_eq(r.err, GREGOR_OK);
-    if (count > bs.max_records_per_batch)
-        bs.max_records_per_batch = count;
-    if (seq >= 0) {
+}
+
+static bool batch_has(const batch_view *v, int value)
+{
+    for (int32_t i = 0; i < v->count; i++)
+        if (v->values[i] == value)
+            return true;
+    return false;
+}
+
+/* Appends the records of one batch to the log, as an idempotent leader
+ * would; returns the error code and the base offset. */
+static int16_t append_batch(part_log *pl, const batch_view *v, int64_t *base_offset)
+{
+    if (v->count > bs.max_records_per_batch)
+        bs.max_records_per_batch = v->count;
+    if (v->seq >= 0) {
         bs.idempotent_seen = true;
-        if (seq < bs.next_seq) { /* a duplicate: acknowledge, do not append */
+        if (v->pid != pl->pid || v->epoch != pl->epoch) {
+            if (v->pid == pl->pid && v->epoch < pl->epoch)
+                return 47; /* INVALID_PRODUCER_EPOCH */
+            if (v->seq != 0) {
+                pl->oosn++;
+                return 45; /* a new producer or epoch starts at 0 */
+            }
+            pl->pid = v->pid;
+            pl->epoch = v->epoch;
+            pl->next_seq = 0;
+            pl->n_epochs++;
+        }
+        if (v->seq < pl->next_seq) { /* a duplicate: acknowledge, do not append */
             *base_offset = -1;
             return 46; /* DUPLICATE_SEQUENCE_NUMBER */
         }
-        if (seq > bs.next_seq)
+        if (v->seq > pl->next_seq) {
+            pl->oosn++;
             return 45; /* OUT_OF_ORDER_SEQUENCE_NUMBER */
-        bs.next_seq = seq + count;
+        }
+        pl->next_seq = v->seq + v->count;
     }
-    *base_offset = bs.n_log;
-    for (int32_t i = 0; i < count && bs.n_log < MAX_LOG; i++)
-        bs.log[bs.n_log++] = values[i];
+    *base_offset = pl->n_log;
+    for (int32_t i = 0; i < v->count && pl->n_log < MAX_LOG; i++)
+        pl->log[pl->n_log++] = v->values[i];
     return 0;
+}
+
+/* The answer of node `node` for one partition's batch. */
+static int16_t produce_partition(int node, int n, int32_t index, buf_slice records, int64_t *base_offset,
+                                 mock_action *act)
+{
+    static batch_view v;
+    read_batch(records, &v);
+    if (n < bs.not_leader_first)
+        return 6;
+    if (node == 2 && index == 1 && bs.refresh_p1_once) {
+        bs.refresh_p1_once = false;
+        return 6;
+    }
+    if (bs.leader[index] != node)
+        return 6; /* NOT_LEADER_OR_FOLLOWER */
+    if (node == 1 && index == 0 && !bs.moved && bs.move_at_value >= 0 && batch_has(&v, bs.move_at_value)) {
+        /* The leader moves while this batch is in flight: answered late. */
+        bs.moved = true;
+        bs.leader[0] = 2;
+        bs.refresh_p1_once = true;
+        bs.sleep_ms = 1500;
+        return 6;
+    }
+    if (index == 0 && bs.refuse_value >= 0 && batch_has(&v, bs.refuse_value)) {
+        bs.refused += v.count;
+        bs.sleep_ms = 200; /* more requests pile up behind this one */
+        return bs.refuse_code;
+    }
+    int16_t code = append_batch(&bs.parts[index], &v, base_offset);
+    if (index == 1 && code == 0 && bs.silent_p1_after_refusal == 1) {
+        bs.silent_p1_after_refusal = 2; /* written, never acknowledged */
+        *act = MOCK_SILENT;
+    }
+    return code;
 }
 
 static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
 {
-    (void)arg;
+    int node = (int)(intptr_t)arg;
     arena a;
     arena_init(&a, ARENA_DEFAULT_LIMIT);
     mock_action act = MOCK_REPLY;
+    int sleep_ms = 0;
     pthread_mutex_lock(&bs.lock);
     switch (req->api_key) {
     case PROTO_API_API_VERSIONS:
@@ -135,7 +234,7 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
     case PROTO_API_INIT_PRODUCER_ID: {
         proto_init_producer_id_response m;
         proto_init_producer_id_response_init(&m);
-        m.producer_id = 1000;
+        m.producer_id = 1000 + bs.next_pid++;
         m.producer_epoch = 0;
         (void)proto_init_producer_id_response_encode(reply, req->version, &m);
         break;
@@ -171,17 +270,17 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
                 proto_produce_response_partition_produce_response_init(o);
                 o->index = pd->index;
                 o->base_offset = -1;
-                if (n < bs.not_leader_first)
-                    o->error_code = 6;
-                else if (pd->index == 0)
-                    o->error_code = append_batch(pd->records, &o->base_offset);
-                else
-                    o->base_offset = 0;
+                cr_assert_lt(pd->index, MAX_PARTS);
+                o->error_code = produce_partition(node, n, pd->index, pd->records, &o->base_offset, &act);
             }
         }
         resp.responses = tr;
         resp.responses_count = pr.topic_data_count;
         (void)proto_produce_response_encode(reply, req->version, &resp);
+        sleep_ms = bs.sleep_ms;
+        bs.sleep_ms = 0;
+        if (bs.refused && bs.silent_p1_after_refusal == 0)
+            bs.silent_p1_after_refusal = 1; /* from the next request on */
         break;
     }
     default:
@@ -189,6 +288,8 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
     }
     pthread_mutex_unlock(&bs.lock);
     arena_fini(&a);
+    if (sleep_ms)
+        usleep((useconds_t)sleep_ms * 1000);
     return act;
 }
 
@@ -200,6 +301,8 @@ typedef struct reports {
     int n_order;
     int64_t last_offset;
     bool offsets_increase;
+    uint8_t times[MAX_LOG];      /* reports per message number */
+    gregor_err err_of[MAX_LOG];  /* the last report's error per message number */
 } reports;
 
 static reports rep;
@@ -221,6 +324,11 @@ static void on_delivery(const gregor_delivery *d, void *arg)
     }
     if (rep.n_order < MAX_LOG)
         rep.order[rep.n_order++] = (int32_t)(intptr_t)d->opaque;
+    intptr_t k = (intptr_t)d->opaque;
+    if (k >= 0 && k < MAX_LOG) {
+        rep.times[k]++;
+        rep.err_of[k] = d->err;
+    }
     pthread_mutex_unlock(&rep.lock);
 }
 
@@ -230,12 +338,19 @@ static mock_broker *start(int32_t n_parts)
     pthread_mutex_init(&bs.lock, NULL);
     bs.n_parts = n_parts;
     bs.silent_on = -1;
+    bs.refuse_value = -1;
+    bs.move_at_value = -1;
+    for (int i = 0; i < MAX_PARTS; i++) {
+        bs.leader[i] = 1;
+        bs.parts[i].pid = -1;
+        bs.parts[i].epoch = -1;
+    }
     memset(&rep, 0, sizeof rep);
     pthread_mutex_init(&rep.lock, NULL);
     rep.last_offset = -1;
     rep.offsets_increase = true;
-    mock_broker *m = mock_broker_start(handler, NULL);
-    bs.port = mock_broker_port(m);
+    mock_broker *m = mock_broker_start(handler, (void *)(intptr_t)1);
+    bs.port[0] = mock_broker_port(m);
     return m;
 }
 
@@ -243,7 +358,7 @@ static gregor_producer *producer(const char *const *kv)
 {
     gregor_config *cfg = gregor_config_new();
     char err[256], boot[64];
-    snprintf(boot, sizeof boot, "127.0.0.1:%d", bs.port);
+    snprintf(boot, sizeof boot, "127.0.0.1:%d", bs.boot_port ? bs.boot_port : bs.port[0]);
     cr_assert_eq(gregor_config_set(cfg, "bootstrap", boot, err, sizeof err), GREGOR_OK);
     cr_assert_eq(gregor_config_set(cfg, "retry_backoff_ms", "10", err, sizeof err), GREGOR_OK);
     cr_assert_eq(gregor_config_set(cfg, "reconnect_backoff_ms", "10", err, sizeof err), GREGOR_OK);
@@ -273,9 +388,10 @@ static gregor_err send_n(gregor_producer *p, int from, int n, int32_t partition)
 static void check_exactly_once_in_order(int n)
 {
     pthread_mutex_lock(&bs.lock);
-    cr_assert_eq(bs.n_log, n, "log has %d of %d", bs.n_log, n);
+    const part_log *pl = &bs.parts[0];
+    cr_assert_eq(pl->n_log, n, "log has %d of %d", pl->n_log, n);
     for (int i = 0; i < n; i++)
-        cr_assert_eq(bs.log[i], i, "log[%d] = %d", i, bs.log[i]);
+        cr_assert_eq(pl->log[i], i, "log[%d] = %d", i, pl->log[i]);
     pthread_mutex_unlock(&bs.lock);
     cr_assert_eq(rep.n_ok, n, "%d delivered, %d failed (%s)", rep.n_ok, rep.n_fail, gregor_err_name(rep.last_err));
     for (int i = 0; i < n; i++)
@@ -384,5 +500,127 @@ Test(producer_mock, queue_full_fails_fast_and_destroy_reports_the_rest, .timeout
     gregor_producer_destroy(p, 100);
     cr_assert_eq(rep.n_fail, accepted);
     cr_assert_eq(rep.n_ok, 0);
+    mock_broker_stop(m);
+}
+
+/* Partition `part`'s log holds messages from..from+n-1 in order, each once,
+ * except those reported failed; every message was reported exactly once.
+ * Returns how many failed. */
+static int check_partition(int32_t part, int from, int n)
+{
+    int failed = 0, k = 0;
+    pthread_mutex_lock(&bs.lock);
+    const part_log *pl = &bs.parts[part];
+    for (int i = from; i < from + n; i++) {
+        cr_assert_eq(rep.times[i], 1, "message %d reported %d times", i, rep.times[i]);
+        if (rep.err_of[i] != GREGOR_OK) {
+            failed++;
+            continue;
+        }
+        cr_assert_lt(k, pl->n_log, "message %d delivered but not in the log", i);
+        cr_assert_eq(pl->log[k], i, "partition %d log[%d] = %d, expected %d", part, k, pl->log[k], i);
+        k++;
+    }
+    cr_assert_eq(k, pl->n_log, "partition %d: %d extra records in the log", part, pl->n_log - k);
+    pthread_mutex_unlock(&bs.lock);
+    return failed;
+}
+
+/* The messages reported failed are one batch: a run holding `value`, each
+ * failed with `err`. */
+static void check_failed_run(int from, int n, int value, gregor_err err, int expect)
+{
+    int first = -1, last = -1;
+    for (int i = from; i < from + n; i++) {
+        if (rep.err_of[i] == GREGOR_OK)
+            continue;
+        cr_assert_eq(rep.err_of[i], err, "message %d failed with %s", i, gregor_err_name(rep.err_of[i]));
+        if (first < 0)
+            first = i;
+        last = i;
+    }
+    cr_assert(first <= value && value <= last, "failed run %d..%d lacks %d", first, last, value);
+    cr_assert_eq(last - first + 1, expect, "failed %d..%d, the refused batch had %d", first, last, expect);
+}
+
+Test(producer_mock, refused_batch_fails_alone, .timeout = 60)
+{
+    mock_broker *m = start(1);
+    bs.refuse_value = 1000;
+    bs.refuse_code = 87; /* INVALID_RECORD: refused for good, not split */
+    static const char *const kv[] = {"linger_ms", "0", "batch_bytes", "1024", NULL};
+    gregor_producer *p = producer(kv);
+    cr_assert_eq(send_n(p, 0, 3000, 0), GREGOR_OK);
+    cr_assert_eq(gregor_producer_flush(p, 30000), GREGOR_OK);
+    int failed = check_partition(0, 0, 3000);
+    cr_assert_eq(failed, bs.refused);
+    check_failed_run(0, 3000, 1000, 87, bs.refused);
+    cr_assert_gt(bs.parts[0].oosn, 0, "batches were in flight behind the refused one");
+    cr_assert_eq(mock_broker_requests(m, PROTO_API_INIT_PRODUCER_ID), 1, "the producer id is kept");
+    cr_assert_eq(bs.parts[0].n_epochs, 2, "one epoch bump for the partition");
+    gregor_producer_destroy(p, 1000);
+    mock_broker_stop(m);
+}
+
+Test(producer_mock, written_retry_of_other_partition_is_not_duplicated, .timeout = 60)
+{
+    mock_broker *m = start(2);
+    bs.refuse_value = 1000;
+    bs.refuse_code = 87;
+    static const char *const kv[] = {"linger_ms", "0", "batch_bytes", "1024", "request_timeout_ms", "1000", NULL};
+    gregor_producer *p = producer(kv);
+    for (int i = 0; i < 2000; i++) {
+        cr_assert_eq(send_n(p, i, 1, 0), GREGOR_OK);
+        cr_assert_eq(send_n(p, 2000 + i, 1, 1), GREGOR_OK);
+    }
+    cr_assert_eq(gregor_producer_flush(p, 30000), GREGOR_OK);
+    cr_assert_eq(bs.silent_p1_after_refusal, 2, "a partition-1 batch was written and not acknowledged");
+    cr_assert_eq(check_partition(1, 2000, 2000), 0, "partition 1 loses nothing");
+    int failed = check_partition(0, 0, 2000);
+    cr_assert_eq(failed, bs.refused, "failed %d refused %d", failed, bs.refused);
+    check_failed_run(0, 2000, 1000, 87, bs.refused);
+    gregor_producer_destroy(p, 1000);
+    mock_broker_stop(m);
+}
+
+Test(producer_mock, out_of_order_behind_a_batch_in_flight_is_retried, .timeout = 60)
+{
+    mock_broker *m = start(2);
+    mock_broker *m2 = mock_broker_start(handler, (void *)(intptr_t)2);
+    pthread_mutex_lock(&bs.lock);
+    bs.port[1] = mock_broker_port(m2);
+    bs.boot_port = bs.port[1]; /* metadata from the broker that stays responsive */
+    bs.two_brokers = true;
+    bs.leader[1] = 2;
+    bs.move_at_value = 500;
+    pthread_mutex_unlock(&bs.lock);
+    static const char *const kv[] = {"linger_ms", "2", "batch_bytes", "1024", NULL};
+    gregor_producer *p = producer(kv);
+    /* Partition 0 up to the move; then, while the old leader holds that
+     * batch, partition 1 only (its NOT_LEADER makes the producer refresh
+     * its metadata); then partition 0 again, now to the new leader. */
+    int i1 = 50000;
+    for (int i = 0; i <= 500; i++) {
+        cr_assert_eq(send_n(p, i, 1, 0), GREGOR_OK);
+        cr_assert_eq(send_n(p, i1++, 1, 1), GREGOR_OK);
+        usleep(300);
+    }
+    for (int waited_ms = 0; waited_ms < 600; waited_ms++) {
+        cr_assert_eq(send_n(p, i1++, 1, 1), GREGOR_OK);
+        usleep(1000);
+    }
+    for (int i = 501; i < 3000; i++) {
+        cr_assert_eq(send_n(p, i, 1, 0), GREGOR_OK);
+        usleep(300);
+    }
+    cr_assert_eq(gregor_producer_flush(p, 30000), GREGOR_OK);
+    pthread_mutex_lock(&bs.lock);
+    cr_assert(bs.moved);
+    cr_assert_gt(bs.parts[0].oosn, 0, "a batch reached the new leader while a lower one was in flight");
+    pthread_mutex_unlock(&bs.lock);
+    cr_assert_eq(check_partition(0, 0, 3000), 0, "nothing fails");
+    cr_assert_eq(check_partition(1, 50000, i1 - 50000), 0);
+    gregor_producer_destroy(p, 1000);
+    mock_broker_stop(m2);
     mock_broker_stop(m);
 }
