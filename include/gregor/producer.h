@@ -108,7 +108,10 @@ void gregor_producer_set_partitioner(gregor_producer *p, gregor_partitioner_fn f
  *   GREGOR_ERR_INVALID_ARG  no topic, a header without a name, a bad
  *                           partitioner answer
  *   3 (UNKNOWN_TOPIC_OR_PARTITION)  an explicit partition the topic lacks
- *   GREGOR_ERR_UNSUPPORTED  headers on the legacy (pre-0.11) format
+ *   GREGOR_ERR_UNSUPPORTED  headers on the legacy (pre-0.11) format; or
+ *                           enable_idempotence=true was set explicitly and
+ *                           the broker has no producer ids (the default
+ *                           falls back to a non-idempotent producer)
  *   GREGOR_ERR_DESTROYED    the producer is being destroyed
  *   GREGOR_ERR_NOMEM */
 gregor_err gregor_producer_produce(gregor_producer *p, const gregor_produce_message *m) GREGOR_MUST_CHECK;

@@ -39,6 +39,7 @@
  * theirs is outstanding, or when they renumber anyway.
  */
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "producer/producer.h"
@@ -69,6 +70,31 @@ static gregor_err encode_init_pid(buf_writer *w, int16_t version, void *opaque)
     return proto_init_producer_id_request_encode(w, version, &m);
 }
 
+/* (under the lock) No producer id can be had: without idempotence when
+ * it was only the default, a sticky error when the user asked for it. */
+static void pid_unavailable(gregor_producer *p, gregor_err err)
+{
+    bool unsupported = err == GREGOR_ERR_UNSUPPORTED || err == 35 /* UNSUPPORTED_VERSION */;
+    if (p->cfg.idempotence_required) {
+        p->fatal_err = unsupported ? GREGOR_ERR_UNSUPPORTED : err;
+        snprintf(p->fatal_msg, sizeof p->fatal_msg,
+                 "enable_idempotence=true, but %s: every message fails (set enable_idempotence=false to "
+                 "produce without idempotence)",
+                 unsupported ? "the broker has no InitProducerId (a broker before 0.11)" : "InitProducerId failed");
+        gregor_log(GREGOR_LOG_ERROR, "producer: %s%s%s", p->fatal_msg, unsupported ? "" : ": ",
+                   unsupported ? "" : gregor_err_name(err));
+        p->pid_state = PROD_PID_FATAL;
+        return;
+    }
+    if (unsupported)
+        gregor_log(GREGOR_LOG_WARN, "producer: the broker has no InitProducerId: not idempotent");
+    else
+        gregor_log(GREGOR_LOG_WARN, "producer: InitProducerId failed (%s): continuing without idempotence",
+                   gregor_err_name(err));
+    p->pid_state = PROD_PID_OFF;
+    p->cfg.idempotence = false;
+}
+
 static void init_pid_done(gregor_err err, net_response *resp, void *opaque)
 {
     gregor_producer *p = opaque;
@@ -88,18 +114,11 @@ static void init_pid_done(gregor_err err, net_response *resp, void *opaque)
         p->epoch = m.producer_epoch;
         p->pid_state = PROD_PID_READY;
         gregor_log(GREGOR_LOG_DEBUG, "producer: id %lld epoch %d", (long long)p->pid, p->epoch);
-    } else if (err == GREGOR_ERR_UNSUPPORTED) {
-        gregor_log(GREGOR_LOG_INFO, "producer: the broker has no InitProducerId: not idempotent");
-        p->pid_state = PROD_PID_OFF;
-        p->cfg.idempotence = false;
     } else if (gregor_err_is_retriable(err) || err == GREGOR_ERR_DESTROYED || err == GREGOR_ERR_MALFORMED) {
         p->pid_state = PROD_PID_NEED;
         retry = true;
     } else {
-        gregor_log(GREGOR_LOG_WARN, "producer: InitProducerId failed (%s): continuing without idempotence",
-                   gregor_err_name(err));
-        p->pid_state = PROD_PID_OFF;
-        p->cfg.idempotence = false;
+        pid_unavailable(p, err);
     }
     pthread_mutex_unlock(&p->lock);
     arena_fini(&a);

@@ -90,9 +90,16 @@ static gregor_err read_config(const gregor_config *cfg, prod_config *pc, char *e
         }
         idem = false; /* acks chosen explicitly, idempotence left at its default */
     }
-    if (idem && pc->magic != PROTO_MAGIC_V2)
+    if (idem && pc->magic != PROTO_MAGIC_V2) {
+        if (idem_set) {
+            snprintf(errstr, n, "enable_idempotence=true needs a broker of 0.11 or later (broker_version is %s)",
+                     config_str(cfg, "broker_version"));
+            return GREGOR_ERR_CONFIG;
+        }
         idem = false; /* brokers before 0.11 have no producer ids */
+    }
     pc->idempotence = idem;
+    pc->idempotence_required = idem && idem_set;
     return GREGOR_OK;
 }
 
@@ -223,6 +230,8 @@ static gregor_err produce_locked(gregor_producer *p, const gregor_produce_messag
 {
     if (p->closing)
         return GREGOR_ERR_DESTROYED;
+    if (p->pid_state == PROD_PID_FATAL)
+        return p->fatal_err;
     size_t cost = prod_msg_cost(m);
     gregor_err err = wait_for_room(p, cost);
     if (err != GREGOR_OK)

@@ -54,6 +54,7 @@ typedef struct prod_config {
     int32_t retry_backoff_max_ms;
     int32_t max_in_flight;
     bool idempotence;
+    bool idempotence_required;  /* enable_idempotence=true set explicitly */
     proto_codec codec;
     int level;
     prod_partitioner partitioner;
@@ -139,7 +140,8 @@ typedef enum prod_pid_state {
     PROD_PID_OFF,      /* not idempotent */
     PROD_PID_NEED,     /* an InitProducerId is to be sent */
     PROD_PID_WAIT,     /* one is in flight */
-    PROD_PID_READY
+    PROD_PID_READY,
+    PROD_PID_FATAL     /* explicitly required idempotence is impossible: fatal_err */
 } prod_pid_state;
 
 struct gregor_producer {
@@ -163,6 +165,8 @@ struct gregor_producer {
     int64_t old_pid;              /* (L) the id being replaced (KIP-360), -1 none */
     int16_t old_epoch;            /* (L) */
     prod_pid_state pid_state;     /* (L) */
+    gregor_err fatal_err;         /* (L) PROD_PID_FATAL: what every produce fails with */
+    char fatal_msg[192];          /* (L) and why */
     uint64_t rng;                 /* (L) xorshift state for random partitions */
 
     atomic_bool wake_posted;
@@ -224,7 +228,8 @@ void prod_sender_init(gregor_producer *p);
 /* (loop) Cancels timers; further runs do nothing. */
 void prod_sender_stop(gregor_producer *p);
 /* Fails everything queued or pending with `err` (destroy, after the loop
- * has stopped). Any thread; takes the lock. */
+ * has stopped; or the loop thread, when idempotence the user required is
+ * impossible). Any thread; takes the lock. */
 void prod_fail_all(gregor_producer *p, gregor_err err);
 
 /* ------------------------------------------------------------ idempotence.c */

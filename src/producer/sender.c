@@ -565,6 +565,13 @@ void prod_sender_run(gregor_producer *p)
     if (p->stopped)
         return;
     prod_pid_maintain(p);
+    pthread_mutex_lock(&p->lock);
+    gregor_err fatal = p->pid_state == PROD_PID_FATAL ? p->fatal_err : GREGOR_OK;
+    pthread_mutex_unlock(&p->lock);
+    if (fatal != GREGOR_OK) {
+        prod_fail_all(p, fatal); /* nothing can be sent as the user asked */
+        return;
+    }
     int64_t now = net_now_ms();
     int64_t wake_ms = INT64_MAX;
     bool poll = false;

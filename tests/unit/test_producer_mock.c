@@ -64,6 +64,7 @@ typedef struct broker_state {
     int max_records_per_batch;
     bool idempotent_seen;
     int64_t next_pid;
+    int16_t init_pid_error; /* InitProducerId answers this error code */
     part_log parts[MAX_PARTS];
 } broker_state;
 
@@ -234,8 +235,9 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
     case PROTO_API_INIT_PRODUCER_ID: {
         proto_init_producer_id_response m;
         proto_init_producer_id_response_init(&m);
-        m.producer_id = 1000 + bs.next_pid++;
-        m.producer_epoch = 0;
+        m.producer_id = bs.init_pid_error ? -1 : 1000 + bs.next_pid++;
+        m.producer_epoch = bs.init_pid_error ? -1 : 0;
+        m.error_code = bs.init_pid_error;
         (void)proto_init_producer_id_response_encode(reply, req->version, &m);
         break;
     }
@@ -623,4 +625,49 @@ Test(producer_mock, out_of_order_behind_a_batch_in_flight_is_retried, .timeout =
     gregor_producer_destroy(p, 1000);
     mock_broker_stop(m2);
     mock_broker_stop(m);
+}
+
+Test(producer_mock, required_idempotence_the_broker_lacks_is_an_error, .timeout = 30)
+{
+    mock_broker *m = start(1);
+    bs.init_pid_error = 35; /* UNSUPPORTED_VERSION */
+    static const char *const kv[] = {"enable_idempotence", "true", NULL};
+    gregor_producer *p = producer(kv);
+    cr_assert_eq(send_n(p, 0, 10, 0), GREGOR_OK, "accepted before the broker's answer is known");
+    cr_assert_eq(gregor_producer_flush(p, 10000), GREGOR_OK);
+    cr_assert_eq(rep.n_fail, 10);
+    cr_assert_eq(rep.last_err, GREGOR_ERR_UNSUPPORTED);
+    cr_assert_eq(send_n(p, 10, 1, 0), GREGOR_ERR_UNSUPPORTED, "later messages are refused at once");
+    cr_assert_eq(bs.parts[0].n_log, 0, "nothing was written without idempotence");
+    gregor_producer_destroy(p, 1000);
+    mock_broker_stop(m);
+}
+
+Test(producer_mock, default_idempotence_falls_back, .timeout = 30)
+{
+    mock_broker *m = start(1);
+    bs.init_pid_error = 35;
+    gregor_producer *p = producer(NULL);
+    cr_assert_eq(send_n(p, 0, 100, 0), GREGOR_OK);
+    cr_assert_eq(gregor_producer_flush(p, 10000), GREGOR_OK);
+    check_exactly_once_in_order(100);
+    cr_assert_not(bs.idempotent_seen);
+    gregor_producer_destroy(p, 1000);
+    mock_broker_stop(m);
+}
+
+Test(producer_mock, required_idempotence_with_a_legacy_broker_version_is_refused)
+{
+    gregor_config *cfg = gregor_config_new();
+    char err[256] = "";
+    cr_assert_eq(gregor_config_set(cfg, "bootstrap", "127.0.0.1:1", err, sizeof err), GREGOR_OK);
+    cr_assert_eq(gregor_config_set(cfg, "broker_version", "0.10.2", err, sizeof err), GREGOR_OK);
+    cr_assert_eq(gregor_config_set(cfg, "enable_idempotence", "true", err, sizeof err), GREGOR_OK);
+    gregor_producer *p = NULL;
+    cr_assert_eq(gregor_producer_new(cfg, NULL, NULL, &p, err, sizeof err), GREGOR_ERR_CONFIG);
+    cr_assert(strstr(err, "enable_idempotence") && strstr(err, "0.10.2"), "%s", err);
+    cr_assert_eq(gregor_config_set(cfg, "enable_idempotence", "false", err, sizeof err), GREGOR_OK);
+    cr_assert_eq(gregor_producer_new(cfg, NULL, NULL, &p, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_producer_destroy(p, 0);
+    gregor_config_destroy(cfg);
 }
