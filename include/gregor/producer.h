@@ -117,9 +117,11 @@ void gregor_producer_set_partitioner(gregor_producer *p, gregor_partitioner_fn f
 gregor_err gregor_producer_produce(gregor_producer *p, const gregor_produce_message *m) GREGOR_MUST_CHECK;
 
 /* Sends everything queued without waiting for linger_ms and waits until
- * every message produced so far has been reported, for at most timeout_ms
- * (negative: no limit). GREGOR_ERR_TIMED_OUT if some are still pending.
- * Not from the delivery callback. */
+ * every message accepted before the call has been reported, for at most
+ * timeout_ms (negative: no limit); messages other threads produce in the
+ * meantime are sent too but not waited for (as Java's flush). Returns
+ * GREGOR_ERR_TIMED_OUT if some of those are still pending. Any thread,
+ * several at once; not from the delivery callback. */
 gregor_err gregor_producer_flush(gregor_producer *p, int32_t timeout_ms) GREGOR_MUST_CHECK;
 
 /* Messages accepted and not yet reported. */

@@ -6,6 +6,7 @@
  * buffers actually hold (capacity, not length), so `buffer_bytes` bounds
  * the heap, not just the payload.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,7 +96,8 @@ static bool recs_room(prod_batch *b)
 }
 
 gregor_err prod_append(gregor_producer *p, prod_partition *part, int64_t ts, buf_slice key,
-                       buf_slice value, const proto_header *h, size_t nh, void *opaque, bool *wake)
+                       buf_slice value, const proto_header *h, size_t nh, void *opaque, uint64_t gen,
+                       bool *wake)
 {
     prod_batch *b = part->tail;
     bool opened = false;
@@ -120,21 +122,73 @@ gregor_err prod_append(gregor_producer *p, prod_partition *part, int64_t ts, buf
             batch_drop_tail(p, part, b);
         return err;
     }
-    b->recs[b->rb.count - 1] = (prod_rec){opaque, ts};
+    b->recs[b->rb.count - 1] = (prod_rec){opaque, ts, gen};
     size_t mem = batch_mem(b);
     p->mem_used += mem - b->mem;
     b->mem = mem;
-    p->outstanding++;
     if (opened || b->rb.recs.len + 64 >= p->cfg.batch_bytes)
         *wake = true;
     return GREGOR_OK;
 }
 
-void prod_release(gregor_producer *p, size_t bytes, size_t msgs)
+void prod_count(gregor_producer *p)
+{
+    assert(p->gen_n > 0 && p->gen_base + p->gen_n - 1 == p->gen);
+    p->outstanding++;
+    p->gen_counts[p->gen_n - 1]++;
+}
+
+/* (under the lock) `n` messages of generation `gen` were reported. */
+static void gen_reported(gregor_producer *p, uint64_t gen, size_t n)
+{
+    assert(gen >= p->gen_base && gen - p->gen_base < p->gen_n);
+    size_t *c = &p->gen_counts[gen - p->gen_base];
+    assert(*c >= n);
+    *c -= n;
+    size_t k = 0;
+    while (k + 1 < p->gen_n && p->gen_counts[k] == 0)
+        k++;
+    if (k > 0) {
+        memmove(p->gen_counts, p->gen_counts + k, (p->gen_n - k) * sizeof *p->gen_counts);
+        p->gen_n -= k;
+        p->gen_base += k;
+    }
+}
+
+bool prod_gen_next(gregor_producer *p, uint64_t *gen)
+{
+    if (p->gen_n == p->gen_cap) {
+        size_t cap = p->gen_cap * 2;
+        size_t *a = realloc(p->gen_counts, cap * sizeof *a);
+        if (!a)
+            return false;
+        p->gen_counts = a;
+        p->gen_cap = cap;
+    }
+    *gen = p->gen++;
+    p->gen_counts[p->gen_n++] = 0;
+    gen_reported(p, *gen, 0); /* drops it at once when already empty */
+    return true;
+}
+
+bool prod_gen_done(const gregor_producer *p, uint64_t gen)
+{
+    return p->gen_base > gen;
+}
+
+/* Releases `bytes` of memory and the messages `recs[0..n)` (or one message
+ * of generation `gen` when `recs` is NULL), waking waiters. Takes the lock. */
+static void release(gregor_producer *p, size_t bytes, const prod_rec *recs, size_t n, uint64_t gen)
 {
     pthread_mutex_lock(&p->lock);
     p->mem_used -= bytes;
-    p->outstanding -= msgs;
+    p->outstanding -= n;
+    for (size_t i = 0, j; i < n; i = j) {
+        uint64_t g = recs ? recs[i].gen : gen;
+        for (j = i + 1; j < n && recs[j].gen == g; j++)
+            ;
+        gen_reported(p, g, j - i);
+    }
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
 }
@@ -152,9 +206,8 @@ void prod_batch_report(gregor_producer *p, prod_batch *b, gregor_err err, int64_
             p->on_delivery(&d, p->dr_arg);
         }
     }
-    size_t mem = b->mem;
+    release(p, b->mem, b->recs, n, 0);
     prod_batch_free(b);
-    prod_release(p, mem, n);
 }
 
 size_t prod_msg_cost(const gregor_produce_message *m)
@@ -216,8 +269,7 @@ void prod_msg_report(gregor_producer *p, prod_msg *m, gregor_err err)
                              .timestamp_ms = m->timestamp_ms, .opaque = m->opaque};
         p->on_delivery(&d, p->dr_arg);
     }
-    size_t mem = m->mem;
+    release(p, m->mem, NULL, 1, m->gen);
     free(m->data);
     free(m);
-    prod_release(p, mem, 1);
 }

@@ -124,6 +124,12 @@ gregor_err gregor_producer_new(const gregor_config *cfg, gregor_delivery_fn on_d
     p->old_pid = -1;
     p->old_epoch = -1;
     p->pid_state = p->cfg.idempotence ? PROD_PID_NEED : PROD_PID_OFF;
+    p->gen_cap = 4;
+    if (!(p->gen_counts = calloc(p->gen_cap, sizeof *p->gen_counts))) {
+        err = GREGOR_ERR_NOMEM;
+        goto out_free;
+    }
+    p->gen_n = 1;
     p->rng = ((uint64_t)wall_ms() << 16) ^ (uint64_t)(uintptr_t)p ^ 0x9e3779b97f4a7c15ull;
     prod_sender_init(p);
     atomic_init(&p->wake_posted, false);
@@ -166,6 +172,7 @@ out_cond:
 out_lock:
     pthread_mutex_destroy(&p->lock);
 out_free:
+    free(p->gen_counts);
     free(p);
     return err;
 }
@@ -246,13 +253,14 @@ static gregor_err produce_locked(gregor_producer *p, const gregor_produce_messag
             return GREGOR_ERR_NOMEM;
         pm->deadline_ms = net_now_ms() + p->cfg.delivery_timeout_ms;
         pm->topic = t;
+        pm->gen = p->gen;
         if (t->pending_tail)
             t->pending_tail->next = pm;
         else
             t->pending = pm;
         t->pending_tail = pm;
         p->mem_used += cost;
-        p->outstanding++;
+        prod_count(p);
         *wake = true;
         return GREGOR_OK;
     }
@@ -265,7 +273,10 @@ static gregor_err produce_locked(gregor_producer *p, const gregor_produce_messag
     }
     buf_slice key = m->key ? buf_slice_of(m->key, m->key_len) : BUF_SLICE_NULL;
     buf_slice value = m->value ? buf_slice_of(m->value, m->value_len) : BUF_SLICE_NULL;
-    return prod_append(p, t->parts[part], ts, key, value, h, nh, m->opaque, wake);
+    err = prod_append(p, t->parts[part], ts, key, value, h, nh, m->opaque, p->gen, wake);
+    if (err == GREGOR_OK)
+        prod_count(p);
+    return err;
 }
 
 gregor_err gregor_producer_produce(gregor_producer *p, const gregor_produce_message *m)
@@ -311,10 +322,20 @@ size_t gregor_producer_outstanding(gregor_producer *p)
     return n;
 }
 
+/* (under the lock) Whether what the flush waits for is reported: the
+ * messages of its generation and older, or (without a generation, out of
+ * memory) every message. */
+static bool flush_done(const gregor_producer *p, bool by_gen, uint64_t gen)
+{
+    return by_gen ? prod_gen_done(p, gen) : p->outstanding == 0;
+}
+
 gregor_err gregor_producer_flush(gregor_producer *p, int32_t timeout_ms)
 {
+    uint64_t gen = 0;
     pthread_mutex_lock(&p->lock);
     p->flushing++;
+    bool by_gen = prod_gen_next(p, &gen);
     pthread_mutex_unlock(&p->lock);
     prod_wake(p);
     struct timespec until;
@@ -326,11 +347,11 @@ gregor_err gregor_producer_flush(gregor_producer *p, int32_t timeout_ms)
     }
     gregor_err err = GREGOR_OK;
     pthread_mutex_lock(&p->lock);
-    while (p->outstanding > 0) {
+    while (!flush_done(p, by_gen, gen)) {
         if (timeout_ms < 0) {
             pthread_cond_wait(&p->cond, &p->lock);
         } else if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT) {
-            err = p->outstanding > 0 ? GREGOR_ERR_TIMED_OUT : GREGOR_OK;
+            err = flush_done(p, by_gen, gen) ? GREGOR_OK : GREGOR_ERR_TIMED_OUT;
             break;
         }
     }
@@ -400,6 +421,7 @@ void gregor_producer_destroy(gregor_producer *p, int32_t timeout_ms)
     gregor_client_destroy(p->client);
     prod_fail_all(p, GREGOR_ERR_DESTROYED);
     free_topics(p);
+    free(p->gen_counts);
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->lock);
     free(p);

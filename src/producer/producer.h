@@ -68,6 +68,7 @@ struct prod_topic;
 typedef struct prod_rec {
     void *opaque;
     int64_t timestamp_ms;
+    uint64_t gen;         /* the flush generation it was accepted in */
 } prod_rec;
 
 /* A batch of one partition. */
@@ -118,6 +119,7 @@ typedef struct prod_msg {
     int64_t timestamp_ms;
     int64_t deadline_ms;
     void *opaque;
+    uint64_t gen;         /* the flush generation it was accepted in */
     size_t mem;
     int32_t key_len;      /* -1 null */
     int32_t value_len;    /* -1 null */
@@ -159,6 +161,13 @@ struct gregor_producer {
     size_t mem_used;              /* (L) */
     size_t outstanding;           /* (L) accepted, not reported */
     int flushing;                 /* (L) flush calls in progress */
+    /* (L) Flush generations: each flush starts a new one and waits until
+     * every message of the older ones is reported. gen_counts[i] counts the
+     * unreported messages of generation gen_base + i; the last entry is the
+     * current generation `gen`, entries before it are dropped once zero. */
+    uint64_t gen, gen_base;
+    size_t *gen_counts;
+    size_t gen_n, gen_cap;
     bool closing;                 /* (L) destroy has begun */
     int64_t pid;                  /* (L) */
     int16_t epoch;                /* (L) */
@@ -191,14 +200,24 @@ int32_t prod_partition_random(gregor_producer *p, int32_t n, int32_t avoid);
 
 /* ------------------------------------------------------------ accumulator.c */
 
-/* Appends one message to partition `part` of `t`, opening a new batch when
- * the tail is full. Under the lock. *new_batch says whether a batch was
- * opened (the sender must learn its linger deadline) or one filled up.
+/* Appends one message (accepted in flush generation `gen`) to partition
+ * `part`, opening a new batch when the tail is full. Under the lock. *wake
+ * says whether a batch was opened (the sender must learn its linger
+ * deadline) or one filled up. The caller counts the message (prod_count).
  * Errors: TOO_LARGE (alone it exceeds batch_bytes), UNSUPPORTED (headers on
  * magic 0/1), NOMEM. */
 gregor_err prod_append(gregor_producer *p, prod_partition *part, int64_t ts, buf_slice key,
-                       buf_slice value, const proto_header *h, size_t nh, void *opaque,
+                       buf_slice value, const proto_header *h, size_t nh, void *opaque, uint64_t gen,
                        bool *wake) GREGOR_MUST_CHECK;
+/* Counts one accepted message as outstanding in the current generation.
+ * Under the lock. */
+void prod_count(gregor_producer *p);
+/* Starts a new flush generation and returns the one to wait for, or
+ * returns false on NOMEM. Under the lock. */
+bool prod_gen_next(gregor_producer *p, uint64_t *gen);
+/* Whether every message of generation `gen` and older has been reported.
+ * Under the lock. */
+bool prod_gen_done(const gregor_producer *p, uint64_t gen);
 /* A partition object for `t` (allocated; NULL on OOM). */
 prod_partition *prod_partition_new(prod_topic *t, int32_t id);
 /* Frees a batch (its bytes and itself). No lock needed: the caller owns it. */
@@ -213,9 +232,6 @@ void prod_msg_report(gregor_producer *p, prod_msg *m, gregor_err err);
 prod_msg *prod_msg_new(const gregor_produce_message *m, int64_t ts, const proto_header *h, size_t nh, size_t mem);
 /* Bytes a message is charged when queued. */
 size_t prod_msg_cost(const gregor_produce_message *m);
-/* Releases `bytes` of memory and `msgs` outstanding messages, waking
- * waiters. Takes the lock. */
-void prod_release(gregor_producer *p, size_t bytes, size_t msgs);
 
 /* ------------------------------------------------------------ sender.c */
 

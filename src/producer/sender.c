@@ -146,17 +146,15 @@ static void route_pending(gregor_producer *p, prod_topic *t, prod_msg **failed)
         else if (part >= t->n_parts)
             err = gregor_err_from_broker(3);
         if (err == GREGOR_OK) {
-            /* prod_append counts the message again and charges the batch. */
-            p->outstanding--;
+            /* Counted when it was accepted; the batch is charged instead. */
             err = prod_append(p, t->parts[part], m->timestamp_ms, key, value, m->headers, m->n_headers,
-                              m->opaque, &wake);
+                              m->opaque, m->gen, &wake);
             if (err == GREGOR_OK) {
                 p->mem_used -= m->mem;
                 free(m->data);
                 free(m);
                 continue;
             }
-            p->outstanding++;
         }
         m->partition = part;
         m->err = err;

@@ -587,7 +587,7 @@ Test(producer_mock, written_retry_of_other_partition_is_not_duplicated, .timeout
 
 Test(producer_mock, out_of_order_behind_a_batch_in_flight_is_retried, .timeout = 60)
 {
-    mock_broker *m = start(2);
+    mock_broker *m = start(3);
     mock_broker *m2 = mock_broker_start(handler, (void *)(intptr_t)2);
     pthread_mutex_lock(&bs.lock);
     bs.port[1] = mock_broker_port(m2);
@@ -599,9 +599,11 @@ Test(producer_mock, out_of_order_behind_a_batch_in_flight_is_retried, .timeout =
     static const char *const kv[] = {"linger_ms", "2", "batch_bytes", "1024", NULL};
     gregor_producer *p = producer(kv);
     /* Partition 0 up to the move; then, while the old leader holds that
-     * batch, partition 1 only (its NOT_LEADER makes the producer refresh
-     * its metadata); then partition 0 again, now to the new leader. */
-    int i1 = 50000;
+     * batch, partitions 1 (its NOT_LEADER makes the producer refresh its
+     * metadata) and 2 (which keeps node 1's connection the busier one, so
+     * the refresh goes to node 2); then partition 0 again, now to the new
+     * leader. */
+    int i1 = 50000, i2 = 80000;
     for (int i = 0; i <= 500; i++) {
         cr_assert_eq(send_n(p, i, 1, 0), GREGOR_OK);
         cr_assert_eq(send_n(p, i1++, 1, 1), GREGOR_OK);
@@ -609,6 +611,7 @@ Test(producer_mock, out_of_order_behind_a_batch_in_flight_is_retried, .timeout =
     }
     for (int waited_ms = 0; waited_ms < 600; waited_ms++) {
         cr_assert_eq(send_n(p, i1++, 1, 1), GREGOR_OK);
+        cr_assert_eq(send_n(p, i2++, 1, 2), GREGOR_OK);
         usleep(1000);
     }
     for (int i = 501; i < 3000; i++) {
@@ -622,6 +625,7 @@ Test(producer_mock, out_of_order_behind_a_batch_in_flight_is_retried, .timeout =
     pthread_mutex_unlock(&bs.lock);
     cr_assert_eq(check_partition(0, 0, 3000), 0, "nothing fails");
     cr_assert_eq(check_partition(1, 50000, i1 - 50000), 0);
+    cr_assert_eq(check_partition(2, 80000, i2 - 80000), 0);
     gregor_producer_destroy(p, 1000);
     mock_broker_stop(m2);
     mock_broker_stop(m);
@@ -670,4 +674,54 @@ Test(producer_mock, required_idempotence_with_a_legacy_broker_version_is_refused
     cr_assert_eq(gregor_producer_new(cfg, NULL, NULL, &p, err, sizeof err), GREGOR_OK, "%s", err);
     gregor_producer_destroy(p, 0);
     gregor_config_destroy(cfg);
+}
+
+typedef struct busy_producer {
+    gregor_producer *p;
+    atomic_int accepted; /* messages 0..accepted-1 were accepted */
+    atomic_bool stop;
+} busy_producer;
+
+static void *produce_until_stopped(void *arg)
+{
+    busy_producer *bp = arg;
+    for (int i = 0; !atomic_load(&bp->stop); i++) {
+        cr_assert_eq(send_n(bp->p, i, 1, 0), GREGOR_OK);
+        atomic_store(&bp->accepted, i + 1);
+        if (i % 8 == 0)
+            usleep(50);
+    }
+    return NULL;
+}
+
+Test(producer_mock, flush_returns_while_another_thread_keeps_producing, .timeout = 60)
+{
+    mock_broker *m = start(1);
+    static const char *const kv[] = {"linger_ms", "20", NULL};
+    busy_producer bp = {.p = producer(kv)};
+    atomic_init(&bp.accepted, 0);
+    atomic_init(&bp.stop, false);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, produce_until_stopped, &bp), 0);
+    /* Before the change, flush waited for the producer to be empty: with
+     * the other thread producing all along, it timed out. */
+    for (int round = 0; round < 3; round++) {
+        usleep(100000);
+        int before = atomic_load(&bp.accepted);
+        cr_assert_eq(gregor_producer_flush(bp.p, 5000), GREGOR_OK, "round %d: outstanding %zu", round,
+                     gregor_producer_outstanding(bp.p));
+        pthread_mutex_lock(&rep.lock);
+        for (int i = 0; i < before && i < MAX_LOG; i++)
+            cr_assert_eq(rep.times[i], 1, "message %d, produced before the flush, not reported", i);
+        pthread_mutex_unlock(&rep.lock);
+    }
+    atomic_store(&bp.stop, true);
+    pthread_join(th, NULL);
+    cr_assert_gt(atomic_load(&bp.accepted), 0);
+    cr_assert_eq(gregor_producer_flush(bp.p, 10000), GREGOR_OK);
+    cr_assert_eq(gregor_producer_outstanding(bp.p), 0);
+    int n = atomic_load(&bp.accepted);
+    cr_assert_eq(rep.n_ok, n);
+    gregor_producer_destroy(bp.p, 1000);
+    mock_broker_stop(m);
 }
