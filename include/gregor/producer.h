@@ -103,8 +103,13 @@ void gregor_producer_set_partitioner(gregor_producer *p, gregor_partitioner_fn f
 /* Queues one message without waiting for the network. Errors (nothing is
  * queued and no report will come):
  *   GREGOR_ERR_QUEUE_FULL   buffer_bytes reached (after block_ms)
- *   GREGOR_ERR_TOO_LARGE    the message alone exceeds batch_bytes or
- *                           max_request_bytes
+ *   GREGOR_ERR_TOO_LARGE    the message alone exceeds max_request_bytes
+ *                           (less 1 KiB for the request) or buffer_bytes;
+ *                           one larger than batch_bytes goes in a batch of
+ *                           its own. (A batch the broker refuses with
+ *                           MESSAGE_TOO_LARGE is split and retried; a
+ *                           single message it refuses is reported with 10,
+ *                           MESSAGE_TOO_LARGE.)
  *   GREGOR_ERR_INVALID_ARG  no topic, a header without a name, a bad
  *                           partitioner answer
  *   3 (UNKNOWN_TOPIC_OR_PARTITION)  an explicit partition the topic lacks

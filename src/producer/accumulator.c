@@ -40,12 +40,14 @@ void prod_batch_free(prod_batch *b)
     free(b);
 }
 
-static prod_batch *batch_open(gregor_producer *p, prod_partition *part)
+/* A new empty batch of `part` that may grow to `max_bytes`, charged to the
+ * producer's memory, not linked anywhere yet. */
+static prod_batch *batch_new(gregor_producer *p, prod_partition *part, size_t max_bytes)
 {
     prod_batch *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
-    if (proto_batch_init(&b->rb, p->cfg.magic, p->cfg.batch_bytes) != GREGOR_OK) {
+    if (proto_batch_init(&b->rb, p->cfg.magic, max_bytes) != GREGOR_OK) {
         free(b);
         return NULL;
     }
@@ -58,12 +60,33 @@ static prod_batch *batch_open(gregor_producer *p, prod_partition *part)
     b->epoch = -1;
     b->mem = batch_mem(b);
     p->mem_used += b->mem;
+    return b;
+}
+
+static prod_batch *batch_open(gregor_producer *p, prod_partition *part)
+{
+    prod_batch *b = batch_new(p, part, p->cfg.batch_bytes);
+    if (!b)
+        return NULL;
     if (part->tail)
         part->tail->next = b;
     else
         part->head = b;
     part->tail = b;
     return b;
+}
+
+size_t prod_record_bytes_max(const gregor_producer *p)
+{
+    return p->cfg.max_request_bytes - PROD_REQUEST_OVERHEAD_BYTES;
+}
+
+/* (under the lock) The charge of `b` after it grew. */
+static void batch_recharge(gregor_producer *p, prod_batch *b)
+{
+    size_t mem = batch_mem(b);
+    p->mem_used += mem - b->mem;
+    b->mem = mem;
 }
 
 /* Unlinks the (empty) tail batch again after a failed first append. */
@@ -117,17 +140,91 @@ gregor_err prod_append(gregor_producer *p, prod_partition *part, int64_t ts, buf
         opened = true;
         err = recs_room(b) ? proto_batch_append(&b->rb, ts, key, value, h, nh) : GREGOR_ERR_NOMEM;
     }
+    if (err == GREGOR_ERR_TOO_LARGE && b->rb.count == 0 && prod_record_bytes_max(p) > p->cfg.batch_bytes) {
+        /* One record larger than batch_bytes: a batch of its own, up to
+         * what a request carries (as Java's batch.size). */
+        proto_batch_fini(&b->rb);
+        err = proto_batch_init(&b->rb, p->cfg.magic, prod_record_bytes_max(p));
+        if (err == GREGOR_OK)
+            err = proto_batch_append(&b->rb, ts, key, value, h, nh);
+        b->full = true;
+    }
     if (err != GREGOR_OK) {
         if (opened && b->rb.count == 0)
             batch_drop_tail(p, part, b);
         return err;
     }
     b->recs[b->rb.count - 1] = (prod_rec){opaque, ts, gen};
-    size_t mem = batch_mem(b);
-    p->mem_used += mem - b->mem;
-    b->mem = mem;
+    batch_recharge(p, b);
     if (opened || b->rb.recs.len + 64 >= p->cfg.batch_bytes)
         *wake = true;
+    return GREGOR_OK;
+}
+
+/* Appends the records of `r` (reading `b`'s finished bytes) from index
+ * `from` to `to` into `h`. */
+static gregor_err split_copy(prod_batch *b, proto_record_reader *r, int32_t from, int32_t to, prod_batch *h)
+{
+    for (int32_t i = from; i < to; i++) {
+        proto_record rec;
+        bool got = false;
+        gregor_err err = proto_record_reader_next(r, &rec, &got);
+        if (err != GREGOR_OK || !got)
+            return err != GREGOR_OK ? err : GREGOR_ERR_TRUNCATED;
+        proto_header stack[16], *hs = stack;
+        if (rec.header_count > 16 && !(hs = malloc((size_t)rec.header_count * sizeof *hs)))
+            return GREGOR_ERR_NOMEM;
+        proto_header_iter it;
+        proto_header_iter_init(&it, &rec);
+        size_t nh = 0;
+        while (nh < (size_t)rec.header_count && proto_header_iter_next(&it, &hs[nh]))
+            nh++;
+        err = recs_room(h) ? proto_batch_append(&h->rb, b->recs[i].timestamp_ms, rec.key, rec.value, hs, nh)
+                           : GREGOR_ERR_NOMEM;
+        if (hs != stack)
+            free(hs);
+        if (err != GREGOR_OK)
+            return err;
+        h->recs[h->rb.count - 1] = b->recs[i];
+    }
+    return GREGOR_OK;
+}
+
+gregor_err prod_batch_split(gregor_producer *p, prod_batch *b, prod_batch **first, prod_batch **second)
+{
+    assert(b->rb.count > 1 && b->wire.len > 0);
+    int32_t half = b->rb.count / 2;
+    prod_batch *h[2] = {batch_new(p, b->part, b->rb.max_bytes), batch_new(p, b->part, b->rb.max_bytes)};
+    gregor_err err = h[0] && h[1] ? GREGOR_OK : GREGOR_ERR_NOMEM;
+    proto_record_reader r;
+    proto_record_reader_init(&r, b->wire.ptr, (size_t)b->wire.len, NULL);
+    if (err == GREGOR_OK)
+        err = split_copy(b, &r, 0, half, h[0]);
+    if (err == GREGOR_OK)
+        err = split_copy(b, &r, half, b->rb.count, h[1]);
+    proto_record_reader_fini(&r);
+    for (int i = 0; i < 2; i++) {
+        if (!h[i])
+            continue;
+        batch_recharge(p, h[i]);
+        if (err != GREGOR_OK) {
+            p->mem_used -= h[i]->mem;
+            prod_batch_free(h[i]);
+            continue;
+        }
+        h[i]->first_ms = b->first_ms;
+        h[i]->deadline_ms = b->deadline_ms;
+        h[i]->attempts = b->attempts;
+        h[i]->last_err = b->last_err;
+        h[i]->full = true;
+    }
+    if (err != GREGOR_OK)
+        return err;
+    prod_seq_split(b, h[0], h[1]);
+    p->mem_used -= b->mem;
+    prod_batch_free(b);
+    *first = h[0];
+    *second = h[1];
     return GREGOR_OK;
 }
 

@@ -296,6 +296,28 @@ void prod_seq_failed(prod_batch *b, gregor_err err)
         seq_hole(part, b->seq64);
 }
 
+void prod_seq_split(prod_batch *b, prod_batch *h1, prod_batch *h2)
+{
+    if (b->seq64 < 0)
+        return;
+    prod_partition *part = b->part;
+    seq_set(h1, b->pid, b->epoch, b->seq64);
+    seq_set(h2, b->pid, b->epoch, b->seq64 + h1->rb.count);
+    h1->s_prev = b->s_prev;
+    h1->s_next = h2;
+    h2->s_prev = h1;
+    h2->s_next = b->s_next;
+    if (h1->s_prev)
+        h1->s_prev->s_next = h1;
+    else
+        part->s_head = h1;
+    if (h2->s_next)
+        h2->s_next->s_prev = h2;
+    else
+        part->s_tail = h2;
+    b->s_prev = b->s_next = NULL;
+}
+
 void prod_seq_out_of_order(prod_batch *b)
 {
     if (b->seq64 >= 0 && b->part->s_head == b)

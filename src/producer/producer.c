@@ -79,8 +79,8 @@ static gregor_err read_config(const gregor_config *cfg, prod_config *pc, char *e
             return GREGOR_ERR_CONFIG;
         }
     }
-    if (pc->batch_bytes + 1024 > pc->max_request_bytes)
-        pc->batch_bytes = pc->max_request_bytes > 2048 ? pc->max_request_bytes - 1024 : 1024;
+    if (pc->batch_bytes + PROD_REQUEST_OVERHEAD_BYTES > pc->max_request_bytes)
+        pc->batch_bytes = pc->max_request_bytes - PROD_REQUEST_OVERHEAD_BYTES; /* max_request_bytes >= 2048 */
     bool idem = config_bool(cfg, "enable_idempotence");
     bool idem_set = config_is_set(cfg, "enable_idempotence");
     if (idem && pc->acks != -1) {
@@ -286,8 +286,9 @@ gregor_err gregor_producer_produce(gregor_producer *p, const gregor_produce_mess
         return GREGOR_ERR_INVALID_ARG;
     if (m->n_headers > 0 && p->cfg.magic != PROTO_MAGIC_V2)
         return GREGOR_ERR_UNSUPPORTED;
-    if (prod_msg_cost(m) > p->cfg.batch_bytes)
-        return GREGOR_ERR_TOO_LARGE;
+    size_t cost = prod_msg_cost(m);
+    if (cost > prod_record_bytes_max(p) || cost > p->cfg.buffer_bytes)
+        return GREGOR_ERR_TOO_LARGE; /* larger than batch_bytes is fine: a batch of its own */
     proto_header stack[HEADERS_ON_STACK], *h = stack;
     if (m->n_headers > HEADERS_ON_STACK && !(h = malloc(m->n_headers * sizeof *h)))
         return GREGOR_ERR_NOMEM;

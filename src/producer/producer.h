@@ -218,6 +218,21 @@ bool prod_gen_next(gregor_producer *p, uint64_t *gen);
 /* Whether every message of generation `gen` and older has been reported.
  * Under the lock. */
 bool prod_gen_done(const gregor_producer *p, uint64_t gen);
+/* Room kept in a Produce request for everything but one batch's records. */
+#define PROD_REQUEST_OVERHEAD_BYTES 1024
+
+/* The largest record encoding a batch may hold: what a request carries
+ * (max_request_bytes) less the overhead. A record larger than batch_bytes
+ * goes in a batch of its own up to this. */
+size_t prod_record_bytes_max(const gregor_producer *p);
+/* Splits a batch the broker found too large (MESSAGE_TOO_LARGE) into two
+ * halves, re-encoded from its finished bytes, keeping attempts, deadline,
+ * and sequences (the first half takes the batch's, the second follows),
+ * as Java's split does. On success `b` is freed and the halves, linked
+ * nowhere, are returned; on failure (NOMEM) `b` is left as it was. Under
+ * the lock. */
+gregor_err prod_batch_split(gregor_producer *p, prod_batch *b, prod_batch **first,
+                            prod_batch **second) GREGOR_MUST_CHECK;
 /* A partition object for `t` (allocated; NULL on OOM). */
 prod_partition *prod_partition_new(prod_topic *t, int32_t id);
 /* Frees a batch (its bytes and itself). No lock needed: the caller owns it. */
@@ -274,6 +289,8 @@ void prod_seq_acked(prod_batch *b);
  * (a timeout), the next batch's answer tells (success, or
  * OUT_OF_ORDER_SEQUENCE, see prod_seq_out_of_order). */
 void prod_seq_failed(prod_batch *b, gregor_err err);
+/* `b` was split into `h1` and `h2`: they take its place and its sequences. */
+void prod_seq_split(prod_batch *b, prod_batch *h1, prod_batch *h2);
 /* OUT_OF_ORDER_SEQUENCE (or UNKNOWN_PRODUCER_ID) for `b`: when a batch with
  * a lower sequence is outstanding, its answer will settle it; when none
  * is, there is a real hole before `b` and the partition is renumbered

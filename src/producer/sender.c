@@ -245,6 +245,22 @@ static bool retriable(gregor_producer *p, prod_batch *b, gregor_err err, int64_t
     return gregor_err_is_retriable(err);
 }
 
+/* (under the lock) Splits a batch the broker found too large and puts the
+ * halves back at the front of the partition. False when out of memory
+ * (the batch then fails). */
+static bool split_and_requeue(gregor_producer *p, prod_batch *b)
+{
+    int32_t n = b->rb.count;
+    prod_batch *h1, *h2;
+    if (prod_batch_split(p, b, &h1, &h2) != GREGOR_OK)
+        return false;
+    gregor_log(GREGOR_LOG_INFO, "producer: %s [%d]: MESSAGE_TOO_LARGE for a batch of %d messages: split in two",
+               h1->part->topic->name, h1->part->id, (int)n);
+    requeue(h2);
+    requeue(h1);
+    return true;
+}
+
 typedef struct batch_result {
     gregor_err err;
     int64_t base_offset;
@@ -323,6 +339,9 @@ static void produce_done(gregor_err err, net_response *resp, void *opaque)
             b->first_ms = br.log_append_ms;
             b->next = done_list;
             done_list = b;
+        } else if (br.err == 10 /* MESSAGE_TOO_LARGE */ && b->rb.count > 1 && !p->closing && now < b->deadline_ms &&
+                   split_and_requeue(p, b)) {
+            continue;
         } else if (retriable(p, b, br.err, now)) {
             b->last_err = br.err;
             b->retry_at_ms = now + backoff_ms(p, b->attempts);

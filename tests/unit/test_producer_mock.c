@@ -65,6 +65,8 @@ typedef struct broker_state {
     bool idempotent_seen;
     int64_t next_pid;
     int16_t init_pid_error; /* InitProducerId answers this error code */
+    int32_t max_message_bytes; /* MESSAGE_TOO_LARGE for larger batches (0: no limit) */
+    int too_large_answers;
     part_log parts[MAX_PARTS];
 } broker_state;
 
@@ -203,6 +205,10 @@ static int16_t produce_partition(int node, int n, int32_t index, buf_slice recor
         bs.refresh_p1_once = true;
         bs.sleep_ms = 1500;
         return 6;
+    }
+    if (bs.max_message_bytes && records.len > bs.max_message_bytes) {
+        bs.too_large_answers++;
+        return 10; /* MESSAGE_TOO_LARGE */
     }
     if (index == 0 && bs.refuse_value >= 0 && batch_has(&v, bs.refuse_value)) {
         bs.refused += v.count;
@@ -723,5 +729,63 @@ Test(producer_mock, flush_returns_while_another_thread_keeps_producing, .timeout
     int n = atomic_load(&bp.accepted);
     cr_assert_eq(rep.n_ok, n);
     gregor_producer_destroy(bp.p, 1000);
+    mock_broker_stop(m);
+}
+
+static gregor_err send_big(gregor_producer *p, int i, size_t len)
+{
+    static char v[1 << 20];
+    cr_assert_lt(len, sizeof v);
+    memset(v, 'x', len);
+    int k = snprintf(v, 16, "%d", i);
+    v[k] = 0; /* the mock reads the number up to the NUL */
+    gregor_produce_message m = {.topic = "t", .partition = 0, .value = v, .value_len = len,
+                                .opaque = (void *)(intptr_t)i};
+    return gregor_producer_produce(p, &m);
+}
+
+Test(producer_mock, record_larger_than_batch_bytes_goes_alone, .timeout = 30)
+{
+    mock_broker *m = start(1);
+    static const char *const kv[] = {"linger_ms", "5", "batch_bytes", "1024", "max_request_bytes", "65536", NULL};
+    gregor_producer *p = producer(kv);
+    cr_assert_eq(send_n(p, 0, 100, 0), GREGOR_OK);
+    cr_assert_eq(send_big(p, 100, 20000), GREGOR_OK, "larger than batch_bytes, within max_request_bytes");
+    cr_assert_eq(send_n(p, 101, 100, 0), GREGOR_OK);
+    cr_assert_eq(send_big(p, 201, 70000), GREGOR_ERR_TOO_LARGE, "larger than max_request_bytes");
+    cr_assert_eq(gregor_producer_flush(p, 10000), GREGOR_OK);
+    check_exactly_once_in_order(201);
+    gregor_producer_destroy(p, 1000);
+    mock_broker_stop(m);
+}
+
+Test(producer_mock, message_too_large_splits_the_batch, .timeout = 60)
+{
+    mock_broker *m = start(1);
+    bs.max_message_bytes = 3000;
+    static const char *const kv[] = {"linger_ms", "50", "batch_bytes", "65536", NULL};
+    gregor_producer *p = producer(kv);
+    cr_assert_eq(send_n(p, 0, 1500, 0), GREGOR_OK);
+    cr_assert_eq(send_big(p, 1500, 5000), GREGOR_OK);
+    cr_assert_eq(send_n(p, 1501, 1500, 0), GREGOR_OK);
+    cr_assert_eq(gregor_producer_flush(p, 30000), GREGOR_OK);
+    cr_assert_gt(bs.too_large_answers, 1);
+    cr_assert_eq(check_partition(0, 0, 3001), 1, "only the message larger than the broker's limit fails");
+    cr_assert_eq(rep.err_of[1500], 10, "%s", gregor_err_name(rep.err_of[1500]));
+    gregor_producer_destroy(p, 1000);
+    mock_broker_stop(m);
+}
+
+Test(producer_mock, message_too_large_splits_without_idempotence, .timeout = 60)
+{
+    mock_broker *m = start(1);
+    bs.max_message_bytes = 3000;
+    static const char *const kv[] = {"acks", "1", "linger_ms", "50", "batch_bytes", "65536", NULL};
+    gregor_producer *p = producer(kv);
+    cr_assert_eq(send_n(p, 0, 3000, 0), GREGOR_OK);
+    cr_assert_eq(gregor_producer_flush(p, 30000), GREGOR_OK);
+    cr_assert_not(bs.idempotent_seen);
+    check_exactly_once_in_order(3000);
+    gregor_producer_destroy(p, 1000);
     mock_broker_stop(m);
 }
