@@ -157,15 +157,15 @@ void prod_pid_maintain(gregor_producer *p)
 }
 
 /* (under the lock) Asks for a new producer id: a partition has used up
- * the epochs of the current one. */
-static void pid_renew(gregor_producer *p)
+ * the epochs of the current one (it is at `epoch`). */
+static void pid_renew(gregor_producer *p, int16_t epoch)
 {
     if (p->pid_state != PROD_PID_READY)
         return;
     gregor_log(GREGOR_LOG_INFO, "producer: epochs of id %lld used up: asking for a new producer id",
                (long long)p->pid);
     p->old_pid = p->pid;
-    p->old_epoch = p->epoch;
+    p->old_epoch = epoch;
     p->pid_state = PROD_PID_NEED;
     prod_wake(p);
 }
@@ -206,7 +206,7 @@ static bool seq_rewrite(gregor_producer *p, prod_partition *part)
         pid = p->pid;
         epoch = p->epoch;
     } else {
-        pid_renew(p);
+        pid_renew(p, part->epoch);
         return false;
     }
     int64_t seq = 0;

@@ -670,6 +670,7 @@ void prod_fail_all(gregor_producer *p, gregor_err err)
                 prod_batch *b = part->head;
                 part->head = b->next;
                 b->last_err = b->attempts > 0 && b->last_err != GREGOR_OK ? b->last_err : err;
+                prod_seq_failed(b, b->last_err); /* off the partition's list before it is freed */
                 b->next = failed;
                 failed = b;
             }

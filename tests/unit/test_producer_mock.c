@@ -52,6 +52,7 @@ typedef struct broker_state {
     int close_every;        /* close the connection on every Nth (0: never) */
     int silent_on;          /* never answer request number N (-1: none) */
     int refuse_value;       /* refuse the batch holding this message for good (-1: none) */
+    int refuse_value2;      /* and the one holding this one (-1: none) */
     int16_t refuse_code;
     int refused;            /* records refused */
     int silent_p1_after_refusal; /* 1: write the next partition-1 batch, then never answer */
@@ -65,6 +66,9 @@ typedef struct broker_state {
     bool idempotent_seen;
     int64_t next_pid;
     int16_t init_pid_error; /* InitProducerId answers this error code */
+    int16_t init_epoch;     /* the epoch InitProducerId gives */
+    int64_t init_req_pid;   /* producer id and epoch of the last InitProducerId request */
+    int16_t init_req_epoch;
     int32_t max_message_bytes; /* MESSAGE_TOO_LARGE for larger batches (0: no limit) */
     int too_large_answers;
     part_log parts[MAX_PARTS];
@@ -210,7 +214,8 @@ static int16_t produce_partition(int node, int n, int32_t index, buf_slice recor
         bs.too_large_answers++;
         return 10; /* MESSAGE_TOO_LARGE */
     }
-    if (index == 0 && bs.refuse_value >= 0 && batch_has(&v, bs.refuse_value)) {
+    if (index == 0 && ((bs.refuse_value >= 0 && batch_has(&v, bs.refuse_value)) ||
+                       (bs.refuse_value2 >= 0 && batch_has(&v, bs.refuse_value2)))) {
         bs.refused += v.count;
         bs.sleep_ms = 200; /* more requests pile up behind this one */
         return bs.refuse_code;
@@ -239,10 +244,14 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
         write_metadata(reply, req->version);
         break;
     case PROTO_API_INIT_PRODUCER_ID: {
+        proto_init_producer_id_request rq;
+        cr_assert_eq(proto_init_producer_id_request_decode(&req->body, req->version, &rq, &a), GREGOR_OK);
+        bs.init_req_pid = rq.producer_id;
+        bs.init_req_epoch = rq.producer_epoch;
         proto_init_producer_id_response m;
         proto_init_producer_id_response_init(&m);
         m.producer_id = bs.init_pid_error ? -1 : 1000 + bs.next_pid++;
-        m.producer_epoch = bs.init_pid_error ? -1 : 0;
+        m.producer_epoch = bs.init_pid_error ? -1 : bs.init_epoch;
         m.error_code = bs.init_pid_error;
         (void)proto_init_producer_id_response_encode(reply, req->version, &m);
         break;
@@ -347,6 +356,7 @@ static mock_broker *start(int32_t n_parts)
     bs.n_parts = n_parts;
     bs.silent_on = -1;
     bs.refuse_value = -1;
+    bs.refuse_value2 = -1;
     bs.move_at_value = -1;
     for (int i = 0; i < MAX_PARTS; i++) {
         bs.leader[i] = 1;
@@ -786,6 +796,30 @@ Test(producer_mock, message_too_large_splits_without_idempotence, .timeout = 60)
     cr_assert_eq(gregor_producer_flush(p, 30000), GREGOR_OK);
     cr_assert_not(bs.idempotent_seen);
     check_exactly_once_in_order(3000);
+    gregor_producer_destroy(p, 1000);
+    mock_broker_stop(m);
+}
+
+Test(producer_mock, used_up_epochs_take_a_new_producer_id, .timeout = 60)
+{
+    mock_broker *m = start(1);
+    bs.init_epoch = INT16_MAX - 1;
+    bs.refuse_value = 500;
+    bs.refuse_value2 = 2500;
+    bs.refuse_code = 87;
+    static const char *const kv[] = {"linger_ms", "0", "batch_bytes", "1024", NULL};
+    gregor_producer *p = producer(kv);
+    cr_assert_eq(send_n(p, 0, 2000, 0), GREGOR_OK);
+    cr_assert_eq(gregor_producer_flush(p, 30000), GREGOR_OK);
+    cr_assert_eq(mock_broker_requests(m, PROTO_API_INIT_PRODUCER_ID), 1, "the first hole: epoch bumped");
+    cr_assert_eq(send_n(p, 2000, 2000, 0), GREGOR_OK);
+    cr_assert_eq(gregor_producer_flush(p, 30000), GREGOR_OK);
+    cr_assert_eq(mock_broker_requests(m, PROTO_API_INIT_PRODUCER_ID), 2, "no epoch left: a new id");
+    cr_assert_eq(bs.init_req_pid, 1000, "KIP-360: the id being replaced");
+    cr_assert_eq(bs.init_req_epoch, INT16_MAX);
+    cr_assert_eq(bs.parts[0].pid, 1001);
+    int failed = check_partition(0, 0, 4000);
+    cr_assert_eq(failed, bs.refused);
     gregor_producer_destroy(p, 1000);
     mock_broker_stop(m);
 }
