@@ -40,20 +40,6 @@
 #define KILL_PERIOD_S 10
 #define FIRST_KILL_S 5
 
-static const char *env_or(const char *name, const char *dflt)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : dflt;
-}
-
-static void kafka_dev(const char *args)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s >/dev/null", tu_env_required("GREGOR_KAFKA_DEV"), args);
-    int rc = system(cmd);
-    cr_assert_eq(rc, 0, "'%s' failed (%d)", cmd, rc);
-}
-
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -205,14 +191,13 @@ static void read_back(const char *bootstrap, readback *rb)
 Test(producer_soak, leaders_killed_every_10s_under_acks_all_from_4_threads, .timeout = 1200)
 {
     const char *bootstrap = tu_env_required("GREGOR_TEST_KAFKA3");
-    const char *cluster = env_or("GREGOR_TEST_KAFKA3_NAME", "kafka3");
-    int seconds = atoi(env_or("GREGOR_SOAK_SECONDS", "30"));
+    const char *cluster = tu_env_or("GREGOR_TEST_KAFKA3_NAME", "kafka3");
+    int seconds = atoi(tu_env_or("GREGOR_SOAK_SECONDS", "30"));
     cr_assert(seconds >= 10 && seconds <= 24 * 3600, "GREGOR_SOAK_SECONDS=%d: 10 to 86400", seconds);
-    char topic[64], args[256];
+    char topic[64];
     snprintf(topic, sizeof topic, "producer-soak-%ld-%d", (long)time(NULL), (int)getpid());
     S.topic = topic;
-    snprintf(args, sizeof args, "create-topic %s %s %d 3 min.insync.replicas=2", cluster, topic, N_PARTS);
-    kafka_dev(args);
+    tu_kafka_dev("create-topic %s %s %d 3 min.insync.replicas=2", cluster, topic, N_PARTS);
 
     pthread_mutex_init(&S.lock, NULL);
     S.per_thread = RATE_PER_THREAD * (seconds + 60); /* room for the run and the last restart */
@@ -247,11 +232,9 @@ Test(producer_soak, leaders_killed_every_10s_under_acks_all_from_4_threads, .tim
         leaders(bootstrap, before);
         int32_t victim = before[busy];
         cr_assert_geq(victim, 0, "partition %d has no leader", busy);
-        snprintf(args, sizeof args, "kill %s %d", cluster, victim);
-        kafka_dev(args);
+        tu_kafka_dev("kill %s %d", cluster, victim);
         kills++;
-        snprintf(args, sizeof args, "restart %s %d", cluster, victim);
-        kafka_dev(args);
+        tu_kafka_dev("restart %s %d", cluster, victim);
         leaders(bootstrap, after);
         for (int32_t i = 0; i < N_PARTS; i++)
             moves += before[i] != after[i];

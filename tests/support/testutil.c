@@ -3,6 +3,8 @@
 
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,4 +49,24 @@ const char *tu_env_required(const char *name)
     if (!v || !*v)
         cr_assert_fail("%s is not set: run through ctest, whose fixtures start the test cluster", name);
     return v;
+}
+
+const char *tu_env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
+void tu_kafka_dev(const char *fmt, ...)
+{
+    char args[768], cmd[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    cr_assert(n >= 0 && (size_t)n < sizeof args, "kafka-dev arguments too long");
+    n = snprintf(cmd, sizeof cmd, "%s %s >/dev/null", tu_env_required("GREGOR_KAFKA_DEV"), args);
+    cr_assert(n >= 0 && (size_t)n < sizeof cmd, "kafka-dev command too long");
+    int rc = system(cmd);
+    cr_assert_eq(rc, 0, "'%s' failed (%d)", cmd, rc);
 }

@@ -14,4 +14,11 @@ uint8_t *tu_hex(const char *hex, size_t *len_out);
  * Integration tests read their bootstrap lists with it. */
 const char *tu_env_required(const char *name);
 
+/* The value of environment variable `name`, or `dflt` when unset or empty. */
+const char *tu_env_or(const char *name, const char *dflt);
+
+/* Runs scripts/kafka-dev (GREGOR_KAFKA_DEV) with the printf-formatted
+ * arguments, its stdout discarded; fails the test unless it exits 0. */
+void tu_kafka_dev(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif
