@@ -53,6 +53,8 @@ typedef struct broker_state {
     int silent_on;          /* never answer request number N (-1: none) */
     int refuse_value;       /* refuse the batch holding this message for good (-1: none) */
     int refuse_value2;      /* and the one holding this one (-1: none) */
+    int blackhole_value;    /* never answer a request holding this message, write nothing (-1: none) */
+    int blackholed;         /* requests not answered so */
     int16_t refuse_code;
     int refused;            /* records refused */
     int silent_p1_after_refusal; /* 1: write the next partition-1 batch, then never answer */
@@ -228,6 +230,23 @@ static int16_t produce_partition(int node, int n, int32_t index, buf_slice recor
     return code;
 }
 
+/* Whether a request holds the black-holed message (then it is counted). */
+static bool blackholed(const proto_produce_request *pr)
+{
+    static batch_view v;
+    if (bs.blackhole_value < 0)
+        return false;
+    for (int32_t ti = 0; ti < pr->topic_data_count; ti++)
+        for (int32_t pi = 0; pi < pr->topic_data[ti].partition_data_count; pi++) {
+            read_batch(pr->topic_data[ti].partition_data[pi].records, &v);
+            if (batch_has(&v, bs.blackhole_value)) {
+                bs.blackholed++;
+                return true;
+            }
+        }
+    return false;
+}
+
 static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
 {
     int node = (int)(intptr_t)arg;
@@ -264,7 +283,7 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
             act = MOCK_CLOSE;
             break;
         }
-        if (n == bs.silent_on) {
+        if (n == bs.silent_on || blackholed(&pr)) {
             act = MOCK_SILENT;
             break;
         }
@@ -357,6 +376,7 @@ static mock_broker *start(int32_t n_parts)
     bs.silent_on = -1;
     bs.refuse_value = -1;
     bs.refuse_value2 = -1;
+    bs.blackhole_value = -1;
     bs.move_at_value = -1;
     for (int i = 0; i < MAX_PARTS; i++) {
         bs.leader[i] = 1;
@@ -820,6 +840,35 @@ Test(producer_mock, used_up_epochs_take_a_new_producer_id, .timeout = 60)
     cr_assert_eq(bs.parts[0].pid, 1001);
     int failed = check_partition(0, 0, 4000);
     cr_assert_eq(failed, bs.refused);
+    gregor_producer_destroy(p, 1000);
+    mock_broker_stop(m);
+}
+
+Test(producer_mock, batch_timing_out_fails_alone, .timeout = 60)
+{
+    mock_broker *m = start(1);
+    bs.blackhole_value = 300;
+    static const char *const kv[] = {"linger_ms", "0", "batch_bytes", "1024", "request_timeout_ms", "500",
+                                     "delivery_timeout_ms", "2500", NULL};
+    gregor_producer *p = producer(kv);
+    cr_assert_eq(send_n(p, 0, 1000, 0), GREGOR_OK);
+    usleep(1500 * 1000); /* later messages: later deadlines */
+    cr_assert_eq(send_n(p, 1000, 1000, 0), GREGOR_OK);
+    cr_assert_eq(gregor_producer_flush(p, 30000), GREGOR_OK);
+    cr_assert_gt(bs.blackholed, 1);
+    int failed = check_partition(0, 0, 2000);
+    cr_assert_gt(failed, 0);
+    /* The batches of the first wave are stuck behind the black-holed one
+     * until they all expire (with the batch the second wave's first
+     * messages joined); the rest of the second wave goes through. */
+    int last_failed = -1;
+    for (int i = 0; i < 2000; i++)
+        if (rep.err_of[i] != GREGOR_OK) {
+            cr_assert_eq(rep.err_of[i], GREGOR_ERR_TIMED_OUT, "message %d: %s", i, gregor_err_name(rep.err_of[i]));
+            cr_assert(last_failed < 0 || last_failed == i - 1, "failures are one run: %d after %d", i, last_failed);
+            last_failed = i;
+        }
+    cr_assert_eq(rep.err_of[1999], GREGOR_OK, "messages produced after the hole are delivered");
     gregor_producer_destroy(p, 1000);
     mock_broker_stop(m);
 }
