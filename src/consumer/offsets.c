@@ -24,6 +24,7 @@
 
 #include "consumer/offsets_int.h"
 #include "protocol/gen/api.h"
+#include "protocol/gen/errors.h"
 #include "protocol/gen/find_coordinator.h"
 #include "protocol/gen/offset_commit.h"
 #include "protocol/gen/offset_fetch.h"
@@ -48,7 +49,7 @@ static void put_errstr(char *errstr, size_t n, const char *fmt, const char *a, c
 /* True for the errors after which the coordinator must be found again. */
 static bool coordinator_moved(gregor_err err)
 {
-    return err == 15 /* COORDINATOR_NOT_AVAILABLE */ || err == 16 /* NOT_COORDINATOR */ ||
+    return err == PROTO_ERR_COORDINATOR_NOT_AVAILABLE || err == PROTO_ERR_NOT_COORDINATOR ||
            err == GREGOR_ERR_DISCONNECTED || err == GREGOR_ERR_CONNECT;
 }
 
@@ -274,7 +275,7 @@ static gregor_err with_coordinator(offset_mgr *o, coord_op op, void *arg, char *
             return GREGOR_OK;
         if (coordinator_moved(err))
             forget_coordinator(o);
-        else if (err != 14 /* COORDINATOR_LOAD_IN_PROGRESS */ && err != GREGOR_ERR_TIMED_OUT)
+        else if (err != PROTO_ERR_COORDINATOR_LOAD_IN_PROGRESS && err != GREGOR_ERR_TIMED_OUT)
             break;
         if (net_now_ms() + RETRY_BACKOFF_MS >= deadline)
             break;

@@ -46,6 +46,7 @@
 
 #include "cluster/cluster.h"
 #include "protocol/gen/api.h"
+#include "protocol/gen/errors.h"
 #include "protocol/gen/init_producer_id.h"
 #include "util/arena.h"
 #include "util/log.h"
@@ -74,7 +75,7 @@ static gregor_err encode_init_pid(buf_writer *w, int16_t version, void *opaque)
  * it was only the default, a sticky error when the user asked for it. */
 static void pid_unavailable(gregor_producer *p, gregor_err err)
 {
-    bool unsupported = err == GREGOR_ERR_UNSUPPORTED || err == 35 /* UNSUPPORTED_VERSION */;
+    bool unsupported = err == GREGOR_ERR_UNSUPPORTED || err == PROTO_ERR_UNSUPPORTED_VERSION;
     if (p->cfg.idempotence_required) {
         p->fatal_err = unsupported ? GREGOR_ERR_UNSUPPORTED : err;
         snprintf(p->fatal_msg, sizeof p->fatal_msg,

@@ -30,6 +30,7 @@
 
 #include "cluster/cluster.h"
 #include "protocol/gen/api.h"
+#include "protocol/gen/errors.h"
 #include "protocol/gen/produce.h"
 #include "util/arena.h"
 #include "util/log.h"
@@ -144,7 +145,7 @@ static void route_pending(gregor_producer *p, prod_topic *t, prod_msg **failed)
         if (part == GREGOR_PARTITION_ANY)
             err = prod_partition_choose(p, t, key.ptr, key.len > 0 ? (size_t)key.len : 0, key.len < 0, &part);
         else if (part >= t->n_parts)
-            err = gregor_err_from_broker(3);
+            err = gregor_err_from_broker(PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION);
         if (err == GREGOR_OK) {
             /* Counted when it was accepted; the batch is charged instead. */
             err = prod_append(p, t->parts[part], m->timestamp_ms, key, value, m->headers, m->n_headers,
@@ -234,7 +235,7 @@ static bool retriable(gregor_producer *p, prod_batch *b, gregor_err err, int64_t
 {
     if (p->closing || now >= b->deadline_ms || b->attempts > p->cfg.retries)
         return false;
-    if (err == 45 /* OUT_OF_ORDER_SEQUENCE_NUMBER */ || err == 59 /* UNKNOWN_PRODUCER_ID */) {
+    if (err == PROTO_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER || err == PROTO_ERR_UNKNOWN_PRODUCER_ID) {
         if (b->seq64 < 0)
             return false;
         prod_seq_out_of_order(b); /* retried: behind a lower sequence, or renumbered */
@@ -281,7 +282,7 @@ static void match_response(prod_request *r, const proto_produce_response *m, bat
                 if (b->part->id != pr->index || !buf_slice_eq_str(tr->name, b->part->topic->name))
                     continue;
                 res[i].err = gregor_err_from_broker(pr->error_code);
-                if (res[i].err == 46 /* DUPLICATE_SEQUENCE_NUMBER: already written */)
+                if (res[i].err == PROTO_ERR_DUPLICATE_SEQUENCE_NUMBER /* already written */)
                     res[i].err = GREGOR_OK;
                 res[i].base_offset = pr->base_offset;
                 res[i].log_append_ms = pr->log_append_time_ms;
@@ -339,7 +340,7 @@ static void produce_done(gregor_err err, net_response *resp, void *opaque)
             b->first_ms = br.log_append_ms;
             b->next = done_list;
             done_list = b;
-        } else if (br.err == 10 /* MESSAGE_TOO_LARGE */ && b->rb.count > 1 && !p->closing && now < b->deadline_ms &&
+        } else if (br.err == PROTO_ERR_MESSAGE_TOO_LARGE && b->rb.count > 1 && !p->closing && now < b->deadline_ms &&
                    split_and_requeue(p, b)) {
             continue;
         } else if (retriable(p, b, br.err, now)) {
@@ -569,7 +570,7 @@ static void expire_pending(prod_topic *t, int64_t now, prod_msg **failed)
         if (t->pending_tail == m)
             t->pending_tail = prev;
         gregor_err err = t->meta_err != GREGOR_OK ? t->meta_err : GREGOR_ERR_TIMED_OUT;
-        if (err == 3)
+        if (err == PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION)
             err = GREGOR_ERR_UNKNOWN_TOPIC;
         m->err = err;
         m->next = *failed;

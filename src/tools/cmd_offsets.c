@@ -83,7 +83,8 @@ static void print_rows(const row *rows, size_t n, bool json, bool only_committed
             json_string(stdout, r->o.topic);
             printf(",\"partition\":%d,\"committed\":%lld,\"log_start\":%lld,\"log_end\":%lld,\"lag\":%lld,"
                    "\"metadata\":",
-                   r->o.partition, (long long)r->o.offset, (long long)r->low, (long long)r->high, lag);
+                   r->o.partition, (long long)r->o.offset, r->wm_err ? -1LL : (long long)r->low,
+                   r->wm_err ? -1LL : (long long)r->high, lag);
             json_string(stdout, r->o.metadata);
             if (r->o.err) {
                 printf(",\"error\":");
@@ -91,17 +92,51 @@ static void print_rows(const row *rows, size_t n, bool json, bool only_committed
             }
             putchar('}');
         } else {
-            char committed[24], lagstr[24];
+            char committed[24], lagstr[24], end[24];
             snprintf(committed, sizeof committed, r->o.offset >= 0 ? "%lld" : "-", (long long)r->o.offset);
             snprintf(lagstr, sizeof lagstr, lag >= 0 ? "%lld" : "-", lag);
-            printf("%-32s %9d %12s %12lld %10s  %s%s%s\n", r->o.topic, r->o.partition, committed, (long long)r->high,
-                   lagstr, r->o.metadata ? r->o.metadata : "", r->o.err ? " error: " : "",
+            snprintf(end, sizeof end, r->wm_err ? "-" : "%lld", (long long)r->high);
+            printf("%-32s %9d %12s %12s %10s  %s%s%s\n", r->o.topic, r->o.partition, committed, end, lagstr, r->o.metadata ? r->o.metadata : "", r->o.err ? " error: " : "",
                    r->o.err ? gregor_err_name(r->o.err) : "");
         }
         first = false;
     }
     if (json)
         printf("]}\n");
+}
+
+/* Commits reset_to (earliest, latest or an offset) for every row. A
+ * partition whose log start or end cannot be looked up is named on stderr,
+ * counted in *not_reset and left out of the commit: committing anything
+ * else there (0, say) would silently move the group. False (error printed)
+ * when the commit itself fails. */
+static bool reset(gregor_consumer *c, row *rows, size_t n, const char *reset_to, size_t *not_reset)
+{
+    char err[512];
+    bool earliest = !strcmp(reset_to, "earliest"), latest = !strcmp(reset_to, "latest");
+    gregor_topic_offset *v = calloc(n ? n : 1, sizeof *v);
+    if (!v) {
+        tool_error("offsets", "out of memory");
+        return false;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        row *r = &rows[i];
+        r->wm_err = gregor_consumer_watermarks(c, r->o.topic, r->o.partition, &r->low, &r->high, err, sizeof err);
+        if (r->wm_err != GREGOR_OK && (earliest || latest)) {
+            tool_error("offsets", "%s [%d]: not reset to %s, its log %s is unknown: %s", r->o.topic, r->o.partition,
+                       reset_to, earliest ? "start" : "end", err);
+            (*not_reset)++;
+            continue;
+        }
+        v[k] = r->o;
+        v[k++].offset = earliest ? r->low : latest ? r->high : strtoll(reset_to, NULL, 10);
+    }
+    gregor_err e = k ? gregor_consumer_commit(c, v, k, NULL, NULL, NULL, err, sizeof err) : GREGOR_OK;
+    free(v);
+    if (e != GREGOR_OK)
+        tool_error("offsets", "%s", err);
+    return e == GREGOR_OK;
 }
 
 static int run(gregor_consumer *c, const char *group, const char *const *topics, size_t n_topics,
@@ -114,26 +149,9 @@ static int run(gregor_consumer *c, const char *group, const char *const *topics,
         return TOOL_EXIT_FAIL;
     int rc = TOOL_EXIT_FAIL;
     char err[512];
-    if (reset_to) {
-        for (size_t i = 0; i < n; i++)
-            rows[i].wm_err = gregor_consumer_watermarks(c, rows[i].o.topic, rows[i].o.partition, &rows[i].low,
-                                                        &rows[i].high, err, sizeof err);
-        gregor_topic_offset *v = calloc(n ? n : 1, sizeof *v);
-        if (!v)
-            goto out;
-        for (size_t i = 0; i < n; i++) {
-            v[i] = rows[i].o;
-            v[i].offset = !strcmp(reset_to, "earliest") ? rows[i].low
-                          : !strcmp(reset_to, "latest") ? rows[i].high
-                                                        : strtoll(reset_to, NULL, 10);
-        }
-        gregor_err e = gregor_consumer_commit(c, v, n, NULL, NULL, NULL, err, sizeof err);
-        free(v);
-        if (e != GREGOR_OK) {
-            tool_error("offsets", "%s", err);
-            goto out;
-        }
-    }
+    size_t not_reset = 0;
+    if (reset_to && !reset(c, rows, n, reset_to, &not_reset))
+        goto out;
     gregor_topic_offset *q = calloc(n ? n : 1, sizeof *q);
     if (!q)
         goto out;
@@ -153,7 +171,9 @@ static int run(gregor_consumer *c, const char *group, const char *const *topics,
             rows[i].wm_err = gregor_consumer_watermarks(c, rows[i].o.topic, rows[i].o.partition, &rows[i].low,
                                                         &rows[i].high, err, sizeof err);
     print_rows(rows, n, json, n_topics == 0, group);
-    rc = TOOL_EXIT_OK;
+    if (not_reset)
+        tool_error("offsets", "%zu partition(s) not reset (see above)", not_reset);
+    rc = not_reset ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
 out:
     free(rows);
     gregor_metadata_destroy(md);

@@ -1,15 +1,21 @@
-/* tools/cmd_produce.c — `gregor produce`: messages from stdin or files, one
- * per line, to a topic, with kcat's flags (kcat -P).
+/* tools/cmd_produce.c — `gregor produce`: messages from stdin or files to
+ * a topic, read as kcat -P reads them.
  *
- *   gregor produce -b BROKERS -t TOPIC [-p PARTITION] [-K DELIM] [-H name=value]...
- *                  [-z CODEC] [-X key=value]... [-q] [FILE...]
+ *   gregor produce -b BROKERS -t TOPIC [-p PARTITION] [-D DELIM] [-K DELIM] [-k KEY]
+ *                  [-l] [-Z] [-H name=value]... [-z CODEC] [-X key=value]... [-q] [FILE...]
  *
- * -K splits each line at the first DELIM into key and value (a line
- * without it has a null key, as in kcat). Delivery reports are counted on
+ * stdin is split into messages at -D (default a newline); each FILE is one
+ * message, or split as stdin with -l. The bytes are the user's: nothing
+ * but the delimiter is removed (no \r stripping); empty messages are
+ * skipped, as kcat does. -K splits each message at the first DELIM into
+ * key and value (a message without it has a null key, as in kcat). No
+ * message may exceed max_request_bytes, which bounds the input buffer. Delivery reports are counted on
  * the producer's thread; the summary (delivered, failed, rate) goes to
  * stderr, with a progress line once a second when stderr is a terminal.
  * Exit status 1 when any message failed.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -43,12 +49,19 @@ static void on_delivery(const gregor_delivery *d, void *arg)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: gregor produce -b HOST:PORT[,...] -t TOPIC [-p PARTITION] [-K DELIM] [-H name=value]...\n"
-            "                      [-z CODEC] [-X key=value]... [-q] [FILE...]\n"
+            "usage: gregor produce -b HOST:PORT[,...] -t TOPIC [-p PARTITION] [-D DELIM] [-K DELIM] [-k KEY]\n"
+            "                      [-l] [-Z] [-H name=value]... [-z CODEC] [-X key=value]... [-q] [FILE...]\n"
             "\n"
-            "Produces one message per line of the FILEs (or stdin), as kcat -P does.\n"
+            "As kcat -P: stdin is split into messages at DELIM; each FILE is sent as one message,\n"
+            "or, with -l, split like stdin. A message's bytes are kept as they are (\\r included);\n"
+            "empty messages are skipped.\n"
             "  -p PARTITION   partition (default: the partitioner chooses; -1 likewise)\n"
-            "  -K DELIM       key and value separated by DELIM on each line\n"
+            "  -D DELIM       message delimiter (default \\n)\n"
+            "  -K DELIM       key and value separated by the first DELIM of each message\n"
+            "                 DELIM escapes: \\n \\t \\r \\\\ \\0 (NUL) \\xNN (a byte in hex)\n"
+            "  -k KEY         this key for every message without one of its own\n"
+            "  -l             split the FILE (one at most) into messages as stdin is\n"
+            "  -Z             with -K: an empty key or value is sent as null\n"
             "  -H name=value  a header on every message (repeatable)\n"
             "  -z CODEC       none, gzip, snappy, lz4, zstd\n"
             "  -X key=value   any option of 'gregor config list' (acks=all, linger.ms=5, ...)\n"
@@ -66,7 +79,10 @@ typedef struct job {
     gregor_producer *p;
     const char *topic;
     int32_t partition;
-    const char *key_delim;
+    tool_bytes delim, key_delim; /* key_delim.p NULL: no -K */
+    const char *fixed_key;       /* -k */
+    bool null_empty;             /* -Z */
+    size_t max_bytes;            /* the largest message read */
     gregor_header *headers;
     size_t n_headers;
     size_t produced;
@@ -75,19 +91,26 @@ typedef struct job {
     double start, last_progress;
 } job;
 
-static bool produce_line(job *j, char *line, size_t len)
+/* Produces one message: with -K, split into key and value at the first
+ * delimiter (no delimiter: the whole message is the value). */
+static bool produce_message(job *j, const char *msg, size_t len, bool split_key)
 {
-    gregor_produce_message m = {.topic = j->topic, .partition = j->partition, .value = line, .value_len = len,
+    gregor_produce_message m = {.topic = j->topic, .partition = j->partition, .value = msg, .value_len = len,
                                 .headers = j->headers, .n_headers = j->n_headers};
-    if (j->key_delim) {
-        size_t dl = strlen(j->key_delim);
-        char *at = dl ? memmem(line, len, j->key_delim, dl) : NULL;
-        if (at) {
-            m.key = line;
-            m.key_len = (size_t)(at - line);
-            m.value = at + dl;
-            m.value_len = len - m.key_len - dl;
-        }
+    const char *at = split_key && j->key_delim.p ? memmem(msg, len, j->key_delim.p, j->key_delim.len) : NULL;
+    if (at) {
+        m.key = msg;
+        m.key_len = (size_t)(at - msg);
+        m.value = at + j->key_delim.len;
+        m.value_len = len - m.key_len - j->key_delim.len;
+        if (j->null_empty && m.key_len == 0)
+            m.key = NULL;
+        if (j->null_empty && m.value_len == 0)
+            m.value = NULL;
+    }
+    if (!at && j->fixed_key) {
+        m.key = j->fixed_key;
+        m.key_len = strlen(j->fixed_key);
     }
     gregor_err err = gregor_producer_produce(j->p, &m);
     if (err != GREGOR_OK) {
@@ -106,23 +129,66 @@ static bool produce_line(job *j, char *line, size_t len)
     return true;
 }
 
-static bool produce_stream(job *j, FILE *in)
+/* Reads fd (named `name` in errors) to its end: split at -D when `split`,
+ * else the whole input as one message. */
+static bool produce_input(job *j, int fd, const char *name, bool split)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
+    tool_splitter sp;
+    tool_splitter_init(&sp, fd, j->delim.p, split ? j->delim.len : 0, j->max_bytes);
     bool ok = true;
-    while (ok && (n = getline(&line, &cap, in)) >= 0) {
-        size_t len = (size_t)n;
-        if (len && line[len - 1] == '\n')
-            len--;
-        if (len && line[len - 1] == '\r')
-            len--;
-        if (len == 0)
-            continue; /* kcat skips empty lines too */
-        ok = produce_line(j, line, len);
+    size_t n_read = 0;
+    for (;;) {
+        const char *msg;
+        size_t len;
+        tool_split_result r = tool_splitter_next(&sp, &msg, &len);
+        if (r == TOOL_SPLIT_END)
+            break;
+        n_read++;
+        if (r == TOOL_SPLIT_MESSAGE) {
+            if (len == 0)
+                continue; /* kcat skips empty messages (and empty files) */
+            if (!produce_message(j, msg, len, split)) {
+                ok = false;
+                break;
+            }
+            continue;
+        }
+        if (r == TOOL_SPLIT_TOO_LARGE)
+            tool_error("produce", "%s: message %zu is larger than max_request_bytes (%zu bytes)", name, n_read,
+                       j->max_bytes);
+        else if (r == TOOL_SPLIT_IO)
+            tool_error("produce", "%s: read failed: %s", name, strerror(errno));
+        else
+            tool_error("produce", "%s: out of memory", name);
+        ok = false;
+        break;
     }
-    free(line);
+    tool_splitter_fini(&sp);
+    return ok;
+}
+
+/* The FILE arguments, or stdin without any. Each file is one message, or
+ * split as stdin with -l; a file that cannot be read is reported and the
+ * others are still sent (as kcat does), but the run fails. */
+static bool produce_inputs(job *j, char **files, int n_files, bool lines)
+{
+    if (n_files == 0)
+        return produce_input(j, STDIN_FILENO, "stdin", true);
+    bool ok = true;
+    for (int i = 0; i < n_files; i++) {
+        if (!strcmp(files[i], "-")) {
+            ok = produce_input(j, STDIN_FILENO, "stdin", true) && ok;
+            continue;
+        }
+        int fd = open(files[i], O_RDONLY);
+        if (fd < 0) {
+            tool_error("produce", "%s: cannot open: %s", files[i], strerror(errno));
+            ok = false;
+            continue;
+        }
+        ok = produce_input(j, fd, files[i], lines) && ok;
+        close(fd);
+    }
     return ok;
 }
 
@@ -151,7 +217,8 @@ int cmd_produce(int argc, char **argv)
     int opt;
     char err[512];
     optind = 1;
-    while ((opt = getopt(argc, argv, "b:t:p:K:H:z:X:qh")) != -1) {
+    bool lines = false;
+    while ((opt = getopt(argc, argv, "Pb:t:p:D:K:k:lZH:z:X:qh")) != -1) {
         switch (opt) {
         case 'b':
             if (gregor_config_set(cfg, "bootstrap", optarg, err, sizeof err) != GREGOR_OK) {
@@ -171,7 +238,20 @@ int cmd_produce(int argc, char **argv)
             j.partition = (int32_t)v;
             break;
         }
-        case 'K': j.key_delim = optarg; break;
+        case 'P': break; /* kcat's producer mode: the only one here */
+        case 'D':
+            tool_bytes_fini(&j.delim);
+            if (!tool_unescape("produce", "-D", optarg, &j.delim))
+                goto out;
+            break;
+        case 'K':
+            tool_bytes_fini(&j.key_delim);
+            if (!tool_unescape("produce", "-K", optarg, &j.key_delim))
+                goto out;
+            break;
+        case 'k': j.fixed_key = optarg; break;
+        case 'l': lines = true; break;
+        case 'Z': j.null_empty = true; break;
         case 'H':
             if (j.n_headers == MAX_HEADERS || !parse_header(optarg, &headers[j.n_headers])) {
                 tool_error("produce", "-H expects name=value (at most %d)", MAX_HEADERS);
@@ -206,6 +286,25 @@ int cmd_produce(int argc, char **argv)
         usage(stderr);
         goto out;
     }
+    if (lines && argc - optind > 1) {
+        tool_error("produce", "-l takes one FILE (as in kcat)");
+        goto out;
+    }
+    if (!j.delim.p && !tool_unescape("produce", "-D", "\\n", &j.delim))
+        goto out;
+    if (j.delim.len == 0) {
+        tool_error("produce", "-D: the message delimiter must not be empty");
+        goto out;
+    }
+    if (j.key_delim.p && j.key_delim.len == 0) {
+        tool_error("produce", "-K: the key delimiter must not be empty");
+        goto out;
+    }
+    long long max_bytes;
+    if (!tool_parse_int("produce", "max_request_bytes", gregor_config_get(cfg, "max_request_bytes"), 1,
+                        INT32_MAX, &max_bytes))
+        goto out;
+    j.max_bytes = (size_t)max_bytes;
     /* A command line waits for room rather than dropping input. */
     if (!gregor_config_get(cfg, "block_ms") || !strcmp(gregor_config_get(cfg, "block_ms"), "0"))
         if (gregor_config_set(cfg, "block_ms", "3600000", err, sizeof err) != GREGOR_OK)
@@ -224,22 +323,7 @@ int cmd_produce(int argc, char **argv)
     j.c = &c;
     j.progress = !quiet && isatty(STDERR_FILENO);
     j.start = j.last_progress = now_s();
-    bool ok = true;
-    if (optind >= argc) {
-        ok = produce_stream(&j, stdin);
-    } else {
-        for (int i = optind; i < argc && ok; i++) {
-            FILE *f = !strcmp(argv[i], "-") ? stdin : fopen(argv[i], "r");
-            if (!f) {
-                tool_error("produce", "%s: cannot open", argv[i]);
-                ok = false;
-                break;
-            }
-            ok = produce_stream(&j, f);
-            if (f != stdin)
-                fclose(f);
-        }
-    }
+    bool ok = produce_inputs(&j, argv + optind, argc - optind, lines);
     if (gregor_producer_flush(j.p, -1) != GREGOR_OK)
         ok = false;
     gregor_producer_destroy(j.p, 0);
@@ -252,6 +336,8 @@ int cmd_produce(int argc, char **argv)
                 failed, secs, secs > 0 ? (double)delivered / secs : 0.0);
     rc = ok && failed == 0 ? TOOL_EXIT_OK : TOOL_EXIT_FAIL;
 out:
+    tool_bytes_fini(&j.delim);
+    tool_bytes_fini(&j.key_delim);
     gregor_config_destroy(cfg);
     return rc;
 }

@@ -27,6 +27,53 @@ bool tool_parse_int(const char *cmd, const char *flag, const char *text, long lo
 /* Prints "gregor <cmd>: <message>" to stderr. */
 void tool_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Bytes that may hold NULs: a delimiter or a format after its escapes.
+ * `p` is owned (tool_bytes_fini frees it) and NUL-terminated after `len`. */
+typedef struct tool_bytes {
+    char *p;
+    size_t len;
+} tool_bytes;
+
+/* Decodes the escapes of a -D, -K or -f argument into *out (returns owned):
+ * \n \t \r \\, \0 (a NUL byte) and \xN or \xNN (one or two hex digits);
+ * any other \c stands for c, as in kcat. `text` is borrowed. On "\x"
+ * without a hex digit, or out of memory, prints "gregor <cmd>: <flag>: ..."
+ * naming the backslash's position (from 1) and returns false (*out
+ * untouched). */
+bool tool_unescape(const char *cmd, const char *flag, const char *text, tool_bytes *out);
+/* The same for len bytes found at position `at` of the argument (for the
+ * position in error messages). */
+bool tool_unescape_n(const char *cmd, const char *flag, const char *text, size_t len, size_t at, tool_bytes *out);
+/* Frees b->p; b is left empty. */
+void tool_bytes_fini(tool_bytes *b);
+
+/* Input split into messages at a delimiter (kcat -P's reading of stdin
+ * and -l files). Each message is at most max_bytes; the buffer never holds
+ * more than max_bytes + delim_len + 1 bytes. */
+typedef struct tool_splitter {
+    int fd;                /* borrowed: read with read(2), never closed here */
+    const char *delim;     /* borrowed; delim_len 0: the whole input is one message */
+    size_t delim_len, max_bytes;
+    char *buf;
+    size_t len, cap, start, scan;
+    bool eof;
+} tool_splitter;
+
+typedef enum tool_split_result {
+    TOOL_SPLIT_MESSAGE,   /* *msg, *len: the next message, valid until the next call */
+    TOOL_SPLIT_END,       /* the input ended */
+    TOOL_SPLIT_TOO_LARGE, /* a message is longer than max_bytes */
+    TOOL_SPLIT_IO,        /* read(2) failed: see errno */
+    TOOL_SPLIT_NOMEM,
+} tool_split_result;
+
+void tool_splitter_init(tool_splitter *s, int fd, const char *delim, size_t delim_len, size_t max_bytes);
+/* The next message: the bytes up to the next delimiter (which is dropped),
+ * or the rest of the input at its end. Empty messages are returned too.
+ * After anything but TOOL_SPLIT_MESSAGE, only fini may be called. */
+tool_split_result tool_splitter_next(tool_splitter *s, const char **msg, size_t *len);
+void tool_splitter_fini(tool_splitter *s);
+
 /* JSON output: string escaping per RFC 8259. */
 void json_string(FILE *f, const char *s);
 void json_string_n(FILE *f, const char *s, size_t n);

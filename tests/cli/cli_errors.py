@@ -12,11 +12,11 @@ failures = 0
 total = 0
 
 
-def check(args, want_rc, want_text, max_seconds=10):
+def check(args, want_rc, want_text, max_seconds=10, stdin=""):
     global failures, total
     total += 1
     t0 = time.monotonic()
-    p = subprocess.run([gregor] + args, capture_output=True, text=True, timeout=60)
+    p = subprocess.run([gregor] + args, capture_output=True, text=True, timeout=60, input=stdin)
     took = time.monotonic() - t0
     ok = p.returncode == want_rc and want_text in (p.stderr + p.stdout) and took < max_seconds
     print(f"{'ok  ' if ok else 'FAIL'} gregor {' '.join(args)} -> rc {p.returncode} in {took:.1f}s: "
@@ -44,5 +44,15 @@ check(["config", "list"], 0, "request_timeout_ms")
 check(["bench", "produce", "-b", "127.0.0.1:1", "-t", "t", "-c", "abc"], 2, "-c: 'abc' is not an integer from 1")
 check(["consume", "-b", "127.0.0.1:1", "-t", "t", "-p", "-3"], 2, "-p: '-3' is not an integer from 0")
 check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-p", "x"], 2, "-p: 'x' is not a partition")
+# Escapes in delimiters and formats: a \x without hex digits names the flag and the position.
+check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-D", "ab\\xZ"], 2, "-D: '\\x' at position 3 expects one or two hex digits")
+check(["consume", "-b", "127.0.0.1:1", "-t", "t", "-f", "%s\\x"], 2, "-f: '\\x' at position 3 expects")
+check(["consume", "-b", "127.0.0.1:1", "-t", "t", "-K", "\\x"], 2, "-K: '\\x' at position 1 expects")
+check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-D", ""], 2, "-D: the message delimiter must not be empty")
+check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-l", "a", "b"], 2, "-l takes one FILE")
+# Input that cannot be sent is an error, not a silent skip.
+check(["produce", "-b", "127.0.0.1:1", "-t", "t", "/nonexistent/file"], 1, "/nonexistent/file: cannot open")
+check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-X", "max_request_bytes=2048"], 1,
+      "stdin: message 2 is larger than max_request_bytes (2048 bytes)", stdin="\n" + "x" * 3000)
 print(f"{total - failures} passed, {failures} failed")
 sys.exit(1 if failures else 0)

@@ -4,7 +4,7 @@ checked against kcat and kafka-python.
 
 - kcat produces messages with headers, null keys and tombstones over 2
   partitions; `gregor consume -e -J` prints the same JSON objects as
-  `kcat -C -e -J` (the "broker" field aside), and `-f` with every token the
+  `kcat -C -e -J` ("broker", the leader's id, included), and `-f` with every token the
   same text as kcat's -f;
 - -o -N, -o s@TIMESTAMP and -c behave as kcat's;
 - `gregor consume -g G --commit` commits what it read: kafka-python's
@@ -18,27 +18,14 @@ kafka1).
 """
 import json
 import os
-import subprocess
-import sys
-import time
 import uuid
+
+from cli_util import fail, run
 
 BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA1"]
 CLUSTER = os.environ.get("GREGOR_TEST_KAFKA1_NAME") or "kafka1"
 KAFKA_DEV = os.environ["GREGOR_KAFKA_DEV"]
 GREGOR = os.environ["GREGOR_BIN"]
-
-
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def run(cmd, stdin=None, timeout=60):
-    p = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout)
-    if p.returncode != 0:
-        fail(f"{' '.join(cmd)} exited {p.returncode}: {p.stderr.decode(errors='replace').strip()}")
-    return p.stdout
 
 
 def committed(group, topic, partition):
@@ -61,8 +48,6 @@ def main():
 
     def objects(out):
         objs = [json.loads(l) for l in out.decode().splitlines() if l.strip()]
-        for o in objs:
-            o.pop("broker", None)
         return sorted(objs, key=lambda o: (o["partition"], o["offset"]))
 
     mine = objects(run([GREGOR, "consume", "-b", BOOTSTRAP, "-t", topic, "-e", "-q", "-J"]))

@@ -18,6 +18,7 @@
 #include "gregor/producer.h"
 #include "mock_broker.h"
 #include "protocol/gen/api.h"
+#include "protocol/gen/errors.h"
 #include "protocol/gen/init_producer_id.h"
 #include "protocol/gen/metadata.h"
 #include "protocol/gen/produce.h"
@@ -164,10 +165,10 @@ static int16_t append_batch(part_log *pl, const batch_view *v, int64_t *base_off
         bs.idempotent_seen = true;
         if (v->pid != pl->pid || v->epoch != pl->epoch) {
             if (v->pid == pl->pid && v->epoch < pl->epoch)
-                return 47; /* INVALID_PRODUCER_EPOCH */
+                return PROTO_ERR_INVALID_PRODUCER_EPOCH;
             if (v->seq != 0) {
                 pl->oosn++;
-                return 45; /* a new producer or epoch starts at 0 */
+                return PROTO_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER; /* a new producer or epoch starts at 0 */
             }
             pl->pid = v->pid;
             pl->epoch = v->epoch;
@@ -176,11 +177,11 @@ static int16_t append_batch(part_log *pl, const batch_view *v, int64_t *base_off
         }
         if (v->seq < pl->next_seq) { /* a duplicate: acknowledge, do not append */
             *base_offset = -1;
-            return 46; /* DUPLICATE_SEQUENCE_NUMBER */
+            return PROTO_ERR_DUPLICATE_SEQUENCE_NUMBER;
         }
         if (v->seq > pl->next_seq) {
             pl->oosn++;
-            return 45; /* OUT_OF_ORDER_SEQUENCE_NUMBER */
+            return PROTO_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
         }
         pl->next_seq = v->seq + v->count;
     }
@@ -197,24 +198,24 @@ static int16_t produce_partition(int node, int n, int32_t index, buf_slice recor
     static batch_view v;
     read_batch(records, &v);
     if (n < bs.not_leader_first)
-        return 6;
+        return PROTO_ERR_NOT_LEADER_OR_FOLLOWER;
     if (node == 2 && index == 1 && bs.refresh_p1_once) {
         bs.refresh_p1_once = false;
-        return 6;
+        return PROTO_ERR_NOT_LEADER_OR_FOLLOWER;
     }
     if (bs.leader[index] != node)
-        return 6; /* NOT_LEADER_OR_FOLLOWER */
+        return PROTO_ERR_NOT_LEADER_OR_FOLLOWER;
     if (node == 1 && index == 0 && !bs.moved && bs.move_at_value >= 0 && batch_has(&v, bs.move_at_value)) {
         /* The leader moves while this batch is in flight: answered late. */
         bs.moved = true;
         bs.leader[0] = 2;
         bs.refresh_p1_once = true;
         bs.sleep_ms = 1500;
-        return 6;
+        return PROTO_ERR_NOT_LEADER_OR_FOLLOWER;
     }
     if (bs.max_message_bytes && records.len > bs.max_message_bytes) {
         bs.too_large_answers++;
-        return 10; /* MESSAGE_TOO_LARGE */
+        return PROTO_ERR_MESSAGE_TOO_LARGE;
     }
     if (index == 0 && ((bs.refuse_value >= 0 && batch_has(&v, bs.refuse_value)) ||
                        (bs.refuse_value2 >= 0 && batch_has(&v, bs.refuse_value2)))) {
@@ -585,14 +586,14 @@ Test(producer_mock, refused_batch_fails_alone, .timeout = 60)
 {
     mock_broker *m = start(1);
     bs.refuse_value = 1000;
-    bs.refuse_code = 87; /* INVALID_RECORD: refused for good, not split */
+    bs.refuse_code = PROTO_ERR_INVALID_RECORD; /* refused for good, not split */
     static const char *const kv[] = {"linger_ms", "0", "batch_bytes", "1024", NULL};
     gregor_producer *p = producer(kv);
     cr_assert_eq(send_n(p, 0, 3000, 0), GREGOR_OK);
     cr_assert_eq(gregor_producer_flush(p, 30000), GREGOR_OK);
     int failed = check_partition(0, 0, 3000);
     cr_assert_eq(failed, bs.refused);
-    check_failed_run(0, 3000, 1000, 87, bs.refused);
+    check_failed_run(0, 3000, 1000, PROTO_ERR_INVALID_RECORD, bs.refused);
     cr_assert_gt(bs.parts[0].oosn, 0, "batches were in flight behind the refused one");
     cr_assert_eq(mock_broker_requests(m, PROTO_API_INIT_PRODUCER_ID), 1, "the producer id is kept");
     cr_assert_eq(bs.parts[0].n_epochs, 2, "one epoch bump for the partition");
@@ -604,7 +605,7 @@ Test(producer_mock, written_retry_of_other_partition_is_not_duplicated, .timeout
 {
     mock_broker *m = start(2);
     bs.refuse_value = 1000;
-    bs.refuse_code = 87;
+    bs.refuse_code = PROTO_ERR_INVALID_RECORD;
     static const char *const kv[] = {"linger_ms", "0", "batch_bytes", "1024", "request_timeout_ms", "1000", NULL};
     gregor_producer *p = producer(kv);
     for (int i = 0; i < 2000; i++) {
@@ -616,7 +617,7 @@ Test(producer_mock, written_retry_of_other_partition_is_not_duplicated, .timeout
     cr_assert_eq(check_partition(1, 2000, 2000), 0, "partition 1 loses nothing");
     int failed = check_partition(0, 0, 2000);
     cr_assert_eq(failed, bs.refused, "failed %d refused %d", failed, bs.refused);
-    check_failed_run(0, 2000, 1000, 87, bs.refused);
+    check_failed_run(0, 2000, 1000, PROTO_ERR_INVALID_RECORD, bs.refused);
     gregor_producer_destroy(p, 1000);
     mock_broker_stop(m);
 }
@@ -670,7 +671,7 @@ Test(producer_mock, out_of_order_behind_a_batch_in_flight_is_retried, .timeout =
 Test(producer_mock, required_idempotence_the_broker_lacks_is_an_error, .timeout = 30)
 {
     mock_broker *m = start(1);
-    bs.init_pid_error = 35; /* UNSUPPORTED_VERSION */
+    bs.init_pid_error = PROTO_ERR_UNSUPPORTED_VERSION;
     static const char *const kv[] = {"enable_idempotence", "true", NULL};
     gregor_producer *p = producer(kv);
     cr_assert_eq(send_n(p, 0, 10, 0), GREGOR_OK, "accepted before the broker's answer is known");
@@ -686,7 +687,7 @@ Test(producer_mock, required_idempotence_the_broker_lacks_is_an_error, .timeout 
 Test(producer_mock, default_idempotence_falls_back, .timeout = 30)
 {
     mock_broker *m = start(1);
-    bs.init_pid_error = 35;
+    bs.init_pid_error = PROTO_ERR_UNSUPPORTED_VERSION;
     gregor_producer *p = producer(NULL);
     cr_assert_eq(send_n(p, 0, 100, 0), GREGOR_OK);
     cr_assert_eq(gregor_producer_flush(p, 10000), GREGOR_OK);
@@ -801,7 +802,7 @@ Test(producer_mock, message_too_large_splits_the_batch, .timeout = 60)
     cr_assert_eq(gregor_producer_flush(p, 30000), GREGOR_OK);
     cr_assert_gt(bs.too_large_answers, 1);
     cr_assert_eq(check_partition(0, 0, 3001), 1, "only the message larger than the broker's limit fails");
-    cr_assert_eq(rep.err_of[1500], 10, "%s", gregor_err_name(rep.err_of[1500]));
+    cr_assert_eq(rep.err_of[1500], PROTO_ERR_MESSAGE_TOO_LARGE, "%s", gregor_err_name(rep.err_of[1500]));
     gregor_producer_destroy(p, 1000);
     mock_broker_stop(m);
 }
@@ -826,7 +827,7 @@ Test(producer_mock, used_up_epochs_take_a_new_producer_id, .timeout = 60)
     bs.init_epoch = INT16_MAX - 1;
     bs.refuse_value = 500;
     bs.refuse_value2 = 2500;
-    bs.refuse_code = 87;
+    bs.refuse_code = PROTO_ERR_INVALID_RECORD;
     static const char *const kv[] = {"linger_ms", "0", "batch_bytes", "1024", NULL};
     gregor_producer *p = producer(kv);
     cr_assert_eq(send_n(p, 0, 2000, 0), GREGOR_OK);
