@@ -18,6 +18,7 @@
 #include "client/config.h"
 #include "net/versions.h"
 #include "protocol/gen/errors.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define HEADERS_ON_STACK 16
@@ -138,11 +139,7 @@ gregor_err gregor_producer_new(const gregor_config *cfg, gregor_delivery_fn on_d
         err = GREGOR_ERR_NOMEM;
         goto out_free;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&p->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    int rc = clock_cond_init(&p->cond);
     if (rc) {
         err = GREGOR_ERR_NOMEM;
         goto out_lock;
@@ -222,11 +219,7 @@ static gregor_err wait_for_room(gregor_producer *p, size_t cost)
         return GREGOR_OK;
     if (p->cfg.block_ms == 0 || net_loop_on_thread(p->client->loop))
         return GREGOR_ERR_QUEUE_FULL;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    int64_t ns = until.tv_nsec + (int64_t)(p->cfg.block_ms % 1000) * 1000000;
-    until.tv_sec += p->cfg.block_ms / 1000 + ns / 1000000000;
-    until.tv_nsec = ns % 1000000000;
+    struct timespec until = clock_deadline_ts(p->cfg.block_ms);
     while (p->mem_used + cost > p->cfg.buffer_bytes && p->mem_used > 0 && !p->closing)
         if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT)
             return p->mem_used + cost > p->cfg.buffer_bytes ? GREGOR_ERR_QUEUE_FULL : GREGOR_OK;
@@ -340,13 +333,7 @@ gregor_err gregor_producer_flush(gregor_producer *p, int32_t timeout_ms)
     bool by_gen = prod_gen_next(p, &gen);
     pthread_mutex_unlock(&p->lock);
     prod_wake(p);
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    if (timeout_ms >= 0) {
-        int64_t ns = until.tv_nsec + (int64_t)(timeout_ms % 1000) * 1000000;
-        until.tv_sec += timeout_ms / 1000 + ns / 1000000000;
-        until.tv_nsec = ns % 1000000000;
-    }
+    struct timespec until = clock_deadline_ts(timeout_ms);
     gregor_err err = GREGOR_OK;
     pthread_mutex_lock(&p->lock);
     while (!flush_done(p, by_gen, gen)) {
@@ -362,23 +349,11 @@ gregor_err gregor_producer_flush(gregor_producer *p, int32_t timeout_ms)
     return err;
 }
 
-/* Runs the sender's stop on the loop thread and waits for it. */
-typedef struct stop_sync {
-    gregor_producer *p;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;
-} stop_sync;
-
+/* (loop) Cancels the sender's timers: run through net_loop_call. */
 static void stop_job(net_loop *l, void *arg)
 {
     (void)l;
-    stop_sync *s = arg;
-    prod_sender_stop(s->p);
-    pthread_mutex_lock(&s->lock);
-    s->done = true;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->lock);
+    prod_sender_stop(arg);
 }
 
 static void free_topics(gregor_producer *p)
@@ -406,17 +381,8 @@ void gregor_producer_destroy(gregor_producer *p, int32_t timeout_ms)
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
 
-    stop_sync s = {.p = p, .done = false};
-    pthread_mutex_init(&s.lock, NULL);
-    pthread_cond_init(&s.cond, NULL);
-    if (net_loop_post(p->client->loop, stop_job, &s) == GREGOR_OK) {
-        pthread_mutex_lock(&s.lock);
-        while (!s.done)
-            pthread_cond_wait(&s.cond, &s.lock);
-        pthread_mutex_unlock(&s.lock);
-    }
-    pthread_cond_destroy(&s.cond);
-    pthread_mutex_destroy(&s.lock);
+    if (net_loop_call(p->client->loop, stop_job, p) != GREGOR_OK)
+        gregor_log(GREGOR_LOG_ERROR, "producer: out of memory stopping the sender; its timers may still fire");
 
     /* Closing the connections fails what is in flight (reported by the
      * requests' callbacks); then what never left the queues. */

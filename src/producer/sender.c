@@ -32,6 +32,7 @@
 #include "protocol/gen/api.h"
 #include "protocol/gen/errors.h"
 #include "protocol/gen/produce.h"
+#include "protocol/tp_groups.h"
 #include "util/arena.h"
 #include "util/log.h"
 
@@ -44,8 +45,15 @@ typedef struct prod_request {
     int32_t node_id;
     size_t n;
     size_t bytes;
-    prod_batch *batches[]; /* grouped by topic */
+    proto_tp_groups groups;  /* batches[] by topic, and the response lookup */
+    prod_batch *batches[];   /* at most one per partition */
 } prod_request;
+
+static void request_free(prod_request *r)
+{
+    proto_tp_groups_fini(&r->groups);
+    free(r);
+}
 
 /* A request being assembled for one broker during a run. */
 typedef struct builder {
@@ -177,28 +185,28 @@ static gregor_err encode_produce(buf_writer *w, int16_t version, void *opaque)
     proto_produce_request_init(&m);
     m.acks = p->cfg.acks;
     m.timeout_ms = p->cfg.request_timeout_ms;
-    proto_produce_request_topic_produce_data *td = calloc(r->n, sizeof *td);
+    const proto_tp_groups *g = &r->groups;
+    proto_produce_request_topic_produce_data *td = calloc(g->n_topics ? g->n_topics : 1, sizeof *td);
     proto_produce_request_partition_produce_data *pd = calloc(r->n, sizeof *pd);
     gregor_err err = GREGOR_ERR_NOMEM;
     if (!td || !pd)
         goto out;
-    int32_t nt = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        prod_batch *b = r->batches[i];
-        if (i == 0 || b->part->topic != r->batches[i - 1]->part->topic) {
-            proto_produce_request_topic_produce_data_init(&td[nt]);
-            td[nt].name = buf_slice_of(b->part->topic->name, strlen(b->part->topic->name));
-            td[nt].partition_data = &pd[i];
-            td[nt].partition_data_count = 0;
-            nt++;
+    size_t k = 0;
+    for (size_t t = 0; t < g->n_topics; t++) {
+        const char *name = r->batches[proto_tp_groups_first(g, t)]->part->topic->name;
+        proto_produce_request_topic_produce_data_init(&td[t]);
+        td[t].name = buf_slice_of(name, strlen(name));
+        td[t].partition_data = &pd[k];
+        td[t].partition_data_count = (int32_t)proto_tp_groups_count(g, t);
+        for (size_t j = g->topic_start[t]; j < g->topic_start[t + 1]; j++, k++) {
+            const prod_batch *b = r->batches[g->order[j]];
+            proto_produce_request_partition_produce_data_init(&pd[k]);
+            pd[k].index = b->part->id;
+            pd[k].records = b->wire;
         }
-        proto_produce_request_partition_produce_data_init(&pd[i]);
-        pd[i].index = b->part->id;
-        pd[i].records = b->wire;
-        td[nt - 1].partition_data_count++;
     }
     m.topic_data = td;
-    m.topic_data_count = nt;
+    m.topic_data_count = (int32_t)g->n_topics;
     err = proto_produce_request_encode(w, version, &m);
 out:
     free(td);
@@ -277,17 +285,14 @@ static void match_response(prod_request *r, const proto_produce_response *m, bat
         const proto_produce_response_topic_produce_response *tr = &m->responses[ti];
         for (int32_t pi = 0; pi < tr->partition_responses_count; pi++) {
             const proto_produce_response_partition_produce_response *pr = &tr->partition_responses[pi];
-            for (size_t i = 0; i < r->n; i++) {
-                prod_batch *b = r->batches[i];
-                if (b->part->id != pr->index || !buf_slice_eq_str(tr->name, b->part->topic->name))
-                    continue;
-                res[i].err = gregor_err_from_broker(pr->error_code);
-                if (res[i].err == PROTO_ERR_DUPLICATE_SEQUENCE_NUMBER /* already written */)
-                    res[i].err = GREGOR_OK;
-                res[i].base_offset = pr->base_offset;
-                res[i].log_append_ms = pr->log_append_time_ms;
-                break;
-            }
+            size_t i = proto_tp_groups_find(&r->groups, tr->name, pr->index);
+            if (i == SIZE_MAX)
+                continue; /* not asked for */
+            res[i].err = gregor_err_from_broker(pr->error_code);
+            if (res[i].err == PROTO_ERR_DUPLICATE_SEQUENCE_NUMBER /* already written */)
+                res[i].err = GREGOR_OK;
+            res[i].base_offset = pr->base_offset;
+            res[i].log_append_ms = pr->log_append_time_ms;
         }
     }
 }
@@ -385,8 +390,37 @@ static void produce_done(gregor_err err, net_response *resp, void *opaque)
                    b->part->id, (int)b->rb.count, gregor_err_name(b->last_err));
         prod_batch_report(p, b, b->last_err, -1, -1);
     }
-    free(r);
+    request_free(r);
     prod_sender_run(p);
+}
+
+/* Groups the request's batches by topic (and prepares the lookup that
+ * matches the answer). False on NOMEM. */
+static bool group_request(prod_request *r)
+{
+    proto_tp stack[64], *tps = r->n <= 64 ? stack : malloc(r->n * sizeof *tps);
+    if (!tps) {
+        memset(&r->groups, 0, sizeof r->groups);
+        return false;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        tps[i] = (proto_tp){r->batches[i]->part->topic->name, r->batches[i]->part->id};
+    gregor_err err = proto_tp_groups_init(&r->groups, tps, r->n);
+    if (tps != stack)
+        free(tps);
+    return err == GREGOR_OK;
+}
+
+/* Fails every batch of a request that could not be sent (out of memory)
+ * and frees it. */
+static void fail_request(prod_request *r, prod_batch **failed)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        r->batches[i]->last_err = GREGOR_ERR_NOMEM;
+        r->batches[i]->next = *failed;
+        *failed = r->batches[i];
+    }
+    request_free(r);
 }
 
 /* Finishes (compresses) the batches of `bl` and sends them as one request. */
@@ -416,6 +450,10 @@ static void send_builder(gregor_producer *p, builder *bl, prod_batch **failed)
     r->p = p;
     r->node_id = bl->node_id;
     r->n = n;
+    if (!group_request(r)) {
+        fail_request(r, failed);
+        return;
+    }
     net_request req = {
         .api_key = PROTO_API_PRODUCE,
         .min_version = min_version_for(magic),
@@ -425,14 +463,8 @@ static void send_builder(gregor_producer *p, builder *bl, prod_batch **failed)
         .opaque = r,
         .no_response = p->cfg.acks == 0,
     };
-    if (net_conn_send(bl->conn, &req) != GREGOR_OK) {
-        for (size_t i = 0; i < n; i++) {
-            r->batches[i]->last_err = GREGOR_ERR_NOMEM;
-            r->batches[i]->next = *failed;
-            *failed = r->batches[i];
-        }
-        free(r);
-    }
+    if (net_conn_send(bl->conn, &req) != GREGOR_OK)
+        fail_request(r, failed);
 }
 
 static builder *builder_for(gregor_producer *p, builder *bls, size_t *n_bls, int32_t node_id)

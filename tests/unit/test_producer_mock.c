@@ -47,6 +47,8 @@ typedef struct broker_state {
     int boot_port;          /* the producer's bootstrap (0: port[0]) */
     int32_t n_parts;
     bool two_brokers;
+    bool two_topics;        /* topic "u" too; its partition k logs in parts[2 + k] */
+    int max_topics_per_request;
     int32_t leader[MAX_PARTS]; /* node id, 1 or 2 */
     /* faults, by Produce request number (0-based) */
     int not_leader_first;   /* answer NOT_LEADER to the first N */
@@ -93,9 +95,11 @@ static void write_metadata(buf_writer *w, int16_t version)
     m.brokers = b;
     m.brokers_count = bs.two_brokers ? 2 : 1;
     m.controller_id = 1;
-    proto_metadata_response_topic t;
-    proto_metadata_response_topic_init(&t);
-    t.name = buf_slice_of("t", 1);
+    proto_metadata_response_topic t[2];
+    for (int i = 0; i < 2; i++) {
+        proto_metadata_response_topic_init(&t[i]);
+        t[i].name = buf_slice_of(i ? "u" : "t", 1);
+    }
     proto_metadata_response_partition parts[MAX_PARTS];
     int32_t replicas[MAX_PARTS][1];
     for (int32_t i = 0; i < bs.n_parts; i++) {
@@ -109,10 +113,10 @@ static void write_metadata(buf_writer *w, int16_t version)
         parts[i].isr_nodes_count = 1;
         parts[i].offline_replicas_count = 0;
     }
-    t.partitions = parts;
-    t.partitions_count = bs.n_parts;
-    m.topics = &t;
-    m.topics_count = 1;
+    t[0].partitions = t[1].partitions = parts;
+    t[0].partitions_count = t[1].partitions_count = bs.n_parts;
+    m.topics = t;
+    m.topics_count = bs.two_topics ? 2 : 1;
     (void)proto_metadata_response_encode(w, version, &m);
 }
 
@@ -294,6 +298,8 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
         proto_produce_response_partition_produce_response prs[64];
         int np = 0;
         cr_assert_leq(pr.topic_data_count, 4);
+        if (pr.topic_data_count > bs.max_topics_per_request)
+            bs.max_topics_per_request = pr.topic_data_count;
         for (int32_t ti = 0; ti < pr.topic_data_count; ti++) {
             proto_produce_response_topic_produce_response_init(&tr[ti]);
             tr[ti].name = pr.topic_data[ti].name;
@@ -308,7 +314,9 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
                 o->index = pd->index;
                 o->base_offset = -1;
                 cr_assert_lt(pd->index, MAX_PARTS);
-                o->error_code = produce_partition(node, n, pd->index, pd->records, &o->base_offset, &act);
+                int32_t index = pd->index + (buf_slice_eq_str(pr.topic_data[ti].name, "u") ? 2 : 0);
+                cr_assert_lt(index, MAX_PARTS);
+                o->error_code = produce_partition(node, n, index, pd->records, &o->base_offset, &act);
             }
         }
         resp.responses = tr;
@@ -870,6 +878,37 @@ Test(producer_mock, batch_timing_out_fails_alone, .timeout = 60)
             last_failed = i;
         }
     cr_assert_eq(rep.err_of[1999], GREGOR_OK, "messages produced after the hole are delivered");
+    gregor_producer_destroy(p, 1000);
+    mock_broker_stop(m);
+}
+
+static gregor_err send_to(gregor_producer *p, const char *topic, int i, int32_t partition)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%d", i);
+    gregor_produce_message m = {.topic = topic, .partition = partition, .value = v, .value_len = strlen(v) + 1,
+                                .opaque = (void *)(intptr_t)i};
+    return gregor_producer_produce(p, &m);
+}
+
+Test(producer_mock, one_request_carries_several_topics, .timeout = 30)
+{
+    mock_broker *m = start(2);
+    bs.two_topics = true;
+    static const char *const kv[] = {"linger_ms", "20", "batch_bytes", "1024", NULL};
+    gregor_producer *p = producer(kv);
+    for (int i = 0; i < 1000; i++) {
+        cr_assert_eq(send_to(p, "u", 3000 + i, 1), GREGOR_OK);
+        cr_assert_eq(send_to(p, "t", i, 0), GREGOR_OK);
+        cr_assert_eq(send_to(p, "u", 2000 + i, 0), GREGOR_OK);
+        cr_assert_eq(send_to(p, "t", 1000 + i, 1), GREGOR_OK);
+    }
+    cr_assert_eq(gregor_producer_flush(p, 10000), GREGOR_OK);
+    cr_assert_eq(bs.max_topics_per_request, 2, "requests group their batches by topic");
+    cr_assert_eq(check_partition(0, 0, 1000), 0);
+    cr_assert_eq(check_partition(1, 1000, 1000), 0);
+    cr_assert_eq(check_partition(2, 2000, 1000), 0);
+    cr_assert_eq(check_partition(3, 3000, 1000), 0);
     gregor_producer_destroy(p, 1000);
     mock_broker_stop(m);
 }
