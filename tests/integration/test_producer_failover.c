@@ -78,25 +78,6 @@ static void *produce_loop(void *arg)
     return NULL;
 }
 
-static int32_t leader_of_partition0(const char *bootstrap, const char *topic)
-{
-    gregor_config *cfg = gregor_config_new();
-    char err[256];
-    cr_assert_eq(gregor_config_set(cfg, "bootstrap", bootstrap, err, sizeof err), GREGOR_OK);
-    gregor_client *c;
-    cr_assert_eq(gregor_client_new(cfg, &c, err, sizeof err), GREGOR_OK, "%s", err);
-    const gregor_metadata *md;
-    const char *names[] = {topic};
-    cr_assert_eq(gregor_client_metadata(c, names, 1, 10000, &md, err, sizeof err), GREGOR_OK, "%s", err);
-    const gregor_metadata_topic *t = gregor_metadata_topic_find(md, topic);
-    cr_assert_not_null(t);
-    int32_t leader = gregor_metadata_partition_find(t, 0)->leader;
-    gregor_metadata_destroy(md);
-    gregor_client_destroy(c);
-    gregor_config_destroy(cfg);
-    return leader;
-}
-
 Test(producer_failover, leader_killed_mid_produce_acks_all_idempotent, .timeout = 300)
 {
     const char *bootstrap = tu_env_required("GREGOR_TEST_KAFKA3");
@@ -119,7 +100,8 @@ Test(producer_failover, leader_killed_mid_produce_acks_all_idempotent, .timeout 
     gregor_producer *p;
     cr_assert_eq(gregor_producer_new(cfg, on_delivery, NULL, &p, err, sizeof err), GREGOR_OK, "%s", err);
 
-    int32_t victim = leader_of_partition0(bootstrap, topic);
+    int32_t victim;
+    tu_partition_leaders(bootstrap, topic, &victim, 1);
     run_args a = {p, topic};
     pthread_t th;
     pthread_create(&th, NULL, produce_loop, &a);

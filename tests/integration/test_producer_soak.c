@@ -109,28 +109,6 @@ static void *produce_loop(void *arg)
     return NULL;
 }
 
-/* Leaders of the topic's partitions (-1 unknown). */
-static void leaders(const char *bootstrap, int32_t out[N_PARTS])
-{
-    gregor_config *cfg = gregor_config_new();
-    char err[256];
-    cr_assert_eq(gregor_config_set(cfg, "bootstrap", bootstrap, err, sizeof err), GREGOR_OK);
-    gregor_client *c;
-    cr_assert_eq(gregor_client_new(cfg, &c, err, sizeof err), GREGOR_OK, "%s", err);
-    const gregor_metadata *md;
-    const char *names[] = {S.topic};
-    cr_assert_eq(gregor_client_metadata(c, names, 1, 20000, &md, err, sizeof err), GREGOR_OK, "%s", err);
-    const gregor_metadata_topic *t = gregor_metadata_topic_find(md, S.topic);
-    cr_assert_not_null(t);
-    for (int32_t i = 0; i < N_PARTS; i++) {
-        const gregor_metadata_partition *mp = gregor_metadata_partition_find(t, i);
-        out[i] = mp ? mp->leader : -1;
-    }
-    gregor_metadata_destroy(md);
-    gregor_client_destroy(c);
-    gregor_config_destroy(cfg);
-}
-
 /* The partition that got the most acknowledgements since the last call. */
 static int32_t busiest_partition(void)
 {
@@ -229,13 +207,13 @@ Test(producer_soak, leaders_killed_every_10s_under_acks_all_from_4_threads, .tim
             usleep(50000);
         int32_t busy = busiest_partition();
         int32_t before[N_PARTS], after[N_PARTS];
-        leaders(bootstrap, before);
+        tu_partition_leaders(bootstrap, S.topic, before, N_PARTS);
         int32_t victim = before[busy];
         cr_assert_geq(victim, 0, "partition %d has no leader", busy);
         tu_kafka_dev("kill %s %d", cluster, victim);
         kills++;
         tu_kafka_dev("restart %s %d", cluster, victim);
-        leaders(bootstrap, after);
+        tu_partition_leaders(bootstrap, S.topic, after, N_PARTS);
         for (int32_t i = 0; i < N_PARTS; i++)
             moves += before[i] != after[i];
         fprintf(stderr, "soak: %.1f s: killed broker %d (leader of the busiest partition %d), back after %.1f s\n",
