@@ -105,20 +105,30 @@ void gregor_producer_set_partitioner(gregor_producer *p, gregor_partitioner_fn f
 /* Queues one message without waiting for the network. Errors (nothing is
  * queued and no report will come):
  *   GREGOR_ERR_QUEUE_FULL   buffer_bytes reached (after block_ms)
- *   GREGOR_ERR_TOO_LARGE    the message alone exceeds batch_bytes or
- *                           max_request_bytes
+ *   GREGOR_ERR_TOO_LARGE    the message alone exceeds max_request_bytes
+ *                           (less 1 KiB for the request) or buffer_bytes;
+ *                           one larger than batch_bytes goes in a batch of
+ *                           its own. (A batch the broker refuses with
+ *                           MESSAGE_TOO_LARGE is split and retried; a
+ *                           single message it refuses is reported with 10,
+ *                           MESSAGE_TOO_LARGE.)
  *   GREGOR_ERR_INVALID_ARG  no topic, a header without a name, a bad
  *                           partitioner answer
  *   3 (UNKNOWN_TOPIC_OR_PARTITION)  an explicit partition the topic lacks
- *   GREGOR_ERR_UNSUPPORTED  headers on the legacy (pre-0.11) format
+ *   GREGOR_ERR_UNSUPPORTED  headers on the legacy (pre-0.11) format; or
+ *                           enable_idempotence=true was set explicitly and
+ *                           the broker has no producer ids (the default
+ *                           falls back to a non-idempotent producer)
  *   GREGOR_ERR_DESTROYED    the producer is being destroyed
  *   GREGOR_ERR_NOMEM */
 gregor_err gregor_producer_produce(gregor_producer *p, const gregor_produce_message *m) GREGOR_MUST_CHECK;
 
 /* Sends everything queued without waiting for linger_ms and waits until
- * every message produced so far has been reported, for at most timeout_ms
- * (negative: no limit). GREGOR_ERR_TIMED_OUT if some are still pending.
- * Not from the delivery callback. */
+ * every message accepted before the call has been reported, for at most
+ * timeout_ms (negative: no limit); messages other threads produce in the
+ * meantime are sent too but not waited for (as Java's flush). Returns
+ * GREGOR_ERR_TIMED_OUT if some of those are still pending. Any thread,
+ * several at once; not from the delivery callback. */
 gregor_err gregor_producer_flush(gregor_producer *p, int32_t timeout_ms) GREGOR_MUST_CHECK;
 
 /* Messages accepted and not yet reported. */

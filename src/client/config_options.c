@@ -78,7 +78,9 @@ const config_option config_options[] = {
     {"retry_backoff_max_ms", "retry.backoff.max.ms", CONFIG_INT, "1000", 1, 300000, NULL,
      "Upper bound of the retry backoff", NULL},
     {"enable_idempotence", "enable.idempotence", CONFIG_BOOL, "true", 0, 0, NULL,
-     "Producer id and sequences (0.11+ brokers, acks=all): retries write no duplicates, keep order", NULL},
+     "Producer id and sequences (0.11+ brokers, acks=all): retries write no duplicates, keep order. "
+     "Left at the default, a broker without producer ids means a warning and no idempotence; set to "
+     "true, it means an error", NULL},
     {"compression", "compression.type compression.codec", CONFIG_ENUM, "none", 0, 0,
      "none|gzip|snappy|lz4|zstd", "Codec for produced batches", NULL},
     {"compression_level", "compression.level", CONFIG_INT, "-1", -131072, 22, NULL,

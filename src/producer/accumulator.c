@@ -6,6 +6,7 @@
  * buffers actually hold (capacity, not length), so `buffer_bytes` bounds
  * the heap, not just the payload.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,9 @@ prod_partition *prod_partition_new(prod_topic *t, int32_t id)
     part->topic = t;
     part->id = id;
     part->leader = -1;
+    part->pid = -1;
+    part->epoch = -1;
+    part->rewrite_from = INT64_MAX;
     return part;
 }
 
@@ -36,12 +40,14 @@ void prod_batch_free(prod_batch *b)
     free(b);
 }
 
-static prod_batch *batch_open(gregor_producer *p, prod_partition *part)
+/* A new empty batch of `part` that may grow to `max_bytes`, charged to the
+ * producer's memory, not linked anywhere yet. */
+static prod_batch *batch_new(gregor_producer *p, prod_partition *part, size_t max_bytes)
 {
     prod_batch *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
-    if (proto_batch_init(&b->rb, p->cfg.magic, p->cfg.batch_bytes) != GREGOR_OK) {
+    if (proto_batch_init(&b->rb, p->cfg.magic, max_bytes) != GREGOR_OK) {
         free(b);
         return NULL;
     }
@@ -49,16 +55,38 @@ static prod_batch *batch_open(gregor_producer *p, prod_partition *part)
     b->first_ms = net_now_ms();
     b->deadline_ms = b->first_ms + p->cfg.delivery_timeout_ms;
     b->base_seq = -1;
+    b->seq64 = -1;
     b->pid = -1;
     b->epoch = -1;
     b->mem = batch_mem(b);
     p->mem_used += b->mem;
+    return b;
+}
+
+static prod_batch *batch_open(gregor_producer *p, prod_partition *part)
+{
+    prod_batch *b = batch_new(p, part, p->cfg.batch_bytes);
+    if (!b)
+        return NULL;
     if (part->tail)
         part->tail->next = b;
     else
         part->head = b;
     part->tail = b;
     return b;
+}
+
+size_t prod_record_bytes_max(const gregor_producer *p)
+{
+    return p->cfg.max_request_bytes - PROD_REQUEST_OVERHEAD_BYTES;
+}
+
+/* (under the lock) The charge of `b` after it grew. */
+static void batch_recharge(gregor_producer *p, prod_batch *b)
+{
+    size_t mem = batch_mem(b);
+    p->mem_used += mem - b->mem;
+    b->mem = mem;
 }
 
 /* Unlinks the (empty) tail batch again after a failed first append. */
@@ -91,11 +119,12 @@ static bool recs_room(prod_batch *b)
 }
 
 gregor_err prod_append(gregor_producer *p, prod_partition *part, int64_t ts, buf_slice key,
-                       buf_slice value, const proto_header *h, size_t nh, void *opaque, bool *wake)
+                       buf_slice value, const proto_header *h, size_t nh, void *opaque, uint64_t gen,
+                       bool *wake)
 {
     prod_batch *b = part->tail;
     bool opened = false;
-    if (!b || b->full || b->base_seq >= 0 || b->attempts > 0) {
+    if (!b || b->full || b->seq64 >= 0 || b->attempts > 0) {
         if (!(b = batch_open(p, part)))
             return GREGOR_ERR_NOMEM;
         opened = true;
@@ -111,26 +140,152 @@ gregor_err prod_append(gregor_producer *p, prod_partition *part, int64_t ts, buf
         opened = true;
         err = recs_room(b) ? proto_batch_append(&b->rb, ts, key, value, h, nh) : GREGOR_ERR_NOMEM;
     }
+    if (err == GREGOR_ERR_TOO_LARGE && b->rb.count == 0 && prod_record_bytes_max(p) > p->cfg.batch_bytes) {
+        /* One record larger than batch_bytes: a batch of its own, up to
+         * what a request carries (as Java's batch.size). */
+        proto_batch_fini(&b->rb);
+        err = proto_batch_init(&b->rb, p->cfg.magic, prod_record_bytes_max(p));
+        if (err == GREGOR_OK)
+            err = proto_batch_append(&b->rb, ts, key, value, h, nh);
+        b->full = true;
+    }
     if (err != GREGOR_OK) {
         if (opened && b->rb.count == 0)
             batch_drop_tail(p, part, b);
         return err;
     }
-    b->recs[b->rb.count - 1] = (prod_rec){opaque, ts};
-    size_t mem = batch_mem(b);
-    p->mem_used += mem - b->mem;
-    b->mem = mem;
-    p->outstanding++;
+    b->recs[b->rb.count - 1] = (prod_rec){opaque, ts, gen};
+    batch_recharge(p, b);
     if (opened || b->rb.recs.len + 64 >= p->cfg.batch_bytes)
         *wake = true;
     return GREGOR_OK;
 }
 
-void prod_release(gregor_producer *p, size_t bytes, size_t msgs)
+/* Appends the records of `r` (reading `b`'s finished bytes) from index
+ * `from` to `to` into `h`. */
+static gregor_err split_copy(prod_batch *b, proto_record_reader *r, int32_t from, int32_t to, prod_batch *h)
+{
+    for (int32_t i = from; i < to; i++) {
+        proto_record rec;
+        bool got = false;
+        gregor_err err = proto_record_reader_next(r, &rec, &got);
+        if (err != GREGOR_OK || !got)
+            return err != GREGOR_OK ? err : GREGOR_ERR_TRUNCATED;
+        proto_header stack[16], *hs = stack;
+        if (rec.header_count > 16 && !(hs = malloc((size_t)rec.header_count * sizeof *hs)))
+            return GREGOR_ERR_NOMEM;
+        proto_header_iter it;
+        proto_header_iter_init(&it, &rec);
+        size_t nh = 0;
+        while (nh < (size_t)rec.header_count && proto_header_iter_next(&it, &hs[nh]))
+            nh++;
+        err = recs_room(h) ? proto_batch_append(&h->rb, b->recs[i].timestamp_ms, rec.key, rec.value, hs, nh)
+                           : GREGOR_ERR_NOMEM;
+        if (hs != stack)
+            free(hs);
+        if (err != GREGOR_OK)
+            return err;
+        h->recs[h->rb.count - 1] = b->recs[i];
+    }
+    return GREGOR_OK;
+}
+
+gregor_err prod_batch_split(gregor_producer *p, prod_batch *b, prod_batch **first, prod_batch **second)
+{
+    assert(b->rb.count > 1 && b->wire.len > 0);
+    int32_t half = b->rb.count / 2;
+    prod_batch *h[2] = {batch_new(p, b->part, b->rb.max_bytes), batch_new(p, b->part, b->rb.max_bytes)};
+    gregor_err err = h[0] && h[1] ? GREGOR_OK : GREGOR_ERR_NOMEM;
+    proto_record_reader r;
+    proto_record_reader_init(&r, b->wire.ptr, (size_t)b->wire.len, NULL);
+    if (err == GREGOR_OK)
+        err = split_copy(b, &r, 0, half, h[0]);
+    if (err == GREGOR_OK)
+        err = split_copy(b, &r, half, b->rb.count, h[1]);
+    proto_record_reader_fini(&r);
+    for (int i = 0; i < 2; i++) {
+        if (!h[i])
+            continue;
+        batch_recharge(p, h[i]);
+        if (err != GREGOR_OK) {
+            p->mem_used -= h[i]->mem;
+            prod_batch_free(h[i]);
+            continue;
+        }
+        h[i]->first_ms = b->first_ms;
+        h[i]->deadline_ms = b->deadline_ms;
+        h[i]->attempts = b->attempts;
+        h[i]->last_err = b->last_err;
+        h[i]->full = true;
+    }
+    if (err != GREGOR_OK)
+        return err;
+    prod_seq_split(b, h[0], h[1]);
+    p->mem_used -= b->mem;
+    prod_batch_free(b);
+    *first = h[0];
+    *second = h[1];
+    return GREGOR_OK;
+}
+
+void prod_count(gregor_producer *p)
+{
+    assert(p->gen_n > 0 && p->gen_base + p->gen_n - 1 == p->gen);
+    p->outstanding++;
+    p->gen_counts[p->gen_n - 1]++;
+}
+
+/* (under the lock) `n` messages of generation `gen` were reported. */
+static void gen_reported(gregor_producer *p, uint64_t gen, size_t n)
+{
+    assert(gen >= p->gen_base && gen - p->gen_base < p->gen_n);
+    size_t *c = &p->gen_counts[gen - p->gen_base];
+    assert(*c >= n);
+    *c -= n;
+    size_t k = 0;
+    while (k + 1 < p->gen_n && p->gen_counts[k] == 0)
+        k++;
+    if (k > 0) {
+        memmove(p->gen_counts, p->gen_counts + k, (p->gen_n - k) * sizeof *p->gen_counts);
+        p->gen_n -= k;
+        p->gen_base += k;
+    }
+}
+
+bool prod_gen_next(gregor_producer *p, uint64_t *gen)
+{
+    if (p->gen_n == p->gen_cap) {
+        size_t cap = p->gen_cap * 2;
+        size_t *a = realloc(p->gen_counts, cap * sizeof *a);
+        if (!a)
+            return false;
+        p->gen_counts = a;
+        p->gen_cap = cap;
+    }
+    *gen = p->gen++;
+    p->gen_counts[p->gen_n++] = 0;
+    gen_reported(p, *gen, 0); /* drops it at once when already empty */
+    return true;
+}
+
+bool prod_gen_done(const gregor_producer *p, uint64_t gen)
+{
+    return p->gen_base > gen;
+}
+
+/* Releases `bytes` of memory and the messages `recs[0..n)` (or one message
+ * of generation `gen` when `recs` is NULL), waking waiters. Takes the lock. */
+static void release(gregor_producer *p, size_t bytes, const prod_rec *recs, size_t n, uint64_t gen)
 {
     pthread_mutex_lock(&p->lock);
     p->mem_used -= bytes;
-    p->outstanding -= msgs;
+    p->outstanding -= n;
+    for (size_t i = 0, j; i < n; i = j) {
+        uint64_t g = recs ? recs[i].gen : gen;
+        for (j = i + 1; j < n && recs[j].gen == g; j++)
+            ;
+        gen_reported(p, g, j - i);
+    }
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
 }
@@ -148,9 +303,8 @@ void prod_batch_report(gregor_producer *p, prod_batch *b, gregor_err err, int64_
             p->on_delivery(&d, p->dr_arg);
         }
     }
-    size_t mem = b->mem;
+    release(p, b->mem, b->recs, n, 0);
     prod_batch_free(b);
-    prod_release(p, mem, n);
 }
 
 size_t prod_msg_cost(const gregor_produce_message *m)
@@ -212,8 +366,7 @@ void prod_msg_report(gregor_producer *p, prod_msg *m, gregor_err err)
                              .timestamp_ms = m->timestamp_ms, .opaque = m->opaque};
         p->on_delivery(&d, p->dr_arg);
     }
-    size_t mem = m->mem;
+    release(p, m->mem, NULL, 1, m->gen);
     free(m->data);
     free(m);
-    prod_release(p, mem, 1);
 }

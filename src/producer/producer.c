@@ -18,6 +18,7 @@
 #include "client/config.h"
 #include "net/versions.h"
 #include "protocol/gen/errors.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define HEADERS_ON_STACK 16
@@ -80,8 +81,8 @@ static gregor_err read_config(const gregor_config *cfg, prod_config *pc, char *e
             return GREGOR_ERR_CONFIG;
         }
     }
-    if (pc->batch_bytes + 1024 > pc->max_request_bytes)
-        pc->batch_bytes = pc->max_request_bytes > 2048 ? pc->max_request_bytes - 1024 : 1024;
+    if (pc->batch_bytes + PROD_REQUEST_OVERHEAD_BYTES > pc->max_request_bytes)
+        pc->batch_bytes = pc->max_request_bytes - PROD_REQUEST_OVERHEAD_BYTES; /* max_request_bytes >= 2048 */
     bool idem = config_bool(cfg, "enable_idempotence");
     bool idem_set = config_is_set(cfg, "enable_idempotence");
     if (idem && pc->acks != -1) {
@@ -91,9 +92,16 @@ static gregor_err read_config(const gregor_config *cfg, prod_config *pc, char *e
         }
         idem = false; /* acks chosen explicitly, idempotence left at its default */
     }
-    if (idem && pc->magic != PROTO_MAGIC_V2)
+    if (idem && pc->magic != PROTO_MAGIC_V2) {
+        if (idem_set) {
+            snprintf(errstr, n, "enable_idempotence=true needs a broker of 0.11 or later (broker_version is %s)",
+                     config_str(cfg, "broker_version"));
+            return GREGOR_ERR_CONFIG;
+        }
         idem = false; /* brokers before 0.11 have no producer ids */
+    }
     pc->idempotence = idem;
+    pc->idempotence_required = idem && idem_set;
     return GREGOR_OK;
 }
 
@@ -115,7 +123,15 @@ gregor_err gregor_producer_new(const gregor_config *cfg, gregor_delivery_fn on_d
     p->dr_arg = arg;
     p->pid = -1;
     p->epoch = -1;
+    p->old_pid = -1;
+    p->old_epoch = -1;
     p->pid_state = p->cfg.idempotence ? PROD_PID_NEED : PROD_PID_OFF;
+    p->gen_cap = 4;
+    if (!(p->gen_counts = calloc(p->gen_cap, sizeof *p->gen_counts))) {
+        err = GREGOR_ERR_NOMEM;
+        goto out_free;
+    }
+    p->gen_n = 1;
     p->rng = ((uint64_t)wall_ms() << 16) ^ (uint64_t)(uintptr_t)p ^ 0x9e3779b97f4a7c15ull;
     prod_sender_init(p);
     atomic_init(&p->wake_posted, false);
@@ -123,11 +139,7 @@ gregor_err gregor_producer_new(const gregor_config *cfg, gregor_delivery_fn on_d
         err = GREGOR_ERR_NOMEM;
         goto out_free;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&p->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    int rc = clock_cond_init(&p->cond);
     if (rc) {
         err = GREGOR_ERR_NOMEM;
         goto out_lock;
@@ -158,6 +170,7 @@ out_cond:
 out_lock:
     pthread_mutex_destroy(&p->lock);
 out_free:
+    free(p->gen_counts);
     free(p);
     return err;
 }
@@ -206,11 +219,7 @@ static gregor_err wait_for_room(gregor_producer *p, size_t cost)
         return GREGOR_OK;
     if (p->cfg.block_ms == 0 || net_loop_on_thread(p->client->loop))
         return GREGOR_ERR_QUEUE_FULL;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    int64_t ns = until.tv_nsec + (int64_t)(p->cfg.block_ms % 1000) * 1000000;
-    until.tv_sec += p->cfg.block_ms / 1000 + ns / 1000000000;
-    until.tv_nsec = ns % 1000000000;
+    struct timespec until = clock_deadline_ts(p->cfg.block_ms);
     while (p->mem_used + cost > p->cfg.buffer_bytes && p->mem_used > 0 && !p->closing)
         if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT)
             return p->mem_used + cost > p->cfg.buffer_bytes ? GREGOR_ERR_QUEUE_FULL : GREGOR_OK;
@@ -222,6 +231,8 @@ static gregor_err produce_locked(gregor_producer *p, const gregor_produce_messag
 {
     if (p->closing)
         return GREGOR_ERR_DESTROYED;
+    if (p->pid_state == PROD_PID_FATAL)
+        return p->fatal_err;
     size_t cost = prod_msg_cost(m);
     gregor_err err = wait_for_room(p, cost);
     if (err != GREGOR_OK)
@@ -236,13 +247,14 @@ static gregor_err produce_locked(gregor_producer *p, const gregor_produce_messag
             return GREGOR_ERR_NOMEM;
         pm->deadline_ms = net_now_ms() + p->cfg.delivery_timeout_ms;
         pm->topic = t;
+        pm->gen = p->gen;
         if (t->pending_tail)
             t->pending_tail->next = pm;
         else
             t->pending = pm;
         t->pending_tail = pm;
         p->mem_used += cost;
-        p->outstanding++;
+        prod_count(p);
         *wake = true;
         return GREGOR_OK;
     }
@@ -255,7 +267,10 @@ static gregor_err produce_locked(gregor_producer *p, const gregor_produce_messag
     }
     buf_slice key = m->key ? buf_slice_of(m->key, m->key_len) : BUF_SLICE_NULL;
     buf_slice value = m->value ? buf_slice_of(m->value, m->value_len) : BUF_SLICE_NULL;
-    return prod_append(p, t->parts[part], ts, key, value, h, nh, m->opaque, wake);
+    err = prod_append(p, t->parts[part], ts, key, value, h, nh, m->opaque, p->gen, wake);
+    if (err == GREGOR_OK)
+        prod_count(p);
+    return err;
 }
 
 gregor_err gregor_producer_produce(gregor_producer *p, const gregor_produce_message *m)
@@ -265,8 +280,9 @@ gregor_err gregor_producer_produce(gregor_producer *p, const gregor_produce_mess
         return GREGOR_ERR_INVALID_ARG;
     if (m->n_headers > 0 && p->cfg.magic != PROTO_MAGIC_V2)
         return GREGOR_ERR_UNSUPPORTED;
-    if (prod_msg_cost(m) > p->cfg.batch_bytes)
-        return GREGOR_ERR_TOO_LARGE;
+    size_t cost = prod_msg_cost(m);
+    if (cost > prod_record_bytes_max(p) || cost > p->cfg.buffer_bytes)
+        return GREGOR_ERR_TOO_LARGE; /* larger than batch_bytes is fine: a batch of its own */
     proto_header stack[HEADERS_ON_STACK], *h = stack;
     if (m->n_headers > HEADERS_ON_STACK && !(h = malloc(m->n_headers * sizeof *h)))
         return GREGOR_ERR_NOMEM;
@@ -301,26 +317,30 @@ size_t gregor_producer_outstanding(gregor_producer *p)
     return n;
 }
 
+/* (under the lock) Whether what the flush waits for is reported: the
+ * messages of its generation and older, or (without a generation, out of
+ * memory) every message. */
+static bool flush_done(const gregor_producer *p, bool by_gen, uint64_t gen)
+{
+    return by_gen ? prod_gen_done(p, gen) : p->outstanding == 0;
+}
+
 gregor_err gregor_producer_flush(gregor_producer *p, int32_t timeout_ms)
 {
+    uint64_t gen = 0;
     pthread_mutex_lock(&p->lock);
     p->flushing++;
+    bool by_gen = prod_gen_next(p, &gen);
     pthread_mutex_unlock(&p->lock);
     prod_wake(p);
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    if (timeout_ms >= 0) {
-        int64_t ns = until.tv_nsec + (int64_t)(timeout_ms % 1000) * 1000000;
-        until.tv_sec += timeout_ms / 1000 + ns / 1000000000;
-        until.tv_nsec = ns % 1000000000;
-    }
+    struct timespec until = clock_deadline_ts(timeout_ms);
     gregor_err err = GREGOR_OK;
     pthread_mutex_lock(&p->lock);
-    while (p->outstanding > 0) {
+    while (!flush_done(p, by_gen, gen)) {
         if (timeout_ms < 0) {
             pthread_cond_wait(&p->cond, &p->lock);
         } else if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT) {
-            err = p->outstanding > 0 ? GREGOR_ERR_TIMED_OUT : GREGOR_OK;
+            err = flush_done(p, by_gen, gen) ? GREGOR_OK : GREGOR_ERR_TIMED_OUT;
             break;
         }
     }
@@ -329,23 +349,11 @@ gregor_err gregor_producer_flush(gregor_producer *p, int32_t timeout_ms)
     return err;
 }
 
-/* Runs the sender's stop on the loop thread and waits for it. */
-typedef struct stop_sync {
-    gregor_producer *p;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;
-} stop_sync;
-
+/* (loop) Cancels the sender's timers: run through net_loop_call. */
 static void stop_job(net_loop *l, void *arg)
 {
     (void)l;
-    stop_sync *s = arg;
-    prod_sender_stop(s->p);
-    pthread_mutex_lock(&s->lock);
-    s->done = true;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->lock);
+    prod_sender_stop(arg);
 }
 
 static void free_topics(gregor_producer *p)
@@ -373,23 +381,15 @@ void gregor_producer_destroy(gregor_producer *p, int32_t timeout_ms)
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
 
-    stop_sync s = {.p = p, .done = false};
-    pthread_mutex_init(&s.lock, NULL);
-    pthread_cond_init(&s.cond, NULL);
-    if (net_loop_post(p->client->loop, stop_job, &s) == GREGOR_OK) {
-        pthread_mutex_lock(&s.lock);
-        while (!s.done)
-            pthread_cond_wait(&s.cond, &s.lock);
-        pthread_mutex_unlock(&s.lock);
-    }
-    pthread_cond_destroy(&s.cond);
-    pthread_mutex_destroy(&s.lock);
+    if (net_loop_call(p->client->loop, stop_job, p) != GREGOR_OK)
+        gregor_log(GREGOR_LOG_ERROR, "producer: out of memory stopping the sender; its timers may still fire");
 
     /* Closing the connections fails what is in flight (reported by the
      * requests' callbacks); then what never left the queues. */
     gregor_client_destroy(p->client);
     prod_fail_all(p, GREGOR_ERR_DESTROYED);
     free_topics(p);
+    free(p->gen_counts);
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->lock);
     free(p);

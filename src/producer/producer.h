@@ -54,6 +54,7 @@ typedef struct prod_config {
     int32_t retry_backoff_max_ms;
     int32_t max_in_flight;
     bool idempotence;
+    bool idempotence_required;  /* enable_idempotence=true set explicitly */
     proto_codec codec;
     int level;
     prod_partitioner partitioner;
@@ -67,6 +68,7 @@ struct prod_topic;
 typedef struct prod_rec {
     void *opaque;
     int64_t timestamp_ms;
+    uint64_t gen;         /* the flush generation it was accepted in */
 } prod_rec;
 
 /* A batch of one partition. */
@@ -82,7 +84,11 @@ typedef struct prod_batch {
     size_t mem;           /* bytes charged to the producer's memory */
     int64_t pid;          /* producer id/epoch/sequence stamped at first drain */
     int16_t epoch;
-    int32_t base_seq;     /* -1: not stamped */
+    int32_t base_seq;     /* on the wire: seq64 modulo 2^31; -1: not stamped */
+    int64_t seq64;        /* (L) the partition's count of records before this batch under
+                             pid/epoch (never wraps); -1: not stamped */
+    struct prod_batch *s_prev, *s_next; /* (L) the partition's stamped batches not
+                             yet completed, in sequence order (idempotence.c) */
     int attempts;         /* sends so far */
     bool full;            /* no more appends */
     gregor_err last_err;
@@ -95,7 +101,13 @@ typedef struct prod_partition {
     int32_t leader;       /* (L) -1 unknown */
     prod_batch *head, *tail; /* (L) batches not in flight, oldest first */
     int32_t in_flight;    /* (L) batches in requests */
-    int32_t next_seq;     /* (L) idempotence: next base sequence */
+    /* (L) idempotence, per partition as the broker keeps it (idempotence.c) */
+    int64_t pid;          /* the id and epoch this partition's sequences run under; -1 none */
+    int16_t epoch;
+    int64_t next_seq64;   /* the next batch's seq64 */
+    prod_batch *s_head, *s_tail; /* stamped batches not completed (in flight or queued) */
+    bool rewrite;         /* a hole in the sequence: renumber under a new epoch */
+    int64_t rewrite_from; /* outstanding batches from this seq64 on are renumbered */
 } prod_partition;
 
 /* A message waiting for its topic's metadata. */
@@ -107,6 +119,7 @@ typedef struct prod_msg {
     int64_t timestamp_ms;
     int64_t deadline_ms;
     void *opaque;
+    uint64_t gen;         /* the flush generation it was accepted in */
     size_t mem;
     int32_t key_len;      /* -1 null */
     int32_t value_len;    /* -1 null */
@@ -129,7 +142,8 @@ typedef enum prod_pid_state {
     PROD_PID_OFF,      /* not idempotent */
     PROD_PID_NEED,     /* an InitProducerId is to be sent */
     PROD_PID_WAIT,     /* one is in flight */
-    PROD_PID_READY
+    PROD_PID_READY,
+    PROD_PID_FATAL     /* explicitly required idempotence is impossible: fatal_err */
 } prod_pid_state;
 
 struct gregor_producer {
@@ -147,10 +161,21 @@ struct gregor_producer {
     size_t mem_used;              /* (L) */
     size_t outstanding;           /* (L) accepted, not reported */
     int flushing;                 /* (L) flush calls in progress */
+    /* (L) Flush generations: each flush starts a new one and waits until
+     * every message of the older ones is reported. gen_counts[i] counts the
+     * unreported messages of generation gen_base + i; the last entry is the
+     * current generation `gen`, entries before it are dropped once zero. */
+    uint64_t gen, gen_base;
+    size_t *gen_counts;
+    size_t gen_n, gen_cap;
     bool closing;                 /* (L) destroy has begun */
     int64_t pid;                  /* (L) */
     int16_t epoch;                /* (L) */
+    int64_t old_pid;              /* (L) the id being replaced (KIP-360), -1 none */
+    int16_t old_epoch;            /* (L) */
     prod_pid_state pid_state;     /* (L) */
+    gregor_err fatal_err;         /* (L) PROD_PID_FATAL: what every produce fails with */
+    char fatal_msg[192];          /* (L) and why */
     uint64_t rng;                 /* (L) xorshift state for random partitions */
 
     atomic_bool wake_posted;
@@ -175,14 +200,39 @@ int32_t prod_partition_random(gregor_producer *p, int32_t n, int32_t avoid);
 
 /* ------------------------------------------------------------ accumulator.c */
 
-/* Appends one message to partition `part` of `t`, opening a new batch when
- * the tail is full. Under the lock. *new_batch says whether a batch was
- * opened (the sender must learn its linger deadline) or one filled up.
+/* Appends one message (accepted in flush generation `gen`) to partition
+ * `part`, opening a new batch when the tail is full. Under the lock. *wake
+ * says whether a batch was opened (the sender must learn its linger
+ * deadline) or one filled up. The caller counts the message (prod_count).
  * Errors: TOO_LARGE (alone it exceeds batch_bytes), UNSUPPORTED (headers on
  * magic 0/1), NOMEM. */
 gregor_err prod_append(gregor_producer *p, prod_partition *part, int64_t ts, buf_slice key,
-                       buf_slice value, const proto_header *h, size_t nh, void *opaque,
+                       buf_slice value, const proto_header *h, size_t nh, void *opaque, uint64_t gen,
                        bool *wake) GREGOR_MUST_CHECK;
+/* Counts one accepted message as outstanding in the current generation.
+ * Under the lock. */
+void prod_count(gregor_producer *p);
+/* Starts a new flush generation and returns the one to wait for, or
+ * returns false on NOMEM. Under the lock. */
+bool prod_gen_next(gregor_producer *p, uint64_t *gen);
+/* Whether every message of generation `gen` and older has been reported.
+ * Under the lock. */
+bool prod_gen_done(const gregor_producer *p, uint64_t gen);
+/* Room kept in a Produce request for everything but one batch's records. */
+#define PROD_REQUEST_OVERHEAD_BYTES 1024
+
+/* The largest record encoding a batch may hold: what a request carries
+ * (max_request_bytes) less the overhead. A record larger than batch_bytes
+ * goes in a batch of its own up to this. */
+size_t prod_record_bytes_max(const gregor_producer *p);
+/* Splits a batch the broker found too large (MESSAGE_TOO_LARGE) into two
+ * halves, re-encoded from its finished bytes, keeping attempts, deadline,
+ * and sequences (the first half takes the batch's, the second follows),
+ * as Java's split does. On success `b` is freed and the halves, linked
+ * nowhere, are returned; on failure (NOMEM) `b` is left as it was. Under
+ * the lock. */
+gregor_err prod_batch_split(gregor_producer *p, prod_batch *b, prod_batch **first,
+                            prod_batch **second) GREGOR_MUST_CHECK;
 /* A partition object for `t` (allocated; NULL on OOM). */
 prod_partition *prod_partition_new(prod_topic *t, int32_t id);
 /* Frees a batch (its bytes and itself). No lock needed: the caller owns it. */
@@ -197,9 +247,6 @@ void prod_msg_report(gregor_producer *p, prod_msg *m, gregor_err err);
 prod_msg *prod_msg_new(const gregor_produce_message *m, int64_t ts, const proto_header *h, size_t nh, size_t mem);
 /* Bytes a message is charged when queued. */
 size_t prod_msg_cost(const gregor_produce_message *m);
-/* Releases `bytes` of memory and `msgs` outstanding messages, waking
- * waiters. Takes the lock. */
-void prod_release(gregor_producer *p, size_t bytes, size_t msgs);
 
 /* ------------------------------------------------------------ downconvert.c */
 
@@ -222,15 +269,42 @@ void prod_sender_init(gregor_producer *p);
 /* (loop) Cancels timers; further runs do nothing. */
 void prod_sender_stop(gregor_producer *p);
 /* Fails everything queued or pending with `err` (destroy, after the loop
- * has stopped). Any thread; takes the lock. */
+ * has stopped; or the loop thread, when idempotence the user required is
+ * impossible). Any thread; takes the lock. */
 void prod_fail_all(gregor_producer *p, gregor_err err);
 
 /* ------------------------------------------------------------ idempotence.c */
 
 /* (loop) Sends InitProducerId when one is needed. */
 void prod_pid_maintain(gregor_producer *p);
-/* Forgets the producer id after a fatal sequence error: a new one is asked
- * for, sequences restart at 0. Under the lock. */
-void prod_pid_reset(gregor_producer *p);
+
+/* Sequences, per partition, the way Java's TransactionManager keeps them.
+ * Every function below runs under the lock and does nothing for a batch
+ * without a sequence (idempotence off, or not stamped yet).
+ *
+ * Whether the head batch of `part` may be drained as far as sequences go:
+ * not while the producer id is being fetched, not while a hole in the
+ * partition's sequence waits for its in-flight batches to come back (then
+ * the queued batches are renumbered under the next epoch, here), and no
+ * new batch while batches of an older id are outstanding. */
+bool prod_seq_may_drain(gregor_producer *p, prod_partition *part);
+/* Gives a batch being drained its producer id, epoch and sequence, the
+ * first time it goes out (a retry keeps its own). */
+void prod_seq_stamp(gregor_producer *p, prod_batch *b);
+/* The batch was written (or the broker says it already was). */
+void prod_seq_acked(prod_batch *b);
+/* The batch fails for good with `err`. When the broker refused it (it was
+ * not written), the partition's later batches get new sequences under the
+ * next epoch once none of them is in flight; when its fate is unknown
+ * (a timeout), the next batch's answer tells (success, or
+ * OUT_OF_ORDER_SEQUENCE, see prod_seq_out_of_order). */
+void prod_seq_failed(prod_batch *b, gregor_err err);
+/* `b` was split into `h1` and `h2`: they take its place and its sequences. */
+void prod_seq_split(prod_batch *b, prod_batch *h1, prod_batch *h2);
+/* OUT_OF_ORDER_SEQUENCE (or UNKNOWN_PRODUCER_ID) for `b`: when a batch with
+ * a lower sequence is outstanding, its answer will settle it; when none
+ * is, there is a real hole before `b` and the partition is renumbered
+ * under the next epoch from `b` on. The batch is retried either way. */
+void prod_seq_out_of_order(prod_batch *b);
 
 #endif

@@ -18,8 +18,10 @@
  * Responses: success reports the records with their offsets; retriable
  * errors put the batch back at the front of its partition (sorted by
  * sequence) with exponential backoff, and errors that invalidate metadata
- * ask for a refresh; everything else, or a retry past the deadline or the
- * retry budget, fails the batch.
+ * ask for a refresh; OUT_OF_ORDER_SEQUENCE is retried too (idempotence.c
+ * decides whether the partition must be renumbered); everything else, or
+ * a retry past the deadline or the retry budget, fails the batch, and only
+ * that batch.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,7 @@
 #include "protocol/gen/api.h"
 #include "protocol/gen/errors.h"
 #include "protocol/gen/produce.h"
+#include "protocol/tp_groups.h"
 #include "util/arena.h"
 #include "util/log.h"
 
@@ -42,8 +45,15 @@ typedef struct prod_request {
     int32_t node_id;
     size_t n;
     size_t bytes;
-    prod_batch *batches[]; /* grouped by topic */
+    proto_tp_groups groups;  /* batches[] by topic, and the response lookup */
+    prod_batch *batches[];   /* at most one per partition */
 } prod_request;
+
+static void request_free(prod_request *r)
+{
+    proto_tp_groups_fini(&r->groups);
+    free(r);
+}
 
 /* A request being assembled for one broker during a run. */
 typedef struct builder {
@@ -145,17 +155,15 @@ static void route_pending(gregor_producer *p, prod_topic *t, prod_msg **failed)
         else if (part >= t->n_parts)
             err = gregor_err_from_broker(PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION);
         if (err == GREGOR_OK) {
-            /* prod_append counts the message again and charges the batch. */
-            p->outstanding--;
+            /* Counted when it was accepted; the batch is charged instead. */
             err = prod_append(p, t->parts[part], m->timestamp_ms, key, value, m->headers, m->n_headers,
-                              m->opaque, &wake);
+                              m->opaque, m->gen, &wake);
             if (err == GREGOR_OK) {
                 p->mem_used -= m->mem;
                 free(m->data);
                 free(m);
                 continue;
             }
-            p->outstanding++;
         }
         m->partition = part;
         m->err = err;
@@ -177,7 +185,8 @@ static gregor_err encode_produce(buf_writer *w, int16_t version, void *opaque)
     proto_produce_request_init(&m);
     m.acks = p->cfg.acks;
     m.timeout_ms = p->cfg.request_timeout_ms;
-    proto_produce_request_topic_produce_data *td = calloc(r->n, sizeof *td);
+    const proto_tp_groups *g = &r->groups;
+    proto_produce_request_topic_produce_data *td = calloc(g->n_topics ? g->n_topics : 1, sizeof *td);
     proto_produce_request_partition_produce_data *pd = calloc(r->n, sizeof *pd);
     gregor_err err = GREGOR_ERR_NOMEM;
     if (!td || !pd)
@@ -194,23 +203,22 @@ static gregor_err encode_produce(buf_writer *w, int16_t version, void *opaque)
             goto out;
         }
     }
-    int32_t nt = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        prod_batch *b = r->batches[i];
-        if (i == 0 || b->part->topic != r->batches[i - 1]->part->topic) {
-            proto_produce_request_topic_produce_data_init(&td[nt]);
-            td[nt].name = buf_slice_of(b->part->topic->name, strlen(b->part->topic->name));
-            td[nt].partition_data = &pd[i];
-            td[nt].partition_data_count = 0;
-            nt++;
+    size_t k = 0;
+    for (size_t t = 0; t < g->n_topics; t++) {
+        const char *name = r->batches[proto_tp_groups_first(g, t)]->part->topic->name;
+        proto_produce_request_topic_produce_data_init(&td[t]);
+        td[t].name = buf_slice_of(name, strlen(name));
+        td[t].partition_data = &pd[k];
+        td[t].partition_data_count = (int32_t)proto_tp_groups_count(g, t);
+        for (size_t j = g->topic_start[t]; j < g->topic_start[t + 1]; j++, k++) {
+            const prod_batch *b = r->batches[g->order[j]];
+            proto_produce_request_partition_produce_data_init(&pd[k]);
+            pd[k].index = b->part->id;
+            pd[k].records = b->wire;
         }
-        proto_produce_request_partition_produce_data_init(&pd[i]);
-        pd[i].index = b->part->id;
-        pd[i].records = b->wire;
-        td[nt - 1].partition_data_count++;
     }
     m.topic_data = td;
-    m.topic_data_count = nt;
+    m.topic_data_count = (int32_t)g->n_topics;
     err = proto_produce_request_encode(w, version, &m);
 out:
     free(td);
@@ -234,8 +242,7 @@ static void requeue(prod_batch *b)
 {
     prod_partition *part = b->part;
     prod_batch **pp = &part->head;
-    while (*pp && (*pp)->attempts > 0 && (*pp)->base_seq >= 0 && b->base_seq >= 0 &&
-           (*pp)->base_seq < b->base_seq)
+    while (*pp && (*pp)->attempts > 0 && (*pp)->seq64 >= 0 && b->seq64 >= 0 && (*pp)->seq64 < b->seq64)
         pp = &(*pp)->next;
     b->next = *pp;
     *pp = b;
@@ -248,14 +255,31 @@ static bool retriable(gregor_producer *p, prod_batch *b, gregor_err err, int64_t
 {
     if (p->closing || now >= b->deadline_ms || b->attempts > p->cfg.retries)
         return false;
-    if (err == PROTO_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER) {
-        /* Expected behind a batch with a lower sequence being retried. */
-        prod_batch *h = b->part->head;
-        return h && h->attempts > 0 && h->base_seq >= 0 && h->base_seq < b->base_seq;
+    if (err == PROTO_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER || err == PROTO_ERR_UNKNOWN_PRODUCER_ID) {
+        if (b->seq64 < 0)
+            return false;
+        prod_seq_out_of_order(b); /* retried: behind a lower sequence, or renumbered */
+        return true;
     }
     if (err == GREGOR_ERR_DESTROYED || err == GREGOR_ERR_MALFORMED)
         return true; /* a connection closed under us, or a garbled answer */
     return gregor_err_is_retriable(err);
+}
+
+/* (under the lock) Splits a batch the broker found too large and puts the
+ * halves back at the front of the partition. False when out of memory
+ * (the batch then fails). */
+static bool split_and_requeue(gregor_producer *p, prod_batch *b)
+{
+    int32_t n = b->rb.count;
+    prod_batch *h1, *h2;
+    if (prod_batch_split(p, b, &h1, &h2) != GREGOR_OK)
+        return false;
+    gregor_log(GREGOR_LOG_INFO, "producer: %s [%d]: MESSAGE_TOO_LARGE for a batch of %d messages: split in two",
+               h1->part->topic->name, h1->part->id, (int)n);
+    requeue(h2);
+    requeue(h1);
+    return true;
 }
 
 typedef struct batch_result {
@@ -273,17 +297,14 @@ static void match_response(prod_request *r, const proto_produce_response *m, bat
         const proto_produce_response_topic_produce_response *tr = &m->responses[ti];
         for (int32_t pi = 0; pi < tr->partition_responses_count; pi++) {
             const proto_produce_response_partition_produce_response *pr = &tr->partition_responses[pi];
-            for (size_t i = 0; i < r->n; i++) {
-                prod_batch *b = r->batches[i];
-                if (b->part->id != pr->index || !buf_slice_eq_str(tr->name, b->part->topic->name))
-                    continue;
-                res[i].err = gregor_err_from_broker(pr->error_code);
-                if (res[i].err == PROTO_ERR_DUPLICATE_SEQUENCE_NUMBER /* already written */)
-                    res[i].err = GREGOR_OK;
-                res[i].base_offset = pr->base_offset;
-                res[i].log_append_ms = pr->log_append_time_ms;
-                break;
-            }
+            size_t i = proto_tp_groups_find(&r->groups, tr->name, pr->index);
+            if (i == SIZE_MAX)
+                continue; /* not asked for */
+            res[i].err = gregor_err_from_broker(pr->error_code);
+            if (res[i].err == PROTO_ERR_DUPLICATE_SEQUENCE_NUMBER /* already written */)
+                res[i].err = GREGOR_OK;
+            res[i].base_offset = pr->base_offset;
+            res[i].log_append_ms = pr->log_append_time_ms;
         }
     }
 }
@@ -331,10 +352,14 @@ static void produce_done(gregor_err err, net_response *resp, void *opaque)
         b->part->in_flight--;
         b->next = NULL;
         if (br.err == GREGOR_OK) {
+            prod_seq_acked(b);
             b->retry_at_ms = br.base_offset; /* carried to the report */
             b->first_ms = br.log_append_ms;
             b->next = done_list;
             done_list = b;
+        } else if (br.err == PROTO_ERR_MESSAGE_TOO_LARGE && b->rb.count > 1 && !p->closing && now < b->deadline_ms &&
+                   split_and_requeue(p, b)) {
+            continue;
         } else if (retriable(p, b, br.err, now)) {
             b->last_err = br.err;
             b->retry_at_ms = now + backoff_ms(p, b->attempts);
@@ -347,8 +372,7 @@ static void produce_done(gregor_err err, net_response *resp, void *opaque)
                 (gregor_err_is_retriable(br.err) || br.err == GREGOR_ERR_DESTROYED))
                 br.err = GREGOR_ERR_TIMED_OUT; /* the delivery timeout ended the retries */
             b->last_err = br.err;
-            if (b->base_seq >= 0 && p->pid_state == PROD_PID_READY && b->pid == p->pid)
-                prod_pid_reset(p); /* a hole in the sequence: start over with a new id */
+            prod_seq_failed(b, br.err);
             b->next = fail_list;
             fail_list = b;
         }
@@ -378,8 +402,37 @@ static void produce_done(gregor_err err, net_response *resp, void *opaque)
                    b->part->id, (int)b->rb.count, gregor_err_name(b->last_err));
         prod_batch_report(p, b, b->last_err, -1, -1);
     }
-    free(r);
+    request_free(r);
     prod_sender_run(p);
+}
+
+/* Groups the request's batches by topic (and prepares the lookup that
+ * matches the answer). False on NOMEM. */
+static bool group_request(prod_request *r)
+{
+    proto_tp stack[64], *tps = r->n <= 64 ? stack : malloc(r->n * sizeof *tps);
+    if (!tps) {
+        memset(&r->groups, 0, sizeof r->groups);
+        return false;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        tps[i] = (proto_tp){r->batches[i]->part->topic->name, r->batches[i]->part->id};
+    gregor_err err = proto_tp_groups_init(&r->groups, tps, r->n);
+    if (tps != stack)
+        free(tps);
+    return err == GREGOR_OK;
+}
+
+/* Fails every batch of a request that could not be sent (out of memory)
+ * and frees it. */
+static void fail_request(prod_request *r, prod_batch **failed)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        r->batches[i]->last_err = GREGOR_ERR_NOMEM;
+        r->batches[i]->next = *failed;
+        *failed = r->batches[i];
+    }
+    request_free(r);
 }
 
 /* Finishes (compresses) the batches of `bl` and sends them as one request. */
@@ -409,6 +462,10 @@ static void send_builder(gregor_producer *p, builder *bl, prod_batch **failed)
     r->p = p;
     r->node_id = bl->node_id;
     r->n = n;
+    if (!group_request(r)) {
+        fail_request(r, failed);
+        return;
+    }
     net_request req = {
         .api_key = PROTO_API_PRODUCE,
         .min_version = 0, /* older brokers get the batch rewritten (encode_produce) */
@@ -418,14 +475,8 @@ static void send_builder(gregor_producer *p, builder *bl, prod_batch **failed)
         .opaque = r,
         .no_response = p->cfg.acks == 0,
     };
-    if (net_conn_send(bl->conn, &req) != GREGOR_OK) {
-        for (size_t i = 0; i < n; i++) {
-            r->batches[i]->last_err = GREGOR_ERR_NOMEM;
-            r->batches[i]->next = *failed;
-            *failed = r->batches[i];
-        }
-        free(r);
-    }
+    if (net_conn_send(bl->conn, &req) != GREGOR_OK)
+        fail_request(r, failed);
 }
 
 static builder *builder_for(gregor_producer *p, builder *bls, size_t *n_bls, int32_t node_id)
@@ -469,32 +520,16 @@ static bool head_ready(gregor_producer *p, prod_partition *part, int64_t now, in
     return false;
 }
 
-/* (under the lock) Stamps the producer id and sequence on first drain, or
- * again after the producer id changed. */
-static void stamp(gregor_producer *p, prod_batch *b)
-{
-    if (!p->cfg.idempotence || p->pid_state != PROD_PID_READY)
-        return;
-    if (b->base_seq >= 0 && b->pid == p->pid && b->epoch == p->epoch)
-        return;
-    b->pid = p->pid;
-    b->epoch = p->epoch;
-    b->base_seq = b->part->next_seq;
-    int64_t next = (int64_t)b->part->next_seq + b->rb.count;
-    b->part->next_seq = (int32_t)(next > INT32_MAX ? next - INT32_MAX - 1 : next);
-}
-
 /* (under the lock) Fails expired batches at the head of `part`. */
-static void expire(gregor_producer *p, prod_partition *part, int64_t now, prod_batch **failed)
+static void expire(prod_partition *part, int64_t now, prod_batch **failed)
 {
     while (part->head && part->head->deadline_ms <= now) {
         prod_batch *b = part->head;
         part->head = b->next;
         if (!part->head)
             part->tail = NULL;
-        if (b->base_seq >= 0 && p->pid_state == PROD_PID_READY && b->pid == p->pid)
-            prod_pid_reset(p);
         b->last_err = GREGOR_ERR_TIMED_OUT;
+        prod_seq_failed(b, b->last_err);
         b->next = *failed;
         *failed = b;
     }
@@ -506,13 +541,12 @@ static bool drain_pass(gregor_producer *p, builder *bls, size_t *n_bls, int64_t 
                        bool *poll)
 {
     bool any = false;
-    bool can_send = p->pid_state == PROD_PID_OFF || p->pid_state == PROD_PID_READY;
     for (size_t i = 0; i < p->n_topics; i++) {
         prod_topic *t = p->topics[i];
         for (int32_t k = 0; k < t->n_parts; k++) {
             prod_partition *part = t->parts[k];
             prod_batch *b = part->head;
-            if (!b || !can_send)
+            if (!b)
                 continue;
             if (b->deadline_ms < *wake_ms)
                 *wake_ms = b->deadline_ms;
@@ -520,8 +554,9 @@ static bool drain_pass(gregor_producer *p, builder *bls, size_t *n_bls, int64_t 
                 *poll = true;
                 continue;
             }
-            if (!head_ready(p, part, now, wake_ms))
+            if (!head_ready(p, part, now, wake_ms) || !prod_seq_may_drain(p, part))
                 continue;
+            b = part->head; /* may_drain may have renumbered, never reordered */
             builder *bl = builder_for(p, bls, n_bls, part->leader);
             if (!bl) {
                 *poll = true; /* no connection yet, or it is full: look again soon */
@@ -539,7 +574,7 @@ static bool drain_pass(gregor_producer *p, builder *bls, size_t *n_bls, int64_t 
             b->attempts++;
             if (t->sticky == part->id)
                 t->sticky = -1; /* KIP-480: switch once the sticky batch is sent */
-            stamp(p, b);
+            prod_seq_stamp(p, b);
             if (bl->last)
                 bl->last->next = b;
             else
@@ -592,6 +627,13 @@ void prod_sender_run(gregor_producer *p)
     if (p->stopped)
         return;
     prod_pid_maintain(p);
+    pthread_mutex_lock(&p->lock);
+    gregor_err fatal = p->pid_state == PROD_PID_FATAL ? p->fatal_err : GREGOR_OK;
+    pthread_mutex_unlock(&p->lock);
+    if (fatal != GREGOR_OK) {
+        prod_fail_all(p, fatal); /* nothing can be sent as the user asked */
+        return;
+    }
     int64_t now = net_now_ms();
     int64_t wake_ms = INT64_MAX;
     bool poll = false;
@@ -621,7 +663,7 @@ void prod_sender_run(gregor_producer *p)
             }
         }
         for (int32_t k = 0; k < t->n_parts; k++)
-            expire(p, t->parts[k], now, &failed);
+            expire(t->parts[k], now, &failed);
     }
     /* A request carries at most one batch per partition: each pass over
      * the partitions fills one request per broker, and the next pass may
@@ -673,6 +715,7 @@ void prod_fail_all(gregor_producer *p, gregor_err err)
                 prod_batch *b = part->head;
                 part->head = b->next;
                 b->last_err = b->attempts > 0 && b->last_err != GREGOR_OK ? b->last_err : err;
+                prod_seq_failed(b, b->last_err); /* off the partition's list before it is freed */
                 b->next = failed;
                 failed = b;
             }

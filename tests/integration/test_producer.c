@@ -79,21 +79,6 @@ static void tally_fini(tally *t)
     pthread_mutex_destroy(&t->lock);
 }
 
-static const char *env_or(const char *name, const char *dflt)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : dflt;
-}
-
-static void kafka_dev(const char *fmt, const char *a, const char *b)
-{
-    char args[512], cmd[1024];
-    snprintf(args, sizeof args, fmt, a, b);
-    snprintf(cmd, sizeof cmd, "%s %s >/dev/null", tu_env_required("GREGOR_KAFKA_DEV"), args);
-    int rc = system(cmd);
-    cr_assert_eq(rc, 0, "'%s' failed (%d)", cmd, rc);
-}
-
 static gregor_config *config_for(const char *bootstrap)
 {
     gregor_config *cfg = gregor_config_new();
@@ -115,7 +100,7 @@ static void unique_topic(char *out, size_t n, const char *what)
 
 static size_t message_count(void)
 {
-    return (size_t)atol(env_or("GREGOR_TEST_PRODUCE_COUNT", "100000"));
+    return (size_t)atol(tu_env_or("GREGOR_TEST_PRODUCE_COUNT", "100000"));
 }
 
 static void key_of(size_t i, char *buf, size_t n) { snprintf(buf, n, "key-%zu", i % 997); }
@@ -238,7 +223,7 @@ static void roundtrip(const char *codec, const char *acks)
     char what[32];
     snprintf(what, sizeof what, "%s-%s", codec, acks);
     unique_topic(topic, sizeof topic, what);
-    kafka_dev("create-topic %s %s 4 1", env_or("GREGOR_TEST_KAFKA1_NAME", "kafka1"), topic);
+    tu_kafka_dev("create-topic %s %s 4 1", tu_env_or("GREGOR_TEST_KAFKA1_NAME", "kafka1"), topic);
     size_t n = message_count();
     gregor_config *cfg = config_for(bootstrap);
     set(cfg, "compression", codec);
@@ -366,7 +351,7 @@ Test(producer, legacy_082_message_set_v0, .timeout = 180)
     const char *bootstrap = tu_env_required("GREGOR_TEST_KAFKA39");
     char topic[128];
     unique_topic(topic, sizeof topic, "legacy");
-    kafka_dev("create-topic %s %s 4 1", env_or("GREGOR_TEST_KAFKA39_NAME", "kafka39"), topic);
+    tu_kafka_dev("create-topic %s %s 4 1", tu_env_or("GREGOR_TEST_KAFKA39_NAME", "kafka39"), topic);
     size_t n = 2000;
     gregor_config *cfg = config_for(bootstrap);
     set(cfg, "broker_version", "0.8.2");

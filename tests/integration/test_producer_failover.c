@@ -27,20 +27,6 @@
 #define N_MSGS 60000
 #define N_PARTS 3
 
-static const char *env_or(const char *name, const char *dflt)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : dflt;
-}
-
-static void kafka_dev(const char *args)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s >/dev/null", tu_env_required("GREGOR_KAFKA_DEV"), args);
-    int rc = system(cmd);
-    cr_assert_eq(rc, 0, "'%s' failed (%d)", cmd, rc);
-}
-
 typedef struct outcome {
     pthread_mutex_t lock;
     int64_t offset[N_MSGS]; /* -2 no report yet, -1 failed */
@@ -92,33 +78,13 @@ static void *produce_loop(void *arg)
     return NULL;
 }
 
-static int32_t leader_of_partition0(const char *bootstrap, const char *topic)
-{
-    gregor_config *cfg = gregor_config_new();
-    char err[256];
-    cr_assert_eq(gregor_config_set(cfg, "bootstrap", bootstrap, err, sizeof err), GREGOR_OK);
-    gregor_client *c;
-    cr_assert_eq(gregor_client_new(cfg, &c, err, sizeof err), GREGOR_OK, "%s", err);
-    const gregor_metadata *md;
-    const char *names[] = {topic};
-    cr_assert_eq(gregor_client_metadata(c, names, 1, 10000, &md, err, sizeof err), GREGOR_OK, "%s", err);
-    const gregor_metadata_topic *t = gregor_metadata_topic_find(md, topic);
-    cr_assert_not_null(t);
-    int32_t leader = gregor_metadata_partition_find(t, 0)->leader;
-    gregor_metadata_destroy(md);
-    gregor_client_destroy(c);
-    gregor_config_destroy(cfg);
-    return leader;
-}
-
 Test(producer_failover, leader_killed_mid_produce_acks_all_idempotent, .timeout = 300)
 {
     const char *bootstrap = tu_env_required("GREGOR_TEST_KAFKA3");
-    const char *cluster = env_or("GREGOR_TEST_KAFKA3_NAME", "kafka3");
-    char topic[64], args[256];
+    const char *cluster = tu_env_or("GREGOR_TEST_KAFKA3_NAME", "kafka3");
+    char topic[64];
     snprintf(topic, sizeof topic, "producer-failover-%ld-%d", (long)time(NULL), (int)getpid());
-    snprintf(args, sizeof args, "create-topic %s %s %d 3 min.insync.replicas=2", cluster, topic, N_PARTS);
-    kafka_dev(args);
+    tu_kafka_dev("create-topic %s %s %d 3 min.insync.replicas=2", cluster, topic, N_PARTS);
     pthread_mutex_init(&out.lock, NULL);
     for (int i = 0; i < N_MSGS; i++)
         out.offset[i] = -2;
@@ -134,19 +100,18 @@ Test(producer_failover, leader_killed_mid_produce_acks_all_idempotent, .timeout 
     gregor_producer *p;
     cr_assert_eq(gregor_producer_new(cfg, on_delivery, NULL, &p, err, sizeof err), GREGOR_OK, "%s", err);
 
-    int32_t victim = leader_of_partition0(bootstrap, topic);
+    int32_t victim;
+    tu_partition_leaders(bootstrap, topic, &victim, 1);
     run_args a = {p, topic};
     pthread_t th;
     pthread_create(&th, NULL, produce_loop, &a);
     while (atomic_load(&produced) < N_MSGS / 4)
         usleep(10000);
-    snprintf(args, sizeof args, "kill %s %d", cluster, victim);
-    kafka_dev(args);
+    tu_kafka_dev("kill %s %d", cluster, victim);
     fprintf(stderr, "killed broker %d after %d messages\n", victim, atomic_load(&produced));
     while (atomic_load(&produced) < N_MSGS * 3 / 4)
         usleep(10000);
-    snprintf(args, sizeof args, "restart %s %d", cluster, victim);
-    kafka_dev(args);
+    tu_kafka_dev("restart %s %d", cluster, victim);
     fprintf(stderr, "broker %d back; %d messages produced by then\n", victim, atomic_load(&produced));
     pthread_join(th, NULL);
     cr_assert_eq(gregor_producer_flush(p, 120000), GREGOR_OK, "%zu outstanding", gregor_producer_outstanding(p));

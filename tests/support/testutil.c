@@ -3,8 +3,12 @@
 
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "gregor/gregor.h"
 
 static int nibble(char c)
 {
@@ -47,4 +51,46 @@ const char *tu_env_required(const char *name)
     if (!v || !*v)
         cr_assert_fail("%s is not set: run through ctest, whose fixtures start the test cluster", name);
     return v;
+}
+
+const char *tu_env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
+void tu_kafka_dev(const char *fmt, ...)
+{
+    char args[768], cmd[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    cr_assert(n >= 0 && (size_t)n < sizeof args, "kafka-dev arguments too long");
+    n = snprintf(cmd, sizeof cmd, "%s %s >/dev/null", tu_env_required("GREGOR_KAFKA_DEV"), args);
+    cr_assert(n >= 0 && (size_t)n < sizeof cmd, "kafka-dev command too long");
+    int rc = system(cmd);
+    cr_assert_eq(rc, 0, "'%s' failed (%d)", cmd, rc);
+}
+
+void tu_partition_leaders(const char *bootstrap, const char *topic, int32_t *leaders, int32_t n)
+{
+    gregor_config *cfg = gregor_config_new();
+    char err[256];
+    cr_assert_not_null(cfg);
+    cr_assert_eq(gregor_config_set(cfg, "bootstrap", bootstrap, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_client *c;
+    cr_assert_eq(gregor_client_new(cfg, &c, err, sizeof err), GREGOR_OK, "%s", err);
+    const gregor_metadata *md;
+    const char *names[] = {topic};
+    cr_assert_eq(gregor_client_metadata(c, names, 1, 20000, &md, err, sizeof err), GREGOR_OK, "%s", err);
+    const gregor_metadata_topic *t = gregor_metadata_topic_find(md, topic);
+    cr_assert_not_null(t, "topic %s is not in the metadata", topic);
+    for (int32_t i = 0; i < n; i++) {
+        const gregor_metadata_partition *mp = gregor_metadata_partition_find(t, i);
+        leaders[i] = mp ? mp->leader : -1;
+    }
+    gregor_metadata_destroy(md);
+    gregor_client_destroy(c);
+    gregor_config_destroy(cfg);
 }
