@@ -87,8 +87,8 @@ static void pid_unavailable(gregor_producer *p, gregor_err err)
         p->pid_state = PROD_PID_FATAL;
         return;
     }
-    if (unsupported)
-        gregor_log(GREGOR_LOG_WARN, "producer: the broker has no InitProducerId: not idempotent");
+    if (unsupported) /* a pre-0.11 broker: expected, idempotence was only the default */
+        gregor_log(GREGOR_LOG_INFO, "producer: the broker has no InitProducerId: not idempotent");
     else
         gregor_log(GREGOR_LOG_WARN, "producer: InitProducerId failed (%s): continuing without idempotence",
                    gregor_err_name(err));
