@@ -5,9 +5,14 @@
  * would write to ZooKeeper and is never used), OffsetFetch v1..7 (v8+ nest
  * groups; v1 is 0.8.2's). Topics are sent by name throughout.
  *
+ * Requests to the coordinator go on the cluster's coordinator connection
+ * to that broker (CLUSTER_CONN_COORDINATOR), never behind a long-poll Fetch.
+ *
  * Every operation is a blocking retry loop with a deadline
- * (commit_timeout_ms): COORDINATOR_NOT_AVAILABLE and NOT_COORDINATOR, or a
- * lost connection to the coordinator, forget it and find it again;
+ * (commit_timeout_ms), each attempt bounded by request_timeout_ms. The
+ * coordinator is forgotten and found again after COORDINATOR_NOT_AVAILABLE
+ * or NOT_COORDINATOR, when it is no longer in the metadata, when its
+ * connection fails or drops, and when a request to it times out;
  * COORDINATOR_LOAD_IN_PROGRESS waits and asks the same one again. Commits
  * are idempotent, so repeating a whole request is safe.
  *
@@ -45,11 +50,28 @@ static void put_errstr(char *errstr, size_t n, const char *fmt, const char *a, c
         snprintf(errstr, n, fmt, a, b);
 }
 
-/* True for the errors after which the coordinator must be found again. */
-static bool coordinator_moved(gregor_err err)
+/* True for the errors after which the coordinator must be found again:
+ * the broker says it is not the coordinator, it is gone from the metadata
+ * (INVALID_ARG from the cluster), or it cannot be reached in time. */
+static bool coordinator_lost(gregor_err err)
 {
     return err == 15 /* COORDINATOR_NOT_AVAILABLE */ || err == 16 /* NOT_COORDINATOR */ ||
-           err == GREGOR_ERR_DISCONNECTED || err == GREGOR_ERR_CONNECT;
+           err == GREGOR_ERR_INVALID_ARG || err == GREGOR_ERR_DISCONNECTED || err == GREGOR_ERR_CONNECT ||
+           err == GREGOR_ERR_RESOLVE || err == GREGOR_ERR_TIMED_OUT;
+}
+
+/* One request to the coordinator `node` on its own connection, waiting up
+ * to timeout_ms; no retries (the caller decides). */
+static gregor_err call_coordinator(offset_mgr *o, int32_t node, net_request *req, int32_t timeout_ms,
+                                   cluster_reply *reply, char *errstr, size_t n)
+{
+    req->timeout_ms = timeout_ms;
+    gregor_err err = cluster_call_on(o->c->client->cluster, node, CLUSTER_CONN_COORDINATOR, req, reply);
+    if (err == GREGOR_ERR_INVALID_ARG && errstr && n)
+        snprintf(errstr, n, "coordinator broker %d is not in the cluster metadata", (int)node);
+    else if (err != GREGOR_OK && errstr && n)
+        snprintf(errstr, n, "coordinator broker %d: %s", (int)node, gregor_err_str(err));
+    return err;
 }
 
 /* ---------------------------------------------------- find coordinator */
@@ -104,7 +126,8 @@ static gregor_err find_once(offset_mgr *o, int32_t timeout_ms, int32_t *node, ch
     return err;
 }
 
-/* The coordinator's node id, found if unknown. */
+/* The coordinator's node id, found if unknown; a node the metadata does
+ * not list (even after a fresh answer) is not taken. */
 static gregor_err coordinator(offset_mgr *o, int64_t deadline, int32_t *node, char *errstr, size_t n)
 {
     pthread_mutex_lock(&o->lock);
@@ -117,23 +140,40 @@ static gregor_err coordinator(offset_mgr *o, int64_t deadline, int32_t *node, ch
         if (left <= 0)
             return GREGOR_ERR_TIMED_OUT;
         gregor_err err = find_once(o, (int32_t)left, node, errstr, n);
-        if (err == GREGOR_OK) {
+        if (err == GREGOR_OK && client_wait_broker(o->c->client, *node, deadline)) {
             pthread_mutex_lock(&o->lock);
             o->coordinator = *node;
             pthread_mutex_unlock(&o->lock);
             return GREGOR_OK;
         }
-        if (!gregor_err_is_retriable(err) || err == GREGOR_ERR_TIMED_OUT)
+        if (err == GREGOR_OK) {
+            gregor_log(GREGOR_LOG_DEBUG, "consumer: group '%s': coordinator %d is not in the metadata yet",
+                       o->group, (int)*node);
+            if (errstr && n)
+                snprintf(errstr, n, "coordinator broker %d is not in the cluster metadata", (int)*node);
+            err = GREGOR_ERR_TIMED_OUT;
+        } else if (!gregor_err_is_retriable(err) || err == GREGOR_ERR_TIMED_OUT) {
+            return err;
+        }
+        if (net_now_ms() + RETRY_BACKOFF_MS >= deadline)
             return err;
         sleep_ms(RETRY_BACKOFF_MS);
     }
 }
 
-static void forget_coordinator(offset_mgr *o)
+/* Forgets `node` as the coordinator (unless another thread already moved
+ * on) and asks for fresh metadata, in which a departed broker is gone. */
+static void forget_coordinator(offset_mgr *o, int32_t node, gregor_err why)
 {
     pthread_mutex_lock(&o->lock);
-    o->coordinator = -1;
+    bool was = o->coordinator == node;
+    if (was)
+        o->coordinator = -1;
     pthread_mutex_unlock(&o->lock);
+    if (was)
+        gregor_log(GREGOR_LOG_DEBUG, "consumer: group '%s': forgetting coordinator %d (%s)", o->group, (int)node,
+                   gregor_err_name(why));
+    cluster_request_refresh(o->c->client->cluster);
 }
 
 /* -------------------------------------------------------------- commit */
@@ -228,7 +268,7 @@ static gregor_err commit_once(offset_mgr *o, int32_t node, commit_req *r, gregor
         .opaque = r,
     };
     cluster_reply reply;
-    gregor_err err = client_call_any(o->c->client, node, &req, timeout_ms, &reply, errstr, n);
+    gregor_err err = call_coordinator(o, node, &req, timeout_ms, &reply, errstr, n);
     if (err != GREGOR_OK)
         return err;
     arena a;
@@ -269,12 +309,15 @@ static gregor_err with_coordinator(offset_mgr *o, coord_op op, void *arg, char *
             err = GREGOR_ERR_TIMED_OUT;
             break;
         }
-        err = op(o, node, arg, (int32_t)left, errstr, n);
+        /* One attempt may not take the whole deadline: a coordinator that
+         * stopped answering must leave time to find the next one. */
+        int32_t attempt_ms = left < o->c->request_timeout_ms ? (int32_t)left : o->c->request_timeout_ms;
+        err = op(o, node, arg, attempt_ms, errstr, n);
         if (err == GREGOR_OK)
             return GREGOR_OK;
-        if (coordinator_moved(err))
-            forget_coordinator(o);
-        else if (err != 14 /* COORDINATOR_LOAD_IN_PROGRESS */ && err != GREGOR_ERR_TIMED_OUT)
+        if (coordinator_lost(err))
+            forget_coordinator(o, node, err);
+        else if (err != 14 /* COORDINATOR_LOAD_IN_PROGRESS */)
             break;
         if (net_now_ms() + RETRY_BACKOFF_MS >= deadline)
             break;
@@ -383,7 +426,7 @@ static gregor_err fetch_op(offset_mgr *o, int32_t node, void *arg, int32_t timeo
         .opaque = fa,
     };
     cluster_reply reply;
-    gregor_err err = client_call_any(o->c->client, node, &req, timeout_ms, &reply, errstr, n);
+    gregor_err err = call_coordinator(o, node, &req, timeout_ms, &reply, errstr, n);
     if (err != GREGOR_OK)
         return err;
     arena a;

@@ -7,13 +7,18 @@
  *   - OffsetCommit answered NOT_COORDINATOR, then
  *     COORDINATOR_LOAD_IN_PROGRESS, then success: the commit succeeds after
  *     finding the coordinator again;
- *   - OffsetFetch resolving a COMMITTED start.
+ *   - OffsetFetch resolving a COMMITTED start;
+ *   - a coordinator that is not in the metadata, stops answering or drops
+ *     the connection is forgotten and found again;
+ *   - coordinator requests use their own connection, not the one a
+ *     long-poll Fetch is waiting on.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gregor/consumer.h"
@@ -27,9 +32,18 @@
 #include "protocol/gen/offset_fetch.h"
 #include "protocol/records.h"
 
+/* What the n-th OffsetCommit gets: a broker error code (0 for success),
+ * or no answer, or a closed connection. Past the plan: success. */
+#define PLAN_SILENT (-1)
+#define PLAN_CLOSE (-2)
+#define PLAN_MAX 4
+
 typedef struct script {
     int port;
     atomic_int fetches, commits, finds, metadata;
+    atomic_int fetch_conn, commit_conn; /* conn_index of the last one */
+    atomic_int find_first_node;         /* the first FindCoordinator's answer (0: node 1) */
+    atomic_int commit_plan[PLAN_MAX];
     bool corrupt;
 } script;
 
@@ -83,6 +97,7 @@ static buf_slice records_at(proto_batch *b, int64_t base)
 
 static mock_action on_fetch(mock_request *req, buf_writer *reply)
 {
+    atomic_store(&sc.fetch_conn, req->conn_index);
     int n = atomic_fetch_add(&sc.fetches, 1);
     if (n == 1)
         return MOCK_CLOSE;
@@ -124,8 +139,14 @@ static mock_action on_fetch(mock_request *req, buf_writer *reply)
 
 static mock_action on_commit(mock_request *req, buf_writer *reply)
 {
+    atomic_store(&sc.commit_conn, req->conn_index);
     int n = atomic_fetch_add(&sc.commits, 1);
-    proto_offset_commit_response_partition p = {.partition_index = 0, .error_code = n == 0 ? 16 : n == 1 ? 14 : 0};
+    int plan = n < PLAN_MAX ? atomic_load(&sc.commit_plan[n]) : 0;
+    if (plan == PLAN_SILENT)
+        return MOCK_SILENT;
+    if (plan == PLAN_CLOSE)
+        return MOCK_CLOSE;
+    proto_offset_commit_response_partition p = {.partition_index = 0, .error_code = (int16_t)plan};
     proto_offset_commit_response_topic t;
     proto_offset_commit_response_topic_init(&t);
     t.name = buf_slice_of("t", 1);
@@ -173,13 +194,14 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
     case PROTO_API_FETCH:
         return on_fetch(req, reply);
     case PROTO_API_FIND_COORDINATOR: {
-        atomic_fetch_add(&sc.finds, 1);
+        int n = atomic_fetch_add(&sc.finds, 1);
+        int node = n == 0 && atomic_load(&sc.find_first_node) ? atomic_load(&sc.find_first_node) : 1;
         proto_find_coordinator_response r;
         proto_find_coordinator_response_init(&r);
         proto_find_coordinator_response_coordinator co;
         proto_find_coordinator_response_coordinator_init(&co);
         co.key = buf_slice_of("g", 1);
-        co.node_id = r.node_id = 1;
+        co.node_id = r.node_id = node;
         co.host = r.host = buf_slice_of("127.0.0.1", 9);
         co.port = r.port = sc.port;
         r.coordinators = &co;
@@ -198,7 +220,9 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
 
 static mock_broker *mb;
 
-static gregor_consumer *start(bool corrupt)
+/* A consumer of the mock with the settings below, then `extra`
+ * ({name, value} pairs, NULL-ended) on top. */
+static gregor_consumer *start_with(bool corrupt, const char *const (*extra)[2])
 {
     memset(&sc, 0, sizeof sc);
     sc.corrupt = corrupt;
@@ -215,11 +239,15 @@ static gregor_consumer *start(bool corrupt)
     cr_assert_eq(gregor_config_set(cfg, "bootstrap", bs, err, sizeof err), GREGOR_OK);
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
         cr_assert_eq(gregor_config_set(cfg, kv[i][0], kv[i][1], err, sizeof err), GREGOR_OK, "%s", err);
+    for (size_t i = 0; extra && extra[i][0]; i++)
+        cr_assert_eq(gregor_config_set(cfg, extra[i][0], extra[i][1], err, sizeof err), GREGOR_OK, "%s", err);
     gregor_consumer *c;
     cr_assert_eq(gregor_consumer_new(cfg, &c, err, sizeof err), GREGOR_OK, "%s", err);
     gregor_config_destroy(cfg);
     return c;
 }
+
+static gregor_consumer *start(bool corrupt) { return start_with(corrupt, NULL); }
 
 static void stop(gregor_consumer *c)
 {
@@ -273,6 +301,8 @@ Test(consumer_mock, corrupt_records_are_an_error, .timeout = 30)
 Test(consumer_mock, commit_retries_coordinator_moves, .timeout = 30)
 {
     gregor_consumer *c = start(false);
+    atomic_store(&sc.commit_plan[0], 16); /* NOT_COORDINATOR */
+    atomic_store(&sc.commit_plan[1], 14); /* COORDINATOR_LOAD_IN_PROGRESS */
     char err[256];
     gregor_topic_offset o = {.topic = "t", .partition = 0, .offset = 9};
     cr_assert_eq(gregor_consumer_commit(c, &o, 1, NULL, NULL, NULL, err, sizeof err), GREGOR_OK, "%s", err);
@@ -285,5 +315,76 @@ Test(consumer_mock, commit_retries_coordinator_moves, .timeout = 30)
     gregor_partition_state st;
     cr_assert_eq(gregor_consumer_position(c, "t", 0, &st), GREGOR_OK);
     cr_assert_eq(st.position, 41);
+    stop(c);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Commits offset 9 of t/0 synchronously; returns how long it took. */
+static int64_t commit_ms(gregor_consumer *c)
+{
+    char err[256];
+    gregor_topic_offset o = {.topic = "t", .partition = 0, .offset = 9};
+    int64_t t0 = now_ms();
+    cr_assert_eq(gregor_consumer_commit(c, &o, 1, NULL, NULL, NULL, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert_eq(o.err, GREGOR_OK);
+    return now_ms() - t0;
+}
+
+Test(consumer_mock, coordinator_gone_from_metadata_is_found_again, .timeout = 30)
+{
+    gregor_consumer *c = start(false);
+    atomic_store(&sc.find_first_node, 2); /* a broker the metadata does not list */
+    commit_ms(c);
+    cr_assert_eq(atomic_load(&sc.finds), 2, "the unknown coordinator must be forgotten and found again");
+    cr_assert_eq(atomic_load(&sc.commits), 1);
+    stop(c);
+}
+
+Test(consumer_mock, silent_coordinator_is_found_again, .timeout = 30)
+{
+    static const char *const extra[][2] = {{"request_timeout_ms", "500"}, {"commit_timeout_ms", "20000"}, {NULL}};
+    gregor_consumer *c = start_with(false, extra);
+    atomic_store(&sc.commit_plan[0], PLAN_SILENT);
+    int64_t ms = commit_ms(c);
+    cr_assert_eq(atomic_load(&sc.commits), 2);
+    cr_assert_eq(atomic_load(&sc.finds), 2, "a timed-out coordinator must be forgotten and found again");
+    cr_assert_lt(ms, 5000, "the commit took %lld ms: one attempt must not use the whole commit_timeout_ms",
+                 (long long)ms);
+    stop(c);
+}
+
+Test(consumer_mock, coordinator_connection_lost_is_found_again, .timeout = 30)
+{
+    gregor_consumer *c = start(false);
+    atomic_store(&sc.commit_plan[0], PLAN_CLOSE);
+    commit_ms(c);
+    cr_assert_eq(atomic_load(&sc.commits), 2);
+    cr_assert_eq(atomic_load(&sc.finds), 2, "a lost coordinator connection must make the consumer look again");
+    stop(c);
+}
+
+Test(consumer_mock, coordinator_has_its_own_connection, .timeout = 30)
+{
+    gregor_consumer *c = start(false);
+    char err[256];
+    cr_assert_eq(gregor_consumer_assign(c, "t", 0, 5, 0, err, sizeof err), GREGOR_OK, "%s", err);
+    /* Fetches 0..2 end in records; the 4th is never answered (a long poll). */
+    for (int i = 0; i < 100 && atomic_load(&sc.fetches) < 4; i++) {
+        gregor_batch *b = NULL;
+        cr_assert_eq(gregor_consumer_poll(c, 50, &b, err, sizeof err), GREGOR_OK, "%s", err);
+        gregor_batch_destroy(b);
+    }
+    cr_assert_geq(atomic_load(&sc.fetches), 4);
+    int64_t ms = commit_ms(c);
+    cr_assert_eq(atomic_load(&sc.commits), 1, "the commit was answered once");
+    cr_assert_neq(atomic_load(&sc.commit_conn), atomic_load(&sc.fetch_conn),
+                  "OffsetCommit went on the connection of the waiting Fetch");
+    cr_assert_lt(ms, 1000, "the commit took %lld ms", (long long)ms);
     stop(c);
 }
