@@ -20,6 +20,14 @@
  * simple consumers do. NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE and
  * COORDINATOR_LOAD_IN_PROGRESS are retried until `commit_timeout_ms`.
  *
+ * Auto-commit (enable_auto_commit, every auto_commit_interval_ms, in the
+ * background) stores, for each partition, its position as of the start of
+ * the latest gregor_consumer_poll() call: a batch counts as processed once
+ * the application calls poll again, as in the Java client. A crash while a
+ * batch is being processed therefore delivers it again (at-least-once),
+ * never loses it. gregor_consumer_destroy() commits the final positions:
+ * everything poll returned counts as processed by then.
+ *
  * Threading: a gregor_consumer is used by one application thread at a time
  * (calls need no locks of their own, but must not run concurrently);
  * its background work runs on internal threads. Commit callbacks run on the
@@ -87,8 +95,8 @@ void gregor_batch_destroy(gregor_batch *b);
 gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, char *errstr,
                                size_t errstr_size) GREGOR_MUST_CHECK;
 
-/* With a group and enable_auto_commit, commits the consumed positions
- * (waiting up to commit_timeout_ms), runs the pending commit callbacks,
+/* With a group and enable_auto_commit, commits the final positions (after
+ * everything poll returned; waiting up to commit_timeout_ms), runs the pending commit callbacks,
  * stops fetching and frees. Outstanding batches stay valid. NULL does
  * nothing. */
 void gregor_consumer_destroy(gregor_consumer *c);

@@ -2,8 +2,10 @@
  * sleeps on a condition variable until the next auto-commit is due or a
  * commit is queued, runs it with offsets_commit_sync(), and queues the
  * finished asynchronous commits until the application thread runs their
- * callbacks (poll, commit, destroy). Commit on close happens in
- * offsets_destroy().
+ * callbacks (poll, commit, destroy). Auto-commit stores the positions as
+ * of the start of the latest poll() (a batch counts as processed when the
+ * application polls again); commit on close, in offsets_destroy(), stores
+ * the final positions.
  *
  * Threading: the committer thread, and the application thread for
  * offsets_commit_async / offsets_run_callbacks / offsets_new /
@@ -58,11 +60,13 @@ static commit_job *job_new(const gregor_topic_offset *offs, size_t n, const char
     return j;
 }
 
-static void auto_commit(offset_mgr *o)
+/* Commits what changed: the positions as of the latest poll() on the
+ * interval (CONSUMED), the final positions on close (CURRENT). */
+static void auto_commit(offset_mgr *o, consumer_pos_kind kind)
 {
     gregor_topic_offset *v;
     size_t n;
-    if (consumer_positions(o->c, true, &v, &n) != GREGOR_OK)
+    if (consumer_positions(o->c, kind, true, &v, &n) != GREGOR_OK)
         return;
     char errstr[256];
     if (n && offsets_commit_sync(o, v, n, NULL, errstr, sizeof errstr) != GREGOR_OK)
@@ -115,7 +119,7 @@ static void *committer_main(void *arg)
         int64_t now = net_now_ms();
         if (now >= next_auto) {
             pthread_mutex_unlock(&o->lock);
-            auto_commit(o);
+            auto_commit(o, CONSUMER_POS_CONSUMED);
             pthread_mutex_lock(&o->lock);
             next_auto = net_now_ms() + o->interval_ms;
             continue;
@@ -206,7 +210,7 @@ void offsets_destroy(offset_mgr *o)
     pthread_mutex_unlock(&o->lock);
     pthread_join(o->thread, NULL); /* after the queued commits ran */
     if (o->auto_commit)
-        auto_commit(o); /* commit on close */
+        auto_commit(o, CONSUMER_POS_CURRENT); /* commit on close */
     offsets_run_callbacks(o);
     offsets_free_meta(o);
     pthread_cond_destroy(&o->cond);

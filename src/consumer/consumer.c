@@ -330,7 +330,7 @@ gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t
             goto out_unlock;
         }
         p->partition = partition;
-        p->high_watermark = p->log_start_offset = p->committed = -1;
+        p->high_watermark = p->log_start_offset = p->committed = p->consumed = -1;
         c->parts[c->n_parts++] = p;
     }
     p->assigned = true;
@@ -503,6 +503,10 @@ gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_b
         deadline_ts(&until, timeout_ms);
     gregor_err err = GREGOR_OK;
     pthread_mutex_lock(&c->lock);
+    /* What poll returned before this call counts as processed: auto-commit
+     * may store it from now on, and nothing returned later (Java's rule). */
+    for (size_t i = 0; i < c->n_parts; i++)
+        c->parts[i]->consumed = c->parts[i]->position;
     for (;;) {
         if ((err = failure_locked(c, errstr, n)) != GREGOR_OK)
             break;
@@ -530,7 +534,8 @@ gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_b
 
 /* ------------------------------------------------------------ offset_mgr */
 
-gregor_err consumer_positions(gregor_consumer *c, bool changed_only, gregor_topic_offset **out, size_t *n)
+gregor_err consumer_positions(gregor_consumer *c, consumer_pos_kind kind, bool changed_only,
+                              gregor_topic_offset **out, size_t *n)
 {
     pthread_mutex_lock(&c->lock);
     gregor_topic_offset *v = c->n_parts ? calloc(c->n_parts, sizeof *v) : NULL;
@@ -538,9 +543,10 @@ gregor_err consumer_positions(gregor_consumer *c, bool changed_only, gregor_topi
     if (v) {
         for (size_t i = 0; i < c->n_parts; i++) {
             cpart *p = c->parts[i];
-            if (!p->assigned || p->position < 0 || (changed_only && p->position == p->committed))
+            int64_t pos = kind == CONSUMER_POS_CONSUMED ? p->consumed : p->position;
+            if (!p->assigned || pos < 0 || (changed_only && pos == p->committed))
                 continue;
-            v[k++] = (gregor_topic_offset){.topic = p->topic, .partition = p->partition, .offset = p->position};
+            v[k++] = (gregor_topic_offset){.topic = p->topic, .partition = p->partition, .offset = pos};
         }
     }
     pthread_mutex_unlock(&c->lock);
@@ -574,7 +580,7 @@ gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offse
     gregor_topic_offset *own = NULL;
     gregor_err err;
     if (!offsets) {
-        if ((err = consumer_positions(c, false, &own, &n)) != GREGOR_OK)
+        if ((err = consumer_positions(c, CONSUMER_POS_CURRENT, false, &own, &n)) != GREGOR_OK)
             return err;
         if (n == 0) {
             free(own);

@@ -108,6 +108,7 @@ typedef struct cpart {
     int64_t reset_ts;      /* NEED_OFFSET: -2 earliest, -1 latest, else a timestamp */
     int64_t fetch_offset;  /* next offset to fetch */
     int64_t position;      /* next offset poll returns */
+    int64_t consumed;      /* position when the latest poll() began: what auto-commit stores */
     int64_t high_watermark;
     int64_t log_start_offset;
     int64_t committed;     /* last offset committed (auto-commit skips unchanged) */
@@ -207,11 +208,17 @@ gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n
 /* Queues an asynchronous commit; `offs` is copied. */
 gregor_err offsets_commit_async(offset_mgr *o, const gregor_topic_offset *offs, size_t n, const char *metadata,
                                 gregor_commit_cb cb, void *opaque) GREGOR_MUST_CHECK;
-/* The current positions of assigned partitions as commit entries
- * (malloc'd array, topics borrowed from the cparts); `changed_only` skips
- * those already committed. Takes the lock. */
-gregor_err consumer_positions(gregor_consumer *c, bool changed_only, gregor_topic_offset **out,
-                              size_t *n) GREGOR_MUST_CHECK;
+/* Which offsets consumer_positions() reports. */
+typedef enum consumer_pos_kind {
+    CONSUMER_POS_CURRENT,  /* after everything poll has returned (commit(NULL), close) */
+    CONSUMER_POS_CONSUMED, /* as of the latest poll() call's start (auto-commit) */
+} consumer_pos_kind;
+
+/* The positions of assigned partitions as commit entries (malloc'd array,
+ * topics borrowed from the cparts); `changed_only` skips those already
+ * committed. Takes the lock. */
+gregor_err consumer_positions(gregor_consumer *c, consumer_pos_kind kind, bool changed_only,
+                              gregor_topic_offset **out, size_t *n) GREGOR_MUST_CHECK;
 /* Records that offsets were committed (for changed_only). Takes the lock. */
 void consumer_mark_committed(gregor_consumer *c, const gregor_topic_offset *offs, size_t n);
 

@@ -7,8 +7,9 @@
  *   exactly there;
  * - kafka-python commits, gregor's committed() reads it;
  * - an asynchronous commit's callback runs from poll() with the result;
- * - auto-commit stores what the application consumed, on the interval and
- *   on close;
+ * - auto-commit stores, on the interval, the positions as of the latest
+ *   poll (not the batch that poll just returned, which the application may
+ *   still be processing), and the final positions on close;
  * - a commit completes promptly while a Fetch to the same broker (the
  *   coordinator) is long-polling an idle topic.
  */
@@ -213,10 +214,18 @@ Test(offsets, async_commit_callback_and_auto_commit, .timeout = 120)
     consume(c, 100);
     gregor_partition_state st;
     cr_assert_eq(gregor_consumer_position(c, topic, 0, &st), GREGOR_OK);
+    usleep(800 * 1000); /* four intervals, no poll: the last batch is still "being processed" */
+    cr_assert_eq(gregor_consumer_committed(c, &back, 1, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert(back.offset > 42 && back.offset < st.position,
+              "auto-committed %lld: the batch the last poll returned (up to %lld) must not count before the "
+              "next poll", (long long)back.offset, (long long)st.position);
+    gregor_batch *b;
+    cr_assert_eq(gregor_consumer_poll(c, 0, &b, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_batch_destroy(b);
     usleep(800 * 1000);
     cr_assert_eq(gregor_consumer_committed(c, &back, 1, err, sizeof err), GREGOR_OK, "%s", err);
-    cr_assert_eq(back.offset, st.position, "auto-committed %lld, position %lld", (long long)back.offset,
-                 (long long)st.position);
+    cr_assert_eq(back.offset, st.position, "auto-committed %lld, position before the poll %lld",
+                 (long long)back.offset, (long long)st.position);
     cr_assert_eq(gregor_consumer_seek(c, topic, 0, 499, 0, err, sizeof err), GREGOR_OK);
     consume(c, 1);
     gregor_consumer_destroy(c); /* commits 500 on close */
