@@ -30,7 +30,7 @@ APIS = [
     "Produce", "Fetch", "ListOffsets", "Metadata", "OffsetCommit", "OffsetFetch",
     "FindCoordinator", "JoinGroup", "Heartbeat", "LeaveGroup", "SyncGroup",
     "DescribeGroups", "ListGroups", "SaslHandshake", "ApiVersions", "CreateTopics",
-    "DeleteTopics", "InitProducerId", "SaslAuthenticate",
+    "DeleteTopics", "InitProducerId", "OffsetForLeaderEpoch", "SaslAuthenticate",
 ]
 # Embedded protocols carried inside group messages (no API key, no header).
 EMBEDDED = ["ConsumerProtocolSubscription", "ConsumerProtocolAssignment"]
@@ -717,6 +717,17 @@ def gen_errors(tsv, out_dir):
     c.append("")
     c.append("const int proto_error_table_size = sizeof proto_error_table / sizeof proto_error_table[0];")
     write(out_dir, "errors.c", c)
+    h = [HEADER,
+         "/* Broker error codes by Kafka's names. A broker code n > 0 is also the",
+         " * gregor_err value n (gregor/error.h), so these compare with both a",
+         " * response's error_code and a gregor_err. 0 (NONE) is GREGOR_OK and -1",
+         " * (UNKNOWN_SERVER_ERROR) is GREGOR_ERR_UNKNOWN_SERVER; neither is here.",
+         " * Plain integer macros, not an enum: comparing two enum types warns. */",
+         "#ifndef GREGOR_PROTOCOL_GEN_ERRORS_H", "#define GREGOR_PROTOCOL_GEN_ERRORS_H", ""]
+    for code, name, r, mm in rows:
+        h.append(f"#define PROTO_ERR_{name} {code}")
+    h += ["", "#endif"]
+    write(out_dir, "errors.h", h)
 
 
 def gen_registry(messages, out_dir):

@@ -18,6 +18,8 @@
 
 #include "protocol/gen/api.h"
 #include "protocol/gen/metadata.h"
+#include "util/clock.h"
+#include "util/completion.h"
 #include "util/log.h"
 
 typedef struct boot_addr {
@@ -143,7 +145,7 @@ gregor_err cluster_new(net_loop *loop, const cluster_config *cfg, cluster **out,
     c->cfg = *cfg;
     c->cfg.bootstrap = NULL;
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->changed, NULL);
+    clock_cond_init(&c->changed);
     net_timer_init(&c->refresh_timer, refresh_timer_fired, c);
     gregor_err err = parse_bootstrap(c, cfg->bootstrap, errstr, errstr_size);
     if (err != GREGOR_OK) {
@@ -568,14 +570,7 @@ cluster_snapshot *cluster_snapshot_get(cluster *c)
 gregor_err cluster_wait_snapshot(cluster *c, uint64_t after_generation, int32_t timeout_ms,
                                  cluster_snapshot **out, char *errstr, size_t errstr_size)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_deadline_ts(timeout_ms);
     gregor_err err = GREGOR_OK;
     pthread_mutex_lock(&c->lock);
     while (!(c->snap && c->generation > after_generation)) {
@@ -639,67 +634,24 @@ gregor_err cluster_add_topics(cluster *c, const char *const *names, size_t n)
 
 /* ------------------------------------------------------------ shutdown */
 
-typedef struct sync_point {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;
-} sync_point;
-
-static void sync_init(sync_point *sp)
-{
-    pthread_mutex_init(&sp->lock, NULL);
-    pthread_cond_init(&sp->cond, NULL);
-    sp->done = false;
-}
-
-static void sync_signal(sync_point *sp)
-{
-    pthread_mutex_lock(&sp->lock);
-    sp->done = true;
-    pthread_cond_signal(&sp->cond);
-    pthread_mutex_unlock(&sp->lock);
-}
-
-static void sync_wait(sync_point *sp)
-{
-    pthread_mutex_lock(&sp->lock);
-    while (!sp->done)
-        pthread_cond_wait(&sp->cond, &sp->lock);
-    pthread_mutex_unlock(&sp->lock);
-    pthread_mutex_destroy(&sp->lock);
-    pthread_cond_destroy(&sp->cond);
-}
-
-typedef struct shutdown_job {
-    cluster *c;
-    sync_point sp;
-} shutdown_job;
 
 static void shutdown_on_loop(net_loop *l, void *arg)
 {
-    shutdown_job *j = arg;
-    cluster *c = j->c;
+    cluster *c = arg;
     c->shut = true;
     net_timer_cancel(l, &c->refresh_timer);
     while (c->n_slots)
         close_slot(c, c->n_slots - 1);
-    sync_signal(&j->sp);
 }
 
 void cluster_shutdown(cluster *c)
 {
     if (!c)
         return;
-    shutdown_job j = {.c = c};
-    sync_init(&j.sp);
-    if (net_loop_post(c->loop, shutdown_on_loop, &j) != GREGOR_OK) {
-        /* The loop cannot take the job; it is stopped or out of memory.
-         * Either way no loop thread touches the cluster any more. */
-        pthread_mutex_destroy(&j.sp.lock);
-        pthread_cond_destroy(&j.sp.cond);
-        return;
-    }
-    sync_wait(&j.sp);
+    /* If the loop cannot take the job (out of memory) no loop thread may
+     * touch the cluster any more either way: the caller stops the loop. */
+    if (net_loop_call(c->loop, shutdown_on_loop, c) != GREGOR_OK)
+        gregor_log(GREGOR_LOG_WARN, "cluster: shutdown could not be queued on the I/O thread");
 }
 
 /* --------------------------------------------------------- blocking call */
@@ -714,7 +666,7 @@ typedef struct call_job {
     cluster_reply *reply;
     net_conn *conn;
     gregor_err err;
-    sync_point sp;
+    completion done;
 } call_job;
 
 static void call_done(gregor_err err, net_response *resp, void *opaque)
@@ -735,7 +687,7 @@ static void call_done(gregor_err err, net_response *resp, void *opaque)
         j->reply->versions = *v;
         j->reply->have_versions = true;
     }
-    sync_signal(&j->sp);
+    completion_signal(&j->done);
 }
 
 static gregor_err call_encode(buf_writer *w, int16_t version, void *opaque)
@@ -751,7 +703,7 @@ static void call_on_loop(net_loop *l, void *arg)
     net_conn *conn = j->node_id >= 0 ? cluster_conn_of(j->c, j->node_id, j->kind) : cluster_any_conn(j->c);
     if (!conn) {
         j->err = j->node_id >= 0 ? GREGOR_ERR_INVALID_ARG : GREGOR_ERR_NO_BROKERS;
-        sync_signal(&j->sp);
+        completion_signal(&j->done);
         return;
     }
     j->conn = conn;
@@ -763,7 +715,7 @@ static void call_on_loop(net_loop *l, void *arg)
     j->req.opaque = j;
     if (net_conn_send(conn, &j->req) != GREGOR_OK) {
         j->err = GREGOR_ERR_NOMEM;
-        sync_signal(&j->sp);
+        completion_signal(&j->done);
     }
 }
 
@@ -779,10 +731,12 @@ gregor_err cluster_call_on(cluster *c, int32_t node_id, cluster_conn_kind kind, 
     assert(node_id >= 0 || kind == CLUSTER_CONN_DATA);
     memset(out, 0, sizeof *out);
     call_job j = {.c = c, .node_id = node_id, .kind = kind, .req = *req, .reply = out};
-    sync_init(&j.sp);
+    completion_init(&j.done);
     gregor_err err = net_loop_post(c->loop, call_on_loop, &j);
-    if (err != GREGOR_OK)
+    if (err != GREGOR_OK) {
+        completion_fini(&j.done);
         return err;
-    sync_wait(&j.sp);
+    }
+    completion_wait(&j.done);
     return j.err;
 }

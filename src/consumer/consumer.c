@@ -11,6 +11,7 @@
 
 #include "client/config.h"
 #include "consumer/consumer_int.h"
+#include "protocol/gen/errors.h"
 #include "util/log.h"
 
 static void set_errstr(char *errstr, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -220,7 +221,7 @@ gregor_err consumer_wait_partition(gregor_consumer *c, const char *topic, int32_
         cluster_snapshot *s = cluster_snapshot_get(c->client->cluster);
         const cluster_topic *t = s ? cluster_snapshot_topic(s, topic) : NULL;
         bool found = t && t->err == GREGOR_OK && cluster_topic_partition(t, partition);
-        bool listed_unknown = t && (t->err == 3 || (t->err == GREGOR_OK && !cluster_topic_partition(t, partition)));
+        bool listed_unknown = t && (t->err == PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION || (t->err == GREGOR_OK && !cluster_topic_partition(t, partition)));
         if (s && s->generation != gen && listed_unknown)
             unknown_answers++;
         gen = s ? s->generation : 0;

@@ -28,6 +28,7 @@
 
 #include "consumer/consumer_int.h"
 #include "protocol/gen/api.h"
+#include "protocol/gen/errors.h"
 #include "util/log.h"
 
 #define FETCH_MAX_VERSION 12
@@ -231,13 +232,13 @@ static void handle_partition(gregor_consumer *c, fetch_req *r, buf_slice topic,
     pthread_mutex_lock(&c->lock);
     if (p->gen != it->gen || !p->assigned) {
         /* seeked or unassigned meanwhile: the answer is moot */
-    } else if (err == 1 /* OFFSET_OUT_OF_RANGE */ && c->reset_policy != 0) {
+    } else if (err == PROTO_ERR_OFFSET_OUT_OF_RANGE && c->reset_policy != 0) {
         gregor_log(GREGOR_LOG_INFO, "consumer: topic '%s' partition %d: offset %lld out of range, resetting to %s",
                    p->topic, (int)p->partition, (long long)it->offset,
                    c->reset_policy == GREGOR_OFFSET_BEGINNING ? "earliest" : "latest");
         p->state = CPART_NEED_OFFSET;
         p->reset_ts = c->reset_policy;
-    } else if (err == 1) {
+    } else if (err == PROTO_ERR_OFFSET_OUT_OF_RANGE) {
         consumer_fail_part_locked(c, p, err,
                                   "topic '%s' partition %d: offset %lld is out of range "
                                   "(OFFSET_OUT_OF_RANGE, auto_offset_reset=error)",

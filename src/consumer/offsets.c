@@ -29,6 +29,7 @@
 
 #include "consumer/offsets_int.h"
 #include "protocol/gen/api.h"
+#include "protocol/gen/errors.h"
 #include "protocol/gen/find_coordinator.h"
 #include "protocol/gen/offset_commit.h"
 #include "protocol/gen/offset_fetch.h"
@@ -55,7 +56,7 @@ static void put_errstr(char *errstr, size_t n, const char *fmt, const char *a, c
  * (INVALID_ARG from the cluster), or it cannot be reached in time. */
 static bool coordinator_lost(gregor_err err)
 {
-    return err == 15 /* COORDINATOR_NOT_AVAILABLE */ || err == 16 /* NOT_COORDINATOR */ ||
+    return err == PROTO_ERR_COORDINATOR_NOT_AVAILABLE || err == PROTO_ERR_NOT_COORDINATOR ||
            err == GREGOR_ERR_INVALID_ARG || err == GREGOR_ERR_DISCONNECTED || err == GREGOR_ERR_CONNECT ||
            err == GREGOR_ERR_RESOLVE || err == GREGOR_ERR_TIMED_OUT;
 }
@@ -317,7 +318,7 @@ static gregor_err with_coordinator(offset_mgr *o, coord_op op, void *arg, char *
             return GREGOR_OK;
         if (coordinator_lost(err))
             forget_coordinator(o, node, err);
-        else if (err != 14 /* COORDINATOR_LOAD_IN_PROGRESS */)
+        else if (err != PROTO_ERR_COORDINATOR_LOAD_IN_PROGRESS)
             break;
         if (net_now_ms() + RETRY_BACKOFF_MS >= deadline)
             break;

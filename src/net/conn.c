@@ -28,6 +28,7 @@
 #include "net/poller.h"
 #include "protocol/gen/api.h"
 #include "protocol/gen/api_versions.h"
+#include "protocol/gen/errors.h"
 #include "protocol/header.h"
 #include "util/arena.h"
 #include "util/log.h"
@@ -436,7 +437,7 @@ static void handle_handshake(net_conn *c, net_response *resp)
     proto_api_versions_response m;
     buf_reader body = resp->body;
     gregor_err err = proto_api_versions_response_decode(&resp->body, resp->version, &m, &a);
-    if (err != GREGOR_OK || m.error_code == 35) {
+    if (err != GREGOR_OK || m.error_code == PROTO_ERR_UNSUPPORTED_VERSION) {
         resp->body = body;
         err = proto_api_versions_response_decode(&resp->body, 0, &m, &a);
     }
@@ -448,7 +449,7 @@ static void handle_handshake(net_conn *c, net_response *resp)
         conn_fail(c, GREGOR_ERR_MALFORMED);
         return;
     }
-    if (m.error_code == 35 /* UNSUPPORTED_VERSION */) {
+    if (m.error_code == PROTO_ERR_UNSUPPORTED_VERSION) {
         int16_t theirs = 0;
         for (int32_t i = 0; i < m.api_keys_count; i++)
             if (m.api_keys[i].api_key == PROTO_API_API_VERSIONS)

@@ -13,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
+#include "util/completion.h"
+
 #include "net/poller.h"
 
 typedef struct job {
@@ -40,9 +43,7 @@ struct net_loop {
 
 int64_t net_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_mono_ms();
 }
 
 bool net_loop_on_thread(const net_loop *l)
@@ -105,6 +106,36 @@ gregor_err net_loop_post(net_loop *l, net_job_fn fn, void *arg)
     l->jobs_tail = j;
     pthread_mutex_unlock(&l->jobs_lock);
     wake(l);
+    return GREGOR_OK;
+}
+
+typedef struct call_job {
+    net_job_fn fn;
+    void *arg;
+    completion done;
+} call_job;
+
+static void call_on_loop(net_loop *l, void *arg)
+{
+    call_job *j = arg;
+    j->fn(l, j->arg);
+    completion_signal(&j->done);
+}
+
+gregor_err net_loop_call(net_loop *l, net_job_fn fn, void *arg)
+{
+    if (net_loop_on_thread(l)) {
+        fn(l, arg);
+        return GREGOR_OK;
+    }
+    call_job j = {.fn = fn, .arg = arg};
+    completion_init(&j.done);
+    gregor_err err = net_loop_post(l, call_on_loop, &j);
+    if (err != GREGOR_OK) {
+        completion_fini(&j.done);
+        return err;
+    }
+    completion_wait(&j.done);
     return GREGOR_OK;
 }
 

@@ -9,8 +9,8 @@
  * to the next timer deadline), dispatch I/O. Jobs run before waiting so that
  * work posted while the loop was busy is never delayed by a poll timeout.
  *
- * Threading: net_loop_post(), net_loop_on_thread() and net_now_ms() may be
- * called from any thread; everything else from the loop thread (or before
+ * Threading: net_loop_post(), net_loop_call(), net_loop_on_thread() and
+ * net_now_ms() may be called from any thread; everything else from the loop thread (or before
  * net_loop_start / after net_loop_stop).
  */
 #ifndef GREGOR_NET_LOOP_H
@@ -24,7 +24,7 @@
 
 typedef struct net_loop net_loop;
 
-/* Monotonic milliseconds. */
+/* Monotonic milliseconds (clock_mono_ms(), util/clock.h). */
 int64_t net_now_ms(void);
 
 typedef void (*net_job_fn)(net_loop *l, void *arg);
@@ -62,6 +62,12 @@ void net_loop_destroy(net_loop *l);
  * job could not be queued (then fn is not called). */
 gregor_err net_loop_post(net_loop *l, net_job_fn fn, void *arg) GREGOR_MUST_CHECK;
 bool net_loop_on_thread(const net_loop *l);
+/* Runs fn(l, arg) on the loop thread and waits until it has run; jobs
+ * posted earlier run first (the queue is FIFO). On the loop thread itself,
+ * and before net_loop_start / after net_loop_stop (on the thread that
+ * stopped it: no loop thread owns the state then), fn runs inline. Returns
+ * NOMEM if the job could not be queued (then fn did not run). Any thread. */
+gregor_err net_loop_call(net_loop *l, net_job_fn fn, void *arg) GREGOR_MUST_CHECK;
 
 void net_timer_init(net_timer *t, net_timer_fn fn, void *arg);
 /* Arms (or re-arms) `t` to fire at `deadline_ms` (net_now_ms clock). */

@@ -17,6 +17,7 @@
 
 #include "client/config.h"
 #include "net/versions.h"
+#include "protocol/gen/errors.h"
 #include "util/log.h"
 
 #define HEADERS_ON_STACK 16
@@ -250,7 +251,7 @@ static gregor_err produce_locked(gregor_producer *p, const gregor_produce_messag
         if ((err = prod_partition_choose(p, t, m->key, m->key_len, m->key == NULL, &part)) != GREGOR_OK)
             return err;
     } else if (part >= t->n_parts) {
-        return gregor_err_from_broker(3); /* UNKNOWN_TOPIC_OR_PARTITION */
+        return gregor_err_from_broker(PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION);
     }
     buf_slice key = m->key ? buf_slice_of(m->key, m->key_len) : BUF_SLICE_NULL;
     buf_slice value = m->value ? buf_slice_of(m->value, m->value_len) : BUF_SLICE_NULL;

@@ -28,6 +28,7 @@
 
 #include "cluster/cluster.h"
 #include "protocol/gen/api.h"
+#include "protocol/gen/errors.h"
 #include "protocol/gen/produce.h"
 #include "util/arena.h"
 #include "util/log.h"
@@ -142,7 +143,7 @@ static void route_pending(gregor_producer *p, prod_topic *t, prod_msg **failed)
         if (part == GREGOR_PARTITION_ANY)
             err = prod_partition_choose(p, t, key.ptr, key.len > 0 ? (size_t)key.len : 0, key.len < 0, &part);
         else if (part >= t->n_parts)
-            err = gregor_err_from_broker(3);
+            err = gregor_err_from_broker(PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION);
         if (err == GREGOR_OK) {
             /* prod_append counts the message again and charges the batch. */
             p->outstanding--;
@@ -235,7 +236,7 @@ static bool retriable(gregor_producer *p, prod_batch *b, gregor_err err, int64_t
 {
     if (p->closing || now >= b->deadline_ms || b->attempts > p->cfg.retries)
         return false;
-    if (err == 45 /* OUT_OF_ORDER_SEQUENCE_NUMBER */) {
+    if (err == PROTO_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER) {
         /* Expected behind a batch with a lower sequence being retried. */
         prod_batch *h = b->part->head;
         return h && h->attempts > 0 && h->base_seq >= 0 && h->base_seq < b->base_seq;
@@ -265,7 +266,7 @@ static void match_response(prod_request *r, const proto_produce_response *m, bat
                 if (b->part->id != pr->index || !buf_slice_eq_str(tr->name, b->part->topic->name))
                     continue;
                 res[i].err = gregor_err_from_broker(pr->error_code);
-                if (res[i].err == 46 /* DUPLICATE_SEQUENCE_NUMBER: already written */)
+                if (res[i].err == PROTO_ERR_DUPLICATE_SEQUENCE_NUMBER /* already written */)
                     res[i].err = GREGOR_OK;
                 res[i].base_offset = pr->base_offset;
                 res[i].log_append_ms = pr->log_append_time_ms;
@@ -566,7 +567,7 @@ static void expire_pending(prod_topic *t, int64_t now, prod_msg **failed)
         if (t->pending_tail == m)
             t->pending_tail = prev;
         gregor_err err = t->meta_err != GREGOR_OK ? t->meta_err : GREGOR_ERR_TIMED_OUT;
-        if (err == 3)
+        if (err == PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION)
             err = GREGOR_ERR_UNKNOWN_TOPIC;
         m->err = err;
         m->next = *failed;

@@ -44,6 +44,8 @@
 #include "protocol/gen/delete_topics.h"
 #include "protocol/gen/init_producer_id.h"
 #include "protocol/gen/init_producer_id.h"
+#include "protocol/gen/offset_for_leader_epoch.h"
+#include "protocol/gen/offset_for_leader_epoch.h"
 #include "protocol/gen/sasl_authenticate.h"
 #include "protocol/gen/sasl_authenticate.h"
 #include "protocol/gen/consumer_protocol_subscription.h"
@@ -144,6 +146,12 @@ static void fill_proto_delete_topics_response_deletable_topic_result(proto_delet
 static void fill_proto_delete_topics_response(proto_delete_topics_response *m, arena *a);
 static void fill_proto_init_producer_id_request(proto_init_producer_id_request *m, arena *a);
 static void fill_proto_init_producer_id_response(proto_init_producer_id_response *m, arena *a);
+static void fill_proto_offset_for_leader_epoch_request_offset_for_leader_partition(proto_offset_for_leader_epoch_request_offset_for_leader_partition *m, arena *a);
+static void fill_proto_offset_for_leader_epoch_request_offset_for_leader_topic(proto_offset_for_leader_epoch_request_offset_for_leader_topic *m, arena *a);
+static void fill_proto_offset_for_leader_epoch_request(proto_offset_for_leader_epoch_request *m, arena *a);
+static void fill_proto_offset_for_leader_epoch_response_epoch_end_offset(proto_offset_for_leader_epoch_response_epoch_end_offset *m, arena *a);
+static void fill_proto_offset_for_leader_epoch_response_offset_for_leader_topic_result(proto_offset_for_leader_epoch_response_offset_for_leader_topic_result *m, arena *a);
+static void fill_proto_offset_for_leader_epoch_response(proto_offset_for_leader_epoch_response *m, arena *a);
 static void fill_proto_sasl_authenticate_request(proto_sasl_authenticate_request *m, arena *a);
 static void fill_proto_sasl_authenticate_response(proto_sasl_authenticate_response *m, arena *a);
 static void fill_proto_consumer_protocol_subscription_topic_partition(proto_consumer_protocol_subscription_topic_partition *m, arena *a);
@@ -1337,6 +1345,73 @@ static void fill_proto_init_producer_id_response(proto_init_producer_id_response
     m->ongoing_txn_producer_epoch = 7;
 }
 
+static void fill_proto_offset_for_leader_epoch_request_offset_for_leader_partition(proto_offset_for_leader_epoch_request_offset_for_leader_partition *m, arena *a)
+{
+    (void)a;
+    proto_offset_for_leader_epoch_request_offset_for_leader_partition_init(m);
+    m->partition = 2;
+    m->current_leader_epoch = 3;
+    m->leader_epoch = 4;
+}
+
+static void fill_proto_offset_for_leader_epoch_request_offset_for_leader_topic(proto_offset_for_leader_epoch_request_offset_for_leader_topic *m, arena *a)
+{
+    (void)a;
+    proto_offset_for_leader_epoch_request_offset_for_leader_topic_init(m);
+    m->topic = str("Topic");
+    m->partitions = arena_calloc(a, 2, sizeof(proto_offset_for_leader_epoch_request_offset_for_leader_partition));
+    m->partitions_count = 2;
+    for (int i = 0; i < 2; i++) {
+        fill_proto_offset_for_leader_epoch_request_offset_for_leader_partition(&m->partitions[i], a);
+    }
+}
+
+static void fill_proto_offset_for_leader_epoch_request(proto_offset_for_leader_epoch_request *m, arena *a)
+{
+    (void)a;
+    proto_offset_for_leader_epoch_request_init(m);
+    m->replica_id = 2;
+    m->topics = arena_calloc(a, 2, sizeof(proto_offset_for_leader_epoch_request_offset_for_leader_topic));
+    m->topics_count = 2;
+    for (int i = 0; i < 2; i++) {
+        fill_proto_offset_for_leader_epoch_request_offset_for_leader_topic(&m->topics[i], a);
+    }
+}
+
+static void fill_proto_offset_for_leader_epoch_response_epoch_end_offset(proto_offset_for_leader_epoch_response_epoch_end_offset *m, arena *a)
+{
+    (void)a;
+    proto_offset_for_leader_epoch_response_epoch_end_offset_init(m);
+    m->error_code = 2;
+    m->partition = 3;
+    m->leader_epoch = 4;
+    m->end_offset = 5;
+}
+
+static void fill_proto_offset_for_leader_epoch_response_offset_for_leader_topic_result(proto_offset_for_leader_epoch_response_offset_for_leader_topic_result *m, arena *a)
+{
+    (void)a;
+    proto_offset_for_leader_epoch_response_offset_for_leader_topic_result_init(m);
+    m->topic = str("Topic");
+    m->partitions = arena_calloc(a, 2, sizeof(proto_offset_for_leader_epoch_response_epoch_end_offset));
+    m->partitions_count = 2;
+    for (int i = 0; i < 2; i++) {
+        fill_proto_offset_for_leader_epoch_response_epoch_end_offset(&m->partitions[i], a);
+    }
+}
+
+static void fill_proto_offset_for_leader_epoch_response(proto_offset_for_leader_epoch_response *m, arena *a)
+{
+    (void)a;
+    proto_offset_for_leader_epoch_response_init(m);
+    m->throttle_time_ms = 2;
+    m->topics = arena_calloc(a, 2, sizeof(proto_offset_for_leader_epoch_response_offset_for_leader_topic_result));
+    m->topics_count = 2;
+    for (int i = 0; i < 2; i++) {
+        fill_proto_offset_for_leader_epoch_response_offset_for_leader_topic_result(&m->topics[i], a);
+    }
+}
+
 static void fill_proto_sasl_authenticate_request(proto_sasl_authenticate_request *m, arena *a)
 {
     (void)a;
@@ -1553,6 +1628,14 @@ bool proto_sample_fill(const char *name, void *m, arena *a)
     }
     if (!strcmp(name, "InitProducerIdResponse")) {
         fill_proto_init_producer_id_response(m, a);
+        return true;
+    }
+    if (!strcmp(name, "OffsetForLeaderEpochRequest")) {
+        fill_proto_offset_for_leader_epoch_request(m, a);
+        return true;
+    }
+    if (!strcmp(name, "OffsetForLeaderEpochResponse")) {
+        fill_proto_offset_for_leader_epoch_response(m, a);
         return true;
     }
     if (!strcmp(name, "SaslAuthenticateRequest")) {

@@ -22,6 +22,7 @@ static const proto_api_info apis[] = {
     {19, "CreateTopics", 0, 7, 5},
     {20, "DeleteTopics", 0, 6, 4},
     {22, "InitProducerId", 0, 5, 2},
+    {23, "OffsetForLeaderEpoch", 0, 4, 4},
     {36, "SaslAuthenticate", 0, 2, 2},
 };
 

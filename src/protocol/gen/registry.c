@@ -39,6 +39,8 @@
 #include "protocol/gen/delete_topics.h"
 #include "protocol/gen/init_producer_id.h"
 #include "protocol/gen/init_producer_id.h"
+#include "protocol/gen/offset_for_leader_epoch.h"
+#include "protocol/gen/offset_for_leader_epoch.h"
 #include "protocol/gen/sasl_authenticate.h"
 #include "protocol/gen/sasl_authenticate.h"
 #include "protocol/gen/consumer_protocol_subscription.h"
@@ -152,6 +154,12 @@ static gregor_err dec_proto_init_producer_id_request(buf_reader *r, int16_t v, v
 static void init_proto_init_producer_id_response(void *m) { proto_init_producer_id_response_init(m); }
 static gregor_err enc_proto_init_producer_id_response(buf_writer *w, int16_t v, const void *m) { return proto_init_producer_id_response_encode(w, v, m); }
 static gregor_err dec_proto_init_producer_id_response(buf_reader *r, int16_t v, void *m, arena *a) { return proto_init_producer_id_response_decode(r, v, m, a); }
+static void init_proto_offset_for_leader_epoch_request(void *m) { proto_offset_for_leader_epoch_request_init(m); }
+static gregor_err enc_proto_offset_for_leader_epoch_request(buf_writer *w, int16_t v, const void *m) { return proto_offset_for_leader_epoch_request_encode(w, v, m); }
+static gregor_err dec_proto_offset_for_leader_epoch_request(buf_reader *r, int16_t v, void *m, arena *a) { return proto_offset_for_leader_epoch_request_decode(r, v, m, a); }
+static void init_proto_offset_for_leader_epoch_response(void *m) { proto_offset_for_leader_epoch_response_init(m); }
+static gregor_err enc_proto_offset_for_leader_epoch_response(buf_writer *w, int16_t v, const void *m) { return proto_offset_for_leader_epoch_response_encode(w, v, m); }
+static gregor_err dec_proto_offset_for_leader_epoch_response(buf_reader *r, int16_t v, void *m, arena *a) { return proto_offset_for_leader_epoch_response_decode(r, v, m, a); }
 static void init_proto_sasl_authenticate_request(void *m) { proto_sasl_authenticate_request_init(m); }
 static gregor_err enc_proto_sasl_authenticate_request(buf_writer *w, int16_t v, const void *m) { return proto_sasl_authenticate_request_encode(w, v, m); }
 static gregor_err dec_proto_sasl_authenticate_request(buf_reader *r, int16_t v, void *m, arena *a) { return proto_sasl_authenticate_request_decode(r, v, m, a); }
@@ -202,6 +210,8 @@ const proto_message_info proto_messages[] = {
     {"DeleteTopicsResponse", 20, true, 0, 6, sizeof(proto_delete_topics_response), init_proto_delete_topics_response, enc_proto_delete_topics_response, dec_proto_delete_topics_response},
     {"InitProducerIdRequest", 22, false, 0, 5, sizeof(proto_init_producer_id_request), init_proto_init_producer_id_request, enc_proto_init_producer_id_request, dec_proto_init_producer_id_request},
     {"InitProducerIdResponse", 22, true, 0, 6, sizeof(proto_init_producer_id_response), init_proto_init_producer_id_response, enc_proto_init_producer_id_response, dec_proto_init_producer_id_response},
+    {"OffsetForLeaderEpochRequest", 23, false, 0, 4, sizeof(proto_offset_for_leader_epoch_request), init_proto_offset_for_leader_epoch_request, enc_proto_offset_for_leader_epoch_request, dec_proto_offset_for_leader_epoch_request},
+    {"OffsetForLeaderEpochResponse", 23, true, 0, 4, sizeof(proto_offset_for_leader_epoch_response), init_proto_offset_for_leader_epoch_response, enc_proto_offset_for_leader_epoch_response, dec_proto_offset_for_leader_epoch_response},
     {"SaslAuthenticateRequest", 36, false, 0, 2, sizeof(proto_sasl_authenticate_request), init_proto_sasl_authenticate_request, enc_proto_sasl_authenticate_request, dec_proto_sasl_authenticate_request},
     {"SaslAuthenticateResponse", 36, true, 0, 2, sizeof(proto_sasl_authenticate_response), init_proto_sasl_authenticate_response, enc_proto_sasl_authenticate_response, dec_proto_sasl_authenticate_response},
     {"ConsumerProtocolSubscription", -1, false, 0, 3, sizeof(proto_consumer_protocol_subscription), init_proto_consumer_protocol_subscription, enc_proto_consumer_protocol_subscription, dec_proto_consumer_protocol_subscription},
