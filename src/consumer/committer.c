@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "consumer/offsets_int.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 static void job_free(commit_job *j)
@@ -124,15 +125,7 @@ static void *committer_main(void *arg)
             next_auto = net_now_ms() + o->interval_ms;
             continue;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t wait = next_auto - now;
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = clock_deadline_ts(next_auto - now);
         pthread_cond_timedwait(&o->cond, &o->lock, &ts);
     }
     pthread_mutex_unlock(&o->lock);
@@ -155,7 +148,12 @@ offset_mgr *offsets_new(gregor_consumer *c, const char *group_id, bool auto_comm
     o->timeout_ms = timeout_ms;
     o->coordinator = -1;
     pthread_mutex_init(&o->lock, NULL);
-    pthread_cond_init(&o->cond, NULL);
+    if (clock_cond_init(&o->cond) != 0) {
+        pthread_mutex_destroy(&o->lock);
+        free(o->group);
+        free(o);
+        return NULL;
+    }
     if (pthread_create(&o->thread, NULL, committer_main, o) != 0) {
         pthread_cond_destroy(&o->cond);
         pthread_mutex_destroy(&o->lock);

@@ -12,6 +12,7 @@
 #include "client/config.h"
 #include "consumer/consumer_int.h"
 #include "protocol/gen/errors.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 static void set_errstr(char *errstr, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -118,7 +119,11 @@ gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, 
     if ((err = read_settings(c, cfg, errstr, n)) != GREGOR_OK)
         goto out_free;
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->cond, NULL);
+    if (clock_cond_init(&c->cond) != 0) {
+        pthread_mutex_destroy(&c->lock);
+        err = GREGOR_ERR_NOMEM;
+        goto out_free;
+    }
     net_timer_init(&c->retry_timer, fetcher_timer_fired, c);
     if ((err = gregor_client_new(cfg, &c->client, errstr, n)) != GREGOR_OK)
         goto out_sync;
@@ -146,21 +151,10 @@ out_free:
 
 /* ------------------------------------------------------------ destroy */
 
-typedef struct stop_job {
-    gregor_consumer *c;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;
-} stop_job;
-
 static void stop_on_loop(net_loop *l, void *arg)
 {
-    stop_job *j = arg;
-    net_timer_cancel(l, &j->c->retry_timer);
-    pthread_mutex_lock(&j->lock);
-    j->done = true;
-    pthread_cond_signal(&j->cond);
-    pthread_mutex_unlock(&j->lock);
+    gregor_consumer *c = arg;
+    net_timer_cancel(l, &c->retry_timer);
 }
 
 /* Stops the loop side: no new kicks, the retry timer cancelled. Jobs
@@ -170,17 +164,10 @@ static void stop_fetching(gregor_consumer *c)
     pthread_mutex_lock(&c->lock);
     c->closing = true;
     pthread_mutex_unlock(&c->lock);
-    stop_job j = {.c = c, .done = false};
-    pthread_mutex_init(&j.lock, NULL);
-    pthread_cond_init(&j.cond, NULL);
-    if (net_loop_post(c->client->loop, stop_on_loop, &j) == GREGOR_OK) {
-        pthread_mutex_lock(&j.lock);
-        while (!j.done)
-            pthread_cond_wait(&j.cond, &j.lock);
-        pthread_mutex_unlock(&j.lock);
-    }
-    pthread_cond_destroy(&j.cond);
-    pthread_mutex_destroy(&j.lock);
+    /* Without memory for the job the timer may still fire, but its kick
+     * sees `closing` and does nothing. */
+    if (net_loop_call(c->client->loop, stop_on_loop, c) != GREGOR_OK)
+        gregor_log(GREGOR_LOG_WARN, "consumer: cannot cancel the retry timer: out of memory");
 }
 
 void gregor_consumer_destroy(gregor_consumer *c)
@@ -483,25 +470,12 @@ static gregor_err failure_locked(gregor_consumer *c, char *errstr, size_t n)
     return GREGOR_OK;
 }
 
-static void deadline_ts(struct timespec *ts, int32_t ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_batch **out, char *errstr, size_t n)
 {
     *out = NULL;
     if (c->offs)
         offsets_run_callbacks(c->offs);
-    struct timespec until;
-    if (timeout_ms > 0)
-        deadline_ts(&until, timeout_ms);
+    struct timespec until = clock_deadline_ts(timeout_ms > 0 ? timeout_ms : 0);
     gregor_err err = GREGOR_OK;
     pthread_mutex_lock(&c->lock);
     /* What poll returned before this call counts as processed: auto-commit

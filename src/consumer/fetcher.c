@@ -28,6 +28,7 @@
 
 #include "consumer/consumer_int.h"
 #include "protocol/gen/api.h"
+#include "protocol/tp_groups.h"
 #include "protocol/gen/errors.h"
 #include "util/log.h"
 
@@ -44,9 +45,40 @@ typedef struct fetch_item {
 typedef struct fetch_req {
     gregor_consumer *c;
     int32_t node;
+    proto_tp_groups tps; /* items grouped by topic, and the response lookup */
     size_t n;
-    fetch_item items[]; /* sorted by topic name */
+    fetch_item items[];
 } fetch_req;
+
+/* A request for `n` items (filled by the caller before fetch_req_group). */
+static fetch_req *fetch_req_new(gregor_consumer *c, int32_t node, size_t n)
+{
+    fetch_req *r = calloc(1, sizeof *r + n * sizeof r->items[0]);
+    if (r) {
+        r->c = c;
+        r->node = node;
+        r->n = n;
+    }
+    return r;
+}
+
+static gregor_err fetch_req_group(fetch_req *r)
+{
+    proto_tp *tps = malloc((r->n ? r->n : 1) * sizeof *tps);
+    if (!tps)
+        return GREGOR_ERR_NOMEM;
+    for (size_t i = 0; i < r->n; i++)
+        tps[i] = (proto_tp){r->items[i].p->topic, r->items[i].p->partition};
+    gregor_err err = proto_tp_groups_init(&r->tps, tps, r->n);
+    free(tps);
+    return err;
+}
+
+static void fetch_req_free(fetch_req *r)
+{
+    proto_tp_groups_fini(&r->tps);
+    free(r);
+}
 
 /* --------------------------------------------------------- busy nodes */
 
@@ -94,28 +126,30 @@ static gregor_err encode_fetch(buf_writer *w, int16_t version, void *opaque)
     m.max_bytes = c->fetch_max_bytes;
     m.isolation_level = c->read_committed ? 1 : 0;
     m.session_epoch = -1; /* no fetch session: every request is complete */
-    proto_fetch_request_fetch_topic *topics = calloc(r->n, sizeof *topics);
-    proto_fetch_request_fetch_partition *parts = calloc(r->n, sizeof *parts);
+    const proto_tp_groups *g = &r->tps;
+    proto_fetch_request_fetch_topic *topics = calloc(g->n_topics + 1, sizeof *topics);
+    proto_fetch_request_fetch_partition *parts = calloc(r->n + 1, sizeof *parts);
     gregor_err err = GREGOR_ERR_NOMEM;
     if (!topics || !parts)
         goto out_free;
-    int32_t nt = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        const fetch_item *it = &r->items[i];
-        if (i == 0 || strcmp(it->p->topic, r->items[i - 1].p->topic) != 0) {
-            proto_fetch_request_fetch_topic_init(&topics[nt]);
-            topics[nt].topic = buf_slice_of(it->p->topic, strlen(it->p->topic));
-            topics[nt].partitions = &parts[i];
-            nt++;
+    size_t k = 0;
+    for (size_t t = 0; t < g->n_topics; t++) {
+        const char *name = r->items[proto_tp_groups_first(g, t)].p->topic;
+        proto_fetch_request_fetch_topic_init(&topics[t]);
+        topics[t].topic = buf_slice_of(name, strlen(name));
+        topics[t].partitions = &parts[k];
+        topics[t].partitions_count = (int32_t)proto_tp_groups_count(g, t);
+        for (size_t j = g->topic_start[t]; j < g->topic_start[t + 1]; j++) {
+            const fetch_item *it = &r->items[g->order[j]];
+            proto_fetch_request_fetch_partition_init(&parts[k]);
+            parts[k].partition = it->p->partition;
+            parts[k].fetch_offset = it->offset;
+            parts[k].partition_max_bytes = it->max_bytes;
+            k++;
         }
-        proto_fetch_request_fetch_partition_init(&parts[i]);
-        parts[i].partition = it->p->partition;
-        parts[i].fetch_offset = it->offset;
-        parts[i].partition_max_bytes = it->max_bytes;
-        topics[nt - 1].partitions_count++;
     }
     m.topics = topics;
-    m.topics_count = nt;
+    m.topics_count = (int32_t)g->n_topics;
     err = proto_fetch_request_encode(w, version, &m);
 out_free:
     free(topics);
@@ -125,10 +159,8 @@ out_free:
 
 static fetch_item *find_item(fetch_req *r, buf_slice topic, int32_t partition)
 {
-    for (size_t i = 0; i < r->n; i++)
-        if (r->items[i].p->partition == partition && buf_slice_eq_str(topic, r->items[i].p->topic))
-            return &r->items[i];
-    return NULL;
+    size_t i = proto_tp_groups_find(&r->tps, topic, partition);
+    return i == SIZE_MAX ? NULL : &r->items[i];
 }
 
 /* ------------------------------------------------------------ response */
@@ -309,7 +341,7 @@ static void fetch_done(gregor_err err, net_response *resp, void *opaque)
     }
     consumer_kick_locked(c);
     pthread_mutex_unlock(&c->lock);
-    free(r);
+    fetch_req_free(r);
 }
 
 static void send_fetch(gregor_consumer *c, int32_t node, fetch_req *r)
@@ -324,7 +356,7 @@ static void send_fetch(gregor_consumer *c, int32_t node, fetch_req *r)
         .opaque = r,
         .timeout_ms = c->request_timeout_ms + c->fetch_max_wait_ms,
     };
-    if (conn && node_set_busy(c, node) && net_conn_send(conn, &req) == GREGOR_OK)
+    if (conn && fetch_req_group(r) == GREGOR_OK && node_set_busy(c, node) && net_conn_send(conn, &req) == GREGOR_OK)
         return;
     if (conn && node_busy(c, node))
         node_clear_busy(c, node);
@@ -335,7 +367,7 @@ static void send_fetch(gregor_consumer *c, int32_t node, fetch_req *r)
     }
     pthread_mutex_unlock(&c->lock);
     cluster_request_refresh(c->client->cluster);
-    free(r);
+    fetch_req_free(r);
 }
 
 /* ---------------------------------------------------------------- kick */
@@ -402,6 +434,18 @@ static size_t pick_locked(gregor_consumer *c, const cluster_snapshot *s, pick *o
     return k;
 }
 
+/* Out of memory for a request: its partitions try again after the backoff
+ * (lock not held). */
+static void unpick(gregor_consumer *c, pick *picks, size_t n)
+{
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < n; i++) {
+        picks[i].p->in_flight = false;
+        consumer_backoff_locked(c, picks[i].p);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 static void send_picks(gregor_consumer *c, pick *picks, size_t k)
 {
     for (size_t i = 0; i < k;) {
@@ -415,19 +459,20 @@ static void send_picks(gregor_consumer *c, pick *picks, size_t k)
                 for (size_t x = 0; x < n; x++)
                     items[x] = (offset_item){picks[i + x].p, picks[i + x].gen, picks[i + x].value};
                 list_offsets_send(c, picks[i].leader, items, n); /* takes items */
+            } else {
+                unpick(c, &picks[i], n);
             }
         } else {
-            fetch_req *r = calloc(1, sizeof *r + n * sizeof r->items[0]);
+            fetch_req *r = fetch_req_new(c, picks[i].leader, n);
             if (r) {
-                r->c = c;
-                r->node = picks[i].leader;
-                r->n = n;
                 for (size_t x = 0; x < n; x++) {
                     size_t max = picks[i + x].max_bytes;
                     r->items[x] = (fetch_item){picks[i + x].p, picks[i + x].gen, picks[i + x].value,
                                                max > INT32_MAX ? INT32_MAX : (int32_t)max, false};
                 }
                 send_fetch(c, picks[i].leader, r);
+            } else {
+                unpick(c, &picks[i], n);
             }
         }
         i = j;

@@ -17,6 +17,7 @@
 #include "consumer/consumer_int.h"
 #include "protocol/gen/api.h"
 #include "protocol/gen/list_offsets.h"
+#include "protocol/tp_groups.h"
 #include "util/log.h"
 
 typedef struct lo_req {
@@ -24,7 +25,20 @@ typedef struct lo_req {
     int32_t node;
     offset_item *items;
     size_t n;
+    proto_tp_groups tps; /* items grouped by topic, and the response lookup */
 } lo_req;
+
+static gregor_err lo_req_group(lo_req *r)
+{
+    proto_tp *tps = malloc((r->n ? r->n : 1) * sizeof *tps);
+    if (!tps)
+        return GREGOR_ERR_NOMEM;
+    for (size_t i = 0; i < r->n; i++)
+        tps[i] = (proto_tp){r->items[i].p->topic, r->items[i].p->partition};
+    gregor_err err = proto_tp_groups_init(&r->tps, tps, r->n);
+    free(tps);
+    return err;
+}
 
 static gregor_err encode_list_offsets(buf_writer *w, int16_t version, void *opaque)
 {
@@ -33,28 +47,30 @@ static gregor_err encode_list_offsets(buf_writer *w, int16_t version, void *opaq
     proto_list_offsets_request_init(&m);
     m.isolation_level = r->c->read_committed ? 1 : 0;
     m.timeout_ms = r->c->request_timeout_ms;
-    proto_list_offsets_request_list_offsets_topic *topics = calloc(r->n, sizeof *topics);
-    proto_list_offsets_request_list_offsets_partition *parts = calloc(r->n, sizeof *parts);
+    const proto_tp_groups *g = &r->tps;
+    proto_list_offsets_request_list_offsets_topic *topics = calloc(g->n_topics + 1, sizeof *topics);
+    proto_list_offsets_request_list_offsets_partition *parts = calloc(r->n + 1, sizeof *parts);
     gregor_err err = GREGOR_ERR_NOMEM;
     if (!topics || !parts)
         goto out_free;
-    int32_t nt = 0;
-    for (size_t i = 0; i < r->n; i++) { /* items come sorted by topic */
-        const cpart *p = r->items[i].p;
-        if (i == 0 || strcmp(p->topic, r->items[i - 1].p->topic) != 0) {
-            proto_list_offsets_request_list_offsets_topic_init(&topics[nt]);
-            topics[nt].name = buf_slice_of(p->topic, strlen(p->topic));
-            topics[nt].partitions = &parts[i];
-            nt++;
+    size_t k = 0;
+    for (size_t t = 0; t < g->n_topics; t++) {
+        const char *name = r->items[proto_tp_groups_first(g, t)].p->topic;
+        proto_list_offsets_request_list_offsets_topic_init(&topics[t]);
+        topics[t].name = buf_slice_of(name, strlen(name));
+        topics[t].partitions = &parts[k];
+        topics[t].partitions_count = (int32_t)proto_tp_groups_count(g, t);
+        for (size_t j = g->topic_start[t]; j < g->topic_start[t + 1]; j++) {
+            const offset_item *it = &r->items[g->order[j]];
+            proto_list_offsets_request_list_offsets_partition_init(&parts[k]);
+            parts[k].partition_index = it->p->partition;
+            parts[k].timestamp = it->timestamp;
+            parts[k].max_num_offsets = 1;
+            k++;
         }
-        proto_list_offsets_request_list_offsets_partition_init(&parts[i]);
-        parts[i].partition_index = p->partition;
-        parts[i].timestamp = r->items[i].timestamp;
-        parts[i].max_num_offsets = 1;
-        topics[nt - 1].partitions_count++;
     }
     m.topics = topics;
-    m.topics_count = nt;
+    m.topics_count = (int32_t)g->n_topics;
     err = proto_list_offsets_request_encode(w, version, &m);
 out_free:
     free(topics);
@@ -115,10 +131,9 @@ static void handle(lo_req *r, net_response *resp)
         for (int32_t t = 0; t < m.topics_count; t++)
             for (int32_t i = 0; i < m.topics[t].partitions_count; i++) {
                 const proto_list_offsets_response_list_offsets_partition_response *pr = &m.topics[t].partitions[i];
-                for (size_t k = 0; k < r->n; k++)
-                    if (r->items[k].p->partition == pr->partition_index &&
-                        buf_slice_eq_str(m.topics[t].name, r->items[k].p->topic))
-                        apply_locked(c, &r->items[k], resp->version, pr);
+                size_t k = proto_tp_groups_find(&r->tps, m.topics[t].name, pr->partition_index);
+                if (k != SIZE_MAX)
+                    apply_locked(c, &r->items[k], resp->version, pr);
             }
     }
     pthread_mutex_unlock(&c->lock);
@@ -144,16 +159,18 @@ static void list_offsets_done(gregor_err err, net_response *resp, void *opaque)
     }
     consumer_kick_locked(c);
     pthread_mutex_unlock(&c->lock);
+    proto_tp_groups_fini(&r->tps);
     free(r->items);
     free(r);
 }
 
 void list_offsets_send(gregor_consumer *c, int32_t leader, offset_item *items, size_t n)
 {
-    lo_req *r = malloc(sizeof *r);
+    lo_req *r = calloc(1, sizeof *r);
     net_conn *conn = cluster_conn(c->client->cluster, leader);
-    if (r && conn) {
-        *r = (lo_req){c, leader, items, n};
+    if (r)
+        *r = (lo_req){.c = c, .node = leader, .items = items, .n = n};
+    if (r && conn && lo_req_group(r) == GREGOR_OK) {
         net_request req = {
             .api_key = PROTO_API_LIST_OFFSETS,
             .min_version = 0,
@@ -171,6 +188,8 @@ void list_offsets_send(gregor_consumer *c, int32_t leader, offset_item *items, s
         consumer_backoff_locked(c, items[i].p);
     }
     pthread_mutex_unlock(&c->lock);
+    if (r)
+        proto_tp_groups_fini(&r->tps);
     free(r);
     free(items);
 }

@@ -33,6 +33,7 @@
 #include "protocol/gen/find_coordinator.h"
 #include "protocol/gen/offset_commit.h"
 #include "protocol/gen/offset_fetch.h"
+#include "protocol/tp_groups.h"
 #include "util/log.h"
 
 #define OFFSET_COMMIT_MAX_VERSION 9
@@ -184,76 +185,66 @@ typedef struct commit_req {
     const gregor_topic_offset *offs;
     size_t n;
     const char *metadata;
+    const proto_tp_groups *tps; /* offs grouped by topic */
 } commit_req;
 
-/* Index of the first entry of each distinct topic, in order of appearance,
- * and for every entry the index of its topic's first entry. */
-static size_t group_topics(const gregor_topic_offset *offs, size_t n, size_t *first_of)
+/* Groups the entries by topic for a request and its answer. */
+static gregor_err group_entries(const gregor_topic_offset *offs, size_t n, proto_tp_groups *g)
 {
-    size_t distinct = 0;
-    for (size_t i = 0; i < n; i++) {
-        first_of[i] = i;
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(offs[j].topic, offs[i].topic)) {
-                first_of[i] = first_of[j];
-                break;
-            }
-        if (first_of[i] == i)
-            distinct++;
-    }
-    return distinct;
+    proto_tp *tps = malloc((n ? n : 1) * sizeof *tps);
+    if (!tps)
+        return GREGOR_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        tps[i] = (proto_tp){offs[i].topic, offs[i].partition};
+    gregor_err err = proto_tp_groups_init(g, tps, n);
+    free(tps);
+    return err;
+}
+
+/* The entry a response names, or NULL. */
+static gregor_topic_offset *find_entry(const proto_tp_groups *g, gregor_topic_offset *offs, buf_slice topic,
+                                       int32_t partition)
+{
+    size_t i = proto_tp_groups_find(g, topic, partition);
+    return i == SIZE_MAX ? NULL : &offs[i];
 }
 
 static gregor_err encode_commit(buf_writer *w, int16_t version, void *opaque)
 {
     const commit_req *r = opaque;
+    const proto_tp_groups *g = r->tps;
     proto_offset_commit_request m;
     proto_offset_commit_request_init(&m);
     m.group_id = buf_slice_of(r->group, strlen(r->group));
-    proto_offset_commit_request_topic *topics = calloc(r->n, sizeof *topics);
-    proto_offset_commit_request_partition *parts = calloc(r->n, sizeof *parts);
-    size_t *first_of = calloc(r->n, sizeof *first_of);
+    proto_offset_commit_request_topic *topics = calloc(g->n_topics + 1, sizeof *topics);
+    proto_offset_commit_request_partition *parts = calloc(r->n + 1, sizeof *parts);
     gregor_err err = GREGOR_ERR_NOMEM;
-    if (!topics || !parts || !first_of)
+    if (!topics || !parts)
         goto out_free;
-    group_topics(r->offs, r->n, first_of);
-    int32_t nt = 0;
     size_t k = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        if (first_of[i] != i)
-            continue;
-        proto_offset_commit_request_topic *t = &topics[nt++];
-        proto_offset_commit_request_topic_init(t);
-        t->name = buf_slice_of(r->offs[i].topic, strlen(r->offs[i].topic));
-        t->partitions = &parts[k];
-        for (size_t j = i; j < r->n; j++) {
-            if (first_of[j] != i)
-                continue;
+    for (size_t t = 0; t < g->n_topics; t++) {
+        const char *name = r->offs[proto_tp_groups_first(g, t)].topic;
+        proto_offset_commit_request_topic_init(&topics[t]);
+        topics[t].name = buf_slice_of(name, strlen(name));
+        topics[t].partitions = &parts[k];
+        topics[t].partitions_count = (int32_t)proto_tp_groups_count(g, t);
+        for (size_t j = g->topic_start[t]; j < g->topic_start[t + 1]; j++) {
+            const gregor_topic_offset *e = &r->offs[g->order[j]];
             proto_offset_commit_request_partition *p = &parts[k++];
             proto_offset_commit_request_partition_init(p);
-            p->partition_index = r->offs[j].partition;
-            p->committed_offset = r->offs[j].offset;
-            const char *md = r->offs[j].metadata ? r->offs[j].metadata : r->metadata ? r->metadata : "";
+            p->partition_index = e->partition;
+            p->committed_offset = e->offset;
+            const char *md = e->metadata ? e->metadata : r->metadata ? r->metadata : "";
             p->committed_metadata = buf_slice_of(md, strlen(md));
-            t->partitions_count++;
         }
     }
     m.topics = topics;
-    m.topics_count = nt;
+    m.topics_count = (int32_t)g->n_topics;
     err = proto_offset_commit_request_encode(w, version, &m);
 out_free:
     free(topics);
     free(parts);
-    free(first_of);
     return err;
-}
-
-static gregor_topic_offset *find_entry(gregor_topic_offset *offs, size_t n, buf_slice topic, int32_t partition)
-{
-    for (size_t i = 0; i < n; i++)
-        if (offs[i].partition == partition && buf_slice_eq_str(topic, offs[i].topic))
-            return &offs[i];
-    return NULL;
 }
 
 /* One OffsetCommit round trip; per-partition errors land in offs[i].err and
@@ -281,7 +272,7 @@ static gregor_err commit_once(offset_mgr *o, int32_t node, commit_req *r, gregor
         for (int32_t t = 0; t < m.topics_count; t++)
             for (int32_t i = 0; i < m.topics[t].partitions_count; i++) {
                 gregor_topic_offset *e =
-                    find_entry(offs, r->n, m.topics[t].name, m.topics[t].partitions[i].partition_index);
+                    find_entry(r->tps, offs, m.topics[t].name, m.topics[t].partitions[i].partition_index);
                 if (e)
                     e->err = gregor_err_from_broker(m.topics[t].partitions[i].error_code);
             }
@@ -348,8 +339,12 @@ gregor_err offsets_commit_sync(offset_mgr *o, gregor_topic_offset *offs, size_t 
         errstr[0] = 0;
     if (n == 0)
         return GREGOR_OK;
-    commit_arg ca = {{o->group, offs, n, metadata}, offs};
-    gregor_err err = with_coordinator(o, commit_op, &ca, errstr, errstr_size);
+    proto_tp_groups g;
+    gregor_err err = group_entries(offs, n, &g);
+    commit_arg ca = {{o->group, offs, n, metadata, &g}, offs};
+    if (err == GREGOR_OK)
+        err = with_coordinator(o, commit_op, &ca, errstr, errstr_size);
+    proto_tp_groups_fini(&g);
     if (err == GREGOR_OK)
         consumer_mark_committed(o->c, offs, n);
     else if (errstr && errstr_size) {
@@ -367,43 +362,37 @@ typedef struct fetch_arg {
     gregor_topic_offset *offs;
     size_t n;
     offset_mgr *o;
+    const proto_tp_groups *tps; /* offs grouped by topic */
 } fetch_arg;
 
 static gregor_err encode_offset_fetch(buf_writer *w, int16_t version, void *opaque)
 {
     const fetch_arg *r = opaque;
+    const proto_tp_groups *g = r->tps;
     proto_offset_fetch_request m;
     proto_offset_fetch_request_init(&m);
     m.group_id = buf_slice_of(r->group, strlen(r->group));
-    proto_offset_fetch_request_topic *topics = calloc(r->n, sizeof *topics);
-    int32_t *parts = calloc(r->n, sizeof *parts);
-    size_t *first_of = calloc(r->n, sizeof *first_of);
+    proto_offset_fetch_request_topic *topics = calloc(g->n_topics + 1, sizeof *topics);
+    int32_t *parts = calloc(r->n + 1, sizeof *parts);
     gregor_err err = GREGOR_ERR_NOMEM;
-    if (!topics || !parts || !first_of)
+    if (!topics || !parts)
         goto out_free;
-    group_topics(r->offs, r->n, first_of);
-    int32_t nt = 0;
     size_t k = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        if (first_of[i] != i)
-            continue;
-        proto_offset_fetch_request_topic *t = &topics[nt++];
-        proto_offset_fetch_request_topic_init(t);
-        t->name = buf_slice_of(r->offs[i].topic, strlen(r->offs[i].topic));
-        t->partition_indexes = &parts[k];
-        for (size_t j = i; j < r->n; j++)
-            if (first_of[j] == i) {
-                parts[k++] = r->offs[j].partition;
-                t->partition_indexes_count++;
-            }
+    for (size_t t = 0; t < g->n_topics; t++) {
+        const char *name = r->offs[proto_tp_groups_first(g, t)].topic;
+        proto_offset_fetch_request_topic_init(&topics[t]);
+        topics[t].name = buf_slice_of(name, strlen(name));
+        topics[t].partition_indexes = &parts[k];
+        topics[t].partition_indexes_count = (int32_t)proto_tp_groups_count(g, t);
+        for (size_t j = g->topic_start[t]; j < g->topic_start[t + 1]; j++)
+            parts[k++] = r->offs[g->order[j]].partition;
     }
     m.topics = topics;
-    m.topics_count = nt;
+    m.topics_count = (int32_t)g->n_topics;
     err = proto_offset_fetch_request_encode(w, version, &m);
 out_free:
     free(topics);
     free(parts);
-    free(first_of);
     return err;
 }
 
@@ -450,7 +439,7 @@ static gregor_err fetch_op(offset_mgr *o, int32_t node, void *arg, int32_t timeo
     for (int32_t t = 0; t < m.topics_count; t++)
         for (int32_t i = 0; i < m.topics[t].partitions_count; i++) {
             const proto_offset_fetch_response_partition *p = &m.topics[t].partitions[i];
-            gregor_topic_offset *e = find_entry(fa->offs, fa->n, m.topics[t].name, p->partition_index);
+            gregor_topic_offset *e = find_entry(fa->tps, fa->offs, m.topics[t].name, p->partition_index);
             if (!e)
                 continue;
             e->err = gregor_err_from_broker(p->error_code);
@@ -473,6 +462,13 @@ gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n
 {
     if (errstr && errstr_size)
         errstr[0] = 0;
-    fetch_arg fa = {o->group, offs, n, o};
-    return n ? with_coordinator(o, fetch_op, &fa, errstr, errstr_size) : GREGOR_OK;
+    if (n == 0)
+        return GREGOR_OK;
+    proto_tp_groups g;
+    gregor_err err = group_entries(offs, n, &g);
+    fetch_arg fa = {o->group, offs, n, o, &g};
+    if (err == GREGOR_OK)
+        err = with_coordinator(o, fetch_op, &fa, errstr, errstr_size);
+    proto_tp_groups_fini(&g);
+    return err;
 }
