@@ -135,10 +135,24 @@ gregor_err gregor_consumer_resume(gregor_consumer *c, const char *topic, int32_t
  * *out = NULL with GREGOR_OK when the time ran out. Runs due commit
  * callbacks first. A partition that failed (OFFSET_OUT_OF_RANGE with
  * auto_offset_reset=error, authorization, corrupt data) makes poll return
- * that error once, with errstr naming topic, partition and offset; the
- * partition then stops until it is seeked. */
+ * that error once, with errstr naming topic, partition and offset
+ * (gregor_consumer_poll_error() gives them as fields); the partition then
+ * stops until it is seeked. */
 gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_batch **out, char *errstr,
                                 size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* What the error the latest gregor_consumer_poll() returned concerns. */
+typedef struct gregor_consumer_error {
+    gregor_err err;      /* as poll returned it; GREGOR_OK when it returned no error */
+    const char *topic;   /* NULL when no partition is concerned; valid until the consumer is destroyed */
+    int32_t partition;   /* -1 when no partition is concerned */
+    int64_t offset;      /* the offset at fault, -1 when not known */
+    const char *message; /* poll's errstr text ("" when none); valid until the next poll */
+} gregor_consumer_error;
+
+/* Fills *out with the details of the latest poll's error (err GREGOR_OK
+ * when it returned none). Application thread, like poll. */
+void gregor_consumer_poll_error(const gregor_consumer *c, gregor_consumer_error *out);
 
 /* Where a partition stands. `position` is the offset of the next message
  * poll will return (-1 until the start position is resolved);

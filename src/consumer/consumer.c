@@ -44,10 +44,11 @@ void consumer_kick_locked(gregor_consumer *c)
         c->kick_posted = true;
 }
 
-void consumer_fail_part_locked(gregor_consumer *c, cpart *p, gregor_err err, const char *fmt, ...)
+void consumer_fail_part_locked(gregor_consumer *c, cpart *p, gregor_err err, int64_t offset, const char *fmt, ...)
 {
     p->state = CPART_FAILED;
     p->err = err;
+    p->err_offset = offset;
     p->err_reported = false;
     va_list ap;
     va_start(ap, fmt);
@@ -137,6 +138,7 @@ gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, 
             goto out_client;
         }
     }
+    c->poll_err = (gregor_consumer_error){GREGOR_OK, NULL, -1, -1, c->poll_errstr};
     *out = c;
     return GREGOR_OK;
 out_client:
@@ -456,7 +458,7 @@ static gregor_batch *pop_locked(gregor_consumer *c)
     return NULL;
 }
 
-/* A failure not yet reported, copied to errstr. Lock held. */
+/* A failure not yet reported, copied to errstr and c->poll_err. Lock held. */
 static gregor_err failure_locked(gregor_consumer *c, char *errstr, size_t n)
 {
     for (size_t i = 0; i < c->n_parts; i++) {
@@ -464,15 +466,21 @@ static gregor_err failure_locked(gregor_consumer *c, char *errstr, size_t n)
         if (p->assigned && p->state == CPART_FAILED && !p->err_reported) {
             p->err_reported = true;
             set_errstr(errstr, n, "%s", p->errstr);
+            snprintf(c->poll_errstr, sizeof c->poll_errstr, "%s", p->errstr);
+            c->poll_err = (gregor_consumer_error){p->err, p->topic, p->partition, p->err_offset, c->poll_errstr};
             return p->err;
         }
     }
     return GREGOR_OK;
 }
 
+void gregor_consumer_poll_error(const gregor_consumer *c, gregor_consumer_error *out) { *out = c->poll_err; }
+
 gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_batch **out, char *errstr, size_t n)
 {
     *out = NULL;
+    c->poll_errstr[0] = 0;
+    c->poll_err = (gregor_consumer_error){GREGOR_OK, NULL, -1, -1, c->poll_errstr};
     if (c->offs)
         offsets_run_callbacks(c->offs);
     struct timespec until = clock_deadline_ts(timeout_ms > 0 ? timeout_ms : 0);

@@ -119,6 +119,7 @@ typedef struct cpart {
     int64_t retry_at_ms;   /* no request before this time (backoff) */
     size_t fetch_size_min; /* a partial entry was this large (Fetch v0-2) */
     gregor_err err;
+    int64_t err_offset;    /* the offset `err` concerns, -1 when none */
     char errstr[256];
 } cpart;
 
@@ -150,6 +151,9 @@ struct gregor_consumer {
     size_t queued_bytes;
     bool kick_posted;
     bool closing;
+    /* application thread: what the latest poll reported */
+    gregor_consumer_error poll_err;
+    char poll_errstr[256];
     /* (loop) */
     int32_t *busy_nodes;  /* leaders with a Fetch in flight */
     size_t n_busy, cap_busy;
@@ -169,9 +173,10 @@ cpart *consumer_find_part(gregor_consumer *c, const char *topic, int32_t partiti
  * thread; call with `lock` held. Coalesces: one job queued at a time. */
 void consumer_kick_locked(gregor_consumer *c);
 
-/* Fails a partition with a message (lock held); poll reports it once. */
-void consumer_fail_part_locked(gregor_consumer *c, cpart *p, gregor_err err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Fails a partition with a message and the offset at fault (-1: none)
+ * (lock held); poll reports it once. */
+void consumer_fail_part_locked(gregor_consumer *c, cpart *p, gregor_err err, int64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* (loop) The job consumer_kick_locked() posts: sends the Fetch and
  * ListOffsets requests that can go now, arms the retry timer for the rest. */

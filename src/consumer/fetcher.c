@@ -221,7 +221,7 @@ static void handle_records(gregor_consumer *c, fetch_item *it, const proto_fetch
     if (p->gen != it->gen || !p->assigned || c->closing) {
         gregor_batch_destroy(b);
     } else if (err != GREGOR_OK) {
-        consumer_fail_part_locked(c, p, err, "topic '%s' partition %d: %s at offset %lld: %s", p->topic,
+        consumer_fail_part_locked(c, p, err, err_offset, "topic '%s' partition %d: %s at offset %lld: %s", p->topic,
                                   (int)p->partition, gregor_err_name(err), (long long)err_offset,
                                   what ? what : gregor_err_str(err));
     } else {
@@ -271,7 +271,7 @@ static void handle_partition(gregor_consumer *c, fetch_req *r, buf_slice topic,
         p->state = CPART_NEED_OFFSET;
         p->reset_ts = c->reset_policy;
     } else if (err == PROTO_ERR_OFFSET_OUT_OF_RANGE) {
-        consumer_fail_part_locked(c, p, err,
+        consumer_fail_part_locked(c, p, err, it->offset,
                                   "topic '%s' partition %d: offset %lld is out of range "
                                   "(OFFSET_OUT_OF_RANGE, auto_offset_reset=error)",
                                   p->topic, (int)p->partition, (long long)it->offset);
@@ -281,7 +281,7 @@ static void handle_partition(gregor_consumer *c, fetch_req *r, buf_slice topic,
         consumer_backoff_locked(c, p);
         cluster_request_refresh(c->client->cluster);
     } else {
-        consumer_fail_part_locked(c, p, err, "topic '%s' partition %d at offset %lld: %s (%s)", p->topic,
+        consumer_fail_part_locked(c, p, err, it->offset, "topic '%s' partition %d at offset %lld: %s (%s)", p->topic,
                                   (int)p->partition, (long long)it->offset, gregor_err_name(err),
                                   gregor_err_str(err));
     }

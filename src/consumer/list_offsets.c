@@ -91,13 +91,13 @@ static void apply_locked(gregor_consumer *c, offset_item *it, int16_t version,
             consumer_backoff_locked(c, p);
             cluster_request_refresh(c->client->cluster);
         } else {
-            consumer_fail_part_locked(c, p, err, "topic '%s' partition %d: ListOffsets failed: %s", p->topic,
+            consumer_fail_part_locked(c, p, err, -1, "topic '%s' partition %d: ListOffsets failed: %s", p->topic,
                                       (int)p->partition, gregor_err_name(err));
         }
         return;
     }
     if (version == 0 && it->timestamp >= 0) {
-        consumer_fail_part_locked(c, p, GREGOR_ERR_UNSUPPORTED,
+        consumer_fail_part_locked(c, p, GREGOR_ERR_UNSUPPORTED, -1,
                                   "topic '%s' partition %d: starting at a timestamp needs ListOffsets v1 "
                                   "(brokers 0.10.1 and later)",
                                   p->topic, (int)p->partition);

@@ -3,7 +3,8 @@
  *   - a Fetch answered NOT_LEADER_OR_FOLLOWER, then a dropped connection,
  *     then records: the consumer refreshes metadata and resumes at the same
  *     offset, nothing lost or repeated;
- *   - corrupt records: poll reports CRC naming topic, partition and offset;
+ *   - corrupt records: poll reports CRC naming topic, partition and offset,
+ *     in errstr and in gregor_consumer_poll_error();
  *   - OffsetCommit answered NOT_COORDINATOR, then
  *     COORDINATOR_LOAD_IN_PROGRESS, then success: the commit succeeds after
  *     finding the coordinator again;
@@ -295,6 +296,21 @@ Test(consumer_mock, corrupt_records_are_an_error, .timeout = 30)
     cr_assert_eq(e, GREGOR_ERR_CRC, "%s", gregor_err_name(e));
     cr_assert_null(b);
     cr_assert(strstr(err, "'t'") && strstr(err, "partition 0") && strstr(err, "offset 5"), "%s", err);
+    gregor_consumer_error pe;
+    gregor_consumer_poll_error(c, &pe);
+    cr_assert_eq(pe.err, GREGOR_ERR_CRC);
+    cr_assert_str_eq(pe.topic, "t");
+    cr_assert_eq(pe.partition, 0);
+    cr_assert_eq(pe.offset, 5);
+    cr_assert_str_eq(pe.message, err);
+    /* Reported once; the next poll has no error and says so. */
+    cr_assert_eq(gregor_consumer_poll(c, 50, &b, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert_null(b);
+    gregor_consumer_poll_error(c, &pe);
+    cr_assert_eq(pe.err, GREGOR_OK);
+    cr_assert_null(pe.topic);
+    cr_assert_eq(pe.partition, -1);
+    cr_assert_str_eq(pe.message, "");
     stop(c);
 }
 
