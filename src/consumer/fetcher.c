@@ -288,8 +288,31 @@ static void handle_partition(gregor_consumer *c, fetch_req *r, buf_slice topic,
     pthread_mutex_unlock(&c->lock);
 }
 
-/* Decodes a response and handles each partition; false when it cannot be
- * read (every partition then retries). */
+/* A response that cannot be decoded stops every partition it was for,
+ * with one error each: asking again would get the same bytes (an old
+ * broker answering in a format it does not announce, say), and retrying
+ * would only repeat the warning forever. */
+static void fail_undecodable(gregor_consumer *c, fetch_req *r, int16_t version, gregor_err err, const char *what)
+{
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < r->n; i++) {
+        fetch_item *it = &r->items[i];
+        cpart *p = it->p;
+        it->answered = true;
+        if (p->gen != it->gen || !p->assigned || c->closing)
+            continue;
+        consumer_fail_part_locked(c, p, err, it->offset,
+                                  "topic '%s' partition %d at offset %lld: broker %d sent a Fetch v%d response "
+                                  "that cannot be decoded (%s: %s); the partition stops until it is seeked",
+                                  p->topic, (int)p->partition, (long long)it->offset, (int)r->node, version,
+                                  gregor_err_name(err), what);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Decodes a response and handles each partition; false when the whole
+ * response failed for a reason a retry may cure (every partition then
+ * retries). */
 static bool handle_response(gregor_consumer *c, fetch_req *r, net_response *resp)
 {
     uint8_t *frame = net_response_take_frame(resp);
@@ -305,9 +328,11 @@ static bool handle_response(gregor_consumer *c, fetch_req *r, net_response *resp
     proto_fetch_response m;
     bool ok = false;
     gregor_err err = proto_fetch_response_decode(&resp->body, resp->version, &m, &a);
-    if (err != GREGOR_OK) {
-        gregor_log(GREGOR_LOG_WARN, "consumer: malformed Fetch v%d response from broker %d: %s", resp->version,
-                   r->node, resp->body.what ? resp->body.what : gregor_err_name(err));
+    if (err == GREGOR_ERR_NOMEM) {
+        gregor_log(GREGOR_LOG_WARN, "consumer: out of memory decoding a Fetch response from broker %d", r->node);
+    } else if (err != GREGOR_OK) {
+        fail_undecodable(c, r, resp->version, err, resp->body.what ? resp->body.what : gregor_err_str(err));
+        ok = true;
     } else if (m.error_code != 0) {
         gregor_log(GREGOR_LOG_DEBUG, "consumer: Fetch to broker %d: %s", r->node,
                    gregor_err_name(gregor_err_from_broker(m.error_code)));

@@ -12,7 +12,9 @@
  *   - a coordinator that is not in the metadata, stops answering or drops
  *     the connection is forgotten and found again;
  *   - coordinator requests use their own connection, not the one a
- *     long-poll Fetch is waiting on.
+ *     long-poll Fetch is waiting on;
+ *   - a Fetch response that cannot be decoded stops the partition with one
+ *     error naming topic, partition and offset, and no more Fetches.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -46,6 +48,7 @@ typedef struct script {
     atomic_int find_first_node;         /* the first FindCoordinator's answer (0: node 1) */
     atomic_int commit_plan[PLAN_MAX];
     bool corrupt;
+    atomic_bool garbage_fetch; /* answer every Fetch with bytes that are no Fetch response */
 } script;
 
 static script sc;
@@ -100,6 +103,10 @@ static mock_action on_fetch(mock_request *req, buf_writer *reply)
 {
     atomic_store(&sc.fetch_conn, req->conn_index);
     int n = atomic_fetch_add(&sc.fetches, 1);
+    if (atomic_load(&sc.garbage_fetch)) {
+        buf_write_raw(reply, "\x7f\x01\x02", 3); /* ends inside the first field */
+        return MOCK_REPLY;
+    }
     if (n == 1)
         return MOCK_CLOSE;
     if (n >= 3)
@@ -402,5 +409,33 @@ Test(consumer_mock, coordinator_has_its_own_connection, .timeout = 30)
     cr_assert_neq(atomic_load(&sc.commit_conn), atomic_load(&sc.fetch_conn),
                   "OffsetCommit went on the connection of the waiting Fetch");
     cr_assert_lt(ms, 1000, "the commit took %lld ms", (long long)ms);
+    stop(c);
+}
+
+Test(consumer_mock, undecodable_fetch_response_stops_the_partition_once, .timeout = 30)
+{
+    gregor_consumer *c = start(false);
+    atomic_store(&sc.garbage_fetch, true);
+    char err[256];
+    cr_assert_eq(gregor_consumer_assign(c, "t", 0, 5, 0, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_batch *b = NULL;
+    gregor_err e = GREGOR_OK;
+    for (int i = 0; i < 30 && e == GREGOR_OK; i++)
+        e = gregor_consumer_poll(c, 100, &b, err, sizeof err);
+    cr_assert_neq(e, GREGOR_OK, "no error after %d undecodable Fetch responses", atomic_load(&sc.fetches));
+    cr_assert_null(b);
+    gregor_consumer_error pe;
+    gregor_consumer_poll_error(c, &pe);
+    cr_assert_str_eq(pe.topic, "t");
+    cr_assert_eq(pe.partition, 0);
+    cr_assert_eq(pe.offset, 5);
+    cr_assert(strstr(err, "Fetch") && strstr(err, "offset 5"), "%s", err);
+    int fetches = atomic_load(&sc.fetches);
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(gregor_consumer_poll(c, 100, &b, err, sizeof err), GREGOR_OK, "reported twice: %s", err);
+        cr_assert_null(b);
+    }
+    cr_assert_eq(atomic_load(&sc.fetches), fetches, "the stopped partition was fetched again");
+    cr_assert_eq(fetches, 1);
     stop(c);
 }
