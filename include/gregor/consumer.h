@@ -5,8 +5,18 @@
  * Fetching runs in the background on the client's I/O thread: one long-poll
  * Fetch at a time to each partition leader (fetch_min_bytes,
  * fetch_max_wait_ms, max_partition_fetch_bytes, fetch_max_bytes), records
- * decoded there, and queued for poll() up to `prefetch_bytes` of fetched
- * data. When the topic is idle the broker holds the Fetch; nothing spins.
+ * decoded there and queued for poll(). When the topic is idle the broker
+ * holds the Fetch; nothing spins.
+ *
+ * Memory bound: `prefetch_bytes` counts everything fetched data keeps in
+ * memory (Fetch response frames, decompression buffers, message arrays)
+ * until the last batch pointing into it is destroyed, whether it is still
+ * queued or already returned by poll. No Fetch is sent while the count is
+ * at or above the limit, so the total stays below prefetch_bytes plus the
+ * responses in flight (one per leader, at most fetch_max_bytes each, or
+ * one whole record batch when that is larger) and their decompressed size.
+ * An application that keeps batches past the limit stops fetching until it
+ * destroys some.
  *
  * Messages are views into the fetch response (or into the batch's
  * decompression buffer): nothing is copied, and the bytes stay valid until
@@ -83,8 +93,8 @@ typedef struct gregor_message {
 size_t gregor_batch_count(const gregor_batch *b);
 /* Message `i` (< count); borrowed from the batch. */
 const gregor_message *gregor_batch_message(const gregor_batch *b, size_t i);
-/* Releases the batch and the fetch buffers it alone still holds. NULL does
- * nothing. Any thread. */
+/* Releases the batch and the fetch buffers it alone still holds (the
+ * memory counted against prefetch_bytes). NULL does nothing. Any thread. */
 void gregor_batch_destroy(gregor_batch *b);
 
 /* Creates a consumer with its own client (the config is copied). Options

@@ -74,7 +74,6 @@ static void drop_queued_locked(gregor_consumer *c, const cpart *p)
         gregor_batch *b = *link;
         if (!p || b->part == p) {
             *link = b->next;
-            c->queued_bytes -= b->bytes;
             gregor_batch_destroy(b);
             dropped = true;
         } else {
@@ -126,8 +125,12 @@ gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, 
         goto out_free;
     }
     net_timer_init(&c->retry_timer, fetcher_timer_fired, c);
-    if ((err = gregor_client_new(cfg, &c->client, errstr, n)) != GREGOR_OK)
+    if (!(c->mem = fetch_mem_new(c, c->prefetch_bytes))) {
+        err = GREGOR_ERR_NOMEM;
         goto out_sync;
+    }
+    if ((err = gregor_client_new(cfg, &c->client, errstr, n)) != GREGOR_OK)
+        goto out_mem;
     const char *group = config_str(cfg, "group_id");
     if (group[0]) {
         c->offs = offsets_new(c, group, config_bool(cfg, "enable_auto_commit"),
@@ -143,6 +146,8 @@ gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, 
     return GREGOR_OK;
 out_client:
     gregor_client_destroy(c->client);
+out_mem:
+    fetch_mem_unref(c->mem);
 out_sync:
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
@@ -178,6 +183,7 @@ void gregor_consumer_destroy(gregor_consumer *c)
         return;
     if (c->offs)
         offsets_destroy(c->offs); /* commits on close, runs callbacks */
+    fetch_mem_disown(c->mem); /* batches freed from now on kick nothing */
     stop_fetching(c);
     /* In-flight requests end with DESTROYED inside this, seeing `closing`. */
     gregor_client_destroy(c->client);
@@ -188,6 +194,7 @@ void gregor_consumer_destroy(gregor_consumer *c)
     }
     free(c->parts);
     free(c->busy_nodes);
+    fetch_mem_unref(c->mem); /* outstanding batches may hold it longer */
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -438,10 +445,6 @@ static gregor_batch *pop_locked(gregor_consumer *c)
         *link = b->next;
         if (c->q_tail == b)
             c->q_tail = prev;
-        size_t before = c->queued_bytes;
-        c->queued_bytes -= b->bytes;
-        if (before >= c->prefetch_bytes && c->queued_bytes < c->prefetch_bytes)
-            consumer_kick_locked(c);
         if (stale) {
             gregor_batch_destroy(b);
             continue;

@@ -35,15 +35,45 @@
 #include "net/loop.h"
 #include "protocol/gen/fetch.h"
 
+/* ------------------------------------------------------- fetch memory */
+
+/* The account of fetched bytes held in memory (fetch_mem.c): what
+ * prefetch_bytes bounds. Reference counted; any thread. */
+typedef struct fetch_mem {
+    atomic_int refs;
+    atomic_size_t held;
+    size_t limit;             /* prefetch_bytes */
+    pthread_mutex_t lock;     /* guards owner; never held while taking the consumer's lock */
+    gregor_consumer *owner;   /* NULL once the consumer is being destroyed */
+} fetch_mem;
+
+/* A new account (one reference, the consumer's); NULL on NOMEM. */
+fetch_mem *fetch_mem_new(gregor_consumer *owner, size_t limit);
+fetch_mem *fetch_mem_ref(fetch_mem *m);     /* NULL stays NULL */
+void fetch_mem_unref(fetch_mem *m);         /* NULL does nothing */
+/* The consumer is going: no more kicks. */
+void fetch_mem_disown(fetch_mem *m);
+/* Counts bytes now held / freed (NULL does nothing). A release that brings
+ * the total below the limit posts a kick to the owner's loop. */
+void fetch_mem_add(fetch_mem *m, size_t bytes);
+void fetch_mem_release(fetch_mem *m, size_t bytes);
+/* True when the total is at or above the limit: no new Fetch. */
+bool fetch_mem_full(fetch_mem *m);
+size_t fetch_mem_held(fetch_mem *m);
+
 /* ------------------------------------------------------- fetch buffers */
 
 /* One Fetch response frame, shared by the batches decoded from it. */
 typedef struct fetch_buf {
     atomic_int refs;
-    uint8_t *frame; /* malloc'd */
+    uint8_t *frame;  /* malloc'd */
+    size_t bytes;    /* counted in `mem` until the frame is freed */
+    fetch_mem *mem;  /* a reference, or NULL (tests) */
 } fetch_buf;
 
-fetch_buf *fetch_buf_new(uint8_t *frame);
+/* Takes `frame` (frame_bytes long) and counts it in `mem` (referenced; may
+ * be NULL). NULL on NOMEM (the frame is then not taken). */
+fetch_buf *fetch_buf_new(uint8_t *frame, size_t frame_bytes, fetch_mem *mem);
 fetch_buf *fetch_buf_ref(fetch_buf *b);
 /* Drops a reference; frees the frame on the last. NULL does nothing. */
 void fetch_buf_unref(fetch_buf *b);
@@ -54,7 +84,7 @@ struct gregor_batch {
     struct gregor_batch *next;
     uint64_t gen;         /* the partition's generation it was fetched under */
     int64_t next_offset;  /* the position after this batch */
-    size_t bytes;         /* fetched bytes it stands for (prefetch accounting) */
+    size_t held;          /* bytes of its own (arrays, decompression buffers) counted in buf->mem */
     struct cpart *part;   /* only while queued: the consumer may be gone later */
     fetch_buf *buf;
     uint8_t **zbufs;      /* decompression buffers the messages point into */
@@ -141,6 +171,7 @@ struct gregor_consumer {
     bool read_committed;
     bool check_crcs;
     offset_mgr *offs;        /* NULL without group_id */
+    fetch_mem *mem;          /* fetched bytes held, queued or handed out */
 
     pthread_mutex_t lock;
     pthread_cond_t cond;  /* poll waits: a batch, an error or a commit result */
@@ -148,7 +179,6 @@ struct gregor_consumer {
     cpart **parts;
     size_t n_parts, cap_parts;
     gregor_batch *q_head, *q_tail;
-    size_t queued_bytes;
     bool kick_posted;
     bool closing;
     /* application thread: what the latest poll reported */

@@ -5,7 +5,8 @@
  * A kick (posted by the application side, or run after every response and
  * by the retry timer) walks the partitions under the lock and takes those
  * that can go now: READY, not paused, nothing in flight, not backing off,
- * while the queued data is below prefetch_bytes; NEED_OFFSET ones go to
+ * while the fetched data held in memory (queued, or handed out and not yet
+ * destroyed: fetch_mem.c) is below prefetch_bytes; NEED_OFFSET ones go to
  * ListOffsets (list_offsets.c). Partitions are grouped per leader from the
  * current metadata snapshot; a leader that already has a Fetch in flight
  * gets none (the broker serves a connection's requests in order, so a
@@ -241,7 +242,6 @@ static void handle_records(gregor_consumer *c, fetch_item *it, const proto_fetch
             else
                 c->q_head = b;
             c->q_tail = b;
-            c->queued_bytes += b->bytes;
             pthread_cond_broadcast(&c->cond);
         }
     }
@@ -315,10 +315,11 @@ static void fail_undecodable(gregor_consumer *c, fetch_req *r, int16_t version, 
  * retries). */
 static bool handle_response(gregor_consumer *c, fetch_req *r, net_response *resp)
 {
+    size_t frame_len = resp->frame_len;
     uint8_t *frame = net_response_take_frame(resp);
     if (!frame)
         return false;
-    fetch_buf *fb = fetch_buf_new(frame);
+    fetch_buf *fb = fetch_buf_new(frame, frame_len, c->mem);
     if (!fb) {
         free(frame);
         return false;
@@ -434,7 +435,7 @@ static size_t pick_locked(gregor_consumer *c, const cluster_snapshot *s, pick *o
         cpart *p = c->parts[i];
         if (!p->assigned || p->in_flight || p->state == CPART_FAILED)
             continue;
-        if (p->state == CPART_READY && (p->paused || c->queued_bytes >= c->prefetch_bytes))
+        if (p->state == CPART_READY && (p->paused || fetch_mem_full(c->mem)))
             continue;
         if (p->retry_at_ms > now) {
             if (p->retry_at_ms < *next_retry)
