@@ -462,6 +462,8 @@ static void metadata_done(gregor_err err, net_response *resp, void *opaque)
     }
     c->consecutive_failures = 0;
     s->taken_ms = net_now_ms();
+    if (c->snap) /* written only on this thread: no lock needed to read it here */
+        cluster_snapshot_keep_newer_epochs(s, c->snap);
     reconcile(c, s);
     pthread_mutex_lock(&c->lock);
     cluster_snapshot *old = c->snap;

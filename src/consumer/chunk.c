@@ -220,6 +220,7 @@ gregor_err chunk_build(const chunk_input *in, fetch_buf *buf, gregor_batch **out
         return GREGOR_ERR_NOMEM;
     memcpy(b->topic, in->topic, tlen + 1);
     b->partition = in->partition;
+    b->next_epoch = -1;
     b->buf = buf ? fetch_buf_ref(buf) : NULL;
     txn_filter f;
     gregor_err err = GREGOR_ERR_NOMEM;
@@ -238,6 +239,7 @@ gregor_err chunk_build(const chunk_input *in, fetch_buf *buf, gregor_batch **out
         }
         if (!got)
             break;
+        b->next_epoch = rec.leader_epoch;
         if (rec.codec != PROTO_CODEC_NONE && (err = keep_decompressed(b, &r)) != GREGOR_OK)
             break;
         if (txn_skip(&f, &rec) || rec.is_control)

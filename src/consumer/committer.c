@@ -24,13 +24,14 @@ static void job_free(commit_job *j)
     if (!j)
         return;
     free(j->offs);
+    free(j->epochs);
     free(j->strings);
     free(j->metadata);
     free(j);
 }
 
 /* A deep copy of a commit for the queue. */
-static commit_job *job_new(const gregor_topic_offset *offs, size_t n, const char *metadata)
+static commit_job *job_new(const gregor_topic_offset *offs, size_t n, const int32_t *epochs, const char *metadata)
 {
     commit_job *j = calloc(1, sizeof *j);
     if (!j)
@@ -41,10 +42,13 @@ static commit_job *job_new(const gregor_topic_offset *offs, size_t n, const char
     j->offs = calloc(n, sizeof *j->offs);
     j->strings = malloc(bytes ? bytes : 1);
     j->metadata = metadata ? strdup(metadata) : NULL;
-    if (!j->offs || !j->strings || (metadata && !j->metadata)) {
+    j->epochs = epochs ? malloc((n ? n : 1) * sizeof *j->epochs) : NULL;
+    if (!j->offs || !j->strings || (metadata && !j->metadata) || (epochs && !j->epochs)) {
         job_free(j);
         return NULL;
     }
+    if (epochs)
+        memcpy(j->epochs, epochs, n * sizeof *epochs);
     char *s = j->strings;
     for (size_t i = 0; i < n; i++) {
         j->offs[i] = offs[i];
@@ -66,19 +70,21 @@ static commit_job *job_new(const gregor_topic_offset *offs, size_t n, const char
 static void auto_commit(offset_mgr *o, consumer_pos_kind kind)
 {
     gregor_topic_offset *v;
+    int32_t *epochs;
     size_t n;
-    if (consumer_positions(o->c, kind, true, &v, &n) != GREGOR_OK)
+    if (consumer_positions(o->c, kind, true, &v, &epochs, &n) != GREGOR_OK)
         return;
     char errstr[256];
-    if (n && offsets_commit_sync(o, v, n, NULL, errstr, sizeof errstr) != GREGOR_OK)
+    if (n && offsets_commit_sync(o, v, n, NULL, epochs, errstr, sizeof errstr) != GREGOR_OK)
         gregor_log(GREGOR_LOG_WARN, "consumer: auto-commit: %s", errstr);
     free(v);
+    free(epochs);
 }
 
 static void run_job(offset_mgr *o, commit_job *j)
 {
     char errstr[256];
-    j->err = offsets_commit_sync(o, j->offs, j->n, j->metadata, errstr, sizeof errstr);
+    j->err = offsets_commit_sync(o, j->offs, j->n, j->metadata, j->epochs, errstr, sizeof errstr);
     if (j->err != GREGOR_OK)
         gregor_log(GREGOR_LOG_DEBUG, "consumer: async commit: %s", errstr);
     pthread_mutex_lock(&o->lock);
@@ -179,10 +185,10 @@ void offsets_run_callbacks(offset_mgr *o)
     }
 }
 
-gregor_err offsets_commit_async(offset_mgr *o, const gregor_topic_offset *offs, size_t n, const char *metadata,
-                                gregor_commit_cb cb, void *opaque)
+gregor_err offsets_commit_async(offset_mgr *o, const gregor_topic_offset *offs, size_t n, const int32_t *epochs,
+                                const char *metadata, gregor_commit_cb cb, void *opaque)
 {
-    commit_job *j = job_new(offs, n, metadata);
+    commit_job *j = job_new(offs, n, epochs, metadata);
     if (!j)
         return GREGOR_ERR_NOMEM;
     j->cb = cb;

@@ -243,16 +243,17 @@ gregor_err consumer_wait_partition(gregor_consumer *c, const char *topic, int32_
     }
 }
 
-/* Turns a GREGOR_OFFSET_COMMITTED start into an offset or a reset. */
+/* Turns a GREGOR_OFFSET_COMMITTED start into an offset (with the leader
+ * epoch stored with it, -1 when none) or a reset. */
 static gregor_err resolve_committed(gregor_consumer *c, const char *topic, int32_t partition, int64_t *offset,
-                                    char *errstr, size_t n)
+                                    int32_t *epoch, char *errstr, size_t n)
 {
     if (!c->offs) {
         set_errstr(errstr, n, "GREGOR_OFFSET_COMMITTED needs group_id");
         return GREGOR_ERR_INVALID_ARG;
     }
     gregor_topic_offset o = {.topic = topic, .partition = partition, .offset = -1};
-    gregor_err err = offsets_fetch_sync(c->offs, &o, 1, errstr, n);
+    gregor_err err = offsets_fetch_sync(c->offs, &o, 1, epoch, errstr, n);
     if (err != GREGOR_OK)
         return err;
     if (o.offset >= 0) {
@@ -268,14 +269,16 @@ static gregor_err resolve_committed(gregor_consumer *c, const char *topic, int32
     return GREGOR_OK;
 }
 
-/* Points `p` at a start position (lock held). */
-static void start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int64_t timestamp_ms)
+/* Points `p` at a start position, with the leader epoch of the record
+ * before it when known (-1 otherwise) (lock held). */
+static void start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int64_t timestamp_ms, int32_t epoch)
 {
     p->gen++;
     p->err_reported = false;
     p->err = GREGOR_OK;
     p->retry_at_ms = 0;
     p->fetch_size_min = 0;
+    p->fetch_epoch = p->position_epoch = offset >= 0 ? epoch : -1;
     if (offset >= 0) {
         p->state = CPART_READY;
         p->fetch_offset = p->position = offset;
@@ -305,8 +308,9 @@ gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t
         return err != GREGOR_OK ? err : GREGOR_ERR_INVALID_ARG;
     if ((err = consumer_wait_partition(c, topic, partition, errstr, n)) != GREGOR_OK)
         return err;
+    int32_t epoch = -1;
     if (offset == GREGOR_OFFSET_COMMITTED &&
-        (err = resolve_committed(c, topic, partition, &offset, errstr, n)) != GREGOR_OK)
+        (err = resolve_committed(c, topic, partition, &offset, &epoch, errstr, n)) != GREGOR_OK)
         return err;
     pthread_mutex_lock(&c->lock);
     cpart *p = consumer_find_part(c, topic, partition);
@@ -328,11 +332,12 @@ gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t
         }
         p->partition = partition;
         p->high_watermark = p->log_start_offset = p->committed = p->consumed = -1;
+        p->fetch_epoch = p->position_epoch = p->consumed_epoch = -1;
         c->parts[c->n_parts++] = p;
     }
     p->assigned = true;
     p->paused = false;
-    start_at_locked(c, p, offset, timestamp_ms);
+    start_at_locked(c, p, offset, timestamp_ms, epoch);
     err = GREGOR_OK;
 out_unlock:
     pthread_mutex_unlock(&c->lock);
@@ -361,13 +366,14 @@ gregor_err gregor_consumer_seek(gregor_consumer *c, const char *topic, int32_t p
     gregor_err err = check_offset(offset, timestamp_ms, errstr, n);
     if (err != GREGOR_OK)
         return err;
+    int32_t epoch = -1;
     if (offset == GREGOR_OFFSET_COMMITTED &&
-        (err = resolve_committed(c, topic, partition, &offset, errstr, n)) != GREGOR_OK)
+        (err = resolve_committed(c, topic, partition, &offset, &epoch, errstr, n)) != GREGOR_OK)
         return err;
     pthread_mutex_lock(&c->lock);
     cpart *p = consumer_find_part(c, topic, partition);
     if (p && p->assigned)
-        start_at_locked(c, p, offset, timestamp_ms);
+        start_at_locked(c, p, offset, timestamp_ms, epoch);
     else
         err = GREGOR_ERR_UNKNOWN_TOPIC;
     pthread_mutex_unlock(&c->lock);
@@ -450,6 +456,8 @@ static gregor_batch *pop_locked(gregor_consumer *c)
             continue;
         }
         p->position = b->next_offset;
+        if (b->next_epoch >= 0)
+            p->position_epoch = b->next_epoch;
         if (b->n_msgs == 0) { /* only control records or aborted data: position moved */
             gregor_batch_destroy(b);
             continue;
@@ -491,8 +499,10 @@ gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_b
     pthread_mutex_lock(&c->lock);
     /* What poll returned before this call counts as processed: auto-commit
      * may store it from now on, and nothing returned later (Java's rule). */
-    for (size_t i = 0; i < c->n_parts; i++)
+    for (size_t i = 0; i < c->n_parts; i++) {
         c->parts[i]->consumed = c->parts[i]->position;
+        c->parts[i]->consumed_epoch = c->parts[i]->position_epoch;
+    }
     for (;;) {
         if ((err = failure_locked(c, errstr, n)) != GREGOR_OK)
             break;
@@ -521,24 +531,30 @@ gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_b
 /* ------------------------------------------------------------ offset_mgr */
 
 gregor_err consumer_positions(gregor_consumer *c, consumer_pos_kind kind, bool changed_only,
-                              gregor_topic_offset **out, size_t *n)
+                              gregor_topic_offset **out, int32_t **epochs, size_t *n)
 {
     pthread_mutex_lock(&c->lock);
-    gregor_topic_offset *v = c->n_parts ? calloc(c->n_parts, sizeof *v) : NULL;
+    size_t cap = c->n_parts ? c->n_parts : 1;
+    gregor_topic_offset *v = calloc(cap, sizeof *v);
+    int32_t *e = calloc(cap, sizeof *e);
     size_t k = 0;
-    if (v) {
-        for (size_t i = 0; i < c->n_parts; i++) {
-            cpart *p = c->parts[i];
-            int64_t pos = kind == CONSUMER_POS_CONSUMED ? p->consumed : p->position;
-            if (!p->assigned || pos < 0 || (changed_only && pos == p->committed))
-                continue;
-            v[k++] = (gregor_topic_offset){.topic = p->topic, .partition = p->partition, .offset = pos};
-        }
+    for (size_t i = 0; v && e && i < c->n_parts; i++) {
+        cpart *p = c->parts[i];
+        bool consumed = kind == CONSUMER_POS_CONSUMED;
+        int64_t pos = consumed ? p->consumed : p->position;
+        if (!p->assigned || pos < 0 || (changed_only && pos == p->committed))
+            continue;
+        e[k] = consumed ? p->consumed_epoch : p->position_epoch;
+        v[k++] = (gregor_topic_offset){.topic = p->topic, .partition = p->partition, .offset = pos};
     }
     pthread_mutex_unlock(&c->lock);
-    if (c->n_parts && !v)
+    if (!v || !e) {
+        free(v);
+        free(e);
         return GREGOR_ERR_NOMEM;
+    }
     *out = v;
+    *epochs = e;
     *n = k;
     return GREGOR_OK;
 }
@@ -564,23 +580,25 @@ gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offse
     }
     offsets_run_callbacks(c->offs);
     gregor_topic_offset *own = NULL;
+    int32_t *epochs = NULL; /* only for our own positions: the caller's offsets carry none */
     gregor_err err;
     if (!offsets) {
-        if ((err = consumer_positions(c, CONSUMER_POS_CURRENT, false, &own, &n)) != GREGOR_OK)
+        if ((err = consumer_positions(c, CONSUMER_POS_CURRENT, false, &own, &epochs, &n)) != GREGOR_OK)
             return err;
         if (n == 0) {
             free(own);
+            free(epochs);
             return GREGOR_OK;
         }
         offsets = own;
     }
     if (cb) {
-        err = offsets_commit_async(c->offs, offsets, n, metadata, cb, opaque);
+        err = offsets_commit_async(c->offs, offsets, n, epochs, metadata, cb, opaque);
     } else {
         gregor_topic_offset *w = own;
         if (!w && (w = malloc(n * sizeof *w)))
             memcpy(w, offsets, n * sizeof *w);
-        err = w ? offsets_commit_sync(c->offs, w, n, metadata, errstr, errstr_size) : GREGOR_ERR_NOMEM;
+        err = w ? offsets_commit_sync(c->offs, w, n, metadata, epochs, errstr, errstr_size) : GREGOR_ERR_NOMEM;
         if (w && !own) {
             /* Per-partition results back into the caller's array. */
             for (size_t i = 0; i < n; i++)
@@ -589,6 +607,7 @@ gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offse
         }
     }
     free(own);
+    free(epochs);
     return err;
 }
 
@@ -599,5 +618,5 @@ gregor_err gregor_consumer_committed(gregor_consumer *c, gregor_topic_offset *of
         set_errstr(errstr, errstr_size, "committed offsets need group_id");
         return GREGOR_ERR_STATE;
     }
-    return offsets_fetch_sync(c->offs, offsets, n, errstr, errstr_size);
+    return offsets_fetch_sync(c->offs, offsets, n, NULL, errstr, errstr_size);
 }

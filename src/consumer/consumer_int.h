@@ -84,6 +84,7 @@ struct gregor_batch {
     struct gregor_batch *next;
     uint64_t gen;         /* the partition's generation it was fetched under */
     int64_t next_offset;  /* the position after this batch */
+    int32_t next_epoch;   /* leader epoch of the last record read (the one before next_offset), -1: none */
     size_t held;          /* bytes of its own (arrays, decompression buffers) counted in buf->mem */
     struct cpart *part;   /* only while queued: the consumer may be gone later */
     fetch_buf *buf;
@@ -139,6 +140,8 @@ typedef struct cpart {
     int64_t fetch_offset;  /* next offset to fetch */
     int64_t position;      /* next offset poll returns */
     int64_t consumed;      /* position when the latest poll() began: what auto-commit stores */
+    /* KIP-320 leader epochs of the records before those offsets (-1: unknown) */
+    int32_t fetch_epoch, position_epoch, consumed_epoch;
     int64_t high_watermark;
     int64_t log_start_offset;
     int64_t committed;     /* last offset committed (auto-commit skips unchanged) */
@@ -220,6 +223,7 @@ typedef struct offset_item {
     cpart *p;
     uint64_t gen;
     int64_t timestamp;
+    int32_t leader_epoch; /* the leader's epoch in the metadata, -1: unknown */
 } offset_item;
 void list_offsets_send(gregor_consumer *c, int32_t leader, offset_item *items, size_t n);
 
@@ -235,14 +239,17 @@ offset_mgr *offsets_new(gregor_consumer *c, const char *group_id, bool auto_comm
 void offsets_destroy(offset_mgr *o);
 /* Runs the callbacks of finished asynchronous commits. Application thread. */
 void offsets_run_callbacks(offset_mgr *o);
-/* Blocking commit / fetch of committed offsets (any thread but the loop). */
+/* Blocking commit / fetch of committed offsets (any thread but the loop).
+ * `epochs` (may be NULL: all unknown) are the leader epochs stored with
+ * the commit (OffsetCommit v6+), or filled from OffsetFetch (v5+; -1 when
+ * none is stored). */
 gregor_err offsets_commit_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, const char *metadata,
-                               char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
-gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, char *errstr,
+                               const int32_t *epochs, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
+gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, int32_t *epochs, char *errstr,
                               size_t errstr_size) GREGOR_MUST_CHECK;
-/* Queues an asynchronous commit; `offs` is copied. */
-gregor_err offsets_commit_async(offset_mgr *o, const gregor_topic_offset *offs, size_t n, const char *metadata,
-                                gregor_commit_cb cb, void *opaque) GREGOR_MUST_CHECK;
+/* Queues an asynchronous commit; `offs` and `epochs` (may be NULL) are copied. */
+gregor_err offsets_commit_async(offset_mgr *o, const gregor_topic_offset *offs, size_t n, const int32_t *epochs,
+                                const char *metadata, gregor_commit_cb cb, void *opaque) GREGOR_MUST_CHECK;
 /* Which offsets consumer_positions() reports. */
 typedef enum consumer_pos_kind {
     CONSUMER_POS_CURRENT,  /* after everything poll has returned (commit(NULL), close) */
@@ -250,10 +257,11 @@ typedef enum consumer_pos_kind {
 } consumer_pos_kind;
 
 /* The positions of assigned partitions as commit entries (malloc'd array,
- * topics borrowed from the cparts); `changed_only` skips those already
- * committed. Takes the lock. */
+ * topics borrowed from the cparts) and their leader epochs (*epochs, a
+ * malloc'd array of n, -1 where unknown); `changed_only` skips those
+ * already committed. Takes the lock. */
 gregor_err consumer_positions(gregor_consumer *c, consumer_pos_kind kind, bool changed_only,
-                              gregor_topic_offset **out, size_t *n) GREGOR_MUST_CHECK;
+                              gregor_topic_offset **out, int32_t **epochs, size_t *n) GREGOR_MUST_CHECK;
 /* Records that offsets were committed (for changed_only). Takes the lock. */
 void consumer_mark_committed(gregor_consumer *c, const gregor_topic_offset *offs, size_t n);
 

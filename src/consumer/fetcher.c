@@ -40,6 +40,7 @@ typedef struct fetch_item {
     uint64_t gen;
     int64_t offset;
     int32_t max_bytes;
+    int32_t leader_epoch; /* the leader's epoch in the metadata (current_leader_epoch), -1: unknown */
     bool answered;
 } fetch_item;
 
@@ -146,6 +147,7 @@ static gregor_err encode_fetch(buf_writer *w, int16_t version, void *opaque)
             parts[k].partition = it->p->partition;
             parts[k].fetch_offset = it->offset;
             parts[k].partition_max_bytes = it->max_bytes;
+            parts[k].current_leader_epoch = it->leader_epoch; /* v9+: the broker fences a stale view */
             k++;
         }
     }
@@ -234,6 +236,8 @@ static void handle_records(gregor_consumer *c, fetch_item *it, const proto_fetch
             gregor_batch_destroy(b);
         } else {
             p->fetch_offset = next;
+            if (b->next_epoch >= 0)
+                p->fetch_epoch = b->next_epoch;
             p->fetch_size_min = 0;
             b->gen = it->gen;
             b->part = p;
@@ -400,6 +404,7 @@ static void send_fetch(gregor_consumer *c, int32_t node, fetch_req *r)
 
 typedef struct pick {
     int32_t leader;
+    int32_t leader_epoch;
     bool list; /* ListOffsets rather than Fetch */
     cpart *p;
     uint64_t gen;
@@ -417,10 +422,12 @@ static int cmp_pick(const void *a, const void *b)
     return strcmp(x->p->topic, y->p->topic);
 }
 
-static int32_t leader_of(const cluster_snapshot *s, const cpart *p)
+/* The partition's leader (-1: none known) and its epoch. */
+static int32_t leader_of(const cluster_snapshot *s, const cpart *p, int32_t *epoch)
 {
     const cluster_topic *t = s ? cluster_snapshot_topic(s, p->topic) : NULL;
     const cluster_partition *cp = t ? cluster_topic_partition(t, p->partition) : NULL;
+    *epoch = cp ? cp->leader_epoch : -1;
     return cp && cp->leader >= 0 && cluster_snapshot_broker(s, cp->leader) ? cp->leader : -1;
 }
 
@@ -442,7 +449,8 @@ static size_t pick_locked(gregor_consumer *c, const cluster_snapshot *s, pick *o
                 *next_retry = p->retry_at_ms;
             continue;
         }
-        int32_t leader = leader_of(s, p);
+        int32_t epoch;
+        int32_t leader = leader_of(s, p, &epoch);
         if (leader < 0) {
             *need_refresh = true;
             consumer_backoff_locked(c, p);
@@ -455,7 +463,7 @@ static size_t pick_locked(gregor_consumer *c, const cluster_snapshot *s, pick *o
             continue;
         p->in_flight = true;
         size_t max = (size_t)c->part_max_bytes > p->fetch_size_min ? (size_t)c->part_max_bytes : p->fetch_size_min;
-        out[k++] = (pick){leader, list, p, p->gen, list ? p->reset_ts : p->fetch_offset, max};
+        out[k++] = (pick){leader, epoch, list, p, p->gen, list ? p->reset_ts : p->fetch_offset, max};
     }
     return k;
 }
@@ -483,7 +491,8 @@ static void send_picks(gregor_consumer *c, pick *picks, size_t k)
             offset_item *items = calloc(n, sizeof *items);
             if (items) {
                 for (size_t x = 0; x < n; x++)
-                    items[x] = (offset_item){picks[i + x].p, picks[i + x].gen, picks[i + x].value};
+                    items[x] = (offset_item){picks[i + x].p, picks[i + x].gen, picks[i + x].value,
+                                             picks[i + x].leader_epoch};
                 list_offsets_send(c, picks[i].leader, items, n); /* takes items */
             } else {
                 unpick(c, &picks[i], n);
@@ -494,7 +503,8 @@ static void send_picks(gregor_consumer *c, pick *picks, size_t k)
                 for (size_t x = 0; x < n; x++) {
                     size_t max = picks[i + x].max_bytes;
                     r->items[x] = (fetch_item){picks[i + x].p, picks[i + x].gen, picks[i + x].value,
-                                               max > INT32_MAX ? INT32_MAX : (int32_t)max, false};
+                                               max > INT32_MAX ? INT32_MAX : (int32_t)max,
+                                               picks[i + x].leader_epoch, false};
                 }
                 send_fetch(c, picks[i].leader, r);
             } else {

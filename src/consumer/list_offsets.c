@@ -66,6 +66,7 @@ static gregor_err encode_list_offsets(buf_writer *w, int16_t version, void *opaq
             parts[k].partition_index = it->p->partition;
             parts[k].timestamp = it->timestamp;
             parts[k].max_num_offsets = 1;
+            parts[k].current_leader_epoch = it->leader_epoch; /* v4+ */
             k++;
         }
     }
@@ -113,6 +114,8 @@ static void apply_locked(gregor_consumer *c, offset_item *it, int16_t version,
         return;
     }
     p->fetch_offset = p->position = off;
+    /* v4+: the epoch of the record before `off`, for validating later. */
+    p->fetch_epoch = p->position_epoch = version >= 4 ? pr->leader_epoch : -1;
     p->state = CPART_READY;
 }
 

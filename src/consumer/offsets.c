@@ -185,6 +185,7 @@ typedef struct commit_req {
     const gregor_topic_offset *offs;
     size_t n;
     const char *metadata;
+    const int32_t *epochs;      /* NULL: unknown */
     const proto_tp_groups *tps; /* offs grouped by topic */
 } commit_req;
 
@@ -229,11 +230,13 @@ static gregor_err encode_commit(buf_writer *w, int16_t version, void *opaque)
         topics[t].partitions = &parts[k];
         topics[t].partitions_count = (int32_t)proto_tp_groups_count(g, t);
         for (size_t j = g->topic_start[t]; j < g->topic_start[t + 1]; j++) {
-            const gregor_topic_offset *e = &r->offs[g->order[j]];
+            size_t i = g->order[j];
+            const gregor_topic_offset *e = &r->offs[i];
             proto_offset_commit_request_partition *p = &parts[k++];
             proto_offset_commit_request_partition_init(p);
             p->partition_index = e->partition;
             p->committed_offset = e->offset;
+            p->committed_leader_epoch = r->epochs ? r->epochs[i] : -1;
             const char *md = e->metadata ? e->metadata : r->metadata ? r->metadata : "";
             p->committed_metadata = buf_slice_of(md, strlen(md));
         }
@@ -332,8 +335,8 @@ static gregor_err commit_op(offset_mgr *o, int32_t node, void *arg, int32_t time
     return commit_once(o, node, &ca->req, ca->offs, timeout_ms, errstr, n);
 }
 
-gregor_err offsets_commit_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, const char *metadata, char *errstr,
-                               size_t errstr_size)
+gregor_err offsets_commit_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, const char *metadata,
+                               const int32_t *epochs, char *errstr, size_t errstr_size)
 {
     if (errstr && errstr_size)
         errstr[0] = 0;
@@ -341,7 +344,7 @@ gregor_err offsets_commit_sync(offset_mgr *o, gregor_topic_offset *offs, size_t 
         return GREGOR_OK;
     proto_tp_groups g;
     gregor_err err = group_entries(offs, n, &g);
-    commit_arg ca = {{o->group, offs, n, metadata, &g}, offs};
+    commit_arg ca = {{o->group, offs, n, metadata, epochs, &g}, offs};
     if (err == GREGOR_OK)
         err = with_coordinator(o, commit_op, &ca, errstr, errstr_size);
     proto_tp_groups_fini(&g);
@@ -363,6 +366,7 @@ typedef struct fetch_arg {
     size_t n;
     offset_mgr *o;
     const proto_tp_groups *tps; /* offs grouped by topic */
+    int32_t *epochs;            /* out, may be NULL */
 } fetch_arg;
 
 static gregor_err encode_offset_fetch(buf_writer *w, int16_t version, void *opaque)
@@ -435,6 +439,8 @@ static gregor_err fetch_op(offset_mgr *o, int32_t node, void *arg, int32_t timeo
         fa->offs[i].err = GREGOR_ERR_MALFORMED; /* until the response names it */
         fa->offs[i].offset = -1;
         fa->offs[i].metadata = NULL;
+        if (fa->epochs)
+            fa->epochs[i] = -1;
     }
     for (int32_t t = 0; t < m.topics_count; t++)
         for (int32_t i = 0; i < m.topics[t].partitions_count; i++) {
@@ -444,6 +450,8 @@ static gregor_err fetch_op(offset_mgr *o, int32_t node, void *arg, int32_t timeo
                 continue;
             e->err = gregor_err_from_broker(p->error_code);
             e->offset = p->committed_offset;
+            if (fa->epochs && reply.version >= 5)
+                fa->epochs[e - fa->offs] = p->committed_leader_epoch;
             if (p->metadata.len >= 0 && (o->meta[o->n_meta] = malloc((size_t)p->metadata.len + 1))) {
                 memcpy(o->meta[o->n_meta], p->metadata.ptr, (size_t)p->metadata.len);
                 o->meta[o->n_meta][p->metadata.len] = 0;
@@ -458,7 +466,8 @@ out:
     return err;
 }
 
-gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, char *errstr, size_t errstr_size)
+gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, int32_t *epochs, char *errstr,
+                              size_t errstr_size)
 {
     if (errstr && errstr_size)
         errstr[0] = 0;
@@ -466,7 +475,7 @@ gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n
         return GREGOR_OK;
     proto_tp_groups g;
     gregor_err err = group_entries(offs, n, &g);
-    fetch_arg fa = {o->group, offs, n, o, &g};
+    fetch_arg fa = {o->group, offs, n, o, &g, epochs};
     if (err == GREGOR_OK)
         err = with_coordinator(o, fetch_op, &fa, errstr, errstr_size);
     proto_tp_groups_fini(&g);

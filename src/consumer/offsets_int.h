@@ -19,6 +19,7 @@
 typedef struct commit_job {
     struct commit_job *next;
     gregor_topic_offset *offs; /* strings copied into `strings` */
+    int32_t *epochs;           /* NULL: unknown */
     size_t n;
     char *metadata;
     char *strings;

@@ -14,7 +14,10 @@
  *   - coordinator requests use their own connection, not the one a
  *     long-poll Fetch is waiting on;
  *   - a Fetch response that cannot be decoded stops the partition with one
- *     error naming topic, partition and offset, and no more Fetches.
+ *     error naming topic, partition and offset, and no more Fetches;
+ *   - KIP-320: Fetch and ListOffsets carry the leader epoch of the metadata,
+ *     metadata with an older epoch than already seen is ignored, and
+ *     commits store the leader epoch of the consumed records.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -49,6 +52,16 @@ typedef struct script {
     atomic_int commit_plan[PLAN_MAX];
     bool corrupt;
     atomic_bool garbage_fetch; /* answer every Fetch with bytes that are no Fetch response */
+    /* Leader epochs (KIP-320) */
+    atomic_bool plain_fetch;     /* every Fetch gets 3 records at its offset */
+    atomic_int md_epoch;         /* the partition's leader epoch in Metadata answers */
+    atomic_int md_leader;        /* 0: node 1; 2: node 2, listed at a port nobody listens on */
+    atomic_int batch_epoch;      /* partitionLeaderEpoch of the record batches served */
+    atomic_int fetch_epoch_last; /* current_leader_epoch of the latest Fetch */
+    atomic_int fetch_epoch_bad;  /* Fetches whose current_leader_epoch was not want_epoch */
+    atomic_int want_epoch;
+    atomic_int list_epoch;       /* current_leader_epoch of the latest ListOffsets */
+    atomic_int commit_epoch;     /* committed_leader_epoch of the latest OffsetCommit */
 } script;
 
 static script sc;
@@ -57,15 +70,20 @@ static void write_metadata(buf_writer *reply, int16_t version)
 {
     proto_metadata_response r;
     proto_metadata_response_init(&r);
-    proto_metadata_response_broker br;
-    proto_metadata_response_broker_init(&br);
-    br.node_id = 1;
-    br.host = buf_slice_of("127.0.0.1", 9);
-    br.port = sc.port;
-    int32_t replicas[1] = {1};
+    proto_metadata_response_broker br[2];
+    proto_metadata_response_broker_init(&br[0]);
+    proto_metadata_response_broker_init(&br[1]);
+    br[0].node_id = 1;
+    br[0].host = br[1].host = buf_slice_of("127.0.0.1", 9);
+    br[0].port = sc.port;
+    br[1].node_id = 2;
+    br[1].port = 1; /* nobody listens: a stale leader would get no Fetch through */
+    int32_t leader = atomic_load(&sc.md_leader) == 2 ? 2 : 1;
+    int32_t replicas[1] = {leader};
     proto_metadata_response_partition part;
     proto_metadata_response_partition_init(&part);
-    part.leader_id = 1;
+    part.leader_id = leader;
+    part.leader_epoch = atomic_load(&sc.md_epoch);
     part.replica_nodes = part.isr_nodes = replicas;
     part.replica_nodes_count = part.isr_nodes_count = 1;
     proto_metadata_response_topic topic;
@@ -73,8 +91,8 @@ static void write_metadata(buf_writer *reply, int16_t version)
     topic.name = buf_slice_of("t", 1);
     topic.partitions = &part;
     topic.partitions_count = 1;
-    r.brokers = &br;
-    r.brokers_count = 1;
+    r.brokers = br;
+    r.brokers_count = leader == 2 ? 2 : 1;
     r.topics = &topic;
     r.topics_count = 1;
     r.controller_id = 1;
@@ -96,6 +114,10 @@ static buf_slice records_at(proto_batch *b, int64_t base)
     uint8_t *p = (uint8_t *)out.ptr;
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)((uint64_t)base >> (56 - 8 * i));
+    /* partitionLeaderEpoch (bytes 12..15) is outside the CRC. */
+    uint32_t epoch = (uint32_t)atomic_load(&sc.batch_epoch);
+    for (int i = 0; i < 4; i++)
+        p[12 + i] = (uint8_t)(epoch >> (24 - 8 * i));
     return out;
 }
 
@@ -109,13 +131,18 @@ static mock_action on_fetch(mock_request *req, buf_writer *reply)
     }
     if (n == 1)
         return MOCK_CLOSE;
-    if (n >= 3)
+    bool plain = atomic_load(&sc.plain_fetch);
+    if (n >= 3 && !plain)
         return MOCK_SILENT;
     arena a;
     arena_init(&a, ARENA_DEFAULT_LIMIT);
     proto_fetch_request rq;
     cr_assert_eq(proto_fetch_request_decode(&req->body, req->version, &rq, &a), GREGOR_OK);
     int64_t offset = rq.topics[0].partitions[0].fetch_offset;
+    int32_t epoch = rq.topics[0].partitions[0].current_leader_epoch;
+    atomic_store(&sc.fetch_epoch_last, epoch);
+    if (epoch != atomic_load(&sc.want_epoch))
+        atomic_fetch_add(&sc.fetch_epoch_bad, 1);
     proto_fetch_response r;
     proto_fetch_response_init(&r);
     proto_fetch_response_partition_data pd;
@@ -124,7 +151,7 @@ static mock_action on_fetch(mock_request *req, buf_writer *reply)
     pd.high_watermark = offset + 3;
     pd.last_stable_offset = offset + 3;
     proto_batch b = {0};
-    if (n == 0) {
+    if (n == 0 && !plain) {
         pd.error_code = 6; /* NOT_LEADER_OR_FOLLOWER */
         pd.records = buf_slice_of("", 0);
     } else {
@@ -150,6 +177,13 @@ static mock_action on_commit(mock_request *req, buf_writer *reply)
     atomic_store(&sc.commit_conn, req->conn_index);
     int n = atomic_fetch_add(&sc.commits, 1);
     int plan = n < PLAN_MAX ? atomic_load(&sc.commit_plan[n]) : 0;
+    arena a;
+    arena_init(&a, ARENA_DEFAULT_LIMIT);
+    proto_offset_commit_request rq;
+    cr_assert_eq(proto_offset_commit_request_decode(&req->body, req->version, &rq, &a), GREGOR_OK);
+    cr_assert_geq(req->version, 6, "OffsetCommit v%d stores no leader epoch", req->version);
+    atomic_store(&sc.commit_epoch, rq.topics[0].partitions[0].committed_leader_epoch);
+    arena_fini(&a);
     if (plan == PLAN_SILENT)
         return MOCK_SILENT;
     if (plan == PLAN_CLOSE)
@@ -188,6 +222,34 @@ static mock_action on_offset_fetch(mock_request *req, buf_writer *reply)
     return MOCK_REPLY;
 }
 
+/* Offset 5, with batch_epoch as its leader epoch. */
+static mock_action on_list_offsets(mock_request *req, buf_writer *reply)
+{
+    arena a;
+    arena_init(&a, ARENA_DEFAULT_LIMIT);
+    proto_list_offsets_request rq;
+    cr_assert_eq(proto_list_offsets_request_decode(&req->body, req->version, &rq, &a), GREGOR_OK);
+    atomic_store(&sc.list_epoch, rq.topics[0].partitions[0].current_leader_epoch);
+    arena_fini(&a);
+    proto_list_offsets_response_list_offsets_partition_response p;
+    proto_list_offsets_response_list_offsets_partition_response_init(&p);
+    p.partition_index = 0;
+    p.offset = 5;
+    p.timestamp = -1;
+    p.leader_epoch = atomic_load(&sc.batch_epoch);
+    proto_list_offsets_response_list_offsets_topic_response t;
+    proto_list_offsets_response_list_offsets_topic_response_init(&t);
+    t.name = buf_slice_of("t", 1);
+    t.partitions = &p;
+    t.partitions_count = 1;
+    proto_list_offsets_response r;
+    proto_list_offsets_response_init(&r);
+    r.topics = &t;
+    r.topics_count = 1;
+    (void)proto_list_offsets_response_encode(reply, req->version, &r);
+    return MOCK_REPLY;
+}
+
 static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
 {
     (void)arg;
@@ -221,6 +283,8 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
         return on_commit(req, reply);
     case PROTO_API_OFFSET_FETCH:
         return on_offset_fetch(req, reply);
+    case PROTO_API_LIST_OFFSETS:
+        return on_list_offsets(req, reply);
     default:
         return MOCK_CLOSE;
     }
@@ -437,5 +501,47 @@ Test(consumer_mock, undecodable_fetch_response_stops_the_partition_once, .timeou
     }
     cr_assert_eq(atomic_load(&sc.fetches), fetches, "the stopped partition was fetched again");
     cr_assert_eq(fetches, 1);
+    stop(c);
+}
+
+Test(consumer_mock, leader_epochs_are_sent_kept_and_committed, .timeout = 30)
+{
+    static const char *const extra[][2] = {
+        {"metadata_refresh_ms", "50"}, {"prefetch_bytes", "1024"}, {"auto_offset_reset", "earliest"}, {NULL}};
+    gregor_consumer *c = start_with(false, extra);
+    atomic_store(&sc.md_epoch, 7);
+    atomic_store(&sc.want_epoch, 7);
+    atomic_store(&sc.batch_epoch, 6);
+    atomic_store(&sc.plain_fetch, true);
+    atomic_store(&sc.list_epoch, -99);
+    char err[256];
+    cr_assert_eq(gregor_consumer_assign(c, "t", 0, GREGOR_OFFSET_BEGINNING, 0, err, sizeof err), GREGOR_OK, "%s",
+                 err);
+    gregor_batch *b = NULL;
+    for (int i = 0; i < 50 && !b; i++)
+        cr_assert_eq(gregor_consumer_poll(c, 100, &b, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert_not_null(b);
+    cr_assert_eq(gregor_batch_message(b, 0)->offset, 5);
+    gregor_batch_destroy(b);
+    cr_assert_eq(atomic_load(&sc.list_epoch), 7, "ListOffsets current_leader_epoch %d", atomic_load(&sc.list_epoch));
+
+    /* A broker that has not caught up: an older epoch naming another leader. */
+    atomic_store(&sc.md_leader, 2);
+    atomic_store(&sc.md_epoch, 3);
+    int metadata = atomic_load(&sc.metadata), batches = 0;
+    for (int i = 0; i < 40 && (batches < 20 || atomic_load(&sc.metadata) < metadata + 5); i++) {
+        cr_assert_eq(gregor_consumer_poll(c, 100, &b, err, sizeof err), GREGOR_OK, "%s", err);
+        batches += b != NULL;
+        gregor_batch_destroy(b);
+        usleep(20 * 1000);
+    }
+    cr_assert_geq(atomic_load(&sc.metadata), metadata + 5, "the stale metadata was not read");
+    cr_assert_geq(batches, 20, "fetching stopped after stale metadata (%d batches)", batches);
+    cr_assert_eq(atomic_load(&sc.fetch_epoch_bad), 0, "a Fetch carried current_leader_epoch %d, not 7",
+                 atomic_load(&sc.fetch_epoch_last));
+
+    /* The commit of our positions stores the epoch of the records consumed. */
+    cr_assert_eq(gregor_consumer_commit(c, NULL, 0, NULL, NULL, NULL, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert_eq(atomic_load(&sc.commit_epoch), 6, "committed_leader_epoch %d", atomic_load(&sc.commit_epoch));
     stop(c);
 }
