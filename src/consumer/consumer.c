@@ -269,11 +269,10 @@ static gregor_err resolve_committed(gregor_consumer *c, const char *topic, int32
     return GREGOR_OK;
 }
 
-/* Points `p` at a start position, with the leader epoch of the record
- * before it when known (-1 otherwise) (lock held). */
-static void start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int64_t timestamp_ms, int32_t epoch)
+void consumer_start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int64_t timestamp_ms, int32_t epoch)
 {
     p->gen++;
+    p->validate_oor = false;
     p->err_reported = false;
     p->err = GREGOR_OK;
     p->retry_at_ms = 0;
@@ -332,12 +331,12 @@ gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t
         }
         p->partition = partition;
         p->high_watermark = p->log_start_offset = p->committed = p->consumed = -1;
-        p->fetch_epoch = p->position_epoch = p->consumed_epoch = -1;
+        p->fetch_epoch = p->position_epoch = p->consumed_epoch = p->leader_epoch = -1;
         c->parts[c->n_parts++] = p;
     }
     p->assigned = true;
     p->paused = false;
-    start_at_locked(c, p, offset, timestamp_ms, epoch);
+    consumer_start_at_locked(c, p, offset, timestamp_ms, epoch);
     err = GREGOR_OK;
 out_unlock:
     pthread_mutex_unlock(&c->lock);
@@ -373,7 +372,7 @@ gregor_err gregor_consumer_seek(gregor_consumer *c, const char *topic, int32_t p
     pthread_mutex_lock(&c->lock);
     cpart *p = consumer_find_part(c, topic, partition);
     if (p && p->assigned)
-        start_at_locked(c, p, offset, timestamp_ms, epoch);
+        consumer_start_at_locked(c, p, offset, timestamp_ms, epoch);
     else
         err = GREGOR_ERR_UNKNOWN_TOPIC;
     pthread_mutex_unlock(&c->lock);
@@ -393,8 +392,10 @@ static gregor_err set_paused(gregor_consumer *c, const char *topic, int32_t part
         p->paused = true;
         p->gen++;
         drop_queued_locked(c, p);
-        if (p->state == CPART_READY)
+        if (p->state == CPART_READY || p->state == CPART_VALIDATE) {
             p->fetch_offset = p->position;
+            p->fetch_epoch = p->position_epoch;
+        }
     } else if (err == GREGOR_OK && !paused && p->paused) {
         p->paused = false;
         consumer_kick_locked(c);

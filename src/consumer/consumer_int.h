@@ -127,6 +127,7 @@ gregor_err chunk_build(const chunk_input *in, fetch_buf *buf, gregor_batch **out
 typedef enum cpart_state {
     CPART_NEED_OFFSET, /* resolve `reset_ts` with ListOffsets */
     CPART_READY,       /* fetch from fetch_offset */
+    CPART_VALIDATE,    /* ask the leader whether fetch_offset survived (OffsetForLeaderEpoch) */
     CPART_FAILED       /* stopped until seeked: err/errstr say why */
 } cpart_state;
 
@@ -142,6 +143,8 @@ typedef struct cpart {
     int64_t consumed;      /* position when the latest poll() began: what auto-commit stores */
     /* KIP-320 leader epochs of the records before those offsets (-1: unknown) */
     int32_t fetch_epoch, position_epoch, consumed_epoch;
+    int32_t leader_epoch;  /* the highest leader epoch seen in the metadata, -1: none */
+    bool validate_oor;     /* VALIDATE after OFFSET_OUT_OF_RANGE: reset unless truncated */
     int64_t high_watermark;
     int64_t log_start_offset;
     int64_t committed;     /* last offset committed (auto-commit skips unchanged) */
@@ -224,8 +227,20 @@ typedef struct offset_item {
     uint64_t gen;
     int64_t timestamp;
     int32_t leader_epoch; /* the leader's epoch in the metadata, -1: unknown */
+    int32_t last_epoch;   /* validation: the epoch of the record before the offset */
 } offset_item;
 void list_offsets_send(gregor_consumer *c, int32_t leader, offset_item *items, size_t n);
+/* (loop) Sends one OffsetForLeaderEpoch for partitions in CPART_VALIDATE
+ * (validate.c); items carry the fetch offset in `timestamp`. */
+void validate_send(gregor_consumer *c, int32_t leader, offset_item *items, size_t n);
+
+/* Points `p` at a start position (an offset >= 0 or a GREGOR_OFFSET_*
+ * value), with the leader epoch of the record before it (-1: unknown);
+ * drops what was fetched for it. Lock held. */
+void consumer_start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int64_t timestamp_ms, int32_t epoch);
+/* OFFSET_OUT_OF_RANGE at `offset`, no truncation: auto_offset_reset, or
+ * the partition fails (lock held). */
+void consumer_out_of_range_locked(gregor_consumer *c, cpart *p, int64_t offset);
 
 /* Backs a partition off after a retriable error (lock held). */
 void consumer_backoff_locked(gregor_consumer *c, cpart *p);

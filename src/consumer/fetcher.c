@@ -15,8 +15,11 @@
  * Errors: a lost connection or timed-out Fetch backs its partitions off and
  * refreshes metadata; they are fetched again from the same offset from
  * whoever leads then, so nothing is skipped or delivered twice.
- * OFFSET_OUT_OF_RANGE applies auto_offset_reset; metadata errors refresh
- * and back off; anything else fails the partition for poll() to report.
+ * OFFSET_OUT_OF_RANGE first checks for log truncation (validate.c) when
+ * the epoch of the fetch offset is known, then applies auto_offset_reset;
+ * metadata errors refresh and back off; anything else fails the partition
+ * for poll() to report. A leader epoch that grows in the metadata sends the
+ * partition to validation too before it is fetched again (KIP-320).
  *
  * Fetch versions: up to v12, the last that names topics (v13+ use topic
  * ids); every broker gregor supports speaks a version in 0..12.
@@ -268,17 +271,12 @@ static void handle_partition(gregor_consumer *c, fetch_req *r, buf_slice topic,
     pthread_mutex_lock(&c->lock);
     if (p->gen != it->gen || !p->assigned) {
         /* seeked or unassigned meanwhile: the answer is moot */
-    } else if (err == PROTO_ERR_OFFSET_OUT_OF_RANGE && c->reset_policy != 0) {
-        gregor_log(GREGOR_LOG_INFO, "consumer: topic '%s' partition %d: offset %lld out of range, resetting to %s",
-                   p->topic, (int)p->partition, (long long)it->offset,
-                   c->reset_policy == GREGOR_OFFSET_BEGINNING ? "earliest" : "latest");
-        p->state = CPART_NEED_OFFSET;
-        p->reset_ts = c->reset_policy;
+    } else if (err == PROTO_ERR_OFFSET_OUT_OF_RANGE && p->fetch_epoch >= 0) {
+        /* Truncated under us, or really out of range? The leader can tell. */
+        p->state = CPART_VALIDATE;
+        p->validate_oor = true;
     } else if (err == PROTO_ERR_OFFSET_OUT_OF_RANGE) {
-        consumer_fail_part_locked(c, p, err, it->offset,
-                                  "topic '%s' partition %d: offset %lld is out of range "
-                                  "(OFFSET_OUT_OF_RANGE, auto_offset_reset=error)",
-                                  p->topic, (int)p->partition, (long long)it->offset);
+        consumer_out_of_range_locked(c, p, it->offset);
     } else if (gregor_err_invalidates_metadata(err) || gregor_err_is_retriable(err)) {
         gregor_log(GREGOR_LOG_DEBUG, "consumer: topic '%s' partition %d: %s, retrying", p->topic,
                    (int)p->partition, gregor_err_name(err));
@@ -312,6 +310,22 @@ static void fail_undecodable(gregor_consumer *c, fetch_req *r, int16_t version, 
                                   gregor_err_name(err), what);
     }
     pthread_mutex_unlock(&c->lock);
+}
+
+void consumer_out_of_range_locked(gregor_consumer *c, cpart *p, int64_t offset)
+{
+    if (c->reset_policy == 0) {
+        consumer_fail_part_locked(c, p, PROTO_ERR_OFFSET_OUT_OF_RANGE, offset,
+                                  "topic '%s' partition %d: offset %lld is out of range "
+                                  "(OFFSET_OUT_OF_RANGE, auto_offset_reset=error)",
+                                  p->topic, (int)p->partition, (long long)offset);
+        return;
+    }
+    gregor_log(GREGOR_LOG_INFO, "consumer: topic '%s' partition %d: offset %lld out of range, resetting to %s",
+               p->topic, (int)p->partition, (long long)offset,
+               c->reset_policy == GREGOR_OFFSET_BEGINNING ? "earliest" : "latest");
+    p->state = CPART_NEED_OFFSET;
+    p->reset_ts = c->reset_policy;
 }
 
 /* Decodes a response and handles each partition; false when the whole
@@ -402,10 +416,12 @@ static void send_fetch(gregor_consumer *c, int32_t node, fetch_req *r)
 
 /* ---------------------------------------------------------------- kick */
 
+typedef enum pick_kind { PICK_FETCH, PICK_LIST, PICK_VALIDATE } pick_kind;
+
 typedef struct pick {
     int32_t leader;
     int32_t leader_epoch;
-    bool list; /* ListOffsets rather than Fetch */
+    pick_kind kind; /* Fetch, ListOffsets or OffsetForLeaderEpoch */
     cpart *p;
     uint64_t gen;
     int64_t value; /* fetch offset or ListOffsets timestamp */
@@ -415,8 +431,8 @@ typedef struct pick {
 static int cmp_pick(const void *a, const void *b)
 {
     const pick *x = a, *y = b;
-    if (x->list != y->list)
-        return x->list - y->list;
+    if (x->kind != y->kind)
+        return (int)x->kind - (int)y->kind;
     if (x->leader != y->leader)
         return x->leader < y->leader ? -1 : 1;
     return strcmp(x->p->topic, y->p->topic);
@@ -458,12 +474,24 @@ static size_t pick_locked(gregor_consumer *c, const cluster_snapshot *s, pick *o
                 *next_retry = p->retry_at_ms;
             continue;
         }
-        bool list = p->state == CPART_NEED_OFFSET;
-        if (!list && node_busy(c, leader))
+        if (epoch >= 0) {
+            /* A new leader epoch: the log we read may have been cut back
+             * (an unclean election). Validate before fetching on. */
+            if (p->state == CPART_READY && p->leader_epoch >= 0 && epoch > p->leader_epoch && p->fetch_epoch >= 0) {
+                p->state = CPART_VALIDATE;
+                p->validate_oor = false;
+            }
+            if (epoch > p->leader_epoch)
+                p->leader_epoch = epoch;
+        }
+        pick_kind kind = p->state == CPART_NEED_OFFSET ? PICK_LIST
+                         : p->state == CPART_VALIDATE  ? PICK_VALIDATE
+                                                       : PICK_FETCH;
+        if (kind == PICK_FETCH && node_busy(c, leader))
             continue;
         p->in_flight = true;
         size_t max = (size_t)c->part_max_bytes > p->fetch_size_min ? (size_t)c->part_max_bytes : p->fetch_size_min;
-        out[k++] = (pick){leader, epoch, list, p, p->gen, list ? p->reset_ts : p->fetch_offset, max};
+        out[k++] = (pick){leader, epoch, kind, p, p->gen, kind == PICK_LIST ? p->reset_ts : p->fetch_offset, max};
     }
     return k;
 }
@@ -484,16 +512,19 @@ static void send_picks(gregor_consumer *c, pick *picks, size_t k)
 {
     for (size_t i = 0; i < k;) {
         size_t j = i;
-        while (j < k && picks[j].list == picks[i].list && picks[j].leader == picks[i].leader)
+        while (j < k && picks[j].kind == picks[i].kind && picks[j].leader == picks[i].leader)
             j++;
         size_t n = j - i;
-        if (picks[i].list) {
+        if (picks[i].kind != PICK_FETCH) {
             offset_item *items = calloc(n, sizeof *items);
             if (items) {
                 for (size_t x = 0; x < n; x++)
                     items[x] = (offset_item){picks[i + x].p, picks[i + x].gen, picks[i + x].value,
-                                             picks[i + x].leader_epoch};
-                list_offsets_send(c, picks[i].leader, items, n); /* takes items */
+                                             picks[i + x].leader_epoch, picks[i + x].p->fetch_epoch};
+                if (picks[i].kind == PICK_LIST)
+                    list_offsets_send(c, picks[i].leader, items, n); /* takes items */
+                else
+                    validate_send(c, picks[i].leader, items, n); /* takes items */
             } else {
                 unpick(c, &picks[i], n);
             }

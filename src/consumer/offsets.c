@@ -91,8 +91,25 @@ static gregor_err encode_find(buf_writer *w, int16_t version, void *opaque)
     return proto_find_coordinator_request_encode(w, version, &m);
 }
 
+/* The broker to ask FindCoordinator: the known brokers in turn, on their
+ * coordinator connections, so that the question never waits behind a
+ * long-poll Fetch; -1 before the first metadata (any connection then). */
+static int32_t find_target(offset_mgr *o)
+{
+    cluster_snapshot *s = cluster_snapshot_get(o->c->client->cluster);
+    int32_t node = -1;
+    if (s && s->md.n_brokers > 0) {
+        pthread_mutex_lock(&o->lock);
+        uint32_t turn = o->find_turn++;
+        pthread_mutex_unlock(&o->lock);
+        node = s->md.brokers[turn % (uint32_t)s->md.n_brokers].node_id;
+    }
+    cluster_snapshot_unref(s);
+    return node;
+}
+
 /* One FindCoordinator round: the node id, or an error (retriable ones are
- * retried by the caller). */
+ * retried by the caller, which then asks the next broker). */
 static gregor_err find_once(offset_mgr *o, int32_t timeout_ms, int32_t *node, char *errstr, size_t n)
 {
     net_request req = {
@@ -104,7 +121,14 @@ static gregor_err find_once(offset_mgr *o, int32_t timeout_ms, int32_t *node, ch
         .opaque = o->group,
     };
     cluster_reply reply;
-    gregor_err err = client_call_any(o->c->client, -1, &req, timeout_ms, &reply, errstr, n);
+    int32_t target = find_target(o);
+    gregor_err err = GREGOR_ERR_INVALID_ARG;
+    if (target >= 0) {
+        int32_t attempt_ms = timeout_ms < o->c->request_timeout_ms ? timeout_ms : o->c->request_timeout_ms;
+        err = call_coordinator(o, target, &req, attempt_ms, &reply, errstr, n);
+    }
+    if (err == GREGOR_ERR_INVALID_ARG) /* no metadata yet, or the broker just left it */
+        err = client_call_any(o->c->client, -1, &req, timeout_ms, &reply, errstr, n);
     if (err != GREGOR_OK)
         return err;
     arena a;

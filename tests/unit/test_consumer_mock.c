@@ -17,7 +17,10 @@
  *     error naming topic, partition and offset, and no more Fetches;
  *   - KIP-320: Fetch and ListOffsets carry the leader epoch of the metadata,
  *     metadata with an older epoch than already seen is ignored, and
- *     commits store the leader epoch of the consumed records.
+ *     commits store the leader epoch of the consumed records;
+ *   - log truncation: OFFSET_OUT_OF_RANGE and a new leader epoch are checked
+ *     with OffsetForLeaderEpoch; a truncated log resumes at the divergence
+ *     point (or fails with auto_offset_reset=error), an intact one goes on.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -36,6 +39,7 @@
 #include "protocol/gen/metadata.h"
 #include "protocol/gen/offset_commit.h"
 #include "protocol/gen/offset_fetch.h"
+#include "protocol/gen/offset_for_leader_epoch.h"
 #include "protocol/records.h"
 
 /* What the n-th OffsetCommit gets: a broker error code (0 for success),
@@ -62,6 +66,11 @@ typedef struct script {
     atomic_int want_epoch;
     atomic_int list_epoch;       /* current_leader_epoch of the latest ListOffsets */
     atomic_int commit_epoch;     /* committed_leader_epoch of the latest OffsetCommit */
+    atomic_int oor_fetch_plus1;  /* the Fetch (index + 1) answered OFFSET_OUT_OF_RANGE; 0: none */
+    atomic_int ofle_requests;    /* OffsetForLeaderEpoch requests */
+    atomic_int ofle_epoch;       /* their leader_epoch */
+    atomic_int ofle_current;     /* their current_leader_epoch */
+    atomic_int ofle_end;         /* the end offset answered (epoch: batch_epoch) */
 } script;
 
 static script sc;
@@ -129,9 +138,9 @@ static mock_action on_fetch(mock_request *req, buf_writer *reply)
         buf_write_raw(reply, "\x7f\x01\x02", 3); /* ends inside the first field */
         return MOCK_REPLY;
     }
-    if (n == 1)
-        return MOCK_CLOSE;
     bool plain = atomic_load(&sc.plain_fetch);
+    if (n == 1 && !plain)
+        return MOCK_CLOSE;
     if (n >= 3 && !plain)
         return MOCK_SILENT;
     arena a;
@@ -151,7 +160,10 @@ static mock_action on_fetch(mock_request *req, buf_writer *reply)
     pd.high_watermark = offset + 3;
     pd.last_stable_offset = offset + 3;
     proto_batch b = {0};
-    if (n == 0 && !plain) {
+    if (n + 1 == atomic_load(&sc.oor_fetch_plus1)) {
+        pd.error_code = 1; /* OFFSET_OUT_OF_RANGE */
+        pd.records = buf_slice_of("", 0);
+    } else if (n == 0 && !plain) {
         pd.error_code = 6; /* NOT_LEADER_OR_FOLLOWER */
         pd.records = buf_slice_of("", 0);
     } else {
@@ -250,6 +262,34 @@ static mock_action on_list_offsets(mock_request *req, buf_writer *reply)
     return MOCK_REPLY;
 }
 
+static mock_action on_offset_for_leader_epoch(mock_request *req, buf_writer *reply)
+{
+    arena a;
+    arena_init(&a, ARENA_DEFAULT_LIMIT);
+    proto_offset_for_leader_epoch_request rq;
+    cr_assert_eq(proto_offset_for_leader_epoch_request_decode(&req->body, req->version, &rq, &a), GREGOR_OK);
+    atomic_store(&sc.ofle_epoch, rq.topics[0].partitions[0].leader_epoch);
+    atomic_store(&sc.ofle_current, rq.topics[0].partitions[0].current_leader_epoch);
+    atomic_fetch_add(&sc.ofle_requests, 1);
+    arena_fini(&a);
+    proto_offset_for_leader_epoch_response_epoch_end_offset p;
+    proto_offset_for_leader_epoch_response_epoch_end_offset_init(&p);
+    p.partition = 0;
+    p.leader_epoch = atomic_load(&sc.batch_epoch);
+    p.end_offset = atomic_load(&sc.ofle_end);
+    proto_offset_for_leader_epoch_response_offset_for_leader_topic_result t;
+    proto_offset_for_leader_epoch_response_offset_for_leader_topic_result_init(&t);
+    t.topic = buf_slice_of("t", 1);
+    t.partitions = &p;
+    t.partitions_count = 1;
+    proto_offset_for_leader_epoch_response r;
+    proto_offset_for_leader_epoch_response_init(&r);
+    r.topics = &t;
+    r.topics_count = 1;
+    (void)proto_offset_for_leader_epoch_response_encode(reply, req->version, &r);
+    return MOCK_REPLY;
+}
+
 static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
 {
     (void)arg;
@@ -285,6 +325,8 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
         return on_offset_fetch(req, reply);
     case PROTO_API_LIST_OFFSETS:
         return on_list_offsets(req, reply);
+    case PROTO_API_OFFSET_FOR_LEADER_EPOCH:
+        return on_offset_for_leader_epoch(req, reply);
     default:
         return MOCK_CLOSE;
     }
@@ -543,5 +585,104 @@ Test(consumer_mock, leader_epochs_are_sent_kept_and_committed, .timeout = 30)
     /* The commit of our positions stores the epoch of the records consumed. */
     cr_assert_eq(gregor_consumer_commit(c, NULL, 0, NULL, NULL, NULL, err, sizeof err), GREGOR_OK, "%s", err);
     cr_assert_eq(atomic_load(&sc.commit_epoch), 6, "committed_leader_epoch %d", atomic_load(&sc.commit_epoch));
+    stop(c);
+}
+
+/* A consumer of "t" 0 from offset 5, with leader epoch 7 in the metadata,
+ * records of epoch 3, every Fetch answered with 3 records except the
+ * second (OFFSET_OUT_OF_RANGE when oor), and OffsetForLeaderEpoch answering
+ * `end`. Returns it after the first batch (5..7) was polled. */
+static gregor_consumer *start_epochs(const char *reset, bool oor, int end)
+{
+    const char *const extra[][2] = {
+        {"auto_offset_reset", reset}, {"metadata_refresh_ms", "50"}, {"prefetch_bytes", "1024"}, {NULL}};
+    gregor_consumer *c = start_with(false, extra);
+    atomic_store(&sc.md_epoch, 7);
+    atomic_store(&sc.want_epoch, 7);
+    atomic_store(&sc.batch_epoch, 3);
+    atomic_store(&sc.plain_fetch, true);
+    atomic_store(&sc.oor_fetch_plus1, oor ? 2 : 0);
+    atomic_store(&sc.ofle_end, end);
+    char err[256];
+    cr_assert_eq(gregor_consumer_assign(c, "t", 0, 5, 0, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_batch *b = NULL;
+    for (int i = 0; i < 50 && !b; i++)
+        cr_assert_eq(gregor_consumer_poll(c, 100, &b, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert_not_null(b);
+    cr_assert_eq(gregor_batch_message(b, 0)->offset, 5);
+    gregor_batch_destroy(b);
+    return c;
+}
+
+/* The first offset of the next batch. */
+static int64_t next_batch_offset(gregor_consumer *c)
+{
+    char err[256];
+    gregor_batch *b = NULL;
+    for (int i = 0; i < 50 && !b; i++)
+        cr_assert_eq(gregor_consumer_poll(c, 100, &b, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert_not_null(b);
+    int64_t off = gregor_batch_message(b, 0)->offset;
+    gregor_batch_destroy(b);
+    return off;
+}
+
+Test(consumer_mock, truncation_found_on_out_of_range_resumes_at_the_divergence_point, .timeout = 30)
+{
+    gregor_consumer *c = start_epochs("earliest", true, 6); /* the new leader's epoch 3 ends at 6 */
+    int64_t off = next_batch_offset(c);
+    cr_assert_eq(off, 6, "resumed at %lld: a truncated log must resume where it diverged, not at the reset",
+                 (long long)off);
+    cr_assert_geq(atomic_load(&sc.ofle_requests), 1);
+    cr_assert_eq(atomic_load(&sc.ofle_epoch), 3, "asked for epoch %d", atomic_load(&sc.ofle_epoch));
+    cr_assert_eq(atomic_load(&sc.ofle_current), 7);
+    stop(c);
+}
+
+Test(consumer_mock, truncation_with_reset_error_fails_the_partition, .timeout = 30)
+{
+    gregor_consumer *c = start_epochs("error", true, 6);
+    char err[256];
+    gregor_batch *b = NULL;
+    gregor_err e = GREGOR_OK;
+    for (int i = 0; i < 50 && e == GREGOR_OK; i++) {
+        e = gregor_consumer_poll(c, 100, &b, err, sizeof err);
+        gregor_batch_destroy(b);
+    }
+    cr_assert_eq(e, 1 /* OFFSET_OUT_OF_RANGE */, "%s", gregor_err_name(e));
+    cr_assert(strstr(err, "truncation") && strstr(err, "offset 8") && strstr(err, "ends at 6"), "%s", err);
+    gregor_consumer_error pe;
+    gregor_consumer_poll_error(c, &pe);
+    cr_assert_eq(pe.offset, 8);
+    stop(c);
+}
+
+Test(consumer_mock, out_of_range_without_truncation_applies_the_reset, .timeout = 30)
+{
+    gregor_consumer *c = start_epochs("earliest", true, 100); /* epoch 3 goes on past 8: no truncation */
+    int64_t off = next_batch_offset(c);
+    cr_assert_eq(off, 5, "resumed at %lld, not at the earliest offset (5)", (long long)off);
+    cr_assert_geq(atomic_load(&sc.ofle_requests), 1);
+    stop(c);
+}
+
+Test(consumer_mock, new_leader_epoch_is_validated_before_fetching_on, .timeout = 30)
+{
+    gregor_consumer *c = start_epochs("earliest", false, 100);
+    atomic_store(&sc.md_epoch, 8); /* a new leader epoch: was the log cut back? */
+    atomic_store(&sc.want_epoch, 8);
+    int64_t expect = 8;
+    for (int i = 0; i < 100 && atomic_load(&sc.ofle_requests) == 0; i++) {
+        int64_t off = next_batch_offset(c);
+        cr_assert_eq(off, expect, "offset %lld, expected %lld", (long long)off, (long long)expect);
+        expect = off + 3;
+        usleep(10 * 1000);
+    }
+    cr_assert_geq(atomic_load(&sc.ofle_requests), 1, "no OffsetForLeaderEpoch after the epoch changed");
+    cr_assert_eq(atomic_load(&sc.ofle_current), 8);
+    cr_assert_eq(atomic_load(&sc.ofle_epoch), 3);
+    /* Nothing was truncated: fetching goes on where it was. */
+    int64_t off = next_batch_offset(c);
+    cr_assert_eq(off, expect, "offset %lld, expected %lld", (long long)off, (long long)expect);
     stop(c);
 }
