@@ -34,6 +34,7 @@
 #include "gregor/consumer.h"
 #include "net/loop.h"
 #include "protocol/gen/fetch.h"
+#include "protocol/tp_groups.h"
 
 /* ------------------------------------------------------- fetch memory */
 
@@ -233,6 +234,32 @@ void list_offsets_send(gregor_consumer *c, int32_t leader, offset_item *items, s
 /* (loop) Sends one OffsetForLeaderEpoch for partitions in CPART_VALIDATE
  * (validate.c); items carry the fetch offset in `timestamp`. */
 void validate_send(gregor_consumer *c, int32_t leader, offset_item *items, size_t n);
+
+/* (part_req.c) Groups `n` items by topic into *g (fini it): items is an
+ * array of structs of `stride` bytes whose first member is a cpart *.
+ * NOMEM leaves *g empty. */
+gregor_err consumer_group_parts(proto_tp_groups *g, const void *items, size_t n, size_t stride) GREGOR_MUST_CHECK;
+
+/* A ListOffsets or OffsetForLeaderEpoch request to one leader: the request
+ * opaque of the net_request. */
+typedef struct part_req {
+    gregor_consumer *c;
+    int32_t node;
+    offset_item *items; /* owned */
+    size_t n;
+    proto_tp_groups tps; /* items grouped by topic, and the lookup of the answer */
+} part_req;
+
+/* (loop) Sends `req` (its opaque becomes the part_req) to `leader` for
+ * `items` (taken, marked in_flight by the caller); when it cannot be sent
+ * the partitions back off. */
+void part_req_send(gregor_consumer *c, int32_t leader, offset_item *items, size_t n, net_request req);
+/* (loop) The end of a done callback, after the answer was applied: clears
+ * in_flight, backs off partitions still in `waiting` (unanswered or
+ * failed), kicks, frees `r`. With `unsupported` set, an UNSUPPORTED
+ * request calls it instead for each partition still waiting (lock held). */
+void part_req_finish(part_req *r, gregor_err err, cpart_state waiting,
+                     void (*unsupported)(gregor_consumer *c, cpart *p, const offset_item *it));
 
 /* Points `p` at a start position (an offset >= 0 or a GREGOR_OFFSET_*
  * value), with the leader epoch of the record before it (-1: unknown);

@@ -26,13 +26,14 @@
  *
  * Threading: loop thread only, taking the consumer's lock around state.
  */
+#include <assert.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "consumer/consumer_int.h"
 #include "protocol/gen/api.h"
-#include "protocol/tp_groups.h"
 #include "protocol/gen/errors.h"
 #include "util/log.h"
 
@@ -67,16 +68,11 @@ static fetch_req *fetch_req_new(gregor_consumer *c, int32_t node, size_t n)
     return r;
 }
 
+static_assert(offsetof(fetch_item, p) == 0, "consumer_group_parts reads the cpart * first");
+
 static gregor_err fetch_req_group(fetch_req *r)
 {
-    proto_tp *tps = malloc((r->n ? r->n : 1) * sizeof *tps);
-    if (!tps)
-        return GREGOR_ERR_NOMEM;
-    for (size_t i = 0; i < r->n; i++)
-        tps[i] = (proto_tp){r->items[i].p->topic, r->items[i].p->partition};
-    gregor_err err = proto_tp_groups_init(&r->tps, tps, r->n);
-    free(tps);
-    return err;
+    return consumer_group_parts(&r->tps, r->items, r->n, sizeof r->items[0]);
 }
 
 static void fetch_req_free(fetch_req *r)

@@ -17,32 +17,11 @@
 #include "consumer/consumer_int.h"
 #include "protocol/gen/api.h"
 #include "protocol/gen/list_offsets.h"
-#include "protocol/tp_groups.h"
 #include "util/log.h"
-
-typedef struct lo_req {
-    gregor_consumer *c;
-    int32_t node;
-    offset_item *items;
-    size_t n;
-    proto_tp_groups tps; /* items grouped by topic, and the response lookup */
-} lo_req;
-
-static gregor_err lo_req_group(lo_req *r)
-{
-    proto_tp *tps = malloc((r->n ? r->n : 1) * sizeof *tps);
-    if (!tps)
-        return GREGOR_ERR_NOMEM;
-    for (size_t i = 0; i < r->n; i++)
-        tps[i] = (proto_tp){r->items[i].p->topic, r->items[i].p->partition};
-    gregor_err err = proto_tp_groups_init(&r->tps, tps, r->n);
-    free(tps);
-    return err;
-}
 
 static gregor_err encode_list_offsets(buf_writer *w, int16_t version, void *opaque)
 {
-    const lo_req *r = opaque;
+    const part_req *r = opaque;
     proto_list_offsets_request m;
     proto_list_offsets_request_init(&m);
     m.isolation_level = r->c->read_committed ? 1 : 0;
@@ -119,7 +98,7 @@ static void apply_locked(gregor_consumer *c, offset_item *it, int16_t version,
     p->state = CPART_READY;
 }
 
-static void handle(lo_req *r, net_response *resp)
+static void handle(part_req *r, net_response *resp)
 {
     gregor_consumer *c = r->c;
     arena a;
@@ -145,54 +124,21 @@ static void handle(lo_req *r, net_response *resp)
 
 static void list_offsets_done(gregor_err err, net_response *resp, void *opaque)
 {
-    lo_req *r = opaque;
-    gregor_consumer *c = r->c;
+    part_req *r = opaque;
     if (err == GREGOR_OK)
         handle(r, resp);
-    else if (err != GREGOR_ERR_DESTROYED)
-        cluster_request_refresh(c->client->cluster);
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < r->n; i++) {
-        cpart *p = r->items[i].p;
-        p->in_flight = false;
-        /* Unanswered, failed or moved to "latest": again after the backoff. */
-        if (err != GREGOR_ERR_DESTROYED && p->gen == r->items[i].gen && p->state == CPART_NEED_OFFSET &&
-            p->retry_at_ms <= net_now_ms())
-            consumer_backoff_locked(c, p);
-    }
-    consumer_kick_locked(c);
-    pthread_mutex_unlock(&c->lock);
-    proto_tp_groups_fini(&r->tps);
-    free(r->items);
-    free(r);
+    /* Unanswered, failed or moved to "latest": again after the backoff. */
+    part_req_finish(r, err, CPART_NEED_OFFSET, NULL);
 }
 
 void list_offsets_send(gregor_consumer *c, int32_t leader, offset_item *items, size_t n)
 {
-    lo_req *r = calloc(1, sizeof *r);
-    net_conn *conn = cluster_conn(c->client->cluster, leader);
-    if (r)
-        *r = (lo_req){.c = c, .node = leader, .items = items, .n = n};
-    if (r && conn && lo_req_group(r) == GREGOR_OK) {
-        net_request req = {
-            .api_key = PROTO_API_LIST_OFFSETS,
-            .min_version = 0,
-            .max_version = proto_api_get(PROTO_API_LIST_OFFSETS)->max_version,
-            .encode = encode_list_offsets,
-            .done = list_offsets_done,
-            .opaque = r,
-        };
-        if (net_conn_send(conn, &req) == GREGOR_OK)
-            return;
-    }
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < n; i++) {
-        items[i].p->in_flight = false;
-        consumer_backoff_locked(c, items[i].p);
-    }
-    pthread_mutex_unlock(&c->lock);
-    if (r)
-        proto_tp_groups_fini(&r->tps);
-    free(r);
-    free(items);
+    net_request req = {
+        .api_key = PROTO_API_LIST_OFFSETS,
+        .min_version = 0,
+        .max_version = proto_api_get(PROTO_API_LIST_OFFSETS)->max_version,
+        .encode = encode_list_offsets,
+        .done = list_offsets_done,
+    };
+    part_req_send(c, leader, items, n, req);
 }

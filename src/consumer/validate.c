@@ -27,39 +27,11 @@
 #include "protocol/gen/api.h"
 #include "protocol/gen/errors.h"
 #include "protocol/gen/offset_for_leader_epoch.h"
-#include "protocol/tp_groups.h"
 #include "util/log.h"
-
-typedef struct val_req {
-    gregor_consumer *c;
-    int32_t node;
-    offset_item *items; /* timestamp holds the fetch offset, last_epoch its epoch */
-    size_t n;
-    proto_tp_groups tps;
-} val_req;
-
-static gregor_err val_req_group(val_req *r)
-{
-    proto_tp *tps = malloc((r->n ? r->n : 1) * sizeof *tps);
-    if (!tps)
-        return GREGOR_ERR_NOMEM;
-    for (size_t i = 0; i < r->n; i++)
-        tps[i] = (proto_tp){r->items[i].p->topic, r->items[i].p->partition};
-    gregor_err err = proto_tp_groups_init(&r->tps, tps, r->n);
-    free(tps);
-    return err;
-}
-
-static void val_req_free(val_req *r)
-{
-    proto_tp_groups_fini(&r->tps);
-    free(r->items);
-    free(r);
-}
 
 static gregor_err encode_validate(buf_writer *w, int16_t version, void *opaque)
 {
-    const val_req *r = opaque;
+    const part_req *r = opaque;
     const proto_tp_groups *g = &r->tps;
     proto_offset_for_leader_epoch_request m;
     proto_offset_for_leader_epoch_request_init(&m);
@@ -144,7 +116,7 @@ static void apply_locked(gregor_consumer *c, const offset_item *it,
     consumer_start_at_locked(c, p, er->end_offset, 0, er->leader_epoch);
 }
 
-static void handle(val_req *r, net_response *resp)
+static void handle(part_req *r, net_response *resp)
 {
     gregor_consumer *c = r->c;
     arena a;
@@ -168,57 +140,28 @@ static void handle(val_req *r, net_response *resp)
     arena_fini(&a);
 }
 
+/* A broker before 2.1 cannot tell (lock held). */
+static void unsupported_locked(gregor_consumer *c, cpart *p, const offset_item *it)
+{
+    no_truncation_locked(c, p, it->timestamp);
+}
+
 static void validate_done(gregor_err err, net_response *resp, void *opaque)
 {
-    val_req *r = opaque;
-    gregor_consumer *c = r->c;
+    part_req *r = opaque;
     if (err == GREGOR_OK)
         handle(r, resp);
-    else if (err != GREGOR_ERR_DESTROYED && err != GREGOR_ERR_UNSUPPORTED)
-        cluster_request_refresh(c->client->cluster);
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < r->n; i++) {
-        offset_item *it = &r->items[i];
-        cpart *p = it->p;
-        p->in_flight = false;
-        if (err == GREGOR_ERR_DESTROYED || p->gen != it->gen || p->state != CPART_VALIDATE)
-            continue;
-        if (err == GREGOR_ERR_UNSUPPORTED) /* a broker before 2.1: it cannot tell */
-            no_truncation_locked(c, p, it->timestamp);
-        else if (p->retry_at_ms <= net_now_ms()) /* unanswered or failed: again after the backoff */
-            consumer_backoff_locked(c, p);
-    }
-    consumer_kick_locked(c);
-    pthread_mutex_unlock(&c->lock);
-    val_req_free(r);
+    part_req_finish(r, err, CPART_VALIDATE, unsupported_locked);
 }
 
 void validate_send(gregor_consumer *c, int32_t leader, offset_item *items, size_t n)
 {
-    val_req *r = calloc(1, sizeof *r);
-    net_conn *conn = cluster_conn(c->client->cluster, leader);
-    if (r)
-        *r = (val_req){.c = c, .node = leader, .items = items, .n = n};
-    if (r && conn && val_req_group(r) == GREGOR_OK) {
-        net_request req = {
-            .api_key = PROTO_API_OFFSET_FOR_LEADER_EPOCH,
-            .min_version = 2, /* current_leader_epoch: the broker fences a stale view */
-            .max_version = proto_api_get(PROTO_API_OFFSET_FOR_LEADER_EPOCH)->max_version,
-            .encode = encode_validate,
-            .done = validate_done,
-            .opaque = r,
-        };
-        if (net_conn_send(conn, &req) == GREGOR_OK)
-            return;
-    }
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < n; i++) {
-        items[i].p->in_flight = false;
-        consumer_backoff_locked(c, items[i].p);
-    }
-    pthread_mutex_unlock(&c->lock);
-    if (r)
-        val_req_free(r);
-    else
-        free(items);
+    net_request req = {
+        .api_key = PROTO_API_OFFSET_FOR_LEADER_EPOCH,
+        .min_version = 2, /* current_leader_epoch: the broker fences a stale view */
+        .max_version = proto_api_get(PROTO_API_OFFSET_FOR_LEADER_EPOCH)->max_version,
+        .encode = encode_validate,
+        .done = validate_done,
+    };
+    part_req_send(c, leader, items, n, req);
 }

@@ -546,6 +546,16 @@ Test(consumer_mock, undecodable_fetch_response_stops_the_partition_once, .timeou
     stop(c);
 }
 
+/* Waits until two Metadata answers went out after the script changed, so
+ * that the consumer's view includes the change. */
+static void await_metadata(void)
+{
+    int m = atomic_load(&sc.metadata);
+    for (int i = 0; i < 200 && atomic_load(&sc.metadata) < m + 2; i++)
+        usleep(10 * 1000);
+    cr_assert_geq(atomic_load(&sc.metadata), m + 2, "no metadata refresh");
+}
+
 Test(consumer_mock, leader_epochs_are_sent_kept_and_committed, .timeout = 30)
 {
     static const char *const extra[][2] = {
@@ -556,6 +566,7 @@ Test(consumer_mock, leader_epochs_are_sent_kept_and_committed, .timeout = 30)
     atomic_store(&sc.batch_epoch, 6);
     atomic_store(&sc.plain_fetch, true);
     atomic_store(&sc.list_epoch, -99);
+    await_metadata();
     char err[256];
     cr_assert_eq(gregor_consumer_assign(c, "t", 0, GREGOR_OFFSET_BEGINNING, 0, err, sizeof err), GREGOR_OK, "%s",
                  err);
@@ -603,6 +614,7 @@ static gregor_consumer *start_epochs(const char *reset, bool oor, int end)
     atomic_store(&sc.plain_fetch, true);
     atomic_store(&sc.oor_fetch_plus1, oor ? 2 : 0);
     atomic_store(&sc.ofle_end, end);
+    await_metadata();
     char err[256];
     cr_assert_eq(gregor_consumer_assign(c, "t", 0, 5, 0, err, sizeof err), GREGOR_OK, "%s", err);
     gregor_batch *b = NULL;
