@@ -54,12 +54,15 @@ static void put_errstr(char *errstr, size_t n, const char *fmt, const char *a, c
 
 /* True for the errors after which the coordinator must be found again:
  * the broker says it is not the coordinator, it is gone from the metadata
- * (INVALID_ARG from the cluster), or it cannot be reached in time. */
+ * (INVALID_ARG from the cluster, or DESTROYED when its connection was
+ * closed because it left with the request in flight), or it cannot be
+ * reached in time. (The committer stops before the client closes its
+ * connections, so DESTROYED never means that the consumer is going.) */
 static bool coordinator_lost(gregor_err err)
 {
     return err == PROTO_ERR_COORDINATOR_NOT_AVAILABLE || err == PROTO_ERR_NOT_COORDINATOR ||
-           err == GREGOR_ERR_INVALID_ARG || err == GREGOR_ERR_DISCONNECTED || err == GREGOR_ERR_CONNECT ||
-           err == GREGOR_ERR_RESOLVE || err == GREGOR_ERR_TIMED_OUT;
+           err == GREGOR_ERR_INVALID_ARG || err == GREGOR_ERR_DESTROYED || err == GREGOR_ERR_DISCONNECTED ||
+           err == GREGOR_ERR_CONNECT || err == GREGOR_ERR_RESOLVE || err == GREGOR_ERR_TIMED_OUT;
 }
 
 /* One request to the coordinator `node` on its own connection, waiting up

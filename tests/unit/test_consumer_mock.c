@@ -9,8 +9,8 @@
  *     COORDINATOR_LOAD_IN_PROGRESS, then success: the commit succeeds after
  *     finding the coordinator again;
  *   - OffsetFetch resolving a COMMITTED start;
- *   - a coordinator that is not in the metadata, stops answering or drops
- *     the connection is forgotten and found again;
+ *   - a coordinator that is not in the metadata, leaves it during a commit,
+ *     stops answering or drops the connection is forgotten and found again;
  *   - coordinator requests use their own connection, not the one a
  *     long-poll Fetch is waiting on;
  *   - a Fetch response that cannot be decoded stops the partition with one
@@ -60,6 +60,7 @@ typedef struct script {
     atomic_bool plain_fetch;     /* every Fetch gets 3 records at its offset */
     atomic_int md_epoch;         /* the partition's leader epoch in Metadata answers */
     atomic_int md_leader;        /* 0: node 1; 2: node 2, listed at a port nobody listens on */
+    atomic_bool node2_here;      /* the metadata lists node 2 at the mock's port too */
     atomic_int batch_epoch;      /* partitionLeaderEpoch of the record batches served */
     atomic_int fetch_epoch_last; /* current_leader_epoch of the latest Fetch */
     atomic_int fetch_epoch_bad;  /* Fetches whose current_leader_epoch was not want_epoch */
@@ -86,7 +87,7 @@ static void write_metadata(buf_writer *reply, int16_t version)
     br[0].host = br[1].host = buf_slice_of("127.0.0.1", 9);
     br[0].port = sc.port;
     br[1].node_id = 2;
-    br[1].port = 1; /* nobody listens: a stale leader would get no Fetch through */
+    br[1].port = atomic_load(&sc.node2_here) ? sc.port : 1; /* 1: nobody listens there */
     int32_t leader = atomic_load(&sc.md_leader) == 2 ? 2 : 1;
     int32_t replicas[1] = {leader};
     proto_metadata_response_partition part;
@@ -101,7 +102,7 @@ static void write_metadata(buf_writer *reply, int16_t version)
     topic.partitions = &part;
     topic.partitions_count = 1;
     r.brokers = br;
-    r.brokers_count = leader == 2 ? 2 : 1;
+    r.brokers_count = leader == 2 || atomic_load(&sc.node2_here) ? 2 : 1;
     r.topics = &topic;
     r.topics_count = 1;
     r.controller_id = 1;
@@ -454,6 +455,16 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Takes node 2 out of the metadata once the first commit has arrived. */
+static void *leave_when_committing(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 500 && atomic_load(&sc.commits) == 0; i++)
+        usleep(10 * 1000);
+    atomic_store(&sc.node2_here, false);
+    return NULL;
+}
+
 /* Commits offset 9 of t/0 synchronously; returns how long it took. */
 static int64_t commit_ms(gregor_consumer *c)
 {
@@ -495,6 +506,26 @@ Test(consumer_mock, coordinator_connection_lost_is_found_again, .timeout = 30)
     commit_ms(c);
     cr_assert_eq(atomic_load(&sc.commits), 2);
     cr_assert_eq(atomic_load(&sc.finds), 2, "a lost coordinator connection must make the consumer look again");
+    stop(c);
+}
+
+Test(consumer_mock, coordinator_leaving_the_metadata_mid_commit_is_found_again, .timeout = 30)
+{
+    static const char *const extra[][2] = {
+        {"request_timeout_ms", "10000"}, {"commit_timeout_ms", "20000"}, {"metadata_refresh_ms", "50"}, {NULL}};
+    gregor_consumer *c = start_with(false, extra);
+    atomic_store(&sc.node2_here, true);
+    atomic_store(&sc.find_first_node, 2);
+    atomic_store(&sc.commit_plan[0], PLAN_SILENT); /* node 2 holds the first commit... */
+    pthread_t t;
+    int64_t t0 = now_ms();
+    cr_assert_eq(pthread_create(&t, NULL, leave_when_committing, NULL), 0);
+    commit_ms(c); /* ...and leaves the metadata meanwhile: its connection goes */
+    int64_t ms = now_ms() - t0;
+    pthread_join(t, NULL);
+    cr_assert_eq(atomic_load(&sc.commits), 2);
+    cr_assert_eq(atomic_load(&sc.finds), 2, "the departed coordinator must be forgotten and found again");
+    cr_assert_lt(ms, 5000, "the commit took %lld ms", (long long)ms);
     stop(c);
 }
 
