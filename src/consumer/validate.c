@@ -98,6 +98,9 @@ static void apply_locked(gregor_consumer *c, const offset_item *it,
     }
     /* -1: the leader knows no such epoch or older: nothing to compare. */
     if (er->end_offset < 0 || er->end_offset >= offset) {
+        gregor_log(GREGOR_LOG_DEBUG, "consumer: topic '%s' partition %d: offset %lld of epoch %d validated (the "
+                   "leader's log of that epoch ends at %lld)", p->topic, (int)p->partition, (long long)offset,
+                   (int)it->last_epoch, (long long)er->end_offset);
         no_truncation_locked(c, p, offset);
         return;
     }
