@@ -38,6 +38,18 @@
  * never loses it. gregor_consumer_destroy() commits the final positions:
  * everything poll returned counts as processed by then.
  *
+ * Leader epochs (KIP-320, brokers 2.1 and later): the consumer sends the
+ * leader epoch it knows with Fetch and ListOffsets (a broker with another
+ * view answers FENCED/UNKNOWN_LEADER_EPOCH and the metadata is refreshed),
+ * ignores metadata with an older epoch than it has seen, and stores the
+ * epoch of the consumed records with commits of its own positions. When a
+ * partition's leader epoch grows, or a Fetch answers OFFSET_OUT_OF_RANGE,
+ * it asks the leader (OffsetForLeaderEpoch) whether the log it read from
+ * was cut back, as an unclean leader election does. If so the partition
+ * resumes at the first offset that diverges, with a warning, or, with
+ * auto_offset_reset=error, poll reports OFFSET_OUT_OF_RANGE naming the
+ * truncation; it is never reset to the beginning or end silently.
+ *
  * Threading: a gregor_consumer is used by one application thread at a time
  * (calls need no locks of their own, but must not run concurrently);
  * its background work runs on internal threads. Commit callbacks run on the
