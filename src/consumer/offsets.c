@@ -181,9 +181,10 @@ static gregor_err coordinator(offset_mgr *o, int64_t deadline, int32_t *node, ch
             if (errstr && n)
                 snprintf(errstr, n, "coordinator broker %d is not in the cluster metadata", (int)*node);
             err = GREGOR_ERR_TIMED_OUT;
-        } else if (!gregor_err_is_retriable(err) || err == GREGOR_ERR_TIMED_OUT) {
-            return err;
+        } else if (!gregor_err_is_retriable(err) && !coordinator_lost(err)) {
+            return err; /* e.g. GROUP_AUTHORIZATION_FAILED */
         }
+        /* Otherwise the next broker in turn is asked, while time is left. */
         if (net_now_ms() + RETRY_BACKOFF_MS >= deadline)
             return err;
         sleep_ms(RETRY_BACKOFF_MS);

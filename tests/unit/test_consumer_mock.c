@@ -53,6 +53,7 @@ typedef struct script {
     atomic_int fetches, commits, finds, metadata;
     atomic_int fetch_conn, commit_conn; /* conn_index of the last one */
     atomic_int find_first_node;         /* the first FindCoordinator's answer (0: node 1) */
+    atomic_bool find_first_silent;      /* the first FindCoordinator gets no answer */
     atomic_int commit_plan[PLAN_MAX];
     bool corrupt;
     atomic_bool garbage_fetch; /* answer every Fetch with bytes that are no Fetch response */
@@ -306,6 +307,8 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
         return on_fetch(req, reply);
     case PROTO_API_FIND_COORDINATOR: {
         int n = atomic_fetch_add(&sc.finds, 1);
+        if (n == 0 && atomic_load(&sc.find_first_silent))
+            return MOCK_SILENT;
         int node = n == 0 && atomic_load(&sc.find_first_node) ? atomic_load(&sc.find_first_node) : 1;
         proto_find_coordinator_response r;
         proto_find_coordinator_response_init(&r);
@@ -448,6 +451,16 @@ Test(consumer_mock, commit_retries_coordinator_moves, .timeout = 30)
     stop(c);
 }
 
+/* Waits until two Metadata answers went out after the script changed, so
+ * that the consumer's view includes the change. */
+static void await_metadata(void)
+{
+    int m = atomic_load(&sc.metadata);
+    for (int i = 0; i < 200 && atomic_load(&sc.metadata) < m + 2; i++)
+        usleep(10 * 1000);
+    cr_assert_geq(atomic_load(&sc.metadata), m + 2, "no metadata refresh");
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -496,6 +509,22 @@ Test(consumer_mock, silent_coordinator_is_found_again, .timeout = 30)
     cr_assert_eq(atomic_load(&sc.finds), 2, "a timed-out coordinator must be forgotten and found again");
     cr_assert_lt(ms, 5000, "the commit took %lld ms: one attempt must not use the whole commit_timeout_ms",
                  (long long)ms);
+    stop(c);
+}
+
+Test(consumer_mock, silent_find_coordinator_is_asked_again, .timeout = 30)
+{
+    static const char *const extra[][2] = {{"request_timeout_ms", "500"}, {"commit_timeout_ms", "20000"}, {NULL}};
+    gregor_consumer *c = start_with(false, extra);
+    atomic_store(&sc.find_first_silent, true);
+    /* Once the metadata is in, FindCoordinator goes to a known broker's
+     * coordinator connection (one attempt per request_timeout_ms). */
+    for (int i = 0; i < 200 && atomic_load(&sc.metadata) == 0; i++)
+        usleep(10 * 1000);
+    usleep(100 * 1000);
+    int64_t ms = commit_ms(c);
+    cr_assert_eq(atomic_load(&sc.finds), 2);
+    cr_assert_lt(ms, 5000, "the commit took %lld ms", (long long)ms);
     stop(c);
 }
 
@@ -575,16 +604,6 @@ Test(consumer_mock, undecodable_fetch_response_stops_the_partition_once, .timeou
     cr_assert_eq(atomic_load(&sc.fetches), fetches, "the stopped partition was fetched again");
     cr_assert_eq(fetches, 1);
     stop(c);
-}
-
-/* Waits until two Metadata answers went out after the script changed, so
- * that the consumer's view includes the change. */
-static void await_metadata(void)
-{
-    int m = atomic_load(&sc.metadata);
-    for (int i = 0; i < 200 && atomic_load(&sc.metadata) < m + 2; i++)
-        usleep(10 * 1000);
-    cr_assert_geq(atomic_load(&sc.metadata), m + 2, "no metadata refresh");
 }
 
 Test(consumer_mock, leader_epochs_are_sent_kept_and_committed, .timeout = 30)
