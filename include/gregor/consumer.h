@@ -5,8 +5,18 @@
  * Fetching runs in the background on the client's I/O thread: one long-poll
  * Fetch at a time to each partition leader (fetch_min_bytes,
  * fetch_max_wait_ms, max_partition_fetch_bytes, fetch_max_bytes), records
- * decoded there, and queued for poll() up to `prefetch_bytes` of fetched
- * data. When the topic is idle the broker holds the Fetch; nothing spins.
+ * decoded there and queued for poll(). When the topic is idle the broker
+ * holds the Fetch; nothing spins.
+ *
+ * Memory bound: `prefetch_bytes` counts everything fetched data keeps in
+ * memory (Fetch response frames, decompression buffers, message arrays)
+ * until the last batch pointing into it is destroyed, whether it is still
+ * queued or already returned by poll. No Fetch is sent while the count is
+ * at or above the limit, so the total stays below prefetch_bytes plus the
+ * responses in flight (one per leader, at most fetch_max_bytes each, or
+ * one whole record batch when that is larger) and their decompressed size.
+ * An application that keeps batches past the limit stops fetching until it
+ * destroys some.
  *
  * Messages are views into the fetch response (or into the batch's
  * decompression buffer): nothing is copied, and the bytes stay valid until
@@ -19,6 +29,26 @@
  * group member: it commits with generation -1 and an empty member id, as
  * simple consumers do. NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE and
  * COORDINATOR_LOAD_IN_PROGRESS are retried until `commit_timeout_ms`.
+ *
+ * Auto-commit (enable_auto_commit, every auto_commit_interval_ms, in the
+ * background) stores, for each partition, its position as of the start of
+ * the latest gregor_consumer_poll() call: a batch counts as processed once
+ * the application calls poll again, as in the Java client. A crash while a
+ * batch is being processed therefore delivers it again (at-least-once),
+ * never loses it. gregor_consumer_destroy() commits the final positions:
+ * everything poll returned counts as processed by then.
+ *
+ * Leader epochs (KIP-320, brokers 2.1 and later): the consumer sends the
+ * leader epoch it knows with Fetch and ListOffsets (a broker with another
+ * view answers FENCED/UNKNOWN_LEADER_EPOCH and the metadata is refreshed),
+ * ignores metadata with an older epoch than it has seen, and stores the
+ * epoch of the consumed records with commits of its own positions. When a
+ * partition's leader epoch grows, or a Fetch answers OFFSET_OUT_OF_RANGE,
+ * it asks the leader (OffsetForLeaderEpoch) whether the log it read from
+ * was cut back, as an unclean leader election does. If so the partition
+ * resumes at the first offset that diverges, with a warning, or, with
+ * auto_offset_reset=error, poll reports OFFSET_OUT_OF_RANGE naming the
+ * truncation; it is never reset to the beginning or end silently.
  *
  * Threading: a gregor_consumer is used by one application thread at a time
  * (calls need no locks of their own, but must not run concurrently);
@@ -75,8 +105,8 @@ typedef struct gregor_message {
 size_t gregor_batch_count(const gregor_batch *b);
 /* Message `i` (< count); borrowed from the batch. */
 const gregor_message *gregor_batch_message(const gregor_batch *b, size_t i);
-/* Releases the batch and the fetch buffers it alone still holds. NULL does
- * nothing. Any thread. */
+/* Releases the batch and the fetch buffers it alone still holds (the
+ * memory counted against prefetch_bytes). NULL does nothing. Any thread. */
 void gregor_batch_destroy(gregor_batch *b);
 
 /* Creates a consumer with its own client (the config is copied). Options
@@ -87,8 +117,8 @@ void gregor_batch_destroy(gregor_batch *b);
 gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, char *errstr,
                                size_t errstr_size) GREGOR_MUST_CHECK;
 
-/* With a group and enable_auto_commit, commits the consumed positions
- * (waiting up to commit_timeout_ms), runs the pending commit callbacks,
+/* With a group and enable_auto_commit, commits the final positions (after
+ * everything poll returned; waiting up to commit_timeout_ms), runs the pending commit callbacks,
  * stops fetching and frees. Outstanding batches stay valid. NULL does
  * nothing. */
 void gregor_consumer_destroy(gregor_consumer *c);
@@ -127,10 +157,24 @@ gregor_err gregor_consumer_resume(gregor_consumer *c, const char *topic, int32_t
  * *out = NULL with GREGOR_OK when the time ran out. Runs due commit
  * callbacks first. A partition that failed (OFFSET_OUT_OF_RANGE with
  * auto_offset_reset=error, authorization, corrupt data) makes poll return
- * that error once, with errstr naming topic, partition and offset; the
- * partition then stops until it is seeked. */
+ * that error once, with errstr naming topic, partition and offset
+ * (gregor_consumer_poll_error() gives them as fields); the partition then
+ * stops until it is seeked. */
 gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_batch **out, char *errstr,
                                 size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* What the error the latest gregor_consumer_poll() returned concerns. */
+typedef struct gregor_consumer_error {
+    gregor_err err;      /* as poll returned it; GREGOR_OK when it returned no error */
+    const char *topic;   /* NULL when no partition is concerned; valid until the consumer is destroyed */
+    int32_t partition;   /* -1 when no partition is concerned */
+    int64_t offset;      /* the offset at fault, -1 when not known */
+    const char *message; /* poll's errstr text ("" when none); valid until the next poll */
+} gregor_consumer_error;
+
+/* Fills *out with the details of the latest poll's error (err GREGOR_OK
+ * when it returned none). Application thread, like poll. */
+void gregor_consumer_poll_error(const gregor_consumer *c, gregor_consumer_error *out);
 
 /* Where a partition stands. `position` is the offset of the next message
  * poll will return (-1 until the start position is resolved);

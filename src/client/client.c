@@ -139,9 +139,7 @@ static void ignore_done(gregor_err err, net_response *resp, void *opaque)
     (void)err, (void)resp, (void)opaque;
 }
 
-/* True once a snapshot that lists `node_id` exists (waiting for a fresh
- * one, until `deadline`, when the current one does not). */
-static bool wait_for_broker(gregor_client *c, int32_t node_id, int64_t deadline)
+bool client_wait_broker(gregor_client *c, int32_t node_id, int64_t deadline)
 {
     cluster_snapshot *s = cluster_snapshot_get(c->cluster);
     bool known = s && cluster_snapshot_broker(s, node_id);
@@ -182,7 +180,7 @@ gregor_err client_call_any(gregor_client *c, int32_t node_id, net_request *req, 
             /* The cluster does not know the broker yet (its first refresh
              * may still be under way): wait for one fresh snapshot. */
             waited_for_node = true;
-            if (wait_for_broker(c, node_id, deadline))
+            if (client_wait_broker(c, node_id, deadline))
                 continue;
         }
         if (err == GREGOR_ERR_INVALID_ARG && node_id >= 0) {

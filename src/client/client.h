@@ -28,4 +28,9 @@ gregor_err client_cluster_config(const gregor_config *cfg, cluster_config *cc, c
 gregor_err client_call_any(gregor_client *c, int32_t node_id, net_request *req, int32_t timeout_ms,
                            cluster_reply *reply, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
 
+/* True once a snapshot that lists broker `node_id` exists, asking for one
+ * fresh snapshot (waiting until `deadline`, net_now_ms clock) when the
+ * current one does not. Any thread but the loop's. */
+bool client_wait_broker(gregor_client *c, int32_t node_id, int64_t deadline);
+
 #endif

@@ -1,6 +1,7 @@
 /* cluster/cluster.c — see cluster.h.
  *
- * Data layout: `slots` is the table of connections, one per broker node id;
+ * Data layout: `slots` is the table of connections, one per broker node id
+ * and connection kind;
  * bootstrap entries use negative ids (-1, -2, ...) and are closed once the
  * first snapshot names real brokers (they stay in `boot` as addresses to
  * fall back to when every known broker is unreachable). The current snapshot
@@ -28,6 +29,7 @@ typedef struct boot_addr {
 
 typedef struct slot {
     int32_t node_id;
+    cluster_conn_kind kind;
     net_conn *conn;
 } slot;
 
@@ -218,15 +220,15 @@ static void on_conn_state(net_conn *conn, net_conn_state state, gregor_err why, 
         request_refresh_loop(c);
 }
 
-static slot *find_slot(cluster *c, int32_t node_id)
+static slot *find_slot(cluster *c, int32_t node_id, cluster_conn_kind kind)
 {
     for (size_t i = 0; i < c->n_slots; i++)
-        if (c->slots[i].node_id == node_id)
+        if (c->slots[i].node_id == node_id && c->slots[i].kind == kind)
             return &c->slots[i];
     return NULL;
 }
 
-static net_conn *open_conn(cluster *c, int32_t node_id, const char *host, int port)
+static net_conn *open_conn(cluster *c, int32_t node_id, cluster_conn_kind kind, const char *host, int port)
 {
     if (c->n_slots == c->cap_slots) {
         size_t cap = c->cap_slots ? c->cap_slots * 2 : 8;
@@ -239,7 +241,7 @@ static net_conn *open_conn(cluster *c, int32_t node_id, const char *host, int po
     net_conn *conn;
     if (net_conn_new(c->loop, node_id, host, port, &c->cfg.conn, on_conn_state, c, &conn) != GREGOR_OK)
         return NULL;
-    c->slots[c->n_slots++] = (slot){node_id, conn};
+    c->slots[c->n_slots++] = (slot){node_id, kind, conn};
     return conn;
 }
 
@@ -249,19 +251,21 @@ static void close_slot(cluster *c, size_t i)
     c->slots[i] = c->slots[--c->n_slots];
 }
 
-net_conn *cluster_conn(cluster *c, int32_t node_id)
+net_conn *cluster_conn_of(cluster *c, int32_t node_id, cluster_conn_kind kind)
 {
     assert(net_loop_on_thread(c->loop));
     if (c->shut)
         return NULL;
-    slot *s = find_slot(c, node_id);
+    slot *s = find_slot(c, node_id, kind);
     if (s)
         return s->conn;
     if (node_id < 0)
         return NULL;
     const cluster_broker *b = c->snap ? cluster_snapshot_broker(c->snap, node_id) : NULL;
-    return b ? open_conn(c, node_id, b->host, b->port) : NULL;
+    return b ? open_conn(c, node_id, kind, b->host, b->port) : NULL;
 }
+
+net_conn *cluster_conn(cluster *c, int32_t node_id) { return cluster_conn_of(c, node_id, CLUSTER_CONN_DATA); }
 
 net_conn *cluster_any_conn(cluster *c)
 {
@@ -272,7 +276,7 @@ net_conn *cluster_any_conn(cluster *c)
     net_conn *best = NULL;
     for (size_t i = 0; i < c->n_slots; i++) {
         net_conn *conn = c->slots[i].conn;
-        if (net_conn_get_state(conn) == NET_CONN_UP &&
+        if (c->slots[i].kind == CLUSTER_CONN_DATA && net_conn_get_state(conn) == NET_CONN_UP &&
             (!best || net_conn_outstanding(conn) < net_conn_outstanding(best)))
             best = conn;
     }
@@ -290,8 +294,8 @@ net_conn *cluster_any_conn(cluster *c)
         } else {
             size_t b = i - n_known;
             int32_t id = -1 - (int32_t)b;
-            slot *s = find_slot(c, id);
-            conn = s ? s->conn : open_conn(c, id, c->boot[b].host, c->boot[b].port);
+            slot *s = find_slot(c, id, CLUSTER_CONN_DATA);
+            conn = s ? s->conn : open_conn(c, id, CLUSTER_CONN_DATA, c->boot[b].host, c->boot[b].port);
         }
         if (conn && net_conn_get_state(conn) != NET_CONN_BACKOFF)
             return conn;
@@ -304,8 +308,9 @@ net_conn *cluster_any_conn(cluster *c)
     if (i < n_known)
         return cluster_conn(c, c->snap->md.brokers[i].node_id);
     int32_t id = -1 - (int32_t)(i - n_known);
-    slot *s = find_slot(c, id);
-    return s ? s->conn : open_conn(c, id, c->boot[i - n_known].host, c->boot[i - n_known].port);
+    slot *s = find_slot(c, id, CLUSTER_CONN_DATA);
+    return s ? s->conn
+             : open_conn(c, id, CLUSTER_CONN_DATA, c->boot[i - n_known].host, c->boot[i - n_known].port);
 }
 
 /* Brings the connection table in line with a new snapshot. */
@@ -452,7 +457,7 @@ static void metadata_done(gregor_err err, net_response *resp, void *opaque)
     if (err != GREGOR_OK && err != GREGOR_ERR_CONNECT && err != GREGOR_ERR_DISCONNECTED &&
         err != GREGOR_ERR_RESOLVE) {
         /* Connection failures were reported by on_conn_state already. */
-        slot *sl = find_slot(c, r->node_id);
+        slot *sl = find_slot(c, r->node_id, CLUSTER_CONN_DATA);
         set_error(c, err, r->node_id, sl ? net_conn_host(sl->conn) : "?", sl ? net_conn_port(sl->conn) : 0,
                   NULL);
     }
@@ -466,6 +471,8 @@ static void metadata_done(gregor_err err, net_response *resp, void *opaque)
     }
     c->consecutive_failures = 0;
     s->taken_ms = net_now_ms();
+    if (c->snap) /* written only on this thread: no lock needed to read it here */
+        cluster_snapshot_keep_newer_epochs(s, c->snap);
     reconcile(c, s);
     pthread_mutex_lock(&c->lock);
     cluster_snapshot *old = c->snap;
@@ -663,6 +670,7 @@ void cluster_shutdown(cluster *c)
 typedef struct call_job {
     cluster *c;
     int32_t node_id;
+    cluster_conn_kind kind;
     net_request req;   /* the caller's, with encode/done/opaque wrapped */
     net_encode_fn user_encode;
     void *user_opaque;
@@ -703,7 +711,7 @@ static void call_on_loop(net_loop *l, void *arg)
 {
     (void)l;
     call_job *j = arg;
-    net_conn *conn = j->node_id >= 0 ? cluster_conn(j->c, j->node_id) : cluster_any_conn(j->c);
+    net_conn *conn = j->node_id >= 0 ? cluster_conn_of(j->c, j->node_id, j->kind) : cluster_any_conn(j->c);
     if (!conn) {
         j->err = j->node_id >= 0 ? GREGOR_ERR_INVALID_ARG : GREGOR_ERR_NO_BROKERS;
         completion_signal(&j->done);
@@ -724,9 +732,16 @@ static void call_on_loop(net_loop *l, void *arg)
 
 gregor_err cluster_call(cluster *c, int32_t node_id, const net_request *req, cluster_reply *out)
 {
+    return cluster_call_on(c, node_id, CLUSTER_CONN_DATA, req, out);
+}
+
+gregor_err cluster_call_on(cluster *c, int32_t node_id, cluster_conn_kind kind, const net_request *req,
+                           cluster_reply *out)
+{
     assert(!net_loop_on_thread(c->loop));
+    assert(node_id >= 0 || kind == CLUSTER_CONN_DATA);
     memset(out, 0, sizeof *out);
-    call_job j = {.c = c, .node_id = node_id, .req = *req, .reply = out};
+    call_job j = {.c = c, .node_id = node_id, .kind = kind, .req = *req, .reply = out};
     completion_init(&j.done);
     gregor_err err = net_loop_post(c->loop, call_on_loop, &j);
     if (err != GREGOR_OK) {

@@ -13,8 +13,10 @@
  *     in the next snapshot.
  * Readers on any thread get consistent immutable snapshots (snapshot.h).
  *
- * The cluster also owns one connection per broker (plus bootstrap
- * connections until the first answer) and routes requests to them.
+ * The cluster also owns the connections to brokers (plus bootstrap
+ * connections until the first answer) and routes requests to them: one per
+ * broker and purpose (cluster_conn_kind), so that a request a broker holds
+ * (a long-poll Fetch, a JoinGroup) never delays another purpose's requests.
  *
  * Threading: functions marked (loop) run on the loop thread only; the others
  * may be called from any thread. cluster_call() blocks and must not run on
@@ -79,12 +81,25 @@ void cluster_request_refresh(cluster *c);
 /* Adds topics to the interest set (names copied); refreshes if any is new. */
 gregor_err cluster_add_topics(cluster *c, const char *const *names, size_t n) GREGOR_MUST_CHECK;
 
-/* (loop) The connection to broker `node_id`, created on first use from the
- * current snapshot's address; NULL when the broker is not known. */
+/* What a broker connection is for. A broker serves one connection's
+ * requests in order, so each purpose gets its own connection: group
+ * coordinator requests never queue behind a long-poll Fetch (as the Java
+ * client's coordinator connection). */
+typedef enum cluster_conn_kind {
+    CLUSTER_CONN_DATA,        /* metadata, produce, fetch, list offsets */
+    CLUSTER_CONN_COORDINATOR, /* requests to a group coordinator */
+} cluster_conn_kind;
+
+/* (loop) The connection of `kind` to broker `node_id`, created on first use
+ * from the current snapshot's address; NULL when the broker is not known.
+ * Every kind is closed when the broker leaves the metadata and follows its
+ * address changes. */
+net_conn *cluster_conn_of(cluster *c, int32_t node_id, cluster_conn_kind kind);
+/* (loop) cluster_conn_of(c, node_id, CLUSTER_CONN_DATA). */
 net_conn *cluster_conn(cluster *c, int32_t node_id);
 
-/* (loop) A connection good for any request: an UP one if there is one,
- * otherwise the next known broker or bootstrap entry in turn. */
+/* (loop) A data connection good for any request: an UP one if there is
+ * one, otherwise the next known broker or bootstrap entry in turn. */
 net_conn *cluster_any_conn(cluster *c);
 
 /* A blocking request for tools and tests. The request goes to `node_id`, or
@@ -101,5 +116,9 @@ typedef struct cluster_reply {
 } cluster_reply;
 
 gregor_err cluster_call(cluster *c, int32_t node_id, const net_request *req, cluster_reply *out) GREGOR_MUST_CHECK;
+/* cluster_call() on the connection of `kind` (node_id must be >= 0 unless
+ * kind is CLUSTER_CONN_DATA). INVALID_ARG when the broker is not known. */
+gregor_err cluster_call_on(cluster *c, int32_t node_id, cluster_conn_kind kind, const net_request *req,
+                           cluster_reply *out) GREGOR_MUST_CHECK;
 
 #endif

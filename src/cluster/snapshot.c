@@ -136,6 +136,25 @@ void cluster_snapshot_unref(cluster_snapshot *s)
     free(s);
 }
 
+void cluster_snapshot_keep_newer_epochs(cluster_snapshot *s, const cluster_snapshot *older)
+{
+    for (int32_t i = 0; i < s->md.n_topics; i++) {
+        const cluster_topic *t = &s->md.topics[i];
+        const cluster_topic *ot = cluster_snapshot_topic(older, t->name);
+        if (!ot)
+            continue;
+        /* The snapshot owns its arrays; they are const only for readers. */
+        cluster_partition *ps = (cluster_partition *)(uintptr_t)t->partitions;
+        for (int32_t j = 0; j < t->n_partitions; j++) {
+            const cluster_partition *op = cluster_topic_partition(ot, ps[j].id);
+            if (op && ps[j].leader_epoch >= 0 && op->leader_epoch > ps[j].leader_epoch) {
+                ps[j].leader = op->leader;
+                ps[j].leader_epoch = op->leader_epoch;
+            }
+        }
+    }
+}
+
 const cluster_topic *cluster_snapshot_topic(const cluster_snapshot *s, const char *name)
 {
     return gregor_metadata_topic_find(&s->md, name);

@@ -39,6 +39,11 @@ typedef struct proto_metadata_response proto_metadata_response;
 gregor_err cluster_snapshot_build(const proto_metadata_response *m, int16_t version, int32_t from_node,
                                   uint64_t generation, cluster_snapshot **out) GREGOR_MUST_CHECK;
 
+/* KIP-320: for every partition that `older` knew with a newer leader epoch
+ * than `s` reports (a broker whose metadata has not caught up yet), keeps
+ * the older leader and epoch in `s`. Only before `s` is published. */
+void cluster_snapshot_keep_newer_epochs(cluster_snapshot *s, const cluster_snapshot *older);
+
 cluster_snapshot *cluster_snapshot_ref(cluster_snapshot *s);
 /* Drops a reference; frees on the last. NULL does nothing. */
 void cluster_snapshot_unref(cluster_snapshot *s);

@@ -8,6 +8,9 @@
  * before the reader could reuse it, so every view stays valid for the life
  * of the gregor_batch and nothing is copied twice.
  *
+ * Memory: the frame and each batch's own allocations are counted in the
+ * consumer's fetch_mem account (fetch_mem.c) until they are freed.
+ *
  * Transactions (read_committed): the response lists the aborted
  * transactions (producer id, first offset) in its range. A producer id
  * becomes "aborted" once a batch reaches that first offset and stays so
@@ -24,13 +27,16 @@
 #include "consumer/consumer_int.h"
 #include "protocol/records.h"
 
-fetch_buf *fetch_buf_new(uint8_t *frame)
+fetch_buf *fetch_buf_new(uint8_t *frame, size_t frame_bytes, fetch_mem *mem)
 {
     fetch_buf *b = malloc(sizeof *b);
     if (!b)
         return NULL;
     atomic_init(&b->refs, 1);
     b->frame = frame;
+    b->bytes = frame_bytes + sizeof *b;
+    b->mem = fetch_mem_ref(mem);
+    fetch_mem_add(mem, b->bytes);
     return b;
 }
 
@@ -45,6 +51,8 @@ void fetch_buf_unref(fetch_buf *b)
     if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
         return;
     free(b->frame);
+    fetch_mem_release(b->mem, b->bytes);
+    fetch_mem_unref(b->mem);
     free(b);
 }
 
@@ -57,6 +65,8 @@ void gregor_batch_destroy(gregor_batch *b)
     free(b->zbufs);
     free(b->msgs);
     free(b->hdrs);
+    if (b->buf)
+        fetch_mem_release(b->buf->mem, b->held);
     fetch_buf_unref(b->buf);
     free(b);
 }
@@ -192,9 +202,12 @@ static gregor_err keep_decompressed(gregor_batch *b, proto_record_reader *r)
     /* Room first: once taken, the buffer must not be lost to a failed grow. */
     if (!grow((void **)&b->zbufs, &b->cap_zbufs, b->n_zbufs + 1, sizeof *b->zbufs))
         return GREGOR_ERR_NOMEM;
-    uint8_t *z = proto_record_reader_take_decompressed(r);
-    if (z) /* NULL: already taken for this compressed batch */
+    size_t bytes;
+    uint8_t *z = proto_record_reader_take_decompressed(r, &bytes);
+    if (z) { /* NULL: already taken for this compressed batch */
         b->zbufs[b->n_zbufs++] = z;
+        b->held += bytes;
+    }
     return GREGOR_OK;
 }
 
@@ -207,7 +220,7 @@ gregor_err chunk_build(const chunk_input *in, fetch_buf *buf, gregor_batch **out
         return GREGOR_ERR_NOMEM;
     memcpy(b->topic, in->topic, tlen + 1);
     b->partition = in->partition;
-    b->bytes = in->records_len;
+    b->next_epoch = -1;
     b->buf = buf ? fetch_buf_ref(buf) : NULL;
     txn_filter f;
     gregor_err err = GREGOR_ERR_NOMEM;
@@ -226,6 +239,7 @@ gregor_err chunk_build(const chunk_input *in, fetch_buf *buf, gregor_batch **out
         }
         if (!got)
             break;
+        b->next_epoch = rec.leader_epoch;
         if (rec.codec != PROTO_CODEC_NONE && (err = keep_decompressed(b, &r)) != GREGOR_OK)
             break;
         if (txn_skip(&f, &rec) || rec.is_control)
@@ -247,6 +261,10 @@ out_txn:
         return err;
     }
     b->next_offset = *next_offset;
+    /* The decompression buffers are in `held` already; add the rest. */
+    b->held += sizeof *b + tlen + 1 + b->cap_msgs * sizeof *b->msgs + b->cap_hdrs * sizeof *b->hdrs +
+               b->cap_zbufs * sizeof *b->zbufs;
+    fetch_mem_add(buf ? buf->mem : NULL, b->held);
     *out = b;
     return GREGOR_OK;
 }

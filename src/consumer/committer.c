@@ -2,8 +2,10 @@
  * sleeps on a condition variable until the next auto-commit is due or a
  * commit is queued, runs it with offsets_commit_sync(), and queues the
  * finished asynchronous commits until the application thread runs their
- * callbacks (poll, commit, destroy). Commit on close happens in
- * offsets_destroy().
+ * callbacks (poll, commit, destroy). Auto-commit stores the positions as
+ * of the start of the latest poll() (a batch counts as processed when the
+ * application polls again); commit on close, in offsets_destroy(), stores
+ * the final positions.
  *
  * Threading: the committer thread, and the application thread for
  * offsets_commit_async / offsets_run_callbacks / offsets_new /
@@ -14,6 +16,7 @@
 #include <time.h>
 
 #include "consumer/offsets_int.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 static void job_free(commit_job *j)
@@ -21,13 +24,14 @@ static void job_free(commit_job *j)
     if (!j)
         return;
     free(j->offs);
+    free(j->epochs);
     free(j->strings);
     free(j->metadata);
     free(j);
 }
 
 /* A deep copy of a commit for the queue. */
-static commit_job *job_new(const gregor_topic_offset *offs, size_t n, const char *metadata)
+static commit_job *job_new(const gregor_topic_offset *offs, size_t n, const int32_t *epochs, const char *metadata)
 {
     commit_job *j = calloc(1, sizeof *j);
     if (!j)
@@ -38,10 +42,13 @@ static commit_job *job_new(const gregor_topic_offset *offs, size_t n, const char
     j->offs = calloc(n, sizeof *j->offs);
     j->strings = malloc(bytes ? bytes : 1);
     j->metadata = metadata ? strdup(metadata) : NULL;
-    if (!j->offs || !j->strings || (metadata && !j->metadata)) {
+    j->epochs = epochs ? malloc((n ? n : 1) * sizeof *j->epochs) : NULL;
+    if (!j->offs || !j->strings || (metadata && !j->metadata) || (epochs && !j->epochs)) {
         job_free(j);
         return NULL;
     }
+    if (epochs)
+        memcpy(j->epochs, epochs, n * sizeof *epochs);
     char *s = j->strings;
     for (size_t i = 0; i < n; i++) {
         j->offs[i] = offs[i];
@@ -58,22 +65,26 @@ static commit_job *job_new(const gregor_topic_offset *offs, size_t n, const char
     return j;
 }
 
-static void auto_commit(offset_mgr *o)
+/* Commits what changed: the positions as of the latest poll() on the
+ * interval (CONSUMED), the final positions on close (CURRENT). */
+static void auto_commit(offset_mgr *o, consumer_pos_kind kind)
 {
     gregor_topic_offset *v;
+    int32_t *epochs;
     size_t n;
-    if (consumer_positions(o->c, true, &v, &n) != GREGOR_OK)
+    if (consumer_positions(o->c, kind, true, &v, &epochs, &n) != GREGOR_OK)
         return;
     char errstr[256];
-    if (n && offsets_commit_sync(o, v, n, NULL, errstr, sizeof errstr) != GREGOR_OK)
+    if (n && offsets_commit_sync(o, v, n, NULL, epochs, errstr, sizeof errstr) != GREGOR_OK)
         gregor_log(GREGOR_LOG_WARN, "consumer: auto-commit: %s", errstr);
     free(v);
+    free(epochs);
 }
 
 static void run_job(offset_mgr *o, commit_job *j)
 {
     char errstr[256];
-    j->err = offsets_commit_sync(o, j->offs, j->n, j->metadata, errstr, sizeof errstr);
+    j->err = offsets_commit_sync(o, j->offs, j->n, j->metadata, j->epochs, errstr, sizeof errstr);
     if (j->err != GREGOR_OK)
         gregor_log(GREGOR_LOG_DEBUG, "consumer: async commit: %s", errstr);
     pthread_mutex_lock(&o->lock);
@@ -115,20 +126,12 @@ static void *committer_main(void *arg)
         int64_t now = net_now_ms();
         if (now >= next_auto) {
             pthread_mutex_unlock(&o->lock);
-            auto_commit(o);
+            auto_commit(o, CONSUMER_POS_CONSUMED);
             pthread_mutex_lock(&o->lock);
             next_auto = net_now_ms() + o->interval_ms;
             continue;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t wait = next_auto - now;
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = clock_deadline_ts(next_auto - now);
         pthread_cond_timedwait(&o->cond, &o->lock, &ts);
     }
     pthread_mutex_unlock(&o->lock);
@@ -151,7 +154,12 @@ offset_mgr *offsets_new(gregor_consumer *c, const char *group_id, bool auto_comm
     o->timeout_ms = timeout_ms;
     o->coordinator = -1;
     pthread_mutex_init(&o->lock, NULL);
-    pthread_cond_init(&o->cond, NULL);
+    if (clock_cond_init(&o->cond) != 0) {
+        pthread_mutex_destroy(&o->lock);
+        free(o->group);
+        free(o);
+        return NULL;
+    }
     if (pthread_create(&o->thread, NULL, committer_main, o) != 0) {
         pthread_cond_destroy(&o->cond);
         pthread_mutex_destroy(&o->lock);
@@ -177,10 +185,10 @@ void offsets_run_callbacks(offset_mgr *o)
     }
 }
 
-gregor_err offsets_commit_async(offset_mgr *o, const gregor_topic_offset *offs, size_t n, const char *metadata,
-                                gregor_commit_cb cb, void *opaque)
+gregor_err offsets_commit_async(offset_mgr *o, const gregor_topic_offset *offs, size_t n, const int32_t *epochs,
+                                const char *metadata, gregor_commit_cb cb, void *opaque)
 {
-    commit_job *j = job_new(offs, n, metadata);
+    commit_job *j = job_new(offs, n, epochs, metadata);
     if (!j)
         return GREGOR_ERR_NOMEM;
     j->cb = cb;
@@ -206,7 +214,7 @@ void offsets_destroy(offset_mgr *o)
     pthread_mutex_unlock(&o->lock);
     pthread_join(o->thread, NULL); /* after the queued commits ran */
     if (o->auto_commit)
-        auto_commit(o); /* commit on close */
+        auto_commit(o, CONSUMER_POS_CURRENT); /* commit on close */
     offsets_run_callbacks(o);
     offsets_free_meta(o);
     pthread_cond_destroy(&o->cond);

@@ -12,6 +12,7 @@
 #include "client/config.h"
 #include "consumer/consumer_int.h"
 #include "protocol/gen/errors.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 static void set_errstr(char *errstr, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -43,10 +44,11 @@ void consumer_kick_locked(gregor_consumer *c)
         c->kick_posted = true;
 }
 
-void consumer_fail_part_locked(gregor_consumer *c, cpart *p, gregor_err err, const char *fmt, ...)
+void consumer_fail_part_locked(gregor_consumer *c, cpart *p, gregor_err err, int64_t offset, const char *fmt, ...)
 {
     p->state = CPART_FAILED;
     p->err = err;
+    p->err_offset = offset;
     p->err_reported = false;
     va_list ap;
     va_start(ap, fmt);
@@ -72,7 +74,6 @@ static void drop_queued_locked(gregor_consumer *c, const cpart *p)
         gregor_batch *b = *link;
         if (!p || b->part == p) {
             *link = b->next;
-            c->queued_bytes -= b->bytes;
             gregor_batch_destroy(b);
             dropped = true;
         } else {
@@ -118,10 +119,18 @@ gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, 
     if ((err = read_settings(c, cfg, errstr, n)) != GREGOR_OK)
         goto out_free;
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->cond, NULL);
+    if (clock_cond_init(&c->cond) != 0) {
+        pthread_mutex_destroy(&c->lock);
+        err = GREGOR_ERR_NOMEM;
+        goto out_free;
+    }
     net_timer_init(&c->retry_timer, fetcher_timer_fired, c);
-    if ((err = gregor_client_new(cfg, &c->client, errstr, n)) != GREGOR_OK)
+    if (!(c->mem = fetch_mem_new(c, c->prefetch_bytes))) {
+        err = GREGOR_ERR_NOMEM;
         goto out_sync;
+    }
+    if ((err = gregor_client_new(cfg, &c->client, errstr, n)) != GREGOR_OK)
+        goto out_mem;
     const char *group = config_str(cfg, "group_id");
     if (group[0]) {
         c->offs = offsets_new(c, group, config_bool(cfg, "enable_auto_commit"),
@@ -132,10 +141,13 @@ gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, 
             goto out_client;
         }
     }
+    c->poll_err = (gregor_consumer_error){GREGOR_OK, NULL, -1, -1, c->poll_errstr};
     *out = c;
     return GREGOR_OK;
 out_client:
     gregor_client_destroy(c->client);
+out_mem:
+    fetch_mem_unref(c->mem);
 out_sync:
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
@@ -146,21 +158,10 @@ out_free:
 
 /* ------------------------------------------------------------ destroy */
 
-typedef struct stop_job {
-    gregor_consumer *c;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;
-} stop_job;
-
 static void stop_on_loop(net_loop *l, void *arg)
 {
-    stop_job *j = arg;
-    net_timer_cancel(l, &j->c->retry_timer);
-    pthread_mutex_lock(&j->lock);
-    j->done = true;
-    pthread_cond_signal(&j->cond);
-    pthread_mutex_unlock(&j->lock);
+    gregor_consumer *c = arg;
+    net_timer_cancel(l, &c->retry_timer);
 }
 
 /* Stops the loop side: no new kicks, the retry timer cancelled. Jobs
@@ -170,17 +171,10 @@ static void stop_fetching(gregor_consumer *c)
     pthread_mutex_lock(&c->lock);
     c->closing = true;
     pthread_mutex_unlock(&c->lock);
-    stop_job j = {.c = c, .done = false};
-    pthread_mutex_init(&j.lock, NULL);
-    pthread_cond_init(&j.cond, NULL);
-    if (net_loop_post(c->client->loop, stop_on_loop, &j) == GREGOR_OK) {
-        pthread_mutex_lock(&j.lock);
-        while (!j.done)
-            pthread_cond_wait(&j.cond, &j.lock);
-        pthread_mutex_unlock(&j.lock);
-    }
-    pthread_cond_destroy(&j.cond);
-    pthread_mutex_destroy(&j.lock);
+    /* Without memory for the job the timer may still fire, but its kick
+     * sees `closing` and does nothing. */
+    if (net_loop_call(c->client->loop, stop_on_loop, c) != GREGOR_OK)
+        gregor_log(GREGOR_LOG_WARN, "consumer: cannot cancel the retry timer: out of memory");
 }
 
 void gregor_consumer_destroy(gregor_consumer *c)
@@ -189,6 +183,7 @@ void gregor_consumer_destroy(gregor_consumer *c)
         return;
     if (c->offs)
         offsets_destroy(c->offs); /* commits on close, runs callbacks */
+    fetch_mem_disown(c->mem); /* batches freed from now on kick nothing */
     stop_fetching(c);
     /* In-flight requests end with DESTROYED inside this, seeing `closing`. */
     gregor_client_destroy(c->client);
@@ -199,6 +194,7 @@ void gregor_consumer_destroy(gregor_consumer *c)
     }
     free(c->parts);
     free(c->busy_nodes);
+    fetch_mem_unref(c->mem); /* outstanding batches may hold it longer */
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -247,16 +243,17 @@ gregor_err consumer_wait_partition(gregor_consumer *c, const char *topic, int32_
     }
 }
 
-/* Turns a GREGOR_OFFSET_COMMITTED start into an offset or a reset. */
+/* Turns a GREGOR_OFFSET_COMMITTED start into an offset (with the leader
+ * epoch stored with it, -1 when none) or a reset. */
 static gregor_err resolve_committed(gregor_consumer *c, const char *topic, int32_t partition, int64_t *offset,
-                                    char *errstr, size_t n)
+                                    int32_t *epoch, char *errstr, size_t n)
 {
     if (!c->offs) {
         set_errstr(errstr, n, "GREGOR_OFFSET_COMMITTED needs group_id");
         return GREGOR_ERR_INVALID_ARG;
     }
     gregor_topic_offset o = {.topic = topic, .partition = partition, .offset = -1};
-    gregor_err err = offsets_fetch_sync(c->offs, &o, 1, errstr, n);
+    gregor_err err = offsets_fetch_sync(c->offs, &o, 1, epoch, errstr, n);
     if (err != GREGOR_OK)
         return err;
     if (o.offset >= 0) {
@@ -272,14 +269,15 @@ static gregor_err resolve_committed(gregor_consumer *c, const char *topic, int32
     return GREGOR_OK;
 }
 
-/* Points `p` at a start position (lock held). */
-static void start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int64_t timestamp_ms)
+void consumer_start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int64_t timestamp_ms, int32_t epoch)
 {
     p->gen++;
+    p->validate_oor = false;
     p->err_reported = false;
     p->err = GREGOR_OK;
     p->retry_at_ms = 0;
     p->fetch_size_min = 0;
+    p->fetch_epoch = p->position_epoch = offset >= 0 ? epoch : -1;
     if (offset >= 0) {
         p->state = CPART_READY;
         p->fetch_offset = p->position = offset;
@@ -309,8 +307,9 @@ gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t
         return err != GREGOR_OK ? err : GREGOR_ERR_INVALID_ARG;
     if ((err = consumer_wait_partition(c, topic, partition, errstr, n)) != GREGOR_OK)
         return err;
+    int32_t epoch = -1;
     if (offset == GREGOR_OFFSET_COMMITTED &&
-        (err = resolve_committed(c, topic, partition, &offset, errstr, n)) != GREGOR_OK)
+        (err = resolve_committed(c, topic, partition, &offset, &epoch, errstr, n)) != GREGOR_OK)
         return err;
     pthread_mutex_lock(&c->lock);
     cpart *p = consumer_find_part(c, topic, partition);
@@ -331,12 +330,13 @@ gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t
             goto out_unlock;
         }
         p->partition = partition;
-        p->high_watermark = p->log_start_offset = p->committed = -1;
+        p->high_watermark = p->log_start_offset = p->committed = p->consumed = -1;
+        p->fetch_epoch = p->position_epoch = p->consumed_epoch = p->leader_epoch = -1;
         c->parts[c->n_parts++] = p;
     }
     p->assigned = true;
     p->paused = false;
-    start_at_locked(c, p, offset, timestamp_ms);
+    consumer_start_at_locked(c, p, offset, timestamp_ms, epoch);
     err = GREGOR_OK;
 out_unlock:
     pthread_mutex_unlock(&c->lock);
@@ -365,13 +365,14 @@ gregor_err gregor_consumer_seek(gregor_consumer *c, const char *topic, int32_t p
     gregor_err err = check_offset(offset, timestamp_ms, errstr, n);
     if (err != GREGOR_OK)
         return err;
+    int32_t epoch = -1;
     if (offset == GREGOR_OFFSET_COMMITTED &&
-        (err = resolve_committed(c, topic, partition, &offset, errstr, n)) != GREGOR_OK)
+        (err = resolve_committed(c, topic, partition, &offset, &epoch, errstr, n)) != GREGOR_OK)
         return err;
     pthread_mutex_lock(&c->lock);
     cpart *p = consumer_find_part(c, topic, partition);
     if (p && p->assigned)
-        start_at_locked(c, p, offset, timestamp_ms);
+        consumer_start_at_locked(c, p, offset, timestamp_ms, epoch);
     else
         err = GREGOR_ERR_UNKNOWN_TOPIC;
     pthread_mutex_unlock(&c->lock);
@@ -391,8 +392,10 @@ static gregor_err set_paused(gregor_consumer *c, const char *topic, int32_t part
         p->paused = true;
         p->gen++;
         drop_queued_locked(c, p);
-        if (p->state == CPART_READY)
+        if (p->state == CPART_READY || p->state == CPART_VALIDATE) {
             p->fetch_offset = p->position;
+            p->fetch_epoch = p->position_epoch;
+        }
     } else if (err == GREGOR_OK && !paused && p->paused) {
         p->paused = false;
         consumer_kick_locked(c);
@@ -449,15 +452,13 @@ static gregor_batch *pop_locked(gregor_consumer *c)
         *link = b->next;
         if (c->q_tail == b)
             c->q_tail = prev;
-        size_t before = c->queued_bytes;
-        c->queued_bytes -= b->bytes;
-        if (before >= c->prefetch_bytes && c->queued_bytes < c->prefetch_bytes)
-            consumer_kick_locked(c);
         if (stale) {
             gregor_batch_destroy(b);
             continue;
         }
         p->position = b->next_offset;
+        if (b->next_epoch >= 0)
+            p->position_epoch = b->next_epoch;
         if (b->n_msgs == 0) { /* only control records or aborted data: position moved */
             gregor_batch_destroy(b);
             continue;
@@ -469,7 +470,7 @@ static gregor_batch *pop_locked(gregor_consumer *c)
     return NULL;
 }
 
-/* A failure not yet reported, copied to errstr. Lock held. */
+/* A failure not yet reported, copied to errstr and c->poll_err. Lock held. */
 static gregor_err failure_locked(gregor_consumer *c, char *errstr, size_t n)
 {
     for (size_t i = 0; i < c->n_parts; i++) {
@@ -477,33 +478,32 @@ static gregor_err failure_locked(gregor_consumer *c, char *errstr, size_t n)
         if (p->assigned && p->state == CPART_FAILED && !p->err_reported) {
             p->err_reported = true;
             set_errstr(errstr, n, "%s", p->errstr);
+            snprintf(c->poll_errstr, sizeof c->poll_errstr, "%s", p->errstr);
+            c->poll_err = (gregor_consumer_error){p->err, p->topic, p->partition, p->err_offset, c->poll_errstr};
             return p->err;
         }
     }
     return GREGOR_OK;
 }
 
-static void deadline_ts(struct timespec *ts, int32_t ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
+void gregor_consumer_poll_error(const gregor_consumer *c, gregor_consumer_error *out) { *out = c->poll_err; }
 
 gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_batch **out, char *errstr, size_t n)
 {
     *out = NULL;
+    c->poll_errstr[0] = 0;
+    c->poll_err = (gregor_consumer_error){GREGOR_OK, NULL, -1, -1, c->poll_errstr};
     if (c->offs)
         offsets_run_callbacks(c->offs);
-    struct timespec until;
-    if (timeout_ms > 0)
-        deadline_ts(&until, timeout_ms);
+    struct timespec until = clock_deadline_ts(timeout_ms > 0 ? timeout_ms : 0);
     gregor_err err = GREGOR_OK;
     pthread_mutex_lock(&c->lock);
+    /* What poll returned before this call counts as processed: auto-commit
+     * may store it from now on, and nothing returned later (Java's rule). */
+    for (size_t i = 0; i < c->n_parts; i++) {
+        c->parts[i]->consumed = c->parts[i]->position;
+        c->parts[i]->consumed_epoch = c->parts[i]->position_epoch;
+    }
     for (;;) {
         if ((err = failure_locked(c, errstr, n)) != GREGOR_OK)
             break;
@@ -531,23 +531,31 @@ gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_b
 
 /* ------------------------------------------------------------ offset_mgr */
 
-gregor_err consumer_positions(gregor_consumer *c, bool changed_only, gregor_topic_offset **out, size_t *n)
+gregor_err consumer_positions(gregor_consumer *c, consumer_pos_kind kind, bool changed_only,
+                              gregor_topic_offset **out, int32_t **epochs, size_t *n)
 {
     pthread_mutex_lock(&c->lock);
-    gregor_topic_offset *v = c->n_parts ? calloc(c->n_parts, sizeof *v) : NULL;
+    size_t cap = c->n_parts ? c->n_parts : 1;
+    gregor_topic_offset *v = calloc(cap, sizeof *v);
+    int32_t *e = calloc(cap, sizeof *e);
     size_t k = 0;
-    if (v) {
-        for (size_t i = 0; i < c->n_parts; i++) {
-            cpart *p = c->parts[i];
-            if (!p->assigned || p->position < 0 || (changed_only && p->position == p->committed))
-                continue;
-            v[k++] = (gregor_topic_offset){.topic = p->topic, .partition = p->partition, .offset = p->position};
-        }
+    for (size_t i = 0; v && e && i < c->n_parts; i++) {
+        cpart *p = c->parts[i];
+        bool consumed = kind == CONSUMER_POS_CONSUMED;
+        int64_t pos = consumed ? p->consumed : p->position;
+        if (!p->assigned || pos < 0 || (changed_only && pos == p->committed))
+            continue;
+        e[k] = consumed ? p->consumed_epoch : p->position_epoch;
+        v[k++] = (gregor_topic_offset){.topic = p->topic, .partition = p->partition, .offset = pos};
     }
     pthread_mutex_unlock(&c->lock);
-    if (c->n_parts && !v)
+    if (!v || !e) {
+        free(v);
+        free(e);
         return GREGOR_ERR_NOMEM;
+    }
     *out = v;
+    *epochs = e;
     *n = k;
     return GREGOR_OK;
 }
@@ -573,23 +581,25 @@ gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offse
     }
     offsets_run_callbacks(c->offs);
     gregor_topic_offset *own = NULL;
+    int32_t *epochs = NULL; /* only for our own positions: the caller's offsets carry none */
     gregor_err err;
     if (!offsets) {
-        if ((err = consumer_positions(c, false, &own, &n)) != GREGOR_OK)
+        if ((err = consumer_positions(c, CONSUMER_POS_CURRENT, false, &own, &epochs, &n)) != GREGOR_OK)
             return err;
         if (n == 0) {
             free(own);
+            free(epochs);
             return GREGOR_OK;
         }
         offsets = own;
     }
     if (cb) {
-        err = offsets_commit_async(c->offs, offsets, n, metadata, cb, opaque);
+        err = offsets_commit_async(c->offs, offsets, n, epochs, metadata, cb, opaque);
     } else {
         gregor_topic_offset *w = own;
         if (!w && (w = malloc(n * sizeof *w)))
             memcpy(w, offsets, n * sizeof *w);
-        err = w ? offsets_commit_sync(c->offs, w, n, metadata, errstr, errstr_size) : GREGOR_ERR_NOMEM;
+        err = w ? offsets_commit_sync(c->offs, w, n, metadata, epochs, errstr, errstr_size) : GREGOR_ERR_NOMEM;
         if (w && !own) {
             /* Per-partition results back into the caller's array. */
             for (size_t i = 0; i < n; i++)
@@ -598,6 +608,7 @@ gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offse
         }
     }
     free(own);
+    free(epochs);
     return err;
 }
 
@@ -608,5 +619,5 @@ gregor_err gregor_consumer_committed(gregor_consumer *c, gregor_topic_offset *of
         set_errstr(errstr, errstr_size, "committed offsets need group_id");
         return GREGOR_ERR_STATE;
     }
-    return offsets_fetch_sync(c->offs, offsets, n, errstr, errstr_size);
+    return offsets_fetch_sync(c->offs, offsets, n, NULL, errstr, errstr_size);
 }

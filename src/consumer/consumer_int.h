@@ -34,16 +34,47 @@
 #include "gregor/consumer.h"
 #include "net/loop.h"
 #include "protocol/gen/fetch.h"
+#include "protocol/tp_groups.h"
+
+/* ------------------------------------------------------- fetch memory */
+
+/* The account of fetched bytes held in memory (fetch_mem.c): what
+ * prefetch_bytes bounds. Reference counted; any thread. */
+typedef struct fetch_mem {
+    atomic_int refs;
+    atomic_size_t held;
+    size_t limit;             /* prefetch_bytes */
+    pthread_mutex_t lock;     /* guards owner; never held while taking the consumer's lock */
+    gregor_consumer *owner;   /* NULL once the consumer is being destroyed */
+} fetch_mem;
+
+/* A new account (one reference, the consumer's); NULL on NOMEM. */
+fetch_mem *fetch_mem_new(gregor_consumer *owner, size_t limit);
+fetch_mem *fetch_mem_ref(fetch_mem *m);     /* NULL stays NULL */
+void fetch_mem_unref(fetch_mem *m);         /* NULL does nothing */
+/* The consumer is going: no more kicks. */
+void fetch_mem_disown(fetch_mem *m);
+/* Counts bytes now held / freed (NULL does nothing). A release that brings
+ * the total below the limit posts a kick to the owner's loop. */
+void fetch_mem_add(fetch_mem *m, size_t bytes);
+void fetch_mem_release(fetch_mem *m, size_t bytes);
+/* True when the total is at or above the limit: no new Fetch. */
+bool fetch_mem_full(fetch_mem *m);
+size_t fetch_mem_held(fetch_mem *m);
 
 /* ------------------------------------------------------- fetch buffers */
 
 /* One Fetch response frame, shared by the batches decoded from it. */
 typedef struct fetch_buf {
     atomic_int refs;
-    uint8_t *frame; /* malloc'd */
+    uint8_t *frame;  /* malloc'd */
+    size_t bytes;    /* counted in `mem` until the frame is freed */
+    fetch_mem *mem;  /* a reference, or NULL (tests) */
 } fetch_buf;
 
-fetch_buf *fetch_buf_new(uint8_t *frame);
+/* Takes `frame` (frame_bytes long) and counts it in `mem` (referenced; may
+ * be NULL). NULL on NOMEM (the frame is then not taken). */
+fetch_buf *fetch_buf_new(uint8_t *frame, size_t frame_bytes, fetch_mem *mem);
 fetch_buf *fetch_buf_ref(fetch_buf *b);
 /* Drops a reference; frees the frame on the last. NULL does nothing. */
 void fetch_buf_unref(fetch_buf *b);
@@ -54,7 +85,8 @@ struct gregor_batch {
     struct gregor_batch *next;
     uint64_t gen;         /* the partition's generation it was fetched under */
     int64_t next_offset;  /* the position after this batch */
-    size_t bytes;         /* fetched bytes it stands for (prefetch accounting) */
+    int32_t next_epoch;   /* leader epoch of the last record read (the one before next_offset), -1: none */
+    size_t held;          /* bytes of its own (arrays, decompression buffers) counted in buf->mem */
     struct cpart *part;   /* only while queued: the consumer may be gone later */
     fetch_buf *buf;
     uint8_t **zbufs;      /* decompression buffers the messages point into */
@@ -96,6 +128,7 @@ gregor_err chunk_build(const chunk_input *in, fetch_buf *buf, gregor_batch **out
 typedef enum cpart_state {
     CPART_NEED_OFFSET, /* resolve `reset_ts` with ListOffsets */
     CPART_READY,       /* fetch from fetch_offset */
+    CPART_VALIDATE,    /* ask the leader whether fetch_offset survived (OffsetForLeaderEpoch) */
     CPART_FAILED       /* stopped until seeked: err/errstr say why */
 } cpart_state;
 
@@ -108,6 +141,11 @@ typedef struct cpart {
     int64_t reset_ts;      /* NEED_OFFSET: -2 earliest, -1 latest, else a timestamp */
     int64_t fetch_offset;  /* next offset to fetch */
     int64_t position;      /* next offset poll returns */
+    int64_t consumed;      /* position when the latest poll() began: what auto-commit stores */
+    /* KIP-320 leader epochs of the records before those offsets (-1: unknown) */
+    int32_t fetch_epoch, position_epoch, consumed_epoch;
+    int32_t leader_epoch;  /* the highest leader epoch seen in the metadata, -1: none */
+    bool validate_oor;     /* VALIDATE after OFFSET_OUT_OF_RANGE: reset unless truncated */
     int64_t high_watermark;
     int64_t log_start_offset;
     int64_t committed;     /* last offset committed (auto-commit skips unchanged) */
@@ -118,6 +156,7 @@ typedef struct cpart {
     int64_t retry_at_ms;   /* no request before this time (backoff) */
     size_t fetch_size_min; /* a partial entry was this large (Fetch v0-2) */
     gregor_err err;
+    int64_t err_offset;    /* the offset `err` concerns, -1 when none */
     char errstr[256];
 } cpart;
 
@@ -139,6 +178,7 @@ struct gregor_consumer {
     bool read_committed;
     bool check_crcs;
     offset_mgr *offs;        /* NULL without group_id */
+    fetch_mem *mem;          /* fetched bytes held, queued or handed out */
 
     pthread_mutex_t lock;
     pthread_cond_t cond;  /* poll waits: a batch, an error or a commit result */
@@ -146,9 +186,11 @@ struct gregor_consumer {
     cpart **parts;
     size_t n_parts, cap_parts;
     gregor_batch *q_head, *q_tail;
-    size_t queued_bytes;
     bool kick_posted;
     bool closing;
+    /* application thread: what the latest poll reported */
+    gregor_consumer_error poll_err;
+    char poll_errstr[256];
     /* (loop) */
     int32_t *busy_nodes;  /* leaders with a Fetch in flight */
     size_t n_busy, cap_busy;
@@ -168,9 +210,10 @@ cpart *consumer_find_part(gregor_consumer *c, const char *topic, int32_t partiti
  * thread; call with `lock` held. Coalesces: one job queued at a time. */
 void consumer_kick_locked(gregor_consumer *c);
 
-/* Fails a partition with a message (lock held); poll reports it once. */
-void consumer_fail_part_locked(gregor_consumer *c, cpart *p, gregor_err err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Fails a partition with a message and the offset at fault (-1: none)
+ * (lock held); poll reports it once. */
+void consumer_fail_part_locked(gregor_consumer *c, cpart *p, gregor_err err, int64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* (loop) The job consumer_kick_locked() posts: sends the Fetch and
  * ListOffsets requests that can go now, arms the retry timer for the rest. */
@@ -184,8 +227,47 @@ typedef struct offset_item {
     cpart *p;
     uint64_t gen;
     int64_t timestamp;
+    int32_t leader_epoch; /* the leader's epoch in the metadata, -1: unknown */
+    int32_t last_epoch;   /* validation: the epoch of the record before the offset */
 } offset_item;
 void list_offsets_send(gregor_consumer *c, int32_t leader, offset_item *items, size_t n);
+/* (loop) Sends one OffsetForLeaderEpoch for partitions in CPART_VALIDATE
+ * (validate.c); items carry the fetch offset in `timestamp`. */
+void validate_send(gregor_consumer *c, int32_t leader, offset_item *items, size_t n);
+
+/* (part_req.c) Groups `n` items by topic into *g (fini it): items is an
+ * array of structs of `stride` bytes whose first member is a cpart *.
+ * NOMEM leaves *g empty. */
+gregor_err consumer_group_parts(proto_tp_groups *g, const void *items, size_t n, size_t stride) GREGOR_MUST_CHECK;
+
+/* A ListOffsets or OffsetForLeaderEpoch request to one leader: the request
+ * opaque of the net_request. */
+typedef struct part_req {
+    gregor_consumer *c;
+    int32_t node;
+    offset_item *items; /* owned */
+    size_t n;
+    proto_tp_groups tps; /* items grouped by topic, and the lookup of the answer */
+} part_req;
+
+/* (loop) Sends `req` (its opaque becomes the part_req) to `leader` for
+ * `items` (taken, marked in_flight by the caller); when it cannot be sent
+ * the partitions back off. */
+void part_req_send(gregor_consumer *c, int32_t leader, offset_item *items, size_t n, net_request req);
+/* (loop) The end of a done callback, after the answer was applied: clears
+ * in_flight, backs off partitions still in `waiting` (unanswered or
+ * failed), kicks, frees `r`. With `unsupported` set, an UNSUPPORTED
+ * request calls it instead for each partition still waiting (lock held). */
+void part_req_finish(part_req *r, gregor_err err, cpart_state waiting,
+                     void (*unsupported)(gregor_consumer *c, cpart *p, const offset_item *it));
+
+/* Points `p` at a start position (an offset >= 0 or a GREGOR_OFFSET_*
+ * value), with the leader epoch of the record before it (-1: unknown);
+ * drops what was fetched for it. Lock held. */
+void consumer_start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int64_t timestamp_ms, int32_t epoch);
+/* OFFSET_OUT_OF_RANGE at `offset`, no truncation: auto_offset_reset, or
+ * the partition fails (lock held). */
+void consumer_out_of_range_locked(gregor_consumer *c, cpart *p, int64_t offset);
 
 /* Backs a partition off after a retriable error (lock held). */
 void consumer_backoff_locked(gregor_consumer *c, cpart *p);
@@ -199,19 +281,29 @@ offset_mgr *offsets_new(gregor_consumer *c, const char *group_id, bool auto_comm
 void offsets_destroy(offset_mgr *o);
 /* Runs the callbacks of finished asynchronous commits. Application thread. */
 void offsets_run_callbacks(offset_mgr *o);
-/* Blocking commit / fetch of committed offsets (any thread but the loop). */
+/* Blocking commit / fetch of committed offsets (any thread but the loop).
+ * `epochs` (may be NULL: all unknown) are the leader epochs stored with
+ * the commit (OffsetCommit v6+), or filled from OffsetFetch (v5+; -1 when
+ * none is stored). */
 gregor_err offsets_commit_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, const char *metadata,
-                               char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
-gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, char *errstr,
+                               const int32_t *epochs, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
+gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, int32_t *epochs, char *errstr,
                               size_t errstr_size) GREGOR_MUST_CHECK;
-/* Queues an asynchronous commit; `offs` is copied. */
-gregor_err offsets_commit_async(offset_mgr *o, const gregor_topic_offset *offs, size_t n, const char *metadata,
-                                gregor_commit_cb cb, void *opaque) GREGOR_MUST_CHECK;
-/* The current positions of assigned partitions as commit entries
- * (malloc'd array, topics borrowed from the cparts); `changed_only` skips
- * those already committed. Takes the lock. */
-gregor_err consumer_positions(gregor_consumer *c, bool changed_only, gregor_topic_offset **out,
-                              size_t *n) GREGOR_MUST_CHECK;
+/* Queues an asynchronous commit; `offs` and `epochs` (may be NULL) are copied. */
+gregor_err offsets_commit_async(offset_mgr *o, const gregor_topic_offset *offs, size_t n, const int32_t *epochs,
+                                const char *metadata, gregor_commit_cb cb, void *opaque) GREGOR_MUST_CHECK;
+/* Which offsets consumer_positions() reports. */
+typedef enum consumer_pos_kind {
+    CONSUMER_POS_CURRENT,  /* after everything poll has returned (commit(NULL), close) */
+    CONSUMER_POS_CONSUMED, /* as of the latest poll() call's start (auto-commit) */
+} consumer_pos_kind;
+
+/* The positions of assigned partitions as commit entries (malloc'd array,
+ * topics borrowed from the cparts) and their leader epochs (*epochs, a
+ * malloc'd array of n, -1 where unknown); `changed_only` skips those
+ * already committed. Takes the lock. */
+gregor_err consumer_positions(gregor_consumer *c, consumer_pos_kind kind, bool changed_only,
+                              gregor_topic_offset **out, int32_t **epochs, size_t *n) GREGOR_MUST_CHECK;
 /* Records that offsets were committed (for changed_only). Takes the lock. */
 void consumer_mark_committed(gregor_consumer *c, const gregor_topic_offset *offs, size_t n);
 

@@ -19,42 +19,38 @@
 #include "protocol/gen/list_offsets.h"
 #include "util/log.h"
 
-typedef struct lo_req {
-    gregor_consumer *c;
-    int32_t node;
-    offset_item *items;
-    size_t n;
-} lo_req;
-
 static gregor_err encode_list_offsets(buf_writer *w, int16_t version, void *opaque)
 {
-    const lo_req *r = opaque;
+    const part_req *r = opaque;
     proto_list_offsets_request m;
     proto_list_offsets_request_init(&m);
     m.isolation_level = r->c->read_committed ? 1 : 0;
     m.timeout_ms = r->c->request_timeout_ms;
-    proto_list_offsets_request_list_offsets_topic *topics = calloc(r->n, sizeof *topics);
-    proto_list_offsets_request_list_offsets_partition *parts = calloc(r->n, sizeof *parts);
+    const proto_tp_groups *g = &r->tps;
+    proto_list_offsets_request_list_offsets_topic *topics = calloc(g->n_topics + 1, sizeof *topics);
+    proto_list_offsets_request_list_offsets_partition *parts = calloc(r->n + 1, sizeof *parts);
     gregor_err err = GREGOR_ERR_NOMEM;
     if (!topics || !parts)
         goto out_free;
-    int32_t nt = 0;
-    for (size_t i = 0; i < r->n; i++) { /* items come sorted by topic */
-        const cpart *p = r->items[i].p;
-        if (i == 0 || strcmp(p->topic, r->items[i - 1].p->topic) != 0) {
-            proto_list_offsets_request_list_offsets_topic_init(&topics[nt]);
-            topics[nt].name = buf_slice_of(p->topic, strlen(p->topic));
-            topics[nt].partitions = &parts[i];
-            nt++;
+    size_t k = 0;
+    for (size_t t = 0; t < g->n_topics; t++) {
+        const char *name = r->items[proto_tp_groups_first(g, t)].p->topic;
+        proto_list_offsets_request_list_offsets_topic_init(&topics[t]);
+        topics[t].name = buf_slice_of(name, strlen(name));
+        topics[t].partitions = &parts[k];
+        topics[t].partitions_count = (int32_t)proto_tp_groups_count(g, t);
+        for (size_t j = g->topic_start[t]; j < g->topic_start[t + 1]; j++) {
+            const offset_item *it = &r->items[g->order[j]];
+            proto_list_offsets_request_list_offsets_partition_init(&parts[k]);
+            parts[k].partition_index = it->p->partition;
+            parts[k].timestamp = it->timestamp;
+            parts[k].max_num_offsets = 1;
+            parts[k].current_leader_epoch = it->leader_epoch; /* v4+ */
+            k++;
         }
-        proto_list_offsets_request_list_offsets_partition_init(&parts[i]);
-        parts[i].partition_index = p->partition;
-        parts[i].timestamp = r->items[i].timestamp;
-        parts[i].max_num_offsets = 1;
-        topics[nt - 1].partitions_count++;
     }
     m.topics = topics;
-    m.topics_count = nt;
+    m.topics_count = (int32_t)g->n_topics;
     err = proto_list_offsets_request_encode(w, version, &m);
 out_free:
     free(topics);
@@ -75,13 +71,13 @@ static void apply_locked(gregor_consumer *c, offset_item *it, int16_t version,
             consumer_backoff_locked(c, p);
             cluster_request_refresh(c->client->cluster);
         } else {
-            consumer_fail_part_locked(c, p, err, "topic '%s' partition %d: ListOffsets failed: %s", p->topic,
+            consumer_fail_part_locked(c, p, err, -1, "topic '%s' partition %d: ListOffsets failed: %s", p->topic,
                                       (int)p->partition, gregor_err_name(err));
         }
         return;
     }
     if (version == 0 && it->timestamp >= 0) {
-        consumer_fail_part_locked(c, p, GREGOR_ERR_UNSUPPORTED,
+        consumer_fail_part_locked(c, p, GREGOR_ERR_UNSUPPORTED, -1,
                                   "topic '%s' partition %d: starting at a timestamp needs ListOffsets v1 "
                                   "(brokers 0.10.1 and later)",
                                   p->topic, (int)p->partition);
@@ -97,10 +93,12 @@ static void apply_locked(gregor_consumer *c, offset_item *it, int16_t version,
         return;
     }
     p->fetch_offset = p->position = off;
+    /* v4+: the epoch of the record before `off`, for validating later. */
+    p->fetch_epoch = p->position_epoch = version >= 4 ? pr->leader_epoch : -1;
     p->state = CPART_READY;
 }
 
-static void handle(lo_req *r, net_response *resp)
+static void handle(part_req *r, net_response *resp)
 {
     gregor_consumer *c = r->c;
     arena a;
@@ -115,10 +113,9 @@ static void handle(lo_req *r, net_response *resp)
         for (int32_t t = 0; t < m.topics_count; t++)
             for (int32_t i = 0; i < m.topics[t].partitions_count; i++) {
                 const proto_list_offsets_response_list_offsets_partition_response *pr = &m.topics[t].partitions[i];
-                for (size_t k = 0; k < r->n; k++)
-                    if (r->items[k].p->partition == pr->partition_index &&
-                        buf_slice_eq_str(m.topics[t].name, r->items[k].p->topic))
-                        apply_locked(c, &r->items[k], resp->version, pr);
+                size_t k = proto_tp_groups_find(&r->tps, m.topics[t].name, pr->partition_index);
+                if (k != SIZE_MAX)
+                    apply_locked(c, &r->items[k], resp->version, pr);
             }
     }
     pthread_mutex_unlock(&c->lock);
@@ -127,50 +124,21 @@ static void handle(lo_req *r, net_response *resp)
 
 static void list_offsets_done(gregor_err err, net_response *resp, void *opaque)
 {
-    lo_req *r = opaque;
-    gregor_consumer *c = r->c;
+    part_req *r = opaque;
     if (err == GREGOR_OK)
         handle(r, resp);
-    else if (err != GREGOR_ERR_DESTROYED)
-        cluster_request_refresh(c->client->cluster);
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < r->n; i++) {
-        cpart *p = r->items[i].p;
-        p->in_flight = false;
-        /* Unanswered, failed or moved to "latest": again after the backoff. */
-        if (err != GREGOR_ERR_DESTROYED && p->gen == r->items[i].gen && p->state == CPART_NEED_OFFSET &&
-            p->retry_at_ms <= net_now_ms())
-            consumer_backoff_locked(c, p);
-    }
-    consumer_kick_locked(c);
-    pthread_mutex_unlock(&c->lock);
-    free(r->items);
-    free(r);
+    /* Unanswered, failed or moved to "latest": again after the backoff. */
+    part_req_finish(r, err, CPART_NEED_OFFSET, NULL);
 }
 
 void list_offsets_send(gregor_consumer *c, int32_t leader, offset_item *items, size_t n)
 {
-    lo_req *r = malloc(sizeof *r);
-    net_conn *conn = cluster_conn(c->client->cluster, leader);
-    if (r && conn) {
-        *r = (lo_req){c, leader, items, n};
-        net_request req = {
-            .api_key = PROTO_API_LIST_OFFSETS,
-            .min_version = 0,
-            .max_version = proto_api_get(PROTO_API_LIST_OFFSETS)->max_version,
-            .encode = encode_list_offsets,
-            .done = list_offsets_done,
-            .opaque = r,
-        };
-        if (net_conn_send(conn, &req) == GREGOR_OK)
-            return;
-    }
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < n; i++) {
-        items[i].p->in_flight = false;
-        consumer_backoff_locked(c, items[i].p);
-    }
-    pthread_mutex_unlock(&c->lock);
-    free(r);
-    free(items);
+    net_request req = {
+        .api_key = PROTO_API_LIST_OFFSETS,
+        .min_version = 0,
+        .max_version = proto_api_get(PROTO_API_LIST_OFFSETS)->max_version,
+        .encode = encode_list_offsets,
+        .done = list_offsets_done,
+    };
+    part_req_send(c, leader, items, n, req);
 }

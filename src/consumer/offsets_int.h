@@ -19,6 +19,7 @@
 typedef struct commit_job {
     struct commit_job *next;
     gregor_topic_offset *offs; /* strings copied into `strings` */
+    int32_t *epochs;           /* NULL: unknown */
     size_t n;
     char *metadata;
     char *strings;
@@ -38,6 +39,7 @@ struct offset_mgr {
     pthread_cond_t cond;
     /* (lock) */
     int32_t coordinator; /* -1: unknown */
+    uint32_t find_turn;  /* which broker FindCoordinator asks next */
     commit_job *jobs, *jobs_tail;
     commit_job *done, *done_tail;
     bool stop;

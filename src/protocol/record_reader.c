@@ -61,12 +61,16 @@ void proto_record_reader_fini(proto_record_reader *r)
     r->state = ST_FAILED;
 }
 
-uint8_t *proto_record_reader_take_decompressed(proto_record_reader *r)
+uint8_t *proto_record_reader_take_decompressed(proto_record_reader *r, size_t *bytes_out)
 {
+    *bytes_out = 0;
     if (r->scratch.len == 0)
         return NULL;
-    size_t len;
-    return buf_writer_steal(&r->scratch, &len);
+    size_t cap = r->scratch.cap, len;
+    uint8_t *p = buf_writer_steal(&r->scratch, &len);
+    if (p)
+        *bytes_out = cap;
+    return p;
 }
 
 static gregor_err fail(proto_record_reader *r, gregor_err err, const char *what, int64_t offset)

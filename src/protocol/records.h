@@ -157,8 +157,9 @@ void proto_record_reader_fini(proto_record_reader *r);
  * compressed batch (the views of its records point into it): the caller
  * owns it (free()) and may keep those views as long as it likes; the reader
  * decompresses its next batch into a new buffer. NULL when the current
- * records are views into the input (uncompressed) or the buffer was taken. */
-uint8_t *proto_record_reader_take_decompressed(proto_record_reader *r);
+ * records are views into the input (uncompressed) or the buffer was taken.
+ * *bytes_out gets the buffer's allocated size (0 with NULL). */
+uint8_t *proto_record_reader_take_decompressed(proto_record_reader *r, size_t *bytes_out);
 
 /* Reads the next record at or above opts.min_offset into *rec and sets
  * *got = true, or sets *got = false at the end of the input (including a

@@ -7,8 +7,11 @@
  *   exactly there;
  * - kafka-python commits, gregor's committed() reads it;
  * - an asynchronous commit's callback runs from poll() with the result;
- * - auto-commit stores what the application consumed, on the interval and
- *   on close.
+ * - auto-commit stores, on the interval, the positions as of the latest
+ *   poll (not the batch that poll just returned, which the application may
+ *   still be processing), and the final positions on close;
+ * - a commit completes promptly while a Fetch to the same broker (the
+ *   coordinator) is long-polling an idle topic.
  */
 #include "test_consume_util.h"
 
@@ -23,7 +26,7 @@ static void produce(const char *topic, int partition, int n)
 
 static gregor_consumer *group_consumer(const char *group, const char *auto_commit)
 {
-    char g[160], ac[64];
+    char g[176], ac[64]; /* "group_id=" and a group name of up to 159 */
     snprintf(g, sizeof g, "group_id=%s", group);
     snprintf(ac, sizeof ac, "enable_auto_commit=%s", auto_commit);
     const char *kv[] = {g, ac, "auto_commit_interval_ms=200", "max_partition_fetch_bytes=1024", NULL};
@@ -211,10 +214,18 @@ Test(offsets, async_commit_callback_and_auto_commit, .timeout = 120)
     consume(c, 100);
     gregor_partition_state st;
     cr_assert_eq(gregor_consumer_position(c, topic, 0, &st), GREGOR_OK);
+    usleep(800 * 1000); /* four intervals, no poll: the last batch is still "being processed" */
+    cr_assert_eq(gregor_consumer_committed(c, &back, 1, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert(back.offset > 42 && back.offset < st.position,
+              "auto-committed %lld: the batch the last poll returned (up to %lld) must not count before the "
+              "next poll", (long long)back.offset, (long long)st.position);
+    gregor_batch *b;
+    cr_assert_eq(gregor_consumer_poll(c, 0, &b, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_batch_destroy(b);
     usleep(800 * 1000);
     cr_assert_eq(gregor_consumer_committed(c, &back, 1, err, sizeof err), GREGOR_OK, "%s", err);
-    cr_assert_eq(back.offset, st.position, "auto-committed %lld, position %lld", (long long)back.offset,
-                 (long long)st.position);
+    cr_assert_eq(back.offset, st.position, "auto-committed %lld, position before the poll %lld",
+                 (long long)back.offset, (long long)st.position);
     cr_assert_eq(gregor_consumer_seek(c, topic, 0, 499, 0, err, sizeof err), GREGOR_OK);
     consume(c, 1);
     gregor_consumer_destroy(c); /* commits 500 on close */
@@ -222,4 +233,40 @@ Test(offsets, async_commit_callback_and_auto_commit, .timeout = 120)
     char md[64];
     python_committed(group, topic, 0, &off, md, sizeof md);
     cr_assert_eq(off, 500);
+}
+
+static double now_ms(void) { return tc_now_s() * 1000.0; }
+
+Test(offsets, commit_does_not_wait_behind_a_long_poll_fetch, .timeout = 120)
+{
+    char topic[128], group[160], err[256];
+    tc_topic(topic, sizeof topic, "offsets-longpoll");
+    snprintf(group, sizeof group, "g-%s", topic);
+    tc_create_topic(cluster(), topic, 1, 1);
+    char g[200];
+    snprintf(g, sizeof g, "group_id=%s", group);
+    /* The broker holds each Fetch of the idle topic for 10 s. */
+    const char *kv[] = {g, "enable_auto_commit=false", "fetch_max_wait_ms=10000", "request_timeout_ms=30000",
+                        NULL};
+    gregor_consumer *c = tc_consumer(bootstrap(), kv);
+    cr_assert_eq(gregor_consumer_assign(c, topic, 0, GREGOR_OFFSET_END, 0, err, sizeof err), GREGOR_OK, "%s", err);
+    /* One commit first, so that the coordinator is known and connected. */
+    gregor_topic_offset o = {.topic = topic, .partition = 0, .offset = 0};
+    cr_assert_eq(gregor_consumer_commit(c, &o, 1, NULL, NULL, NULL, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_batch *b;
+    /* Let the start offset resolve and the long poll begin. */
+    cr_assert_eq(gregor_consumer_poll(c, 1500, &b, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert_null(b, "the topic is empty");
+    double worst = 0;
+    for (int i = 0; i < 3; i++) {
+        double t0 = now_ms();
+        cr_assert_eq(gregor_consumer_commit(c, &o, 1, NULL, NULL, NULL, err, sizeof err), GREGOR_OK, "%s", err);
+        double ms = now_ms() - t0;
+        worst = ms > worst ? ms : worst;
+        cr_assert_eq(gregor_consumer_poll(c, 700, &b, err, sizeof err), GREGOR_OK, "%s", err);
+        cr_assert_null(b);
+    }
+    cr_log_info("commit latency during a 10 s long poll: worst %.0f ms", worst);
+    cr_assert_lt(worst, 2000, "a commit waited %.0f ms behind the long-poll Fetch", worst);
+    gregor_consumer_destroy(c);
 }
