@@ -51,16 +51,11 @@ static void save(const char *target, const char *name, const uint8_t *p, size_t 
 
 /* ------------------------------------------------------------ records */
 
-static void put_be64(uint8_t *p, int64_t v)
+/* Sets a v2 batch's baseOffset (outside the CRC) at `at`. */
+static void patch_base_offset(buf_writer *log, size_t at, int64_t base)
 {
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)((uint64_t)v >> (56 - 8 * i));
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (24 - 8 * i));
+    buf_patch_i32(log, at, (int32_t)((uint64_t)base >> 32));
+    buf_patch_u32(log, at + 4, (uint32_t)base);
 }
 
 /* Appends a batch (magic 0-2) of n records at `base`; pid >= 0 makes a v2
@@ -85,7 +80,7 @@ static void add_batch(buf_writer *log, int magic, int64_t base, int n, int64_t p
     size_t at = log->len;
     buf_write_raw(log, out.ptr, (size_t)out.len);
     if (magic == 2)
-        put_be64(log->data + at, base); /* baseOffset lies outside the CRC */
+        patch_base_offset(log, at, base);
     proto_batch_fini(&b);
 }
 
@@ -102,10 +97,10 @@ static void add_marker(buf_writer *log, int64_t offset, int64_t pid, int16_t typ
     check(proto_batch_finish(&b, PROTO_CODEC_NONE, 0, &out), "proto_batch_finish");
     size_t at = log->len;
     buf_write_raw(log, out.ptr, (size_t)out.len);
-    uint8_t *p = log->data + at;
-    put_be64(p, offset);
-    p[PROTO_V2_ATTR_OFFSET + 1] |= PROTO_ATTR_CONTROL;
-    put_be32(p + PROTO_V2_CRC_OFFSET, crc32c(0, p + PROTO_V2_ATTR_OFFSET, (size_t)out.len - PROTO_V2_ATTR_OFFSET));
+    patch_base_offset(log, at, offset);
+    log->data[at + PROTO_V2_ATTR_OFFSET + 1] |= PROTO_ATTR_CONTROL;
+    buf_patch_u32(log, at + PROTO_V2_CRC_OFFSET,
+                  crc32c(0, log->data + at + PROTO_V2_ATTR_OFFSET, (size_t)out.len - PROTO_V2_ATTR_OFFSET));
     proto_batch_fini(&b);
 }
 
@@ -174,6 +169,14 @@ static void fetch_seeds(void)
 
 /* ---------------------------------------------------------- metadata */
 
+/* The test suite's MetadataResponse sample (every field set), arrays from `a`. */
+static void sample_metadata(proto_metadata_response *m, arena *a)
+{
+    proto_metadata_response_init(m);
+    if (!proto_sample_fill("MetadataResponse", m, a))
+        die("no MetadataResponse sample");
+}
+
 static void metadata_seeds(void)
 {
     const proto_api_info *api = proto_api_get(PROTO_API_METADATA);
@@ -181,9 +184,7 @@ static void metadata_seeds(void)
         arena a;
         arena_init(&a, 1 << 20);
         proto_metadata_response m;
-        proto_metadata_response_init(&m);
-        if (!proto_sample_fill("MetadataResponse", &m, &a))
-            die("no MetadataResponse sample");
+        sample_metadata(&m, &a);
         buf_writer w;
         buf_writer_init(&w, 1 << 20);
         buf_write_i8(&w, (int8_t)v);
@@ -229,9 +230,7 @@ static void conn_seeds(void)
     arena a;
     arena_init(&a, 1 << 20);
     proto_metadata_response m;
-    proto_metadata_response_init(&m);
-    if (!proto_sample_fill("MetadataResponse", &m, &a))
-        die("no MetadataResponse sample");
+    sample_metadata(&m, &a);
     int16_t md_max = proto_api_get(PROTO_API_METADATA)->max_version;
     int16_t av_max = proto_api_get(PROTO_API_API_VERSIONS)->max_version;
     buf_writer w;
