@@ -16,6 +16,7 @@
  * frame or the decompression buffers.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,8 +44,12 @@ static void check_batch(const gregor_batch *b, int64_t fetch_offset, int64_t nex
     size_t n = gregor_batch_count(b);
     for (size_t i = 0; i < n; i++) {
         const gregor_message *m = gregor_batch_message(b, i);
-        if (m->offset < fetch_offset || m->offset >= next_offset)
-            abort(); /* a message the consumer would deliver twice or skip over */
+        if (m->offset < fetch_offset || m->offset >= next_offset) {
+            /* a message the consumer would deliver twice */
+            fprintf(stderr, "fuzz_fetch: message %zu of %zu at offset %lld, fetched from %lld, next fetch at %lld\n",
+                    i, n, (long long)m->offset, (long long)fetch_offset, (long long)next_offset);
+            abort();
+        }
         touch(m->topic, (int64_t)strlen(m->topic));
         touch(m->key, m->key ? m->key_len : 0);
         touch(m->value, m->value ? m->value_len : 0);
