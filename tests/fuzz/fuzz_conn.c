@@ -133,10 +133,20 @@ static void close_job(net_loop *l, void *arg)
     conn = NULL;
 }
 
+/* True once fd is ready; false after WAIT_MS. libFuzzer's -timeout alarm
+ * interrupts system calls, so EINTR means "again". */
 static bool wait_fd(int fd, short events)
 {
-    struct pollfd p = {.fd = fd, .events = events};
-    return poll(&p, 1, WAIT_MS) == 1;
+    int64_t deadline = net_now_ms() + WAIT_MS;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = events};
+        int64_t left = deadline - net_now_ms();
+        int rc = poll(&p, 1, left > 0 ? (int)left : 0);
+        if (rc == 1)
+            return true;
+        if (rc == 0 || errno != EINTR)
+            return false;
+    }
 }
 
 /* Reads exactly n bytes; false on EOF or error. */
@@ -147,6 +157,8 @@ static bool read_n(int fd, uint8_t *buf, size_t n)
         if (!wait_fd(fd, POLLIN))
             die("the client did not write its request");
         ssize_t r = recv(fd, buf + have, n - have, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
         if (r <= 0)
             return false;
         have += (size_t)r;
@@ -174,9 +186,10 @@ static int accept_client(void)
 {
     if (!wait_fd(listener, POLLIN))
         die("the client did not connect");
-    int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0)
-        die("accept failed");
+    int fd;
+    while ((fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC)) < 0)
+        if (errno != EINTR)
+            die("accept failed");
     return fd;
 }
 
