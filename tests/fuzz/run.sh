@@ -27,8 +27,10 @@ mkdir -p "$work" "$crashes" "$corpus"
 log=$work.log
 
 status=0
+started=$SECONDS
 "$fuzzer" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
   -artifact_prefix="$crashes/$name-" "$@" "$work" "$corpus" >"$log" 2>&1 || status=$?
+elapsed=$((SECONDS - started))
 
 field() { # line-pattern, key -> the value after "key:" on the last matching line
   grep -a "$1" "$log" | tail -n 1 | sed -n "s/.* $2: *\([0-9]*\).*/\1/p"
@@ -44,7 +46,7 @@ ncrash=0
 [ -z "$artifacts" ] || ncrash=$(printf '%s\n' "$artifacts" | wc -l)
 
 summary="$name: start cov ${start_cov:-?} ft ${start_ft:-?} corp ${start_corp:-?}, end cov ${end_cov:-?}"
-summary+=" ft ${end_ft:-?} corp ${end_corp:-?}, ${execs:-?} execs in ${seconds} s (${rate:-?}/s), $ncrash crashes"
+summary+=" ft ${end_ft:-?} corp ${end_corp:-?}, ${execs:-?} execs in ${elapsed} s (${rate:-?}/s), $ncrash crashes"
 echo "$summary"
 echo "$summary" >>"$(dirname "$work")/summary.txt"
 if [ "$status" != 0 ]; then
