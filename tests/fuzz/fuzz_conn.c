@@ -19,7 +19,8 @@
  *
  * Checked: every request's done callback runs exactly once whatever the
  * bytes (conn.h's contract), a response is handed over with its body
- * inside its frame, and the connection closes when the broker does.
+ * inside its frame (also once taken with net_response_take_frame), and the
+ * connection closes when the broker does.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -87,10 +88,16 @@ static void on_done(gregor_err err, net_response *resp, void *opaque)
     if (err == GREGOR_OK) {
         if (!resp || resp->body.pos > resp->body.len || resp->body.len != resp->frame_len)
             die("a response whose body is not inside its frame");
+        /* Every other answer is taken over, as the consumer takes Fetch
+         * frames: the body must then point into the caller's copy. */
+        uint8_t *taken = atomic_load(&done_count) % 2 ? net_response_take_frame(resp) : NULL;
+        if (taken && resp->body.data != taken)
+            die("a taken frame's body does not point into it");
         uint8_t acc = 0;
         for (size_t i = resp->body.pos; i < resp->body.len; i++)
             acc ^= resp->body.data[i];
         sink ^= acc;
+        free(taken);
     } else if (resp) {
         die("a failed request came with a response");
     }
