@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/fuzz/run.sh FUZZER SECONDS CORPUS_DIR WORK_DIR [--merge] [libFuzzer flags...]
+# tests/fuzz/run.sh FUZZER SECONDS CORPUS_DIR WORK_DIR [--merge] [--regress DIR] [libFuzzer flags...]
 #
 # Runs one libFuzzer target for SECONDS on the corpus kept in the tree
 # (CORPUS_DIR, read only) and WORK_DIR (where new inputs go), then prints
@@ -15,12 +15,20 @@
 # also appended to WORK_DIR/../summary.txt. With --merge
 # the corpus in the tree is replaced afterwards by a minimized merge of
 # itself and WORK_DIR (libFuzzer -merge=1): what scripts/test --fuzz-long
-# does, so that a long run's finds can be committed.
+# does, so that a long run's finds can be committed. --regress DIR: inputs
+# that once failed (tests/fuzz/regress/<target>/), replayed every run, never
+# merged away.
 set -euo pipefail
 fuzzer=$1 seconds=$2 corpus=$3 work=$4
 shift 4
-merge=0
-if [ "${1:-}" = --merge ]; then merge=1; shift; fi
+merge=0 regress=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --merge) merge=1; shift ;;
+    --regress) regress=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
 name=$(basename "$fuzzer")
 crashes=$(dirname "$work")/crashes
 mkdir -p "$work" "$crashes" "$corpus"
@@ -29,7 +37,7 @@ log=$work.log
 status=0
 started=$SECONDS
 "$fuzzer" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
-  -artifact_prefix="$crashes/$name-" "$@" "$work" "$corpus" >"$log" 2>&1 || status=$?
+  -artifact_prefix="$crashes/$name-" "$@" "$work" "$corpus" ${regress:+"$regress"} >"$log" 2>&1 || status=$?
 elapsed=$((SECONDS - started))
 
 field() { # line-pattern, key -> the value after "key:" on the last matching line
