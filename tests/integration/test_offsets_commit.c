@@ -23,7 +23,7 @@ static void produce(const char *topic, int partition, int n)
 
 static gregor_consumer *group_consumer(const char *group, const char *auto_commit)
 {
-    char g[sizeof "group_id=" + 160], ac[64]; /* callers' group names fit in 160 bytes */
+    char g[176], ac[64]; /* "group_id=" and a group name of up to 159 */
     snprintf(g, sizeof g, "group_id=%s", group);
     snprintf(ac, sizeof ac, "enable_auto_commit=%s", auto_commit);
     const char *kv[] = {g, ac, "auto_commit_interval_ms=200", "max_partition_fetch_bytes=1024", NULL};
