@@ -176,6 +176,11 @@ static gregor_err v2_next(proto_record_reader *r, proto_record *rec, bool *got)
     r->records_left--;
 
     int64_t offset = add64(c->batch_base_offset, v.offset_delta);
+    /* A record outside [base, last] would be delivered again by the next
+     * fetch, which starts after the batch's last offset. */
+    if (v.offset_delta < 0 || offset > c->batch_last_offset)
+        return fail(r, GREGOR_ERR_MALFORMED, "v2 record's offset delta lies outside the batch's offsets",
+                    c->batch_base_offset);
     if (offset < r->opts.min_offset)
         return GREGOR_OK;
     *rec = *c;

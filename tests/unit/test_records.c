@@ -751,3 +751,21 @@ Test(records, malformed_entries)
     free_result(&res);
     free(p);
 }
+
+/* Found by fuzz_fetch: a record whose offset delta lies past the batch's
+ * lastOffsetDelta was yielded, and the next fetch (after the last offset)
+ * delivered it again. */
+Test(records, v2_record_outside_the_batch_offsets_is_malformed)
+{
+    size_t n;
+    uint8_t *p = build(2, PROTO_CODEC_NONE, 2, &n); /* offset deltas 0 and 1 */
+    put_be32(p + 23, 0);                            /* lastOffsetDelta 0 */
+    v2_reseal(p, n);
+    tr_result res = read_all(p, n, NULL);
+    cr_assert_eq(res.err, GREGOR_ERR_MALFORMED);
+    cr_assert_eq(res.n, 1);
+    cr_assert_eq(res.recs[0].r.offset, 0);
+    cr_assert_eq(res.err_offset, 0);
+    free_result(&res);
+    free(p);
+}
