@@ -17,7 +17,7 @@
  * of the address being tried; `attempt_detail` collects each failed
  * address's cause for the message of an attempt that failed on all of them.
  */
-#include "net/conn.h"
+#include "net/conn_int.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -31,106 +31,17 @@
 
 #include "net/poller.h"
 #include "protocol/gen/api.h"
-#include "protocol/gen/api_versions.h"
-#include "protocol/gen/errors.h"
-#include "protocol/gen/list_groups.h"
-#include "protocol/gen/list_offsets.h"
 #include "protocol/header.h"
-#include "util/arena.h"
 #include "util/log.h"
 
 #define RBUF_BYTES (64u * 1024u)
 #define OUT_MAX_BYTES ((size_t)1 << 30)
-#define CLIENT_SOFTWARE_NAME "gregor"
-#define CLIENT_SOFTWARE_VERSION "0.1.0"
-/* The probe's last ApiVersions: a broker that has just answered two requests
- * and then leaves this one unanswered for 2 s, and for 10 times as long as
- * those two took, is a 0.9 one (ApiVersions costs a broker less than
- * ListGroups). */
-#define PROBE_API_VERSIONS_TIMEOUT_MS 2000
-#define PROBE_API_VERSIONS_RTT_FACTOR 10
 
-/* Requests the connection makes for itself: nobody waits for them. */
-typedef enum internal_req {
-    REQ_USER = 0,
-    REQ_API_VERSIONS,   /* the handshake */
-    REQ_PROBE_OFFSETS,  /* detection: ListOffsets v0, in every release */
-    REQ_PROBE_GROUPS    /* detection: ListGroups v0, added in 0.9 */
-} internal_req;
-
-typedef struct pending_req {
-    struct pending_req *next;
-    net_request req;
-    int64_t deadline_ms;
-    int32_t correlation_id;
-    int16_t version;
-    uint64_t end_byte; /* acks=0: completes once this many bytes were written */
-    gregor_err err;    /* for the done list */
-    internal_req internal;
-} pending_req;
-
-typedef struct req_fifo {
-    pending_req *head, *tail;
-    size_t n;
-} req_fifo;
-
-struct net_conn {
-    net_loop *loop;
-    int32_t node_id;
-    char *host;
-    int port;
-    char fail_detail[512]; /* why the last failure happened, for messages */
-    net_conn_config cfg;
-    net_conn_state_fn on_state;
-    void *on_state_arg;
-
-    net_conn_state state;
-    int fd;
-    net_watch watch;
-    net_timer timer;
-    int64_t state_deadline_ms; /* connect/handshake timeout or backoff end; 0: none */
-    int32_t backoff_ms;
-
-    net_resolve *resolve; /* resolution in progress, or NULL */
-    net_addr addrs[NET_RESOLVE_ADDRS_MAX];
-    size_t n_addrs, addr_i;
-    char attempt_detail[256]; /* causes of the addresses tried so far */
-    char last_cause[128];     /* the last one's cause alone */
-
-    req_fifo wait, fly, unacked, done;
-    net_job drain_job, free_job;
-    bool drain_posted;
-    int32_t next_correlation_id;
-
-    buf_writer out;
-    size_t out_sent;
-    uint64_t bytes_written;
-    uint64_t bytes_queued;
-
-    uint8_t *rbuf;
-    size_t rlen;
-    uint8_t *big; /* a frame larger than rbuf, being read */
-    size_t big_len, big_have;
-
-    net_versions versions;
-    bool have_versions;
-    const net_versions *legacy; /* fallback or detected pre-0.10 profile, or NULL */
-    bool probe_next;            /* ApiVersions was refused: the next connection probes */
-    int probe_answers;          /* probe requests answered on this connection */
-    int64_t probe_start_ms;     /* when the probe's first request went out */
-    int16_t api_versions_version;
-    bool handshake_answered; /* the broker answered ApiVersions at least once */
-    bool closing;
-    bool in_dispatch;
-};
-
-static void conn_fail_detail(net_conn *c, gregor_err why, const char *detail);
 static void on_resolve_io(net_loop *l, uint32_t events, void *arg);
 static void on_resolved(net_conn *c);
 static void pump(net_conn *c);
-static void rearm_timer(net_conn *c);
 
-static void conn_fail(net_conn *c, gregor_err why)
+void conn_fail(net_conn *c, gregor_err why)
 {
     conn_fail_detail(c, why, NULL);
 }
@@ -156,7 +67,7 @@ void net_conn_config_defaults(net_conn_config *cfg)
 
 /* ------------------------------------------------------------ fifo helpers */
 
-static void fifo_push(req_fifo *f, pending_req *r)
+void conn_fifo_push(req_fifo *f, pending_req *r)
 {
     r->next = NULL;
     if (f->tail)
@@ -211,7 +122,7 @@ static void complete_later(net_conn *c, pending_req *r, gregor_err err)
         return;
     }
     r->err = err;
-    fifo_push(&c->done, r);
+    conn_fifo_push(&c->done, r);
     if (!c->drain_posted) {
         net_loop_post_job(c->loop, &c->drain_job);
         c->drain_posted = true;
@@ -225,7 +136,7 @@ static void fail_fifo(net_conn *c, req_fifo *f, gregor_err err)
         complete_later(c, r, err);
 }
 
-static void set_state(net_conn *c, net_conn_state s, gregor_err why)
+void conn_set_state(net_conn *c, net_conn_state s, gregor_err why)
 {
     if (c->state == s && why == GREGOR_OK)
         return;
@@ -392,7 +303,7 @@ static void start_connect(net_conn *c)
                                                          : "cannot start a resolver thread");
         return;
     }
-    set_state(c, NET_CONN_CONNECTING, GREGOR_OK);
+    conn_set_state(c, NET_CONN_CONNECTING, GREGOR_OK);
     if (c->state != NET_CONN_CONNECTING || c->closing)
         return; /* the state callback closed or moved it */
     if (net_resolve_done(c->resolve)) {
@@ -406,7 +317,7 @@ static void start_connect(net_conn *c)
         conn_fail_detail(c, GREGOR_ERR_IO, "cannot watch the resolver");
         return;
     }
-    rearm_timer(c);
+    conn_rearm_timer(c);
 }
 
 static void on_resolve_io(net_loop *l, uint32_t events, void *arg)
@@ -477,7 +388,7 @@ static void connect_next(net_conn *c)
             return;
         }
         c->state_deadline_ms = net_now_ms() + c->cfg.connect_timeout_ms;
-        rearm_timer(c);
+        conn_rearm_timer(c);
         return;
     }
     fail_all_addresses(c, GREGOR_ERR_CONNECT);
@@ -505,199 +416,13 @@ void net_conn_connect(net_conn *c)
         start_connect(c);
 }
 
-static void become_up(net_conn *c)
+void conn_become_up(net_conn *c)
 {
     c->state_deadline_ms = 0;
     c->backoff_ms = c->cfg.reconnect_backoff_ms;
-    set_state(c, NET_CONN_UP, GREGOR_OK);
+    conn_set_state(c, NET_CONN_UP, GREGOR_OK);
     pump(c);
-    rearm_timer(c);
-}
-
-static gregor_err encode_api_versions(buf_writer *w, int16_t version, void *opaque)
-{
-    (void)opaque;
-    proto_api_versions_request req;
-    proto_api_versions_request_init(&req);
-    req.client_software_name = buf_slice_of(CLIENT_SOFTWARE_NAME, strlen(CLIENT_SOFTWARE_NAME));
-    req.client_software_version =
-        buf_slice_of(CLIENT_SOFTWARE_VERSION, strlen(CLIENT_SOFTWARE_VERSION));
-    return proto_api_versions_request_encode(w, version, &req);
-}
-
-static bool write_frame(net_conn *c, pending_req *r);
-static void flush_out(net_conn *c);
-
-static gregor_err encode_probe_offsets(buf_writer *w, int16_t version, void *opaque)
-{
-    (void)opaque;
-    proto_list_offsets_request req; /* no topics: an empty answer */
-    proto_list_offsets_request_init(&req);
-    req.replica_id = -1;
-    return proto_list_offsets_request_encode(w, version, &req);
-}
-
-static gregor_err encode_probe_groups(buf_writer *w, int16_t version, void *opaque)
-{
-    (void)opaque;
-    proto_list_groups_request req;
-    proto_list_groups_request_init(&req);
-    return proto_list_groups_request_encode(w, version, &req);
-}
-
-/* Writes one internal request; false (the connection failed) when it could
- * not be queued. */
-static bool send_internal(net_conn *c, internal_req kind)
-{
-    pending_req *r = calloc(1, sizeof *r);
-    if (!r) {
-        conn_fail_detail(c, GREGOR_ERR_NOMEM, "out of memory for the handshake");
-        return false;
-    }
-    r->internal = kind;
-    r->deadline_ms = c->state_deadline_ms;
-    switch (kind) {
-    case REQ_PROBE_OFFSETS:
-        r->req.api_key = PROTO_API_LIST_OFFSETS;
-        r->req.encode = encode_probe_offsets;
-        break;
-    case REQ_PROBE_GROUPS:
-        r->req.api_key = PROTO_API_LIST_GROUPS;
-        r->req.encode = encode_probe_groups;
-        break;
-    default:
-        r->req.api_key = PROTO_API_API_VERSIONS;
-        r->req.encode = encode_api_versions;
-        r->version = c->api_versions_version;
-        break;
-    }
-    if (!write_frame(c, r)) {
-        free(r);
-        conn_fail_detail(c, GREGOR_ERR_NOMEM, "out of memory for the handshake");
-        return false;
-    }
-    fifo_push(&c->fly, r);
-    return true;
-}
-
-static void send_handshake(net_conn *c)
-{
-    if (send_internal(c, REQ_API_VERSIONS))
-        flush_out(c);
-}
-
-/* The detection probe (see conn.h): three requests, each sent once the one
- * before was answered. Not pipelined: a broker closing on a request with
- * another one unread behind it resets the connection, and the reset can
- * overtake the answers we have not read yet. */
-static void send_probe(net_conn *c)
-{
-    c->probe_answers = 0;
-    c->probe_start_ms = net_now_ms();
-    if (send_internal(c, REQ_PROBE_OFFSETS))
-        flush_out(c);
-}
-
-static void probe_answered(net_conn *c, internal_req kind)
-{
-    c->probe_answers++; /* any answer will do: the broker knows the API */
-    if (kind == REQ_PROBE_GROUPS) {
-        int64_t now = net_now_ms(), took = now - c->probe_start_ms;
-        int64_t wait = took * PROBE_API_VERSIONS_RTT_FACTOR;
-        int64_t d = now + (wait > PROBE_API_VERSIONS_TIMEOUT_MS ? wait : PROBE_API_VERSIONS_TIMEOUT_MS);
-        if (d < c->state_deadline_ms)
-            c->state_deadline_ms = d;
-    }
-    if (send_internal(c, kind == REQ_PROBE_OFFSETS ? REQ_PROBE_GROUPS : REQ_API_VERSIONS)) {
-        flush_out(c);
-        rearm_timer(c);
-    }
-}
-
-static void begin_handshake(net_conn *c)
-{
-    const net_versions *fixed = c->cfg.fixed_versions;
-    if (!fixed && !c->legacy && !c->probe_next)
-        c->legacy = net_legacy_cache_get(c->cfg.legacy_cache, c->host, c->port);
-    if (!fixed)
-        fixed = c->legacy;
-    if (fixed) {
-        c->versions = *fixed;
-        c->have_versions = true;
-        become_up(c);
-        return;
-    }
-    set_state(c, NET_CONN_HANDSHAKE, GREGOR_OK);
-    if (c->probe_next)
-        send_probe(c);
-    else
-        send_handshake(c);
-}
-
-/* Takes a pre-0.10 profile for this broker (see conn.h), remembers it and
- * reconnects at once, keeping the queued requests. */
-static void use_legacy(net_conn *c, const net_versions *v, const char *how)
-{
-    gregor_log(GREGOR_LOG_INFO, "broker %d (%s:%d): Apache Kafka %s detected (%s): using its fixed API versions",
-               c->node_id, c->host, c->port, net_versions_legacy_name(v), how);
-    c->legacy = v;
-    if (c->cfg.legacy_cache && net_legacy_cache_put(c->cfg.legacy_cache, c->host, c->port, v) != GREGOR_OK)
-        gregor_log(GREGOR_LOG_DEBUG, "broker %d: the detected release could not be cached", c->node_id);
-}
-
-/* The ApiVersions answer. An UNSUPPORTED_VERSION answer is encoded as v0
- * and names the range the broker takes; retry once with its maximum. */
-static void handle_handshake(net_conn *c, net_response *resp)
-{
-    arena a;
-    arena_init(&a, 1 << 20);
-    proto_api_versions_response m;
-    buf_reader body = resp->body;
-    gregor_err err = proto_api_versions_response_decode(&resp->body, resp->version, &m, &a);
-    if (err != GREGOR_OK || m.error_code == PROTO_ERR_UNSUPPORTED_VERSION) {
-        resp->body = body;
-        err = proto_api_versions_response_decode(&resp->body, 0, &m, &a);
-    }
-    c->handshake_answered = true;
-    if (err != GREGOR_OK) {
-        gregor_log(GREGOR_LOG_WARN, "broker %d: malformed ApiVersions response: %s", c->node_id,
-                   resp->body.what ? resp->body.what : gregor_err_name(err));
-        arena_fini(&a);
-        conn_fail(c, GREGOR_ERR_MALFORMED);
-        return;
-    }
-    if (m.error_code == PROTO_ERR_UNSUPPORTED_VERSION) {
-        int16_t theirs = 0;
-        for (int32_t i = 0; i < m.api_keys_count; i++)
-            if (m.api_keys[i].api_key == PROTO_API_API_VERSIONS)
-                theirs = m.api_keys[i].max_version;
-        arena_fini(&a);
-        if (theirs >= c->api_versions_version) {
-            conn_fail(c, GREGOR_ERR_UNSUPPORTED);
-            return;
-        }
-        c->api_versions_version = theirs;
-        send_handshake(c);
-        return;
-    }
-    if (m.error_code != 0) {
-        arena_fini(&a);
-        conn_fail(c, gregor_err_from_broker(m.error_code));
-        return;
-    }
-    net_versions_clear(&c->versions);
-    for (int32_t i = 0; i < m.api_keys_count; i++) {
-        int16_t k = m.api_keys[i].api_key;
-        if (k >= 0 && k < NET_API_KEYS_MAX && m.api_keys[i].min_version >= 0 &&
-            m.api_keys[i].min_version <= m.api_keys[i].max_version) {
-            c->versions.min[k] = m.api_keys[i].min_version;
-            c->versions.max[k] = m.api_keys[i].max_version;
-        }
-    }
-    arena_fini(&a);
-    c->have_versions = true;
-    c->probe_next = false; /* a broker that dropped one connection, not a legacy one */
-    become_up(c);
+    conn_rearm_timer(c);
 }
 
 /* ------------------------------------------------------------ failure path */
@@ -709,49 +434,9 @@ static int32_t jittered(int32_t ms)
     return span > 0 ? ms - span + (int32_t)(random() % (2 * span + 1)) : ms;
 }
 
-/* The broker closed the connection during the handshake, or left a
- * handshake request unanswered (`why` DISCONNECTED or TIMED_OUT; see
- * conn.h), after answering `answers` probe requests. 0.8 closes the
- * connection on an API it does not know; 0.9 logs an exception and never
- * answers. Returns true when the next connection should follow at once: to
- * probe, or with the profile just found. */
-static bool detect_step(net_conn *c, int answers, gregor_err why)
-{
-    if (!c->probe_next) { /* ApiVersions refused */
-        if (c->cfg.fallback_versions) {
-            gregor_log(GREGOR_LOG_INFO,
-                       "broker %d (%s:%d) %s ApiVersions: using the broker_version_fallback profile (%s)",
-                       c->node_id, c->host, c->port,
-                       why == GREGOR_ERR_TIMED_OUT ? "did not answer" : "closed the connection on",
-                       net_versions_legacy_name(c->cfg.fallback_versions));
-            c->legacy = c->cfg.fallback_versions;
-            return true;
-        }
-        gregor_log(GREGOR_LOG_DEBUG, "broker %d (%s:%d) %s ApiVersions: probing", c->node_id, c->host,
-                   c->port, why == GREGOR_ERR_TIMED_OUT ? "did not answer" : "closed the connection on");
-        c->probe_next = true;
-        return true;
-    }
-    c->probe_next = false;
-    if (answers == 1 && why == GREGOR_ERR_DISCONNECTED) {
-        use_legacy(c, net_versions_legacy("0.8.2"),
-                   "ApiVersions and ListGroups refused, ListOffsets v0 answered");
-        return true;
-    }
-    if (answers == 2) {
-        use_legacy(c, net_versions_legacy("0.9.0"),
-                   why == GREGOR_ERR_TIMED_OUT ? "ListGroups v0 answered, ApiVersions never"
-                                               : "ListGroups v0 answered, ApiVersions refused");
-        return true;
-    }
-    gregor_log(GREGOR_LOG_DEBUG, "broker %d (%s:%d): release probe inconclusive (%d answers): starting over",
-               c->node_id, c->host, c->port, answers);
-    return false;
-}
-
 /* Fails the connection; `detail` (may be NULL) says why in words, for the
  * state callback's messages (net_conn_fail_detail). */
-static void conn_fail_detail(net_conn *c, gregor_err why, const char *detail)
+void conn_fail_detail(net_conn *c, gregor_err why, const char *detail)
 {
     if (c->closing)
         return;
@@ -765,29 +450,29 @@ static void conn_fail_detail(net_conn *c, gregor_err why, const char *detail)
     fail_fifo(c, &c->unacked, GREGOR_ERR_DISCONNECTED);
 
     if (was_handshake && (why == GREGOR_ERR_DISCONNECTED || why == GREGOR_ERR_TIMED_OUT) &&
-        !c->handshake_answered && !c->legacy && detect_step(c, answers, why)) {
+        !c->handshake_answered && !c->legacy && conn_detect_step(c, answers, why)) {
         /* Reconnect at once, keeping the queue. */
-        set_state(c, NET_CONN_BACKOFF, why);
+        conn_set_state(c, NET_CONN_BACKOFF, why);
         c->state_deadline_ms = net_now_ms();
-        rearm_timer(c);
+        conn_rearm_timer(c);
         return;
     }
     c->probe_next = false;
     if (was_connecting || was_handshake)
         fail_fifo(c, &c->wait, why == GREGOR_ERR_TIMED_OUT ? GREGOR_ERR_CONNECT : why);
     c->handshake_answered = false;
-    set_state(c, NET_CONN_BACKOFF, why);
+    conn_set_state(c, NET_CONN_BACKOFF, why);
     c->state_deadline_ms = net_now_ms() + jittered(c->backoff_ms);
     c->backoff_ms = c->backoff_ms >= c->cfg.reconnect_backoff_max_ms / 2
                         ? c->cfg.reconnect_backoff_max_ms
                         : c->backoff_ms * 2;
-    rearm_timer(c);
+    conn_rearm_timer(c);
 }
 
 /* ------------------------------------------------------------------ output */
 
 /* Appends one framed request to the output buffer. */
-static bool write_frame(net_conn *c, pending_req *r)
+bool conn_write_frame(net_conn *c, pending_req *r)
 {
     size_t start = c->out.len;
     r->correlation_id = c->next_correlation_id++;
@@ -821,7 +506,7 @@ static void update_interest(net_conn *c)
         conn_fail(c, GREGOR_ERR_IO);
 }
 
-static void flush_out(net_conn *c)
+void conn_flush_out(net_conn *c)
 {
     while (c->out_sent < c->out.len) {
         ssize_t n = send(c->fd, c->out.data + c->out_sent, c->out.len - c->out_sent, MSG_NOSIGNAL);
@@ -859,15 +544,15 @@ static void pump(net_conn *c)
             complete_later(c, r, GREGOR_ERR_UNSUPPORTED);
             continue;
         }
-        if (!write_frame(c, r)) {
+        if (!conn_write_frame(c, r)) {
             complete_later(c, r, r->err);
             continue;
         }
-        fifo_push(r->req.no_response ? &c->unacked : &c->fly, r);
+        conn_fifo_push(r->req.no_response ? &c->unacked : &c->fly, r);
         wrote = true;
     }
     if (wrote)
-        flush_out(c);
+        conn_flush_out(c);
 }
 
 /* ------------------------------------------------------------------- input */
@@ -917,9 +602,9 @@ static bool dispatch(net_conn *c, uint8_t *frame, size_t len, bool owned)
     }
     c->in_dispatch = true;
     if (r->internal == REQ_API_VERSIONS)
-        handle_handshake(c, &resp);
+        conn_handle_handshake(c, &resp);
     else if (r->internal != REQ_USER)
-        probe_answered(c, r->internal);
+        conn_probe_answered(c, r->internal);
     else
         r->req.done(GREGOR_OK, &resp, r->req.opaque);
     c->in_dispatch = false;
@@ -1027,16 +712,16 @@ static void on_io(net_loop *l, uint32_t events, void *arg)
             conn_fail(c, GREGOR_ERR_IO);
             return;
         }
-        begin_handshake(c);
+        conn_begin_handshake(c);
         return;
     }
     if (events & POLLER_WRITE)
-        flush_out(c);
+        conn_flush_out(c);
     if (c->fd >= 0 && (events & POLLER_READ))
         read_input(c);
     if (c->fd >= 0 && !c->closing) {
         pump(c);
-        rearm_timer(c);
+        conn_rearm_timer(c);
     }
 }
 
@@ -1055,7 +740,7 @@ static int64_t earliest_deadline(const net_conn *c)
     return d;
 }
 
-static void rearm_timer(net_conn *c)
+void conn_rearm_timer(net_conn *c)
 {
     if (c->closing)
         return;
@@ -1074,7 +759,7 @@ static void expire_waiting(net_conn *c, int64_t now)
         if (r->deadline_ms <= now)
             complete_later(c, r, GREGOR_ERR_TIMED_OUT);
         else
-            fifo_push(&keep, r);
+            conn_fifo_push(&keep, r);
     }
     c->wait = keep;
 }
@@ -1117,14 +802,14 @@ static void on_timer(net_loop *l, void *arg)
             if (c->wait.n > 0) {
                 start_connect(c);
             } else {
-                set_state(c, NET_CONN_IDLE, GREGOR_OK);
+                conn_set_state(c, NET_CONN_IDLE, GREGOR_OK);
             }
             break;
         default:
             break;
         }
     }
-    rearm_timer(c);
+    conn_rearm_timer(c);
 }
 
 /* ------------------------------------------------------------------- send */
@@ -1143,11 +828,11 @@ gregor_err net_conn_send(net_conn *c, const net_request *req)
         complete_later(c, r, GREGOR_ERR_DESTROYED);
         return GREGOR_OK;
     }
-    fifo_push(&c->wait, r);
+    conn_fifo_push(&c->wait, r);
     if (c->state == NET_CONN_IDLE)
         start_connect(c);
     else if (c->state == NET_CONN_UP && !c->in_dispatch)
         pump(c);
-    rearm_timer(c);
+    conn_rearm_timer(c);
     return GREGOR_OK;
 }
