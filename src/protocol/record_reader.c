@@ -316,6 +316,12 @@ static gregor_err legacy_next(proto_record_reader *r, proto_record *rec, bool *g
         return fail(r, GREGOR_ERR_MALFORMED, "compressed message inside a compressed message",
                     c->batch_last_offset);
     int64_t offset = add64(r->offset_base, m.offset);
+    /* Past the wrapper's last offset it would be delivered again by the
+     * next fetch, which starts after that offset (inner offsets out of
+     * order: hostile bytes, never a broker's). */
+    if (offset > c->batch_last_offset)
+        return fail(r, GREGOR_ERR_MALFORMED, "inner message's offset lies past its wrapper's last offset",
+                    c->batch_last_offset);
     if (offset < r->opts.min_offset)
         return GREGOR_OK;
     *rec = *c;
