@@ -31,7 +31,11 @@ APIS = [
     "FindCoordinator", "JoinGroup", "Heartbeat", "LeaveGroup", "SyncGroup",
     "DescribeGroups", "ListGroups", "SaslHandshake", "ApiVersions", "CreateTopics",
     "DeleteTopics", "InitProducerId", "OffsetForLeaderEpoch", "SaslAuthenticate",
+    "ConsumerGroupHeartbeat", "ConsumerGroupDescribe",
 ]
+# APIs whose snapshot marks the latest version unstable although a release
+# has since stabilised it: ConsumerGroupHeartbeat v1 (Kafka 4.0, KIP-1082).
+STABILISED = {"ConsumerGroupHeartbeat"}
 # Embedded protocols carried inside group messages (no API key, no header).
 EMBEDDED = ["ConsumerProtocolSubscription", "ConsumerProtocolAssignment"]
 
@@ -124,8 +128,9 @@ class Field:
                     raise SystemExit(f"{msg.name}: unknown type {self.elem}")
                 fields = common
             self.struct = msg.add_struct(self.elem, fields, self.path)
-            if not self.is_array and not self.nullable.empty():
-                raise SystemExit(f"{self.path}: nullable struct fields are not supported")
+        # A nullable struct (ConsumerGroupHeartbeatResponse.Assignment) is a
+        # presence byte (-1 null, 1 present) and then the struct.
+        self.nullable_struct = bool(self.struct) and not self.is_array and not self.nullable.empty()
 
 
 class Struct:
@@ -151,6 +156,8 @@ class Struct:
                 n += 1 if flex else (4 if f.is_array or f.elem != "string" else 2)
             elif f.elem == "uuid":
                 n += 16
+            elif f.nullable_struct:
+                n += 1
             elif f.struct:
                 n += f.struct.min_size(v, flex)
             else:
@@ -237,6 +244,8 @@ def emit_struct_decl(s, out):
             out.append(f"    int32_t {f.c}_count; /* -1: null */")
         elif f.struct:
             out.append(f"    {f.struct.cname} {f.c}; /* {note} */")
+            if f.nullable_struct:
+                out.append(f"    bool {f.c}_null; /* true: {f.c} is null (absent) */")
         elif f.elem in SLICES:
             out.append(f"    buf_slice {f.c}; /* {note} */")
         elif f.elem == "uuid":
@@ -259,6 +268,8 @@ def emit_init(s, out):
                 out.append(f"    m->{f.c}_count = -1;")
         elif f.struct:
             out.append(f"    {f.struct.cname}_init(&m->{f.c});")
+            if f.nullable_struct and f.default == "null":
+                out.append(f"    m->{f.c}_null = true;")
         elif f.elem in SLICES:
             if f.default == "null" or (f.default is None and not f.nullable.empty()
                                        and f.elem != "string"):
@@ -299,6 +310,12 @@ def enc_field(f, ind, out, m, src="m"):
         out.append(f"{ind}if (codec_write_array_len(w, flex, {nul}, {src}->{f.c}_count))")
         out.append(f"{ind}    for (int32_t i = 0; i < {src}->{f.c}_count; i++)")
         enc_value(f, f"{src}->{f.c}[i]", ind + "        ", out, m)
+    elif f.nullable_struct:
+        nul = f.nullable.cond(m.lo, m.hi)
+        out.append(f"{ind}if ({nul})")
+        out.append(f"{ind}    buf_write_i8(w, {src}->{f.c}_null ? -1 : 1);")
+        out.append(f"{ind}if (!({nul}) || !{src}->{f.c}_null)")
+        enc_value(f, f"{src}->{f.c}", ind + "    ", out, m)
     else:
         enc_value(f, f"{src}->{f.c}", ind, out, m)
 
@@ -306,6 +323,8 @@ def enc_field(f, ind, out, m, src="m"):
 def is_default_expr(f, m):
     if f.is_array:
         return f"m->{f.c}_count <= 0"
+    if f.nullable_struct and f.default == "null":
+        return f"m->{f.c}_null"
     if f.struct:
         return f"is_default_{f.struct.cname}(&m->{f.c})"
     if f.elem in SLICES:
@@ -411,6 +430,11 @@ def dec_field(f, ind, out, m, src="m"):
             out.append(f"{ind}    {f.struct.cname}_init(&{src}->{f.c}[i]);")
         dec_value(f, f"{src}->{f.c}[i]", ind + "    ", out, m)
         out.append(f"{ind}}}")
+    elif f.nullable_struct:
+        nul = f.nullable.cond(m.lo, m.hi)
+        out.append(f"{ind}{src}->{f.c}_null = ({nul}) && buf_read_i8(r) < 0;")
+        out.append(f"{ind}if (!{src}->{f.c}_null)")
+        dec_value(f, f"{src}->{f.c}", ind + "    ", out, m)
     else:
         dec_value(f, f"{src}->{f.c}", ind, out, m)
     out.append(f"{ind}if (!buf_reader_ok(r)) {{")
@@ -553,11 +577,16 @@ def gen_api(api, cur_dir, legacy_dir, out_dir, table, messages):
          "#include \"protocol/codec.h\"", ""]
     info = None
     for kind in ("Request", "Response"):
-        cur = load(os.path.join(cur_dir, f"{api}{kind}.json"))
+        # The 4.3 copies lack some APIs (ConsumerGroupHeartbeat, ...): the
+        # 4.0 snapshot's schema then serves as both.
+        cur_path = os.path.join(cur_dir, f"{api}{kind}.json")
+        if not os.path.exists(cur_path):
+            cur_path = os.path.join(legacy_dir, f"{api}{kind}.json")
+        cur = load(cur_path)
         leg = load(os.path.join(legacy_dir, f"{api}{kind}.json"))
         lo = Versions(leg["validVersions"]).lo
         hi = Versions(cur["validVersions"]).hi
-        if cur.get("latestVersionUnstable") is True:
+        if cur.get("latestVersionUnstable") is True and api not in STABILISED:
             hi -= 1
         m = Message(cur, lo, hi, "proto_" + snake(f"{api}{kind}"))
         m.file = base
@@ -814,6 +843,8 @@ def gen_samples(messages, path):
                     c.append("    }")
                 elif f.struct:
                     c.append(f"    fill_{f.struct.cname}(&m->{f.c}, a);")
+                    if f.nullable_struct:
+                        c.append(f"    m->{f.c}_null = false;")
                 elif f.elem == "uuid":
                     c.append(f"    memset(m->{f.c}, {0x11 + i}, 16);")
                 else:

@@ -48,6 +48,10 @@
 #include "protocol/gen/offset_for_leader_epoch.h"
 #include "protocol/gen/sasl_authenticate.h"
 #include "protocol/gen/sasl_authenticate.h"
+#include "protocol/gen/consumer_group_heartbeat.h"
+#include "protocol/gen/consumer_group_heartbeat.h"
+#include "protocol/gen/consumer_group_describe.h"
+#include "protocol/gen/consumer_group_describe.h"
 #include "protocol/gen/consumer_protocol_subscription.h"
 #include "protocol/gen/consumer_protocol_assignment.h"
 
@@ -154,6 +158,17 @@ static void fill_proto_offset_for_leader_epoch_response_offset_for_leader_topic_
 static void fill_proto_offset_for_leader_epoch_response(proto_offset_for_leader_epoch_response *m, arena *a);
 static void fill_proto_sasl_authenticate_request(proto_sasl_authenticate_request *m, arena *a);
 static void fill_proto_sasl_authenticate_response(proto_sasl_authenticate_response *m, arena *a);
+static void fill_proto_consumer_group_heartbeat_request_topic_partitions(proto_consumer_group_heartbeat_request_topic_partitions *m, arena *a);
+static void fill_proto_consumer_group_heartbeat_request(proto_consumer_group_heartbeat_request *m, arena *a);
+static void fill_proto_consumer_group_heartbeat_response_topic_partitions(proto_consumer_group_heartbeat_response_topic_partitions *m, arena *a);
+static void fill_proto_consumer_group_heartbeat_response_assignment(proto_consumer_group_heartbeat_response_assignment *m, arena *a);
+static void fill_proto_consumer_group_heartbeat_response(proto_consumer_group_heartbeat_response *m, arena *a);
+static void fill_proto_consumer_group_describe_request(proto_consumer_group_describe_request *m, arena *a);
+static void fill_proto_consumer_group_describe_response_topic_partitions(proto_consumer_group_describe_response_topic_partitions *m, arena *a);
+static void fill_proto_consumer_group_describe_response_assignment(proto_consumer_group_describe_response_assignment *m, arena *a);
+static void fill_proto_consumer_group_describe_response_member(proto_consumer_group_describe_response_member *m, arena *a);
+static void fill_proto_consumer_group_describe_response_described_group(proto_consumer_group_describe_response_described_group *m, arena *a);
+static void fill_proto_consumer_group_describe_response(proto_consumer_group_describe_response *m, arena *a);
 static void fill_proto_consumer_protocol_subscription_topic_partition(proto_consumer_protocol_subscription_topic_partition *m, arena *a);
 static void fill_proto_consumer_protocol_subscription(proto_consumer_protocol_subscription *m, arena *a);
 static void fill_proto_consumer_protocol_assignment_topic_partition(proto_consumer_protocol_assignment_topic_partition *m, arena *a);
@@ -1429,6 +1444,166 @@ static void fill_proto_sasl_authenticate_response(proto_sasl_authenticate_respon
     m->session_lifetime_ms = 5;
 }
 
+static void fill_proto_consumer_group_heartbeat_request_topic_partitions(proto_consumer_group_heartbeat_request_topic_partitions *m, arena *a)
+{
+    (void)a;
+    proto_consumer_group_heartbeat_request_topic_partitions_init(m);
+    memset(m->topic_id, 17, 16);
+    m->partitions = arena_calloc(a, 2, sizeof(int32_t));
+    m->partitions_count = 2;
+    for (int i = 0; i < 2; i++) {
+        m->partitions[i] = 3;
+    }
+}
+
+static void fill_proto_consumer_group_heartbeat_request(proto_consumer_group_heartbeat_request *m, arena *a)
+{
+    (void)a;
+    proto_consumer_group_heartbeat_request_init(m);
+    m->group_id = str("GroupId");
+    m->member_id = str("MemberId");
+    m->member_epoch = 4;
+    m->instance_id = str("InstanceId");
+    m->rack_id = str("RackId");
+    m->rebalance_timeout_ms = 7;
+    m->subscribed_topic_names = arena_calloc(a, 2, sizeof(buf_slice));
+    m->subscribed_topic_names_count = 2;
+    for (int i = 0; i < 2; i++) {
+        m->subscribed_topic_names[i] = str("SubscribedTo");
+    }
+    m->subscribed_topic_regex = str("SubscribedTo");
+    m->server_assignor = str("ServerAssign");
+    m->topic_partitions = arena_calloc(a, 2, sizeof(proto_consumer_group_heartbeat_request_topic_partitions));
+    m->topic_partitions_count = 2;
+    for (int i = 0; i < 2; i++) {
+        fill_proto_consumer_group_heartbeat_request_topic_partitions(&m->topic_partitions[i], a);
+    }
+}
+
+static void fill_proto_consumer_group_heartbeat_response_topic_partitions(proto_consumer_group_heartbeat_response_topic_partitions *m, arena *a)
+{
+    (void)a;
+    proto_consumer_group_heartbeat_response_topic_partitions_init(m);
+    memset(m->topic_id, 17, 16);
+    m->partitions = arena_calloc(a, 2, sizeof(int32_t));
+    m->partitions_count = 2;
+    for (int i = 0; i < 2; i++) {
+        m->partitions[i] = 3;
+    }
+}
+
+static void fill_proto_consumer_group_heartbeat_response_assignment(proto_consumer_group_heartbeat_response_assignment *m, arena *a)
+{
+    (void)a;
+    proto_consumer_group_heartbeat_response_assignment_init(m);
+    m->topic_partitions = arena_calloc(a, 2, sizeof(proto_consumer_group_heartbeat_response_topic_partitions));
+    m->topic_partitions_count = 2;
+    for (int i = 0; i < 2; i++) {
+        fill_proto_consumer_group_heartbeat_response_topic_partitions(&m->topic_partitions[i], a);
+    }
+}
+
+static void fill_proto_consumer_group_heartbeat_response(proto_consumer_group_heartbeat_response *m, arena *a)
+{
+    (void)a;
+    proto_consumer_group_heartbeat_response_init(m);
+    m->throttle_time_ms = 2;
+    m->error_code = 3;
+    m->error_message = str("ErrorMessage");
+    m->member_id = str("MemberId");
+    m->member_epoch = 6;
+    m->heartbeat_interval_ms = 7;
+    fill_proto_consumer_group_heartbeat_response_assignment(&m->assignment, a);
+    m->assignment_null = false;
+}
+
+static void fill_proto_consumer_group_describe_request(proto_consumer_group_describe_request *m, arena *a)
+{
+    (void)a;
+    proto_consumer_group_describe_request_init(m);
+    m->group_ids = arena_calloc(a, 2, sizeof(buf_slice));
+    m->group_ids_count = 2;
+    for (int i = 0; i < 2; i++) {
+        m->group_ids[i] = str("GroupIds");
+    }
+    m->include_authorized_operations = true;
+}
+
+static void fill_proto_consumer_group_describe_response_topic_partitions(proto_consumer_group_describe_response_topic_partitions *m, arena *a)
+{
+    (void)a;
+    proto_consumer_group_describe_response_topic_partitions_init(m);
+    memset(m->topic_id, 17, 16);
+    m->topic_name = str("TopicName");
+    m->partitions = arena_calloc(a, 2, sizeof(int32_t));
+    m->partitions_count = 2;
+    for (int i = 0; i < 2; i++) {
+        m->partitions[i] = 4;
+    }
+}
+
+static void fill_proto_consumer_group_describe_response_assignment(proto_consumer_group_describe_response_assignment *m, arena *a)
+{
+    (void)a;
+    proto_consumer_group_describe_response_assignment_init(m);
+    m->topic_partitions = arena_calloc(a, 2, sizeof(proto_consumer_group_describe_response_topic_partitions));
+    m->topic_partitions_count = 2;
+    for (int i = 0; i < 2; i++) {
+        fill_proto_consumer_group_describe_response_topic_partitions(&m->topic_partitions[i], a);
+    }
+}
+
+static void fill_proto_consumer_group_describe_response_member(proto_consumer_group_describe_response_member *m, arena *a)
+{
+    (void)a;
+    proto_consumer_group_describe_response_member_init(m);
+    m->member_id = str("MemberId");
+    m->instance_id = str("InstanceId");
+    m->rack_id = str("RackId");
+    m->member_epoch = 5;
+    m->client_id = str("ClientId");
+    m->client_host = str("ClientHost");
+    m->subscribed_topic_names = arena_calloc(a, 2, sizeof(buf_slice));
+    m->subscribed_topic_names_count = 2;
+    for (int i = 0; i < 2; i++) {
+        m->subscribed_topic_names[i] = str("SubscribedTo");
+    }
+    m->subscribed_topic_regex = str("SubscribedTo");
+    fill_proto_consumer_group_describe_response_assignment(&m->assignment, a);
+    fill_proto_consumer_group_describe_response_assignment(&m->target_assignment, a);
+}
+
+static void fill_proto_consumer_group_describe_response_described_group(proto_consumer_group_describe_response_described_group *m, arena *a)
+{
+    (void)a;
+    proto_consumer_group_describe_response_described_group_init(m);
+    m->error_code = 2;
+    m->error_message = str("ErrorMessage");
+    m->group_id = str("GroupId");
+    m->group_state = str("GroupState");
+    m->group_epoch = 6;
+    m->assignment_epoch = 7;
+    m->assignor_name = str("AssignorName");
+    m->members = arena_calloc(a, 2, sizeof(proto_consumer_group_describe_response_member));
+    m->members_count = 2;
+    for (int i = 0; i < 2; i++) {
+        fill_proto_consumer_group_describe_response_member(&m->members[i], a);
+    }
+    m->authorized_operations = 10;
+}
+
+static void fill_proto_consumer_group_describe_response(proto_consumer_group_describe_response *m, arena *a)
+{
+    (void)a;
+    proto_consumer_group_describe_response_init(m);
+    m->throttle_time_ms = 2;
+    m->groups = arena_calloc(a, 2, sizeof(proto_consumer_group_describe_response_described_group));
+    m->groups_count = 2;
+    for (int i = 0; i < 2; i++) {
+        fill_proto_consumer_group_describe_response_described_group(&m->groups[i], a);
+    }
+}
+
 static void fill_proto_consumer_protocol_subscription_topic_partition(proto_consumer_protocol_subscription_topic_partition *m, arena *a)
 {
     (void)a;
@@ -1644,6 +1819,22 @@ bool proto_sample_fill(const char *name, void *m, arena *a)
     }
     if (!strcmp(name, "SaslAuthenticateResponse")) {
         fill_proto_sasl_authenticate_response(m, a);
+        return true;
+    }
+    if (!strcmp(name, "ConsumerGroupHeartbeatRequest")) {
+        fill_proto_consumer_group_heartbeat_request(m, a);
+        return true;
+    }
+    if (!strcmp(name, "ConsumerGroupHeartbeatResponse")) {
+        fill_proto_consumer_group_heartbeat_response(m, a);
+        return true;
+    }
+    if (!strcmp(name, "ConsumerGroupDescribeRequest")) {
+        fill_proto_consumer_group_describe_request(m, a);
+        return true;
+    }
+    if (!strcmp(name, "ConsumerGroupDescribeResponse")) {
+        fill_proto_consumer_group_describe_response(m, a);
         return true;
     }
     if (!strcmp(name, "ConsumerProtocolSubscription")) {

@@ -195,9 +195,12 @@ Test(protocol, api_table_covers_the_0_8_2_baseline_and_4x)
     cr_assert_eq(proto_api_get(PROTO_API_FETCH)->min_version, 0);
     cr_assert_eq(proto_api_get(PROTO_API_OFFSET_COMMIT)->min_version, 0);
     cr_assert_eq(proto_api_get(PROTO_API_INIT_PRODUCER_ID)->max_version, 5, "unstable v6 excluded");
-    cr_assert_eq(proto_api_count(), 20);
+    cr_assert_eq(proto_api_count(), 22);
     cr_assert_eq(proto_api_get(PROTO_API_OFFSET_FOR_LEADER_EPOCH)->max_version, 4);
-    cr_assert_null(proto_api_get(68));
+    /* KIP-848: v1 (client-chosen member ids, regex) is stable since 4.0 */
+    cr_assert_eq(proto_api_get(PROTO_API_CONSUMER_GROUP_HEARTBEAT)->max_version, 1);
+    cr_assert_eq(proto_api_get(PROTO_API_CONSUMER_GROUP_DESCRIBE)->max_version, 0);
+    cr_assert_null(proto_api_get(70));
 }
 
 Test(protocol, broker_error_names_and_classes)

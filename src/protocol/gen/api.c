@@ -24,6 +24,8 @@ static const proto_api_info apis[] = {
     {22, "InitProducerId", 0, 5, 2},
     {23, "OffsetForLeaderEpoch", 0, 4, 4},
     {36, "SaslAuthenticate", 0, 2, 2},
+    {68, "ConsumerGroupHeartbeat", 0, 1, 0},
+    {69, "ConsumerGroupDescribe", 0, 0, 0},
 };
 
 const proto_api_info *proto_api_get(int16_t key)

@@ -43,6 +43,10 @@
 #include "protocol/gen/offset_for_leader_epoch.h"
 #include "protocol/gen/sasl_authenticate.h"
 #include "protocol/gen/sasl_authenticate.h"
+#include "protocol/gen/consumer_group_heartbeat.h"
+#include "protocol/gen/consumer_group_heartbeat.h"
+#include "protocol/gen/consumer_group_describe.h"
+#include "protocol/gen/consumer_group_describe.h"
 #include "protocol/gen/consumer_protocol_subscription.h"
 #include "protocol/gen/consumer_protocol_assignment.h"
 
@@ -166,6 +170,18 @@ static gregor_err dec_proto_sasl_authenticate_request(buf_reader *r, int16_t v, 
 static void init_proto_sasl_authenticate_response(void *m) { proto_sasl_authenticate_response_init(m); }
 static gregor_err enc_proto_sasl_authenticate_response(buf_writer *w, int16_t v, const void *m) { return proto_sasl_authenticate_response_encode(w, v, m); }
 static gregor_err dec_proto_sasl_authenticate_response(buf_reader *r, int16_t v, void *m, arena *a) { return proto_sasl_authenticate_response_decode(r, v, m, a); }
+static void init_proto_consumer_group_heartbeat_request(void *m) { proto_consumer_group_heartbeat_request_init(m); }
+static gregor_err enc_proto_consumer_group_heartbeat_request(buf_writer *w, int16_t v, const void *m) { return proto_consumer_group_heartbeat_request_encode(w, v, m); }
+static gregor_err dec_proto_consumer_group_heartbeat_request(buf_reader *r, int16_t v, void *m, arena *a) { return proto_consumer_group_heartbeat_request_decode(r, v, m, a); }
+static void init_proto_consumer_group_heartbeat_response(void *m) { proto_consumer_group_heartbeat_response_init(m); }
+static gregor_err enc_proto_consumer_group_heartbeat_response(buf_writer *w, int16_t v, const void *m) { return proto_consumer_group_heartbeat_response_encode(w, v, m); }
+static gregor_err dec_proto_consumer_group_heartbeat_response(buf_reader *r, int16_t v, void *m, arena *a) { return proto_consumer_group_heartbeat_response_decode(r, v, m, a); }
+static void init_proto_consumer_group_describe_request(void *m) { proto_consumer_group_describe_request_init(m); }
+static gregor_err enc_proto_consumer_group_describe_request(buf_writer *w, int16_t v, const void *m) { return proto_consumer_group_describe_request_encode(w, v, m); }
+static gregor_err dec_proto_consumer_group_describe_request(buf_reader *r, int16_t v, void *m, arena *a) { return proto_consumer_group_describe_request_decode(r, v, m, a); }
+static void init_proto_consumer_group_describe_response(void *m) { proto_consumer_group_describe_response_init(m); }
+static gregor_err enc_proto_consumer_group_describe_response(buf_writer *w, int16_t v, const void *m) { return proto_consumer_group_describe_response_encode(w, v, m); }
+static gregor_err dec_proto_consumer_group_describe_response(buf_reader *r, int16_t v, void *m, arena *a) { return proto_consumer_group_describe_response_decode(r, v, m, a); }
 static void init_proto_consumer_protocol_subscription(void *m) { proto_consumer_protocol_subscription_init(m); }
 static gregor_err enc_proto_consumer_protocol_subscription(buf_writer *w, int16_t v, const void *m) { return proto_consumer_protocol_subscription_encode(w, v, m); }
 static gregor_err dec_proto_consumer_protocol_subscription(buf_reader *r, int16_t v, void *m, arena *a) { return proto_consumer_protocol_subscription_decode(r, v, m, a); }
@@ -214,6 +230,10 @@ const proto_message_info proto_messages[] = {
     {"OffsetForLeaderEpochResponse", 23, true, 0, 4, sizeof(proto_offset_for_leader_epoch_response), init_proto_offset_for_leader_epoch_response, enc_proto_offset_for_leader_epoch_response, dec_proto_offset_for_leader_epoch_response},
     {"SaslAuthenticateRequest", 36, false, 0, 2, sizeof(proto_sasl_authenticate_request), init_proto_sasl_authenticate_request, enc_proto_sasl_authenticate_request, dec_proto_sasl_authenticate_request},
     {"SaslAuthenticateResponse", 36, true, 0, 2, sizeof(proto_sasl_authenticate_response), init_proto_sasl_authenticate_response, enc_proto_sasl_authenticate_response, dec_proto_sasl_authenticate_response},
+    {"ConsumerGroupHeartbeatRequest", 68, false, 0, 1, sizeof(proto_consumer_group_heartbeat_request), init_proto_consumer_group_heartbeat_request, enc_proto_consumer_group_heartbeat_request, dec_proto_consumer_group_heartbeat_request},
+    {"ConsumerGroupHeartbeatResponse", 68, true, 0, 1, sizeof(proto_consumer_group_heartbeat_response), init_proto_consumer_group_heartbeat_response, enc_proto_consumer_group_heartbeat_response, dec_proto_consumer_group_heartbeat_response},
+    {"ConsumerGroupDescribeRequest", 69, false, 0, 0, sizeof(proto_consumer_group_describe_request), init_proto_consumer_group_describe_request, enc_proto_consumer_group_describe_request, dec_proto_consumer_group_describe_request},
+    {"ConsumerGroupDescribeResponse", 69, true, 0, 0, sizeof(proto_consumer_group_describe_response), init_proto_consumer_group_describe_response, enc_proto_consumer_group_describe_response, dec_proto_consumer_group_describe_response},
     {"ConsumerProtocolSubscription", -1, false, 0, 3, sizeof(proto_consumer_protocol_subscription), init_proto_consumer_protocol_subscription, enc_proto_consumer_protocol_subscription, dec_proto_consumer_protocol_subscription},
     {"ConsumerProtocolAssignment", -1, false, 0, 3, sizeof(proto_consumer_protocol_assignment), init_proto_consumer_protocol_assignment, enc_proto_consumer_protocol_assignment, dec_proto_consumer_protocol_assignment},
 };
