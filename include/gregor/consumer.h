@@ -163,6 +163,11 @@ gregor_err gregor_consumer_resume(gregor_consumer *c, const char *topic, int32_t
 gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_batch **out, char *errstr,
                                 size_t errstr_size) GREGOR_MUST_CHECK;
 
+/* Makes the poll blocked now, or else the next poll that would wait,
+ * return at once with GREGOR_OK and *out NULL, as when its time runs out.
+ * Any thread; several wakeups before a poll count as one. */
+void gregor_consumer_wakeup(gregor_consumer *c);
+
 /* What the error the latest gregor_consumer_poll() returned concerns. */
 typedef struct gregor_consumer_error {
     gregor_err err;      /* as poll returned it; GREGOR_OK when it returned no error */

@@ -509,6 +509,10 @@ gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_b
             break;
         if ((*out = pop_locked(c)) != NULL || timeout_ms == 0)
             break;
+        if (c->wakeup) {
+            c->wakeup = false;
+            break;
+        }
         int rc = 0;
         if (timeout_ms < 0)
             pthread_cond_wait(&c->cond, &c->lock);
@@ -527,6 +531,14 @@ gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_b
     }
     pthread_mutex_unlock(&c->lock);
     return err;
+}
+
+void gregor_consumer_wakeup(gregor_consumer *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->wakeup = true;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
 }
 
 /* ------------------------------------------------------------ offset_mgr */
