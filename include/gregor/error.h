@@ -45,7 +45,9 @@ typedef enum gregor_err {
     GREGOR_ERR_UNKNOWN_TOPIC = -17, /* the topic is not in the cluster metadata */
     GREGOR_ERR_QUEUE_FULL = -18,    /* a bounded queue is full */
     GREGOR_ERR_IO = -19,            /* an operating-system call failed */
-    GREGOR_ERR_UNKNOWN_SERVER = -20 /* broker code -1, UNKNOWN_SERVER_ERROR */
+    GREGOR_ERR_UNKNOWN_SERVER = -20, /* broker code -1, UNKNOWN_SERVER_ERROR */
+    GREGOR_ERR_MAX_POLL_EXCEEDED = -21, /* a group member was not polled in time and left its group */
+    GREGOR_ERR_NOT_ASSIGNED = -22   /* a group member does not own the partition (any more) */
 } gregor_err;
 
 /* Converts a broker error code from a response into a gregor_err.

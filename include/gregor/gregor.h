@@ -5,6 +5,7 @@
 #include "gregor/client.h"
 #include "gregor/consumer.h"
 #include "gregor/error.h"
+#include "gregor/group.h"
 #include "gregor/message.h"
 #include "gregor/metadata.h"
 #include "gregor/producer.h"

@@ -120,6 +120,29 @@ const config_option config_options[] = {
      "Interval of automatic commits", NULL},
     {"commit_timeout_ms", "default.api.timeout.ms", CONFIG_INT, "30000", 1, 3600000, NULL,
      "Longest time a commit or committed-offset lookup retries (coordinator moves included)", NULL},
+    {"group_protocol", "group.protocol", CONFIG_ENUM, "classic", 0, 0, "classic|consumer",
+     "Group members: classic (JoinGroup/SyncGroup, client-side assignors) or consumer (KIP-848, Kafka 4.0+)",
+     NULL},
+    {"partition_assignment_strategy", "partition.assignment.strategy", CONFIG_STRING, "range,cooperative-sticky",
+     0, 0, NULL,
+     "Classic groups: assignors in order of preference (range, roundrobin, cooperative-sticky); the group uses "
+     "the first every member supports, and rebalances cooperatively only when all listed are cooperative",
+     NULL},
+    {"session_timeout_ms", "session.timeout.ms", CONFIG_INT, "45000", 1, 3600000, NULL,
+     "A group member not heard from for this long is removed from the group", NULL},
+    {"heartbeat_interval_ms", "heartbeat.interval.ms", CONFIG_INT, "3000", 1, 3600000, NULL,
+     "Interval of the heartbeats of a classic group member (KIP-848 members use the broker's)", NULL},
+    {"max_poll_interval_ms", "max.poll.interval.ms", CONFIG_INT, "300000", 1, 86400000, NULL,
+     "A group member whose application does not poll for this long leaves the group; also the longest "
+     "rebalance it waits for",
+     NULL},
+    {"group_instance_id", "group.instance.id", CONFIG_STRING, "", 0, 0, NULL,
+     "Static membership: a member restarted with the same id within session_timeout_ms keeps its partitions",
+     NULL},
+    {"client_rack", "client.rack", CONFIG_STRING, "", 0, 0, NULL, "The rack this client runs in (for assignors)",
+     NULL},
+    {"group_remote_assignor", "group.remote.assignor", CONFIG_STRING, "", 0, 0, NULL,
+     "KIP-848 groups: the broker-side assignor to ask for (uniform, range; empty: the broker's default)", NULL},
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];

@@ -13,6 +13,7 @@
 #include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,7 @@ typedef struct slot {
 struct cluster {
     net_loop *loop;
     cluster_config cfg;
+    atomic_bool all_topics; /* cfg.all_topics, or a pattern subscription asked for every topic */
 
     boot_addr *boot;
     size_t n_boot;
@@ -145,6 +147,7 @@ gregor_err cluster_new(net_loop *loop, const cluster_config *cfg, cluster **out,
         return GREGOR_ERR_NOMEM;
     c->loop = loop;
     c->cfg = *cfg;
+    atomic_init(&c->all_topics, cfg->all_topics);
     c->cfg.bootstrap = NULL;
     if (net_legacy_cache_new(&c->legacy_cache) != GREGOR_OK) {
         free(c);
@@ -407,7 +410,7 @@ static bool needs_fast_refresh(cluster *c, const cluster_snapshot *s)
                 fast = true;
     }
     pthread_mutex_unlock(&c->lock);
-    if (c->cfg.all_topics)
+    if (atomic_load(&c->all_topics))
         for (int32_t i = 0; i < s->md.n_topics && !fast; i++)
             for (int32_t p = 0; p < s->md.topics[i].n_partitions; p++)
                 if (s->md.topics[i].partitions[p].leader < 0)
@@ -506,7 +509,7 @@ static void start_refresh(cluster *c)
     }
     r->c = c;
     r->node_id = net_conn_node_id(conn);
-    r->all = c->cfg.all_topics;
+    r->all = atomic_load(&c->all_topics);
     pthread_mutex_lock(&c->lock);
     if (!r->all && c->n_interest) {
         r->topics = calloc(c->n_interest, sizeof *r->topics);
@@ -607,6 +610,12 @@ gregor_err cluster_last_error(cluster *c, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "%s", c->last_errstr);
     pthread_mutex_unlock(&c->lock);
     return err;
+}
+
+void cluster_want_all_topics(cluster *c)
+{
+    if (!atomic_exchange(&c->all_topics, true))
+        cluster_request_refresh(c);
 }
 
 gregor_err cluster_add_topics(cluster *c, const char *const *names, size_t n)

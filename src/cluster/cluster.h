@@ -78,6 +78,10 @@ gregor_err cluster_last_error(cluster *c, char *errstr, size_t errstr_size);
 /* Asks for a refresh soon. Any thread. */
 void cluster_request_refresh(cluster *c);
 
+/* From now on every refresh asks for every topic (a pattern subscription
+ * must see topics as they appear); refreshes now if that is new. Any thread. */
+void cluster_want_all_topics(cluster *c);
+
 /* Adds topics to the interest set (names copied); refreshes if any is new. */
 gregor_err cluster_add_topics(cluster *c, const char *const *names, size_t n) GREGOR_MUST_CHECK;
 
@@ -87,7 +91,9 @@ gregor_err cluster_add_topics(cluster *c, const char *const *names, size_t n) GR
  * client's coordinator connection). */
 typedef enum cluster_conn_kind {
     CLUSTER_CONN_DATA,        /* metadata, produce, fetch, list offsets */
-    CLUSTER_CONN_COORDINATOR, /* requests to a group coordinator */
+    CLUSTER_CONN_COORDINATOR, /* requests to a group coordinator (commits, offset fetches) */
+    CLUSTER_CONN_MEMBER,      /* a group member's JoinGroup/SyncGroup/Heartbeat: a JoinGroup the broker
+                               * holds for a whole rebalance never delays a commit */
 } cluster_conn_kind;
 
 /* (loop) The connection of `kind` to broker `node_id`, created on first use

@@ -153,6 +153,7 @@ offset_mgr *offsets_new(gregor_consumer *c, const char *group_id, bool auto_comm
     o->interval_ms = interval_ms;
     o->timeout_ms = timeout_ms;
     o->coordinator = -1;
+    o->generation = -1;
     pthread_mutex_init(&o->lock, NULL);
     if (clock_cond_init(&o->cond) != 0) {
         pthread_mutex_destroy(&o->lock);

@@ -290,6 +290,19 @@ gregor_err offsets_commit_sync(offset_mgr *o, gregor_topic_offset *offs, size_t 
                                const int32_t *epochs, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
 gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n, int32_t *epochs, char *errstr,
                               size_t errstr_size) GREGOR_MUST_CHECK;
+/* The group coordinator's node id, found first when unknown (deadline on
+ * the net_now_ms clock); retriable failures ask the next broker until the
+ * deadline. Any thread but the loop's. */
+gregor_err offsets_coordinator(offset_mgr *o, int64_t deadline, int32_t *node, char *errstr,
+                               size_t n) GREGOR_MUST_CHECK;
+/* Forgets `node` as the coordinator (unless already moved on) and asks for
+ * fresh metadata. */
+void offsets_forget_coordinator(offset_mgr *o, int32_t node, gregor_err why);
+/* True for errors after which the coordinator must be found again. */
+bool offsets_coordinator_lost(gregor_err err);
+/* Commits from now on are made for this group member (generation -1 and
+ * NULL ids: a simple consumer). Any thread. */
+void offsets_set_member(offset_mgr *o, int32_t generation, const char *member_id, const char *instance_id);
 /* Queues an asynchronous commit; `offs` and `epochs` (may be NULL) are copied. */
 gregor_err offsets_commit_async(offset_mgr *o, const gregor_topic_offset *offs, size_t n, const int32_t *epochs,
                                 const char *metadata, gregor_commit_cb cb, void *opaque) GREGOR_MUST_CHECK;

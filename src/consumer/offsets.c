@@ -58,7 +58,7 @@ static void put_errstr(char *errstr, size_t n, const char *fmt, const char *a, c
  * closed because it left with the request in flight), or it cannot be
  * reached in time. (The committer stops before the client closes its
  * connections, so DESTROYED never means that the consumer is going.) */
-static bool coordinator_lost(gregor_err err)
+bool offsets_coordinator_lost(gregor_err err)
 {
     return err == PROTO_ERR_COORDINATOR_NOT_AVAILABLE || err == PROTO_ERR_NOT_COORDINATOR ||
            err == GREGOR_ERR_INVALID_ARG || err == GREGOR_ERR_DESTROYED || err == GREGOR_ERR_DISCONNECTED ||
@@ -157,7 +157,7 @@ static gregor_err find_once(offset_mgr *o, int32_t timeout_ms, int32_t *node, ch
 
 /* The coordinator's node id, found if unknown; a node the metadata does
  * not list (even after a fresh answer) is not taken. */
-static gregor_err coordinator(offset_mgr *o, int64_t deadline, int32_t *node, char *errstr, size_t n)
+gregor_err offsets_coordinator(offset_mgr *o, int64_t deadline, int32_t *node, char *errstr, size_t n)
 {
     pthread_mutex_lock(&o->lock);
     *node = o->coordinator;
@@ -181,7 +181,7 @@ static gregor_err coordinator(offset_mgr *o, int64_t deadline, int32_t *node, ch
             if (errstr && n)
                 snprintf(errstr, n, "coordinator broker %d is not in the cluster metadata", (int)*node);
             err = GREGOR_ERR_TIMED_OUT;
-        } else if (!gregor_err_is_retriable(err) && !coordinator_lost(err)) {
+        } else if (!gregor_err_is_retriable(err) && !offsets_coordinator_lost(err)) {
             return err; /* e.g. GROUP_AUTHORIZATION_FAILED */
         }
         /* Otherwise the next broker in turn is asked, while time is left. */
@@ -193,7 +193,7 @@ static gregor_err coordinator(offset_mgr *o, int64_t deadline, int32_t *node, ch
 
 /* Forgets `node` as the coordinator (unless another thread already moved
  * on) and asks for fresh metadata, in which a departed broker is gone. */
-static void forget_coordinator(offset_mgr *o, int32_t node, gregor_err why)
+void offsets_forget_coordinator(offset_mgr *o, int32_t node, gregor_err why)
 {
     pthread_mutex_lock(&o->lock);
     bool was = o->coordinator == node;
@@ -210,6 +210,9 @@ static void forget_coordinator(offset_mgr *o, int32_t node, gregor_err why)
 
 typedef struct commit_req {
     const char *group;
+    int32_t generation;    /* the group member's, -1 for a simple consumer */
+    char member_id[256];   /* "" for a simple consumer */
+    char instance_id[256]; /* "": none */
     const gregor_topic_offset *offs;
     size_t n;
     const char *metadata;
@@ -245,6 +248,10 @@ static gregor_err encode_commit(buf_writer *w, int16_t version, void *opaque)
     proto_offset_commit_request m;
     proto_offset_commit_request_init(&m);
     m.group_id = buf_slice_of(r->group, strlen(r->group));
+    m.generation_id_or_member_epoch = r->generation;
+    m.member_id = buf_slice_of(r->member_id, strlen(r->member_id));
+    if (r->instance_id[0])
+        m.group_instance_id = buf_slice_of(r->instance_id, strlen(r->instance_id));
     proto_offset_commit_request_topic *topics = calloc(g->n_topics + 1, sizeof *topics);
     proto_offset_commit_request_partition *parts = calloc(r->n + 1, sizeof *parts);
     gregor_err err = GREGOR_ERR_NOMEM;
@@ -325,7 +332,7 @@ static gregor_err with_coordinator(offset_mgr *o, coord_op op, void *arg, char *
     gregor_err err;
     for (;;) {
         int32_t node;
-        if ((err = coordinator(o, deadline, &node, errstr, n)) != GREGOR_OK)
+        if ((err = offsets_coordinator(o, deadline, &node, errstr, n)) != GREGOR_OK)
             break;
         int64_t left = deadline - net_now_ms();
         if (left <= 0) {
@@ -338,8 +345,8 @@ static gregor_err with_coordinator(offset_mgr *o, coord_op op, void *arg, char *
         err = op(o, node, arg, attempt_ms, errstr, n);
         if (err == GREGOR_OK)
             return GREGOR_OK;
-        if (coordinator_lost(err))
-            forget_coordinator(o, node, err);
+        if (offsets_coordinator_lost(err))
+            offsets_forget_coordinator(o, node, err);
         else if (err != PROTO_ERR_COORDINATOR_LOAD_IN_PROGRESS)
             break;
         if (net_now_ms() + RETRY_BACKOFF_MS >= deadline)
@@ -372,7 +379,13 @@ gregor_err offsets_commit_sync(offset_mgr *o, gregor_topic_offset *offs, size_t 
         return GREGOR_OK;
     proto_tp_groups g;
     gregor_err err = group_entries(offs, n, &g);
-    commit_arg ca = {{o->group, offs, n, metadata, epochs, &g}, offs};
+    commit_arg ca = {{.group = o->group, .offs = offs, .n = n, .metadata = metadata, .epochs = epochs, .tps = &g},
+                     offs};
+    pthread_mutex_lock(&o->lock);
+    ca.req.generation = o->generation;
+    snprintf(ca.req.member_id, sizeof ca.req.member_id, "%s", o->member_id);
+    snprintf(ca.req.instance_id, sizeof ca.req.instance_id, "%s", o->instance_id);
+    pthread_mutex_unlock(&o->lock);
     if (err == GREGOR_OK)
         err = with_coordinator(o, commit_op, &ca, errstr, errstr_size);
     proto_tp_groups_fini(&g);
@@ -508,4 +521,13 @@ gregor_err offsets_fetch_sync(offset_mgr *o, gregor_topic_offset *offs, size_t n
         err = with_coordinator(o, fetch_op, &fa, errstr, errstr_size);
     proto_tp_groups_fini(&g);
     return err;
+}
+
+void offsets_set_member(offset_mgr *o, int32_t generation, const char *member_id, const char *instance_id)
+{
+    pthread_mutex_lock(&o->lock);
+    o->generation = generation;
+    snprintf(o->member_id, sizeof o->member_id, "%s", member_id ? member_id : "");
+    snprintf(o->instance_id, sizeof o->instance_id, "%s", instance_id ? instance_id : "");
+    pthread_mutex_unlock(&o->lock);
 }

@@ -39,6 +39,10 @@ struct offset_mgr {
     pthread_cond_t cond;
     /* (lock) */
     int32_t coordinator; /* -1: unknown */
+    /* the group member commits are made for (offsets_set_member) */
+    int32_t generation;  /* -1: none (a simple consumer) */
+    char member_id[256];
+    char instance_id[256];
     uint32_t find_turn;  /* which broker FindCoordinator asks next */
     commit_job *jobs, *jobs_tail;
     commit_job *done, *done_tail;

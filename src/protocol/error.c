@@ -36,6 +36,9 @@ static const local_error locals[] = {
     {GREGOR_ERR_QUEUE_FULL, "ERR_QUEUE_FULL", "a bounded queue is full", true},
     {GREGOR_ERR_IO, "ERR_IO", "an operating-system call failed", false},
     {GREGOR_ERR_UNKNOWN_SERVER, "UNKNOWN_SERVER_ERROR", "unexpected error on the broker", false},
+    {GREGOR_ERR_MAX_POLL_EXCEEDED, "ERR_MAX_POLL_EXCEEDED",
+     "the application did not poll within max_poll_interval_ms: the member left its group", false},
+    {GREGOR_ERR_NOT_ASSIGNED, "ERR_NOT_ASSIGNED", "the partition is not assigned to this group member", false},
 };
 
 static const local_error *find_local(gregor_err err)

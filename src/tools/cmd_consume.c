@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tools/consume.h"
 #include "tools/tool.h"
 
 #define COMMIT_INTERVAL_MS 5000
@@ -54,6 +55,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: gregor consume -b BROKERS -t TOPIC [-p PARTITION] [-o OFFSET] [-c COUNT] [-e]\n"
+            "       gregor consume -b BROKERS -G GROUP [options] TOPIC... (a group member, as kcat -G)\n"
             "                      [-g GROUP [--commit]] [-f FORMAT | -J] [-K DELIM] [-D DELIM] [-Z] [-u] [-q]\n"
             "                      [-X key=value]...\n"
             "  -p PARTITION   only this partition (default: all)\n"
@@ -62,6 +64,9 @@ static void usage(FILE *f)
             "  -c COUNT       exit after COUNT messages\n"
             "  -e             exit at the end of every partition\n"
             "  -g GROUP       read the group's committed offsets (-o stored)\n"
+            "  -G GROUP       join GROUP and read the partitions of TOPIC... it assigns (^TOPIC: a regular\n"
+            "                 expression); prints rebalances on stderr and commits what it printed;\n"
+            "                 -o beginning|end: where partitions without a committed offset start\n"
             "  --commit       commit what was printed to the group (every 5 s and on exit)\n"
             "  -f FORMAT      kcat tokens: %%t topic, %%p partition, %%o offset, %%k key, %%s value,\n"
             "                 %%K key size, %%S value size, %%h headers (k=v,...), %%T timestamp,\n"
@@ -76,24 +81,6 @@ static void usage(FILE *f)
             "  -X key=value   any client or consumer option ('gregor config list')\n");
 }
 
-/* One piece of a compiled -f format: a literal, or a token such as 'k'. */
-typedef struct fmt_seg {
-    char token; /* 0: literal */
-    tool_bytes lit;
-} fmt_seg;
-
-typedef struct opts {
-    const char *topic;
-    int32_t partition; /* -1: all */
-    int64_t offset, ts;
-    int64_t relative; /* -N: N before the end */
-    long long count;
-    bool exit_eof, json, commit, null_str, quiet, unbuffered;
-    fmt_seg *format; /* NULL: none */
-    size_t n_format;
-    tool_bytes key_delim; /* p NULL: no key printed */
-    tool_bytes msg_delim;
-} opts;
 
 /* Per-partition state, one entry per assigned partition. */
 typedef struct part_table {
@@ -138,7 +125,7 @@ static int parts_index(const part_table *t, int32_t id)
     return -1;
 }
 
-static bool format_compile(const char *text, opts *o)
+static bool format_compile(const char *text, consume_opts *o)
 {
     size_t len = strlen(text);
     /* At most one segment per byte, plus one. */
@@ -165,7 +152,7 @@ static bool format_compile(const char *text, opts *o)
     return true;
 }
 
-static void format_free(opts *o)
+static void format_free(consume_opts *o)
 {
     for (size_t i = 0; i < o->n_format; i++)
         tool_bytes_fini(&o->format[i].lit);
@@ -174,14 +161,14 @@ static void format_free(opts *o)
     o->n_format = 0;
 }
 
-static void opts_fini(opts *o)
+static void opts_fini(consume_opts *o)
 {
     format_free(o);
     tool_bytes_fini(&o->key_delim);
     tool_bytes_fini(&o->msg_delim);
 }
 
-static bool parse_offset(const char *s, opts *o)
+static bool parse_offset(const char *s, consume_opts *o)
 {
     char *end;
     if (!strcmp(s, "beginning"))
@@ -232,7 +219,7 @@ static void print_headers(FILE *out, const gregor_message *m)
     }
 }
 
-static void print_format(FILE *out, const opts *o, const gregor_message *m)
+static void print_format(FILE *out, const consume_opts *o, const gregor_message *m)
 {
     for (size_t i = 0; i < o->n_format; i++) {
         const fmt_seg *seg = &o->format[i];
@@ -261,7 +248,7 @@ static void json_bytes(FILE *out, const void *p, int32_t len)
         json_string_n(out, p, (size_t)len);
 }
 
-static void print_json(FILE *out, const opts *o, const gregor_message *m, int32_t broker)
+static void print_json(FILE *out, const consume_opts *o, const gregor_message *m, int32_t broker)
 {
     fputs("{\"topic\":", out);
     json_string(out, m->topic);
@@ -287,7 +274,7 @@ static void print_json(FILE *out, const opts *o, const gregor_message *m, int32_
     put_delim(out, &o->msg_delim); /* kcat: -D ends each JSON object */
 }
 
-static void print_message(FILE *out, const opts *o, const gregor_message *m, int32_t broker)
+void consume_print_message(FILE *out, const consume_opts *o, const gregor_message *m, int32_t broker)
 {
     if (o->json) {
         print_json(out, o, m, broker);
@@ -329,7 +316,7 @@ static void note_leaders(part_table *parts, const gregor_metadata_topic *t)
 }
 
 /* Fills the table with the partitions to read: -p's or every one. */
-static bool list_partitions(gregor_consumer *c, const opts *o, part_table *parts)
+static bool list_partitions(gregor_consumer *c, const consume_opts *o, part_table *parts)
 {
     const gregor_metadata_topic *t;
     const gregor_metadata *md = topic_metadata(c, o->topic, METADATA_TIMEOUT_MS, &t);
@@ -358,7 +345,7 @@ static bool list_partitions(gregor_consumer *c, const opts *o, part_table *parts
     return ok;
 }
 
-static bool assign_all(gregor_consumer *c, const opts *o, const part_table *parts)
+static bool assign_all(gregor_consumer *c, const consume_opts *o, const part_table *parts)
 {
     char err[512];
     for (int i = 0; i < parts->n; i++) {
@@ -380,7 +367,7 @@ static bool assign_all(gregor_consumer *c, const opts *o, const part_table *part
 }
 
 /* True once every partition's position reached its high watermark. */
-static bool at_end(gregor_consumer *c, const opts *o, part_table *parts)
+static bool at_end(gregor_consumer *c, const consume_opts *o, part_table *parts)
 {
     bool all = true;
     for (int i = 0; i < parts->n; i++) {
@@ -399,7 +386,7 @@ static bool at_end(gregor_consumer *c, const opts *o, part_table *parts)
 
 /* Commits the offset after the last printed message of each partition
  * (not the consumer's position: -c may stop inside a batch). */
-static gregor_err commit_printed(gregor_consumer *c, const opts *o, const part_table *parts, bool async, char *err,
+static gregor_err commit_printed(gregor_consumer *c, const consume_opts *o, const part_table *parts, bool async, char *err,
                                  size_t err_size)
 {
     gregor_topic_offset *v = calloc((size_t)parts->n, sizeof *v);
@@ -418,7 +405,7 @@ static gregor_err commit_printed(gregor_consumer *c, const opts *o, const part_t
 }
 
 /* Flushes stdout; false (error printed) when the output cannot be written. */
-static bool flush_out(void)
+bool consume_flush_out(void)
 {
     if (fflush(stdout) == 0 && !ferror(stdout))
         return true;
@@ -426,7 +413,7 @@ static bool flush_out(void)
     return false;
 }
 
-static void setup_output(const opts *o)
+void consume_setup_output(const consume_opts *o)
 {
     static char outbuf[OUTPUT_BUFFER_BYTES];
     if (o->unbuffered)
@@ -445,14 +432,14 @@ static gregor_err poll_flushing(gregor_consumer *c, gregor_batch **b, bool *writ
     gregor_err e = gregor_consumer_poll(c, 0, b, err, err_size);
     if (e != GREGOR_OK || *b)
         return e;
-    if (!flush_out()) {
+    if (!consume_flush_out()) {
         *write_failed = true;
         return GREGOR_OK;
     }
     return gregor_consumer_poll(c, 200, b, err, err_size);
 }
 
-static void refresh_leaders(gregor_consumer *c, const opts *o, part_table *parts)
+static void refresh_leaders(gregor_consumer *c, const consume_opts *o, part_table *parts)
 {
     const gregor_metadata_topic *t;
     const gregor_metadata *md = topic_metadata(c, o->topic, 2000, &t);
@@ -463,13 +450,13 @@ static void refresh_leaders(gregor_consumer *c, const opts *o, part_table *parts
 
 /* Polls and prints until -c, -e, a signal or an error. *output_ok is false
  * when stdout could not be written: what was "printed" may be lost. */
-static int consume_loop(gregor_consumer *c, const opts *o, part_table *parts, bool *output_ok)
+static int consume_loop(gregor_consumer *c, const consume_opts *o, part_table *parts, bool *output_ok)
 {
     int64_t last_commit_ms = now_ms(), last_leaders_ms = now_ms();
     long long seen = 0;
     bool write_failed = false;
     int rc = TOOL_EXIT_OK;
-    setup_output(o);
+    consume_setup_output(o);
     while (!stop_requested && !write_failed && (o->count <= 0 || seen < o->count)) {
         gregor_batch *b = NULL;
         char err[512];
@@ -483,7 +470,7 @@ static int consume_loop(gregor_consumer *c, const opts *o, part_table *parts, bo
         for (size_t i = 0; i < k && (o->count <= 0 || seen < o->count); i++, seen++) {
             const gregor_message *m = gregor_batch_message(b, i);
             int p = parts_index(parts, m->partition);
-            print_message(stdout, o, m, p >= 0 ? parts->leader[p] : -1);
+            consume_print_message(stdout, o, m, p >= 0 ? parts->leader[p] : -1);
             if (p >= 0)
                 parts->next[p] = m->offset + 1;
         }
@@ -494,7 +481,7 @@ static int consume_loop(gregor_consumer *c, const opts *o, part_table *parts, bo
         }
         if (o->commit && now_ms() - last_commit_ms >= COMMIT_INTERVAL_MS) {
             /* What is committed must have been written out first. */
-            if (!flush_out()) {
+            if (!consume_flush_out()) {
                 write_failed = true;
                 break;
             }
@@ -505,11 +492,11 @@ static int consume_loop(gregor_consumer *c, const opts *o, part_table *parts, bo
         if (o->exit_eof && at_end(c, o, parts))
             break;
     }
-    *output_ok = !write_failed && flush_out();
+    *output_ok = !write_failed && consume_flush_out();
     return *output_ok ? rc : TOOL_EXIT_FAIL;
 }
 
-static int run(gregor_consumer *c, const opts *o)
+static int run(gregor_consumer *c, const consume_opts *o)
 {
     part_table parts = {0};
     int rc = TOOL_EXIT_FAIL;
@@ -530,6 +517,43 @@ out:
     return rc;
 }
 
+/* -G GROUP TOPIC...: the group mode (cmd_consume_group.c). */
+static int consume_balanced(gregor_config *cfg, const consume_opts *o, const char *group, bool offset_set,
+                            char **args, size_t n_args)
+{
+    const char **topics = calloc(n_args + 1, sizeof *topics);
+    if (!topics)
+        return TOOL_EXIT_FAIL;
+    size_t n = 0;
+    if (o->topic)
+        topics[n++] = o->topic;
+    for (size_t i = 0; i < n_args; i++)
+        topics[n++] = args[i];
+    int rc = TOOL_EXIT_USAGE;
+    char err[512];
+    if (n == 0) {
+        tool_error("consume", "-G GROUP needs at least one topic (-G GROUP TOPIC..., a topic starting with ^ is a "
+                              "regular expression)");
+    } else if (o->partition >= 0 || o->commit) {
+        tool_error("consume", "-G assigns partitions through the group: -p and --commit do not apply "
+                              "(what is printed is committed)");
+    } else if (offset_set && o->offset != GREGOR_OFFSET_BEGINNING && o->offset != GREGOR_OFFSET_END &&
+               o->offset != GREGOR_OFFSET_COMMITTED) {
+        tool_error("consume", "-G: -o takes beginning, end or stored (where partitions without a committed "
+                              "offset start)");
+    } else if (gregor_config_set(cfg, "group_id", group, err, sizeof err) != GREGOR_OK ||
+               (offset_set && o->offset != GREGOR_OFFSET_COMMITTED &&
+                gregor_config_set(cfg, "auto_offset_reset",
+                                  o->offset == GREGOR_OFFSET_BEGINNING ? "earliest" : "latest", err,
+                                  sizeof err) != GREGOR_OK)) {
+        tool_error("consume", "%s", err);
+    } else {
+        rc = consume_group(cfg, o, topics, n);
+    }
+    free(topics);
+    return rc;
+}
+
 int cmd_consume(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -537,14 +561,14 @@ int cmd_consume(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    opts o = {.partition = -1, .offset = GREGOR_OFFSET_BEGINNING};
+    consume_opts o = {.partition = -1, .offset = GREGOR_OFFSET_BEGINNING};
     bool offset_set = false;
-    const char *group = NULL;
+    const char *group = NULL, *balanced = NULL;
     gregor_config *cfg = gregor_config_new();
     int opt, rc = TOOL_EXIT_USAGE;
     if (!cfg)
         return TOOL_EXIT_FAIL;
-    while ((opt = getopt_long(argc, argv, "Cb:t:p:o:c:eg:f:JK:D:ZuqX:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "Cb:t:p:o:c:eg:G:f:JK:D:ZuqX:h", longopts, NULL)) != -1) {
         char err[256];
         switch (opt) {
         case 'C': break; /* kcat's consumer mode: the only one here */
@@ -578,6 +602,7 @@ int cmd_consume(int argc, char **argv)
         }
         case 'e': o.exit_eof = true; break;
         case 'g': group = optarg; break;
+        case 'G': balanced = optarg; break;
         case 'M': o.commit = true; break;
         case 'f':
             format_free(&o); /* the last -f counts */
@@ -605,6 +630,10 @@ int cmd_consume(int argc, char **argv)
         case 'h': usage(stdout); rc = TOOL_EXIT_OK; goto out;
         default: usage(stderr); goto out;
         }
+    }
+    if (balanced) {
+        rc = consume_balanced(cfg, &o, balanced, offset_set, argv + optind, (size_t)(argc - optind));
+        goto out;
     }
     if (!o.topic || optind != argc || (o.commit && !group) || (o.offset == GREGOR_OFFSET_COMMITTED && !group)) {
         tool_error("consume", !o.topic ? "-t TOPIC is required"

@@ -80,3 +80,16 @@ void *arena_calloc(arena *a, size_t count, size_t size)
         return NULL;
     return arena_alloc(a, count * size);
 }
+
+char *arena_strndup(arena *a, const void *p, size_t n)
+{
+    if (n == SIZE_MAX)
+        return NULL;
+    char *s = arena_alloc(a, n + 1);
+    if (s) {
+        if (n)
+            memcpy(s, p, n);
+        s[n] = 0;
+    }
+    return s;
+}

@@ -34,5 +34,7 @@ void arena_fini(arena *a);
 void *arena_alloc(arena *a, size_t n);
 /* arena_alloc(count * size) with overflow checking. */
 void *arena_calloc(arena *a, size_t count, size_t size);
+/* A NUL-terminated copy of the n bytes at p; NULL on NOMEM. */
+char *arena_strndup(arena *a, const void *p, size_t n);
 
 #endif

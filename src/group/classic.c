@@ -1,0 +1,900 @@
+/* group/classic.c — the member thread of the classic group protocol.
+ *
+ *   find the coordinator (FindCoordinator, shared with the committer)
+ *   -> [eager: revoke everything, wait for the application]
+ *   -> JoinGroup (MEMBER_ID_REQUIRED: again with the id it gave)
+ *   -> the leader assigns (group/assignor.h) -> SyncGroup
+ *   -> steps for the application: eager: assign all; cooperative: revoke
+ *      what moved away (then join again at once), assign what is new
+ *   -> Heartbeat every heartbeat_interval_ms until the coordinator says
+ *      REBALANCE_IN_PROGRESS, the subscription or the subscribed topics
+ *      change, or the member is fenced (ILLEGAL_GENERATION,
+ *      UNKNOWN_MEMBER_ID: its partitions are lost, not revoked).
+ *
+ * Membership requests go to the coordinator on the member's own connection
+ * (CLUSTER_CONN_MEMBER): a JoinGroup held by the broker for a whole
+ * rebalance delays no commit.
+ *
+ * The thread blocks in requests (bounded by their timeouts: JoinGroup by
+ * the rebalance timeout) and otherwise waits on the group's condition
+ * variable, so close, a new subscription or a finished step wake it at
+ * once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "group/group_int.h"
+#include "protocol/gen/api.h"
+#include "protocol/gen/consumer_protocol_assignment.h"
+#include "protocol/gen/consumer_protocol_subscription.h"
+#include "protocol/gen/errors.h"
+#include "protocol/gen/heartbeat.h"
+#include "protocol/gen/join_group.h"
+#include "protocol/gen/leave_group.h"
+#include "protocol/gen/sync_group.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define JOIN_EXTRA_MS 5000 /* JoinGroup waits the rebalance timeout, plus this */
+
+/* The member thread's own state. */
+typedef struct member {
+    gregor_group *g;
+    char member_id[256];
+    int32_t generation;
+    bool need_join;
+    uint64_t sub_version; /* of the subscription joined with */
+    group_tp_list target; /* the assignment of the latest sync (topics malloc'd) */
+    /* the subscribed topics and partition counts when the member joined:
+     * a change means a rebalance (new partitions, new matching topics) */
+    assignor_topic *watch;
+    size_t n_watch;
+    int64_t next_heartbeat_ms;
+    int64_t last_heartbeat_ok_ms;
+} member;
+
+static gregor_err fatal(member *m, gregor_err err, const char *fmt, const char *what)
+{
+    gregor_group *g = m->g;
+    pthread_mutex_lock(&g->lock);
+    g->fatal = err;
+    g->fatal_reported = false;
+    snprintf(g->fatal_str, sizeof g->fatal_str, fmt, g->group_id, what, gregor_err_name(err));
+    gregor_log(GREGOR_LOG_ERROR, "%s", g->fatal_str);
+    pthread_mutex_unlock(&g->lock);
+    gregor_consumer_wakeup(g->consumer);
+    return err;
+}
+
+static void free_watch(member *m)
+{
+    for (size_t i = 0; i < m->n_watch; i++)
+        free((char *)m->watch[i].topic);
+    free(m->watch);
+    m->watch = NULL;
+    m->n_watch = 0;
+}
+
+/* The subscription resolved against the newest metadata (topics copied). */
+static gregor_err resolve_now(gregor_group *g, assignor_topic **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    cluster_snapshot *s = cluster_snapshot_get(g->client->cluster);
+    if (!s)
+        return GREGOR_OK;
+    pthread_mutex_lock(&g->lock);
+    gregor_err err = group_sub_resolve(&g->sub, &s->md, out, n);
+    pthread_mutex_unlock(&g->lock);
+    for (size_t i = 0; err == GREGOR_OK && i < *n; i++)
+        if (!((*out)[i].topic = strdup((*out)[i].topic)))
+            err = GREGOR_ERR_NOMEM;
+    cluster_snapshot_unref(s);
+    return err;
+}
+
+static bool watch_changed(member *m)
+{
+    assignor_topic *now;
+    size_t n;
+    if (resolve_now(m->g, &now, &n) != GREGOR_OK)
+        return false;
+    bool changed = n != m->n_watch;
+    for (size_t i = 0; !changed && i < n; i++)
+        changed = strcmp(now[i].topic, m->watch[i].topic) != 0 || now[i].partitions != m->watch[i].partitions;
+    if (changed)
+        gregor_log(GREGOR_LOG_INFO, "group '%s': subscribed topics or partitions changed: rebalancing",
+                   m->g->group_id);
+    for (size_t i = 0; i < n; i++)
+        free((char *)now[i].topic);
+    free(now);
+    return changed;
+}
+
+/* ------------------------------------------------------------ requests */
+
+/* One request to the coordinator on the member connection. */
+static gregor_err call(member *m, int32_t node, int16_t api, int16_t max_version, net_encode_fn encode, void *opaque,
+                       int32_t timeout_ms, cluster_reply *reply)
+{
+    net_request req = {
+        .api_key = api,
+        .min_version = 0,
+        .max_version = max_version,
+        .encode = encode,
+        .opaque = opaque,
+        .timeout_ms = timeout_ms,
+    };
+    return cluster_call_on(m->g->client->cluster, node, CLUSTER_CONN_MEMBER, &req, reply);
+}
+
+static buf_slice str_slice(const char *s) { return s ? buf_slice_of(s, strlen(s)) : BUF_SLICE_NULL; }
+
+/* ------------------------------------------------- embedded protocol */
+
+/* This member's Subscription for one assignor (malloc'd bytes). */
+static gregor_err encode_subscription(member *m, const group_assignor *a, const assignor_topic *topics, size_t n,
+                                      uint8_t **out, size_t *len)
+{
+    gregor_group *g = m->g;
+    proto_consumer_protocol_subscription sub;
+    proto_consumer_protocol_subscription_init(&sub);
+    buf_slice *names = calloc(n ? n : 1, sizeof *names);
+    proto_consumer_protocol_subscription_topic_partition *owned =
+        calloc(m->target.n ? m->target.n : 1, sizeof *owned);
+    int32_t *parts = calloc(m->target.n ? m->target.n : 1, sizeof *parts);
+    uint8_t *ud = NULL;
+    size_t ud_len = 0;
+    gregor_err err = GREGOR_ERR_NOMEM;
+    if (!names || !owned || !parts)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        names[i] = str_slice(topics[i].topic);
+    sub.topics = names;
+    sub.topics_count = (int32_t)n;
+    /* owned partitions by topic (target is sorted by topic) */
+    int32_t n_owned = 0;
+    for (size_t i = 0; i < m->target.n; i++) {
+        const group_tp *t = &m->target.tps[i];
+        if (n_owned == 0 || !buf_slice_eq_str(owned[n_owned - 1].topic, t->topic)) {
+            proto_consumer_protocol_subscription_topic_partition_init(&owned[n_owned]);
+            owned[n_owned].topic = str_slice(t->topic);
+            owned[n_owned].partitions = &parts[i];
+            owned[n_owned].partitions_count = 0;
+            n_owned++;
+        }
+        parts[i] = t->partition;
+        owned[n_owned - 1].partitions_count++;
+    }
+    sub.owned_partitions = owned;
+    sub.owned_partitions_count = n_owned;
+    sub.generation_id = m->generation;
+    sub.rack_id = str_slice(g->rack);
+    if (a->user_data && (err = a->user_data(m->generation, &ud, &ud_len)) != GREGOR_OK)
+        goto out;
+    sub.user_data = ud ? buf_slice_of(ud, ud_len) : BUF_SLICE_NULL;
+    buf_writer w;
+    buf_writer_init(&w, 1 << 24);
+    buf_write_i16(&w, 3); /* the embedded protocol's version comes first */
+    if ((err = proto_consumer_protocol_subscription_encode(&w, 3, &sub)) == GREGOR_OK)
+        *out = buf_writer_steal(&w, len);
+    buf_writer_fini(&w);
+out:
+    free(ud);
+    free(names);
+    free(owned);
+    free(parts);
+    return err;
+}
+
+/* Decodes one member's Subscription (any version; trailing bytes, which
+ * some clients write, are ignored) into `am` (strings in `a`). */
+static gregor_err decode_subscription(buf_slice bytes, arena *a, assignor_member *am)
+{
+    buf_reader r;
+    buf_reader_init(&r, bytes.ptr, bytes.len < 0 ? 0 : (size_t)bytes.len);
+    int16_t version = buf_read_i16(&r);
+    if (!buf_reader_ok(&r))
+        return GREGOR_ERR_MALFORMED;
+    proto_consumer_protocol_subscription sub;
+    gregor_err err = proto_consumer_protocol_subscription_decode(&r, version > 3 ? 3 : version, &sub, a);
+    if (err != GREGOR_OK)
+        return err;
+    const char **topics = arena_alloc(a, (size_t)(sub.topics_count > 0 ? sub.topics_count : 1) * sizeof *topics);
+    if (!topics)
+        return GREGOR_ERR_NOMEM;
+    for (int32_t i = 0; i < sub.topics_count; i++)
+        if (!(topics[i] = arena_strndup(a, sub.topics[i].ptr, (size_t)sub.topics[i].len)))
+            return GREGOR_ERR_NOMEM;
+    am->topics = topics;
+    am->n_topics = sub.topics_count > 0 ? (size_t)sub.topics_count : 0;
+    am->generation = version >= 2 ? sub.generation_id : -1;
+    am->rack = version >= 3 && sub.rack_id.len > 0 ? arena_strndup(a, sub.rack_id.ptr, (size_t)sub.rack_id.len) : NULL;
+    for (int32_t t = 0; t < sub.owned_partitions_count; t++) {
+        const char *name = arena_strndup(a, sub.owned_partitions[t].topic.ptr,
+                                         (size_t)sub.owned_partitions[t].topic.len);
+        if (!name)
+            return GREGOR_ERR_NOMEM;
+        for (int32_t p = 0; p < sub.owned_partitions[t].partitions_count; p++)
+            if ((err = group_tp_list_add(&am->owned, name, sub.owned_partitions[t].partitions[p])) != GREGOR_OK)
+                return err;
+    }
+    return GREGOR_OK;
+}
+
+static gregor_err encode_assignment(const group_tp_list *l, uint8_t **out, size_t *len)
+{
+    proto_consumer_protocol_assignment as;
+    proto_consumer_protocol_assignment_init(&as);
+    proto_consumer_protocol_assignment_topic_partition *tops = calloc(l->n ? l->n : 1, sizeof *tops);
+    int32_t *parts = calloc(l->n ? l->n : 1, sizeof *parts);
+    gregor_err err = GREGOR_ERR_NOMEM;
+    if (tops && parts) {
+        int32_t nt = 0;
+        for (size_t i = 0; i < l->n; i++) {
+            if (nt == 0 || !buf_slice_eq_str(tops[nt - 1].topic, l->tps[i].topic)) {
+                proto_consumer_protocol_assignment_topic_partition_init(&tops[nt]);
+                tops[nt].topic = str_slice(l->tps[i].topic);
+                tops[nt].partitions = &parts[i];
+                tops[nt].partitions_count = 0;
+                nt++;
+            }
+            parts[i] = l->tps[i].partition;
+            tops[nt - 1].partitions_count++;
+        }
+        as.assigned_partitions = tops;
+        as.assigned_partitions_count = nt;
+        buf_writer w;
+        buf_writer_init(&w, 1 << 24);
+        buf_write_i16(&w, 3);
+        if ((err = proto_consumer_protocol_assignment_encode(&w, 3, &as)) == GREGOR_OK)
+            *out = buf_writer_steal(&w, len);
+        buf_writer_fini(&w);
+    }
+    free(tops);
+    free(parts);
+    return err;
+}
+
+/* The member's own Assignment from SyncGroup into `out` (topics malloc'd). */
+static gregor_err decode_assignment(buf_slice bytes, group_tp_list *out)
+{
+    if (bytes.len <= 0)
+        return GREGOR_OK; /* nothing assigned */
+    buf_reader r;
+    buf_reader_init(&r, bytes.ptr, (size_t)bytes.len);
+    int16_t version = buf_read_i16(&r);
+    if (!buf_reader_ok(&r))
+        return GREGOR_ERR_MALFORMED;
+    arena a;
+    arena_init(&a, ARENA_DEFAULT_LIMIT);
+    proto_consumer_protocol_assignment as;
+    gregor_err err = proto_consumer_protocol_assignment_decode(&r, version > 3 ? 3 : version, &as, &a);
+    for (int32_t t = 0; err == GREGOR_OK && t < as.assigned_partitions_count; t++) {
+        const proto_consumer_protocol_assignment_topic_partition *tp = &as.assigned_partitions[t];
+        for (int32_t p = 0; err == GREGOR_OK && p < tp->partitions_count; p++) {
+            char *name = strndup((const char *)tp->topic.ptr, (size_t)tp->topic.len);
+            if (!name || (err = group_tp_list_add(out, name, tp->partitions[p])) != GREGOR_OK) {
+                free(name);
+                err = GREGOR_ERR_NOMEM;
+            }
+        }
+    }
+    arena_fini(&a);
+    group_tp_list_sort(out);
+    return err;
+}
+
+/* ------------------------------------------------------------ join */
+
+typedef struct join_req {
+    member *m;
+    const char *instance_id;
+    proto_join_group_request_protocol *protocols;
+    int32_t n_protocols;
+} join_req;
+
+static gregor_err encode_join(buf_writer *w, int16_t version, void *opaque)
+{
+    join_req *r = opaque;
+    gregor_group *g = r->m->g;
+    proto_join_group_request req;
+    proto_join_group_request_init(&req);
+    req.group_id = str_slice(g->group_id);
+    req.session_timeout_ms = g->session_timeout_ms;
+    req.rebalance_timeout_ms = g->max_poll_interval_ms;
+    req.member_id = str_slice(r->m->member_id);
+    req.group_instance_id = str_slice(r->instance_id);
+    if (version < 5 && r->instance_id)
+        req.group_instance_id = BUF_SLICE_NULL; /* brokers before 2.3 have no static membership */
+    req.protocol_type = str_slice("consumer");
+    req.protocols = r->protocols;
+    req.protocols_count = r->n_protocols;
+    return proto_join_group_request_encode(w, version, &req);
+}
+
+typedef struct sync_req {
+    member *m;
+    int32_t generation;
+    const char *protocol;
+    proto_sync_group_request_assignment *assignments;
+    int32_t n;
+} sync_req;
+
+static gregor_err encode_sync(buf_writer *w, int16_t version, void *opaque)
+{
+    sync_req *r = opaque;
+    gregor_group *g = r->m->g;
+    proto_sync_group_request req;
+    proto_sync_group_request_init(&req);
+    req.group_id = str_slice(g->group_id);
+    req.generation_id = r->generation;
+    req.member_id = str_slice(r->m->member_id);
+    req.group_instance_id = version >= 3 ? str_slice(g->instance_id) : BUF_SLICE_NULL;
+    req.protocol_type = str_slice("consumer");
+    req.protocol_name = str_slice(r->protocol);
+    req.assignments = r->assignments;
+    req.assignments_count = r->n;
+    return proto_sync_group_request_encode(w, version, &req);
+}
+
+/* Errors after which the member rejoins under a new identity: its
+ * partitions are lost (another member may have them already). */
+static bool fenced(gregor_err err)
+{
+    return err == PROTO_ERR_UNKNOWN_MEMBER_ID || err == PROTO_ERR_ILLEGAL_GENERATION;
+}
+
+/* Gives up the current assignment without a handover. */
+static void lose_partitions(member *m, const char *why)
+{
+    gregor_group *g = m->g;
+    if (m->target.n > 0) {
+        gregor_log(GREGOR_LOG_WARN, "group '%s': member %s lost its %zu partition(s): %s", g->group_id,
+                   m->member_id, m->target.n, why);
+        group_post_step(g, GROUP_STEP_LOST, &m->target, -1);
+    }
+    group_tp_list_free_strings(&m->target);
+    group_tp_list_init(&m->target);
+    m->generation = -1;
+    pthread_mutex_lock(&g->lock);
+    g->generation = -1;
+    pthread_mutex_unlock(&g->lock);
+    offsets_set_member(g->offs, -1, m->member_id, g->instance_id);
+}
+
+/* Waits until the application has run every step up to `id`, heartbeating
+ * meanwhile. False when the member stops or the application stopped
+ * polling (max_poll_interval_ms). */
+static void heartbeat(member *m, int32_t node);
+
+static bool wait_steps(member *m, int32_t node, uint64_t id)
+{
+    gregor_group *g = m->g;
+    for (;;) {
+        pthread_mutex_lock(&g->lock);
+        bool done = g->steps_done >= id, stop = g->stop;
+        bool expired = net_now_ms() - g->last_poll_ms > g->max_poll_interval_ms;
+        if (!done && !stop && !expired) {
+            int64_t wake = m->generation >= 0 ? m->next_heartbeat_ms : net_now_ms() + 1000;
+            struct timespec ts = clock_deadline_ts((int32_t)(wake > net_now_ms() ? wake - net_now_ms() : 0));
+            pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+        }
+        pthread_mutex_unlock(&g->lock);
+        if (done)
+            return true;
+        if (stop || expired)
+            return false;
+        if (m->generation >= 0 && net_now_ms() >= m->next_heartbeat_ms)
+            heartbeat(m, node);
+    }
+}
+
+/* The leader's work: every member's assignment, encoded for SyncGroup. */
+static gregor_err lead(member *m, const proto_join_group_response *jr, const group_assignor *a, arena *mem,
+                       proto_sync_group_request_assignment **out, int32_t *n_out)
+{
+    gregor_group *g = m->g;
+    int32_t n = jr->members_count > 0 ? jr->members_count : 0;
+    assignor_member *members = arena_alloc(mem, (size_t)(n ? n : 1) * sizeof *members);
+    proto_sync_group_request_assignment *res = arena_alloc(mem, (size_t)(n ? n : 1) * sizeof *res);
+    if (!members || !res)
+        return GREGOR_ERR_NOMEM;
+    memset(members, 0, (size_t)(n ? n : 1) * sizeof *members);
+    gregor_err err = GREGOR_OK;
+    for (int32_t i = 0; i < n && err == GREGOR_OK; i++) {
+        group_tp_list_init(&members[i].owned);
+        members[i].member_id = arena_strndup(mem, jr->members[i].member_id.ptr, (size_t)jr->members[i].member_id.len);
+        members[i].instance_id = jr->members[i].group_instance_id.len > 0
+                                     ? arena_strndup(mem, jr->members[i].group_instance_id.ptr,
+                                                     (size_t)jr->members[i].group_instance_id.len)
+                                     : NULL;
+        if ((err = decode_subscription(jr->members[i].metadata, mem, &members[i])) != GREGOR_OK)
+            gregor_log(GREGOR_LOG_WARN, "group '%s': member %s sent a subscription gregor cannot read (%s): it "
+                       "gets nothing", g->group_id, members[i].member_id, gregor_err_name(err));
+        if (err != GREGOR_ERR_NOMEM)
+            err = GREGOR_OK;
+    }
+    /* Every topic any member subscribes to must be in the metadata. */
+    for (int32_t i = 0; i < n && err == GREGOR_OK; i++)
+        err = cluster_add_topics(g->client->cluster, members[i].topics, members[i].n_topics);
+    cluster_snapshot *s = NULL;
+    if (err == GREGOR_OK) {
+        cluster_request_refresh(g->client->cluster);
+        uint64_t after = 0;
+        cluster_snapshot *cur = cluster_snapshot_get(g->client->cluster);
+        if (cur) {
+            after = cur->generation;
+            cluster_snapshot_unref(cur);
+        }
+        if (cluster_wait_snapshot(g->client->cluster, after, g->request_timeout_ms, &s, NULL, 0) != GREGOR_OK)
+            s = cluster_snapshot_get(g->client->cluster);
+    }
+    assignor_topic *topics = NULL;
+    size_t n_topics = 0;
+    if (err == GREGOR_OK && s) {
+        topics = arena_alloc(mem, (size_t)(s->md.n_topics ? s->md.n_topics : 1) * sizeof *topics);
+        if (!topics)
+            err = GREGOR_ERR_NOMEM;
+        for (int32_t t = 0; topics && t < s->md.n_topics; t++) {
+            const gregor_metadata_topic *mt = &s->md.topics[t];
+            bool wanted = false;
+            for (int32_t i = 0; i < n && !wanted; i++)
+                for (size_t k = 0; k < members[i].n_topics && !wanted; k++)
+                    wanted = !strcmp(members[i].topics[k], mt->name);
+            if (wanted && mt->err == GREGOR_OK && mt->n_partitions > 0)
+                topics[n_topics++] = (assignor_topic){arena_strndup(mem, mt->name, strlen(mt->name)),
+                                                      mt->n_partitions};
+        }
+    }
+    cluster_snapshot_unref(s);
+    group_tp_list *result = calloc((size_t)(n ? n : 1), sizeof *result);
+    if (!result)
+        err = GREGOR_ERR_NOMEM;
+    for (int32_t i = 0; result && i < n; i++)
+        group_tp_list_init(&result[i]);
+    if (err == GREGOR_OK)
+        err = a->assign(members, (size_t)n, topics, n_topics, result);
+    for (int32_t i = 0; err == GREGOR_OK && i < n; i++) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        group_tp_list_sort(&result[i]);
+        if ((err = encode_assignment(&result[i], &bytes, &len)) != GREGOR_OK)
+            break;
+        uint8_t *copy = arena_alloc(mem, len ? len : 1);
+        if (!copy) {
+            free(bytes);
+            err = GREGOR_ERR_NOMEM;
+            break;
+        }
+        memcpy(copy, bytes, len);
+        free(bytes);
+        proto_sync_group_request_assignment_init(&res[i]);
+        res[i].member_id = str_slice(members[i].member_id);
+        res[i].assignment = buf_slice_of(copy, len);
+        gregor_log(GREGOR_LOG_DEBUG, "group '%s': %s gets %zu partition(s)", g->group_id, members[i].member_id,
+                   result[i].n);
+    }
+    for (int32_t i = 0; i < n; i++) {
+        group_tp_list_fini(&members[i].owned);
+        if (result)
+            group_tp_list_fini(&result[i]);
+    }
+    free(result);
+    *out = res;
+    *n_out = n;
+    return err;
+}
+
+/* Steps for a new assignment; true when the member must join again at
+ * once (cooperative: it revoked partitions that others are waiting for). */
+static bool reconcile(member *m, int32_t node, group_tp_list *assigned)
+{
+    gregor_group *g = m->g;
+    group_tp_list revoked, added;
+    group_tp_list_init(&revoked);
+    group_tp_list_init(&added);
+    bool again = false;
+    gregor_err err = GREGOR_OK;
+    for (size_t i = 0; i < m->target.n && err == GREGOR_OK; i++)
+        if (!group_tp_list_contains(assigned, m->target.tps[i].topic, m->target.tps[i].partition))
+            err = group_tp_list_add(&revoked, m->target.tps[i].topic, m->target.tps[i].partition);
+    for (size_t i = 0; i < assigned->n && err == GREGOR_OK; i++)
+        if (!group_tp_list_contains(&m->target, assigned->tps[i].topic, assigned->tps[i].partition))
+            err = group_tp_list_add(&added, assigned->tps[i].topic, assigned->tps[i].partition);
+    if (err != GREGOR_OK) {
+        /* Out of memory: give everything up and join again. */
+        group_tp_list_fini(&revoked);
+        group_tp_list_fini(&added);
+        lose_partitions(m, "out of memory");
+        return true;
+    }
+    if (revoked.n > 0) {
+        /* Only cooperative members still own partitions here. */
+        uint64_t id = group_post_step(g, GROUP_STEP_REVOKE, &revoked, m->generation);
+        if (id)
+            wait_steps(m, node, id);
+        again = true;
+    }
+    if (added.n > 0)
+        group_post_step(g, GROUP_STEP_ASSIGN, &added, m->generation);
+    group_tp_list_fini(&revoked);
+    group_tp_list_fini(&added);
+    group_tp_list_free_strings(&m->target);
+    m->target = *assigned;
+    group_tp_list_init(assigned);
+    return again;
+}
+
+/* One whole join: JoinGroup, (leader: assign), SyncGroup, reconcile. */
+static gregor_err join(member *m, int32_t node)
+{
+    gregor_group *g = m->g;
+    if (!g->cooperative && m->target.n > 0) {
+        /* Eager: everything is given up before joining. */
+        uint64_t id = group_post_step(g, GROUP_STEP_REVOKE, &m->target, m->generation);
+        if (id && !wait_steps(m, node, id))
+            return GREGOR_ERR_DESTROYED;
+        group_tp_list_free_strings(&m->target);
+        group_tp_list_init(&m->target);
+    }
+    pthread_mutex_lock(&g->lock);
+    uint64_t sub_version = g->sub_version;
+    pthread_mutex_unlock(&g->lock);
+    free_watch(m);
+    gregor_err err = resolve_now(g, &m->watch, &m->n_watch);
+    if (err != GREGOR_OK)
+        return err;
+    /* Named topics that do not exist yet are subscribed too: they are
+     * assigned once they appear. */
+    assignor_topic *sub_topics = m->watch;
+    size_t n_sub = m->n_watch;
+    pthread_mutex_lock(&g->lock);
+    bool named = !g->sub.has_pattern;
+    if (named) {
+        sub_topics = calloc(g->sub.n_topics ? g->sub.n_topics : 1, sizeof *sub_topics);
+        for (size_t i = 0; sub_topics && i < g->sub.n_topics; i++)
+            sub_topics[i].topic = g->sub.topics[i];
+        n_sub = sub_topics ? g->sub.n_topics : 0;
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (!sub_topics)
+        return GREGOR_ERR_NOMEM;
+
+    proto_join_group_request_protocol protocols[GROUP_MAX_ASSIGNORS];
+    uint8_t *meta[GROUP_MAX_ASSIGNORS] = {0};
+    for (size_t i = 0; i < g->n_assignors && err == GREGOR_OK; i++) {
+        size_t len = 0;
+        err = encode_subscription(m, g->assignors[i], sub_topics, n_sub, &meta[i], &len);
+        proto_join_group_request_protocol_init(&protocols[i]);
+        protocols[i].name = str_slice(g->assignors[i]->name);
+        protocols[i].metadata = buf_slice_of(meta[i], len);
+    }
+    if (named)
+        free(sub_topics); /* the names stay in g->sub, which only this join reads */
+    join_req jreq = {m, g->instance_id, protocols, (int32_t)g->n_assignors};
+    cluster_reply reply = {0};
+    arena mem;
+    arena_init(&mem, ARENA_DEFAULT_LIMIT);
+    proto_join_group_response jr;
+    int32_t join_timeout = g->max_poll_interval_ms + JOIN_EXTRA_MS;
+    if (err == GREGOR_OK)
+        err = call(m, node, PROTO_API_JOIN_GROUP, proto_api_get(PROTO_API_JOIN_GROUP)->max_version, encode_join, &jreq,
+                   join_timeout, &reply);
+    for (size_t i = 0; i < g->n_assignors; i++)
+        free(meta[i]);
+    if (err == GREGOR_OK) {
+        if (proto_join_group_response_decode(&reply.body, reply.version, &jr, &mem) != GREGOR_OK)
+            err = GREGOR_ERR_MALFORMED;
+        else
+            err = gregor_err_from_broker(jr.error_code);
+    }
+    if (err == PROTO_ERR_MEMBER_ID_REQUIRED || (err == GREGOR_OK && jr.member_id.len > 0))
+        snprintf(m->member_id, sizeof m->member_id, "%.*s", (int)jr.member_id.len, (const char *)jr.member_id.ptr);
+    if (err != GREGOR_OK)
+        goto out;
+    m->generation = jr.generation_id;
+    char protocol[64];
+    snprintf(protocol, sizeof protocol, "%.*s", (int)(jr.protocol_name.len > 0 ? jr.protocol_name.len : 0),
+             (const char *)jr.protocol_name.ptr);
+    const group_assignor *a = group_assignor_find(protocol);
+    bool leader = buf_slice_eq_str(jr.leader, m->member_id);
+    gregor_log(GREGOR_LOG_INFO, "group '%s': joined generation %d as %s (%s), assignor %s", g->group_id,
+               (int)m->generation, m->member_id, leader ? "leader" : "follower", protocol);
+    sync_req sreq = {m, m->generation, protocol, NULL, 0};
+    if (leader && !jr.skip_assignment) {
+        if (!a) {
+            err = fatal(m, GREGOR_ERR_UNSUPPORTED, "group '%s': the group chose assignor '%s', which gregor lacks (%s)",
+                        protocol);
+            goto out;
+        }
+        if ((err = lead(m, &jr, a, &mem, &sreq.assignments, &sreq.n)) != GREGOR_OK)
+            goto out;
+    }
+    free(reply.frame);
+    reply.frame = NULL;
+    err = call(m, node, PROTO_API_SYNC_GROUP, proto_api_get(PROTO_API_SYNC_GROUP)->max_version, encode_sync, &sreq,
+               g->request_timeout_ms > g->session_timeout_ms ? g->request_timeout_ms : g->session_timeout_ms,
+               &reply);
+    proto_sync_group_response sr;
+    if (err == GREGOR_OK) {
+        if (proto_sync_group_response_decode(&reply.body, reply.version, &sr, &mem) != GREGOR_OK)
+            err = GREGOR_ERR_MALFORMED;
+        else
+            err = gregor_err_from_broker(sr.error_code);
+    }
+    if (err != GREGOR_OK)
+        goto out;
+    group_tp_list assigned;
+    group_tp_list_init(&assigned);
+    if ((err = decode_assignment(sr.assignment, &assigned)) != GREGOR_OK) {
+        group_tp_list_free_strings(&assigned);
+        gregor_log(GREGOR_LOG_ERROR, "group '%s': the leader's assignment cannot be read (%s)", g->group_id,
+                   gregor_err_name(err));
+        goto out;
+    }
+    pthread_mutex_lock(&g->lock);
+    snprintf(g->member_id, sizeof g->member_id, "%s", m->member_id);
+    snprintf(g->protocol, sizeof g->protocol, "%s", protocol);
+    g->generation = m->generation;
+    pthread_mutex_unlock(&g->lock);
+    offsets_set_member(g->offs, m->generation, m->member_id, g->instance_id);
+    m->sub_version = sub_version;
+    m->need_join = false;
+    m->last_heartbeat_ok_ms = net_now_ms();
+    m->next_heartbeat_ms = net_now_ms() + g->heartbeat_interval_ms;
+    if (reconcile(m, node, &assigned))
+        m->need_join = true;
+    group_tp_list_free_strings(&assigned);
+out:
+    free(reply.frame);
+    arena_fini(&mem);
+    return err;
+}
+
+/* ------------------------------------------------------- heartbeat */
+
+typedef struct hb_req {
+    member *m;
+} hb_req;
+
+static gregor_err encode_heartbeat(buf_writer *w, int16_t version, void *opaque)
+{
+    member *m = opaque;
+    proto_heartbeat_request req;
+    proto_heartbeat_request_init(&req);
+    req.group_id = str_slice(m->g->group_id);
+    req.generation_id = m->generation;
+    req.member_id = str_slice(m->member_id);
+    req.group_instance_id = version >= 3 ? str_slice(m->g->instance_id) : BUF_SLICE_NULL;
+    return proto_heartbeat_request_encode(w, version, &req);
+}
+
+static gregor_err heartbeat_once(member *m, int32_t node)
+{
+    cluster_reply reply = {0};
+    gregor_err err = call(m, node, PROTO_API_HEARTBEAT, proto_api_get(PROTO_API_HEARTBEAT)->max_version,
+                          encode_heartbeat, m, m->g->request_timeout_ms, &reply);
+    if (err == GREGOR_OK) {
+        arena a;
+        arena_init(&a, 1 << 16);
+        proto_heartbeat_response r;
+        err = proto_heartbeat_response_decode(&reply.body, reply.version, &r, &a) != GREGOR_OK
+                  ? GREGOR_ERR_MALFORMED
+                  : gregor_err_from_broker(r.error_code);
+        arena_fini(&a);
+        free(reply.frame);
+    }
+    return err;
+}
+
+/* Handles an error of the group protocol: rejoin, lose the partitions,
+ * find the coordinator again, or fail for good. */
+static void handle_error(member *m, int32_t node, gregor_err err, const char *what)
+{
+    gregor_group *g = m->g;
+    if (err == PROTO_ERR_REBALANCE_IN_PROGRESS || err == PROTO_ERR_MEMBER_ID_REQUIRED) {
+        m->need_join = true;
+    } else if (fenced(err)) {
+        lose_partitions(m, gregor_err_name(err));
+        if (err == PROTO_ERR_UNKNOWN_MEMBER_ID && !g->instance_id)
+            m->member_id[0] = 0;
+        m->need_join = true;
+    } else if (offsets_coordinator_lost(err)) {
+        gregor_log(GREGOR_LOG_INFO, "group '%s': %s: coordinator %d: %s; finding it again", g->group_id, what,
+                   (int)node, gregor_err_name(err));
+        offsets_forget_coordinator(g->offs, node, err);
+    } else if (err == PROTO_ERR_COORDINATOR_LOAD_IN_PROGRESS || gregor_err_is_retriable(err)) {
+        /* try again after the backoff */
+    } else if (err == PROTO_ERR_FENCED_INSTANCE_ID) {
+        lose_partitions(m, "another member uses this group_instance_id");
+        fatal(m, err, "group '%s': %s: %s (another process uses this group_instance_id)", what);
+        m->need_join = false;
+    } else {
+        fatal(m, err, "group '%s': %s failed: %s", what);
+    }
+}
+
+static void heartbeat(member *m, int32_t node)
+{
+    gregor_group *g = m->g;
+    gregor_err err = heartbeat_once(m, node);
+    int64_t now = net_now_ms();
+    m->next_heartbeat_ms = now + g->heartbeat_interval_ms;
+    if (err == GREGOR_OK || err == PROTO_ERR_REBALANCE_IN_PROGRESS)
+        m->last_heartbeat_ok_ms = now;
+    if (err != GREGOR_OK)
+        handle_error(m, node, err, "Heartbeat");
+    if (err != GREGOR_OK && m->generation >= 0 && now - m->last_heartbeat_ok_ms > g->session_timeout_ms) {
+        /* The coordinator has surely expired the session by now. */
+        lose_partitions(m, "no heartbeat got through within session_timeout_ms");
+        m->need_join = true;
+    }
+}
+
+/* ----------------------------------------------------------- leave */
+
+typedef struct leave_req {
+    const char *group_id, *member_id, *instance_id;
+} leave_req;
+
+static gregor_err encode_leave(buf_writer *w, int16_t version, void *opaque)
+{
+    leave_req *r = opaque;
+    proto_leave_group_request req;
+    proto_leave_group_request_init(&req);
+    req.group_id = str_slice(r->group_id);
+    proto_leave_group_request_member_identity id;
+    proto_leave_group_request_member_identity_init(&id);
+    id.member_id = str_slice(r->member_id);
+    id.group_instance_id = str_slice(r->instance_id);
+    id.reason = str_slice("the consumer is closing");
+    if (version >= 3) {
+        req.members = &id;
+        req.members_count = 1;
+    } else {
+        req.member_id = str_slice(r->member_id);
+    }
+    return proto_leave_group_request_encode(w, version, &req);
+}
+
+/* Sends LeaveGroup for `member_id` on the commit connection (the member
+ * connection may be busy with a JoinGroup this ends). */
+static void leave(gregor_group *g, const char *member_id, const char *why)
+{
+    int32_t node;
+    char errstr[256] = "";
+    int64_t deadline = net_now_ms() + g->request_timeout_ms;
+    if (!member_id[0] || offsets_coordinator(g->offs, deadline, &node, errstr, sizeof errstr) != GREGOR_OK)
+        return;
+    leave_req r = {g->group_id, member_id, g->instance_id};
+    net_request req = {
+        .api_key = PROTO_API_LEAVE_GROUP,
+        .max_version = proto_api_get(PROTO_API_LEAVE_GROUP)->max_version,
+        .encode = encode_leave,
+        .opaque = &r,
+        .timeout_ms = g->request_timeout_ms,
+    };
+    cluster_reply reply = {0};
+    gregor_err err = cluster_call_on(g->client->cluster, node, CLUSTER_CONN_COORDINATOR, &req, &reply);
+    free(reply.frame);
+    gregor_log(err == GREGOR_OK ? GREGOR_LOG_INFO : GREGOR_LOG_WARN, "group '%s': member %s left (%s): %s",
+               g->group_id, member_id, why, gregor_err_name(err));
+}
+
+void group_classic_leave(gregor_group *g)
+{
+    if (g->instance_id)
+        return; /* a static member keeps its place for session_timeout_ms */
+    char id[256];
+    pthread_mutex_lock(&g->lock);
+    snprintf(id, sizeof id, "%s", g->member_id);
+    pthread_mutex_unlock(&g->lock);
+    leave(g, id, "closing");
+}
+
+/* The application stopped polling: leave on purpose, so that the
+ * partitions go to members that work. */
+static void poll_expired(member *m)
+{
+    gregor_group *g = m->g;
+    gregor_log(GREGOR_LOG_WARN, "group '%s': no poll for more than max_poll_interval_ms (%d ms): leaving the group",
+               g->group_id, g->max_poll_interval_ms);
+    if (!g->instance_id)
+        leave(g, m->member_id, "max_poll_interval_ms passed without a poll");
+    lose_partitions(m, "max_poll_interval_ms passed without a poll");
+    if (!g->instance_id)
+        m->member_id[0] = 0;
+    pthread_mutex_lock(&g->lock);
+    g->poll_expired = true;
+    g->poll_expired_report = true;
+    pthread_mutex_unlock(&g->lock);
+    gregor_consumer_wakeup(g->consumer);
+    m->need_join = true;
+}
+
+/* ------------------------------------------------------------ main */
+
+void *group_classic_main(void *arg)
+{
+    member m = {.g = arg, .generation = -1, .need_join = true};
+    gregor_group *g = m.g;
+    group_tp_list_init(&m.target);
+    int64_t next_watch_ms = 0;
+    for (;;) {
+        pthread_mutex_lock(&g->lock);
+        while (!g->stop && (g->poll_expired || (g->fatal != GREGOR_OK && !m.need_join))) {
+            struct timespec ts = clock_deadline_ts(1000);
+            pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+        }
+        bool stop = g->stop;
+        if (g->sub_version != m.sub_version)
+            m.need_join = true;
+        bool expired = net_now_ms() - g->last_poll_ms > g->max_poll_interval_ms;
+        pthread_mutex_unlock(&g->lock);
+        if (stop)
+            break;
+        if (expired) {
+            poll_expired(&m);
+            continue;
+        }
+        int32_t node;
+        char errstr[256];
+        gregor_err err = offsets_coordinator(g->offs, net_now_ms() + g->request_timeout_ms, &node, errstr,
+                                             sizeof errstr);
+        if (err != GREGOR_OK) {
+            gregor_log(GREGOR_LOG_INFO, "group '%s': no coordinator yet: %s", g->group_id, errstr);
+            if (!offsets_coordinator_lost(err) && !gregor_err_is_retriable(err) && err != GREGOR_ERR_NO_BROKERS)
+                fatal(&m, err, "group '%s': %s: %s", "FindCoordinator");
+            if (m.generation >= 0 && net_now_ms() - m.last_heartbeat_ok_ms > g->session_timeout_ms) {
+                lose_partitions(&m, "the coordinator was unreachable for session_timeout_ms");
+                m.need_join = true;
+            }
+            pthread_mutex_lock(&g->lock);
+            struct timespec ts = clock_deadline_ts(g->retry_backoff_ms);
+            if (!g->stop)
+                pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+            pthread_mutex_unlock(&g->lock);
+            continue;
+        }
+        if (m.need_join) {
+            err = join(&m, node);
+            if (err != GREGOR_OK && err != GREGOR_ERR_DESTROYED) {
+                gregor_log(GREGOR_LOG_INFO, "group '%s': join: %s", g->group_id, gregor_err_name(err));
+                handle_error(&m, node, err, "JoinGroup/SyncGroup");
+                m.need_join = g->fatal == GREGOR_OK || fenced(err);
+                if (err != PROTO_ERR_MEMBER_ID_REQUIRED && err != PROTO_ERR_UNKNOWN_MEMBER_ID) {
+                    pthread_mutex_lock(&g->lock);
+                    struct timespec ts = clock_deadline_ts(g->retry_backoff_ms);
+                    if (!g->stop)
+                        pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+                    pthread_mutex_unlock(&g->lock);
+                }
+            }
+            continue;
+        }
+        int64_t now = net_now_ms();
+        if (now >= next_watch_ms) {
+            next_watch_ms = now + 1000;
+            if (watch_changed(&m)) {
+                m.need_join = true;
+                continue;
+            }
+        }
+        if (now >= m.next_heartbeat_ms) {
+            heartbeat(&m, node);
+            continue;
+        }
+        /* Sleep until the next heartbeat, or until woken. */
+        pthread_mutex_lock(&g->lock);
+        int64_t wake = m.next_heartbeat_ms < next_watch_ms ? m.next_heartbeat_ms : next_watch_ms;
+        struct timespec ts = clock_deadline_ts((int32_t)(wake - now));
+        if (!g->stop && g->sub_version == m.sub_version)
+            pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+        pthread_mutex_unlock(&g->lock);
+    }
+    group_tp_list_free_strings(&m.target);
+    free_watch(&m);
+    return NULL;
+}
