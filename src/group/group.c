@@ -269,11 +269,15 @@ gregor_err gregor_group_poll(gregor_group *g, int32_t timeout_ms, gregor_batch *
             g->poll_expired = false; /* the member thread joins again */
             pthread_cond_broadcast(&g->cond);
         }
+        pthread_mutex_unlock(&g->lock);
+        /* Steps first: a member that left reports its lost partitions to
+         * the callback before poll says why. */
+        group_run_steps(g, false);
+        pthread_mutex_lock(&g->lock);
         gregor_err err = member_report_locked(g, errstr, n);
         pthread_mutex_unlock(&g->lock);
         if (err != GREGOR_OK)
             return err;
-        group_run_steps(g, false);
         int64_t now = net_now_ms();
         int32_t left = deadline == INT64_MAX ? -1 : now >= deadline ? 0 : (int32_t)(deadline - now);
         /* Wait in slices no longer than the poll interval allows, so that a
