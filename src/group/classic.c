@@ -673,6 +673,9 @@ static gregor_err encode_heartbeat(buf_writer *w, int16_t version, void *opaque)
 
 static gregor_err heartbeat_once(member *m, int32_t node)
 {
+    pthread_mutex_lock(&m->g->lock);
+    m->g->heartbeats++;
+    pthread_mutex_unlock(&m->g->lock);
     cluster_reply reply = {0};
     gregor_err err = call(m, node, PROTO_API_HEARTBEAT, proto_api_get(PROTO_API_HEARTBEAT)->max_version,
                           encode_heartbeat, m, m->g->request_timeout_ms, &reply);

@@ -100,6 +100,7 @@ struct gregor_group {
     bool stop;                /* close: the member thread ends */
     bool left;                /* LeaveGroup was sent (or is not to be sent) */
     bool closed;
+    uint64_t heartbeats;      /* Heartbeat requests sent (for tests and, later, metrics) */
     bool thread_started;
     pthread_t thread;
     /* application thread */

@@ -52,9 +52,9 @@ static inline void tc_topic(char *out, size_t n, const char *prefix)
     snprintf(out, n, "%s-%d-%ld", prefix, (int)getpid(), (long)time(NULL));
 }
 
-static inline void tc_create_topic(const char *cluster, const char *topic, int partitions, int replication)
+static inline void tc_create_topic(const char *cluster_name, const char *topic, int partitions, int replication)
 {
-    tc_sh("%s create-topic %s %s %d %d >/dev/null", tu_env_required("GREGOR_KAFKA_DEV"), cluster, topic,
+    tc_sh("%s create-topic %s %s %d %d >/dev/null", tu_env_required("GREGOR_KAFKA_DEV"), cluster_name, topic,
           partitions, replication);
 }
 
