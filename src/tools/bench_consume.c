@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "tools/bench.h"
 #include "tools/tool.h"
 
 #define MAX_PARTS 1024
@@ -18,6 +19,9 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: gregor bench consume -b BROKERS -t TOPIC [-p PARTITION] [-c COUNT] [-X key=value]...\n"
+               "       gregor bench consume -b BROKERS -t TOPIC -G GROUP [-m MEMBERS] -c COUNT [-X key=value]...\n"
+               "  -G GROUP       read as MEMBERS members (default 1) of GROUP, a fresh group, each its own\n"
+               "                 gregor_group polled by its own thread; the time includes joining\n"
                "  -c COUNT       messages to read (default: everything up to the log end at the start)\n"
                "  -p PARTITION   only this partition (default: all)\n"
                "  -X key=value   any client or consumer option, e.g. -X fetch_max_wait_ms=100\n");
@@ -141,7 +145,8 @@ static int run(gregor_consumer *c, const char *topic, int32_t partition, long lo
 
 int tool_bench_consume(int argc, char **argv)
 {
-    const char *topic = NULL;
+    const char *topic = NULL, *group = NULL;
+    int members = 1;
     int32_t partition = -1;
     long long count = 0;
     int opt, rc = TOOL_EXIT_USAGE;
@@ -149,7 +154,7 @@ int tool_bench_consume(int argc, char **argv)
     if (!cfg)
         return TOOL_EXIT_FAIL;
     char err[512];
-    while ((opt = getopt(argc, argv, "b:t:p:c:X:h")) != -1) {
+    while ((opt = getopt(argc, argv, "b:t:p:c:G:m:X:h")) != -1) {
         switch (opt) {
         case 'b':
             if (gregor_config_set(cfg, "bootstrap", optarg, err, sizeof err) != GREGOR_OK) {
@@ -170,6 +175,14 @@ int tool_bench_consume(int argc, char **argv)
                 count = v;
             break;
         }
+        case 'G': group = optarg; break;
+        case 'm': {
+            long long v;
+            if (!tool_parse_int("bench consume", "-m", optarg, 1, 1000, &v))
+                goto out;
+            members = (int)v;
+            break;
+        }
         case 'X':
             if (!tool_apply_x(cfg, optarg))
                 goto out;
@@ -180,6 +193,10 @@ int tool_bench_consume(int argc, char **argv)
     }
     if (!topic || optind != argc) {
         usage(stderr);
+        goto out;
+    }
+    if (group) {
+        rc = bench_consume_group(cfg, topic, group, members, count);
         goto out;
     }
     gregor_consumer *c;
