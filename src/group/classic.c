@@ -710,6 +710,12 @@ static void handle_error(member *m, int32_t node, gregor_err err, const char *wh
         offsets_forget_coordinator(g->offs, node, err);
     } else if (err == PROTO_ERR_COORDINATOR_LOAD_IN_PROGRESS || gregor_err_is_retriable(err)) {
         /* try again after the backoff */
+    } else if (err == GREGOR_ERR_MALFORMED || err == GREGOR_ERR_TRUNCATED || err == GREGOR_ERR_TOO_LARGE) {
+        /* Bytes that cannot be decoded (a response, or an assignment another
+         * client's leader wrote): logged; the member joins again. */
+        gregor_log(GREGOR_LOG_ERROR, "group '%s': %s: undecodable answer (%s); joining again", g->group_id, what,
+                   gregor_err_name(err));
+        m->need_join = true;
     } else if (err == PROTO_ERR_FENCED_INSTANCE_ID) {
         lose_partitions(m, "another member uses this group_instance_id");
         fatal(m, err, "group '%s': %s: %s (another process uses this group_instance_id)", what);
