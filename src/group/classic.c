@@ -720,6 +720,11 @@ static void handle_error(member *m, int32_t node, gregor_err err, const char *wh
         lose_partitions(m, "another member uses this group_instance_id");
         fatal(m, err, "group '%s': %s: %s (another process uses this group_instance_id)", what);
         m->need_join = false;
+    } else if (err == GREGOR_ERR_UNSUPPORTED) {
+        fatal(m, err,
+              "group '%s': %s: %s: the broker has no group membership (Kafka before 0.9); read explicit partitions "
+              "with gregor_consumer instead",
+              what);
     } else {
         fatal(m, err, "group '%s': %s failed: %s", what);
     }
