@@ -38,6 +38,7 @@ struct cluster {
     net_loop *loop;
     cluster_config cfg;
     atomic_bool all_topics; /* cfg.all_topics, or a pattern subscription asked for every topic */
+    atomic_int member_kinds; /* kinds handed out by cluster_new_member_kind */
 
     boot_addr *boot;
     size_t n_boot;
@@ -610,6 +611,11 @@ gregor_err cluster_last_error(cluster *c, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "%s", c->last_errstr);
     pthread_mutex_unlock(&c->lock);
     return err;
+}
+
+cluster_conn_kind cluster_new_member_kind(cluster *c)
+{
+    return (cluster_conn_kind)(CLUSTER_CONN_MEMBER + atomic_fetch_add(&c->member_kinds, 1));
 }
 
 void cluster_want_all_topics(cluster *c)

@@ -96,6 +96,11 @@ typedef enum cluster_conn_kind {
                                * holds for a whole rebalance never delays a commit */
 } cluster_conn_kind;
 
+/* A connection kind of its own for one group member (CLUSTER_CONN_MEMBER
+ * and up): members sharing a client must not share the connection a
+ * JoinGroup may hold for a whole rebalance. Any thread. */
+cluster_conn_kind cluster_new_member_kind(cluster *c);
+
 /* (loop) The connection of `kind` to broker `node_id`, created on first use
  * from the current snapshot's address; NULL when the broker is not known.
  * Every kind is closed when the broker leaves the metadata and follows its
