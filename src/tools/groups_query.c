@@ -526,7 +526,9 @@ out:
 /* One attempt at the whole description, at coordinator `node`. A 4.x
  * broker's DescribeGroups answers GROUP_ID_NOT_FOUND ("not a classic
  * group") for a KIP-848 group: ConsumerGroupDescribe describes it then; a
- * broker without API 69 keeps the first answer. */
+ * broker without API 69, or with the consumer protocol disabled (3.x
+ * advertises API 69 and answers UNSUPPORTED_VERSION), keeps the first
+ * answer. */
 static gregor_err describe_at(gregor_client *c, int32_t node, const char *group, int32_t timeout_ms, grp_desc *d,
                               char *errstr, size_t n)
 {
@@ -534,7 +536,8 @@ static gregor_err describe_at(gregor_client *c, int32_t node, const char *group,
     if (err == PROTO_ERR_GROUP_ID_NOT_FOUND) {
         char e2[512];
         gregor_err err2 = describe_kip848(c, node, group, timeout_ms, d, e2, sizeof e2);
-        if (err2 == GREGOR_OK || (err2 != PROTO_ERR_GROUP_ID_NOT_FOUND && err2 != GREGOR_ERR_UNSUPPORTED)) {
+        if (err2 == GREGOR_OK || (err2 != PROTO_ERR_GROUP_ID_NOT_FOUND && err2 != GREGOR_ERR_UNSUPPORTED &&
+                                  err2 != PROTO_ERR_UNSUPPORTED_VERSION)) {
             err = err2;
             snprintf(errstr, n, "%s", e2);
         }

@@ -24,6 +24,7 @@ import time
 import uuid
 
 from cli_util import fail, run
+from groups_util import KcatMember
 
 BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA1"]
 KAFKA_DEV = os.environ["GREGOR_KAFKA_DEV"]
@@ -110,41 +111,10 @@ def _range():
     return (RangePartitionAssignor,)
 
 
-class KcatMember:
-    """kcat -G: its member id and assignment from its rebalance lines on stderr."""
-
-    def __init__(self, group, topic, tmp):
-        self.err_path = os.path.join(tmp, "kcat.err")
-        self.errf = open(self.err_path, "w")
-        self.p = subprocess.Popen(["kcat", "-b", BOOTSTRAP, "-G", group, topic, "-o", "beginning",
-                                   "-X", "client.id=kcat-member", "-X", "partition.assignment.strategy=range",
-                                   "-X", "auto.commit.interval.ms=200"],
-                                  stdout=subprocess.DEVNULL, stderr=self.errf)
-
-    def report(self):
-        member, parts = None, frozenset()
-        with open(self.err_path) as f:
-            for line in f:
-                if "rebalanced (memberid " not in line:
-                    continue
-                member = line.split("(memberid ", 1)[1].split(")", 1)[0]
-                if ": assigned: " in line:
-                    items = line.split(": assigned: ", 1)[1].strip().split(", ")
-                    parts = frozenset((i.split(" [")[0], int(i.split(" [")[1].rstrip("]"))) for i in items if i)
-                else:
-                    parts = frozenset()
-        return member, parts
-
-    def close(self):
-        self.p.terminate()
-        self.p.wait(10)
-        self.errf.close()
-
-
 def check_classic(topic, ends, tmp):
     group = f"gc-{topic}"
     kp = [KpMember(group, topic, f"kp-{i}") for i in range(2)]
-    kc = KcatMember(group, topic, tmp)
+    kc = KcatMember(BOOTSTRAP, group, topic, tmp)
     try:
         deadline = time.monotonic() + 90
         last = "no stable view yet"
