@@ -11,6 +11,7 @@
  *
  * Threading: the command's thread; blocking calls through the client.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +23,10 @@
 #include "protocol/gen/consumer_protocol_assignment.h"
 #include "protocol/gen/describe_groups.h"
 #include "protocol/gen/errors.h"
-#include "protocol/gen/find_coordinator.h"
 #include "protocol/gen/list_groups.h"
 #include "protocol/gen/offset_fetch.h"
+#include "protocol/gen/registry.h"
+#include "protocol/group_coordinator.h"
 #include "tools/groups.h"
 
 #define ASSIGNMENT_MAX_VERSION 3
@@ -87,30 +89,69 @@ static int32_t left_ms(int64_t deadline)
 
 /* ------------------------------------------------------------ requests */
 
-/* One request to `node` (-1: any broker); the decoded answer goes to `a`.
- * `what` names the request in errors. UNSUPPORTED (the broker lacks the API
- * or every version we speak) gets its own message. */
-static gregor_err call(gregor_client *c, int32_t node, int16_t api, int16_t min_v, int16_t max_v,
-                       net_encode_fn enc, void *arg, int32_t timeout_ms, cluster_reply *reply, char *errstr,
-                       size_t n)
+/* A decoded response: views into reply.frame, arrays in mem. */
+typedef struct answer {
+    cluster_reply reply;
+    arena mem;
+} answer;
+
+static void answer_fini(answer *a)
 {
-    net_request req = {.api_key = api, .min_version = min_v, .max_version = max_v, .encode = enc, .opaque = arg};
-    gregor_err err = client_call_any(c, node, &req, timeout_ms, reply, errstr, n);
-    if (err == GREGOR_ERR_UNSUPPORTED && errstr && n)
+    arena_fini(&a->mem);
+    free(a->reply.frame);
+}
+
+static const proto_message_info *response_info(int16_t api)
+{
+    for (size_t i = 0; i < proto_messages_count; i++)
+        if (proto_messages[i].api_key == api && proto_messages[i].response)
+            return &proto_messages[i];
+    return NULL;
+}
+
+/* One request to `node` (-1: any broker), versions min_v..max_v (-1: the
+ * highest gregor speaks), decoded into `out` (the API's response struct).
+ * On GREGOR_OK the caller calls answer_fini(ans) when done with `out`; on
+ * failure there is nothing to free and errstr names the request and the
+ * broker. UNSUPPORTED: the broker lacks the API or those versions. */
+static gregor_err request(gregor_client *c, int32_t node, int16_t api, int16_t min_v, int16_t max_v,
+                          net_encode_fn enc, void *arg, int32_t timeout_ms, void *out, answer *ans, char *errstr,
+                          size_t n)
+{
+    const proto_message_info *mi = response_info(api);
+    assert(mi);
+    net_request req = {.api_key = api,
+                       .min_version = min_v,
+                       .max_version = max_v >= 0 ? max_v : proto_api_get(api)->max_version,
+                       .encode = enc,
+                       .opaque = arg};
+    arena_init(&ans->mem, ARENA_DEFAULT_LIMIT);
+    gregor_err err = client_call_any(c, node, &req, timeout_ms, &ans->reply, errstr, n);
+    if (err == GREGOR_ERR_UNSUPPORTED) {
         snprintf(errstr, n, "broker %d does not support %s v%d+", (int)node, proto_api_name(api), min_v);
-    else if (err != GREGOR_OK && errstr && n && node >= 0 && !strstr(errstr, "broker")) {
+    } else if (err != GREGOR_OK && node >= 0 && !strstr(errstr, "broker")) {
         char tmp[256];
         snprintf(tmp, sizeof tmp, "%s", errstr);
         snprintf(errstr, n, "%s to broker %d: %s", proto_api_name(api), (int)node, tmp);
+    } else if (err == GREGOR_OK &&
+               (err = mi->decode(&ans->reply.body, ans->reply.version, out, &ans->mem)) != GREGOR_OK) {
+        snprintf(errstr, n, "malformed %s v%d response from broker %d: %s", proto_api_name(api), ans->reply.version,
+                 (int)ans->reply.node_id, ans->reply.body.what ? ans->reply.body.what : gregor_err_str(err));
+        free(ans->reply.frame);
     }
+    if (err != GREGOR_OK)
+        arena_fini(&ans->mem);
     return err;
 }
 
-static void malformed(char *errstr, size_t n, const char *api, const cluster_reply *r, gregor_err err)
+/* MALFORMED, with errstr, unless an answer about one group holds one. */
+static gregor_err one_group(int32_t count, int16_t api, int32_t node, char *errstr, size_t n)
 {
-    if (errstr && n)
-        snprintf(errstr, n, "malformed %s v%d response from broker %d: %s", api, r->version, (int)r->node_id,
-                 r->body.what ? r->body.what : gregor_err_str(err));
+    if (count == 1)
+        return GREGOR_OK;
+    snprintf(errstr, n, "%s at broker %d: %d groups in the answer, asked for 1", proto_api_name(api), (int)node,
+             (int)count);
+    return GREGOR_ERR_MALFORMED;
 }
 
 static gregor_err encode_list_groups(buf_writer *w, int16_t version, void *opaque)
@@ -125,24 +166,19 @@ static gregor_err encode_list_groups(buf_writer *w, int16_t version, void *opaqu
 static gregor_err list_one(gregor_client *c, int32_t node, int32_t timeout_ms, arena *a, grp_listed **out,
                            size_t *n_out, size_t *cap, char *errstr, size_t n)
 {
-    cluster_reply reply;
-    gregor_err err = call(c, node, PROTO_API_LIST_GROUPS, 0, 4, encode_list_groups, NULL, timeout_ms, &reply,
-                          errstr, n);
-    if (err == GREGOR_ERR_UNSUPPORTED && errstr && n)
+    answer ans;
+    proto_list_groups_response m;
+    gregor_err err = request(c, node, PROTO_API_LIST_GROUPS, 0, 4, encode_list_groups, NULL, timeout_ms, &m, &ans,
+                             errstr, n);
+    if (err == GREGOR_ERR_UNSUPPORTED)
         snprintf(errstr, n,
                  "broker %d has no ListGroups API: a Kafka 0.8 broker has no consumer groups "
                  "(committed offsets only: 'gregor offsets -g GROUP -t TOPIC')",
                  (int)node);
     if (err != GREGOR_OK)
         return err;
-    arena tmp;
-    arena_init(&tmp, ARENA_DEFAULT_LIMIT);
-    proto_list_groups_response m;
-    if ((err = proto_list_groups_response_decode(&reply.body, reply.version, &m, &tmp)) != GREGOR_OK) {
-        malformed(errstr, n, "ListGroups", &reply, err);
-    } else if ((err = gregor_err_from_broker(m.error_code)) != GREGOR_OK) {
-        if (errstr && n)
-            snprintf(errstr, n, "ListGroups at broker %d: %s", (int)node, gregor_err_name(err));
+    if ((err = gregor_err_from_broker(m.error_code)) != GREGOR_OK) {
+        snprintf(errstr, n, "ListGroups at broker %d: %s", (int)node, gregor_err_name(err));
     } else {
         for (int32_t i = 0; i < m.groups_count && err == GREGOR_OK; i++) {
             if (*n_out == *cap) {
@@ -163,8 +199,7 @@ static gregor_err list_one(gregor_client *c, int32_t node, int32_t timeout_ms, a
             g->coordinator = node;
         }
     }
-    arena_fini(&tmp);
-    free(reply.frame);
+    answer_fini(&ans);
     return err;
 }
 
@@ -197,44 +232,22 @@ gregor_err groups_list(gregor_client *c, int32_t timeout_ms, arena *a, grp_liste
 
 static gregor_err encode_find(buf_writer *w, int16_t version, void *opaque)
 {
-    const char *group = opaque;
-    buf_slice key = buf_slice_of(group, strlen(group));
-    proto_find_coordinator_request m;
-    proto_find_coordinator_request_init(&m);
-    m.key = key;
-    m.key_type = 0; /* a group */
-    m.coordinator_keys = &key;
-    m.coordinator_keys_count = 1;
-    return proto_find_coordinator_request_encode(w, version, &m);
+    return proto_group_coordinator_encode(w, version, opaque);
 }
 
 static gregor_err find_coordinator(gregor_client *c, const char *group, int32_t timeout_ms, int32_t *node,
                                    char *errstr, size_t n)
 {
-    cluster_reply reply;
-    gregor_err err = call(c, -1, PROTO_API_FIND_COORDINATOR, 0,
-                          proto_api_get(PROTO_API_FIND_COORDINATOR)->max_version, encode_find, (void *)group,
-                          timeout_ms, &reply, errstr, n);
+    answer ans;
+    proto_find_coordinator_response m;
+    gregor_err err = request(c, -1, PROTO_API_FIND_COORDINATOR, 0, -1, encode_find, (void *)group, timeout_ms, &m,
+                             &ans, errstr, n);
     if (err != GREGOR_OK)
         return err;
-    arena a;
-    arena_init(&a, ARENA_DEFAULT_LIMIT);
-    proto_find_coordinator_response m;
-    if ((err = proto_find_coordinator_response_decode(&reply.body, reply.version, &m, &a)) != GREGOR_OK) {
-        malformed(errstr, n, "FindCoordinator", &reply, err);
-    } else if (reply.version >= 4) {
-        err = m.coordinators_count == 1 ? gregor_err_from_broker(m.coordinators[0].error_code)
-                                        : GREGOR_ERR_MALFORMED;
-        if (err == GREGOR_OK)
-            *node = m.coordinators[0].node_id;
-    } else if ((err = gregor_err_from_broker(m.error_code)) == GREGOR_OK) {
-        *node = m.node_id;
-    }
-    if (err != GREGOR_OK && err != GREGOR_ERR_MALFORMED && errstr && n)
-        snprintf(errstr, n, "FindCoordinator for group '%s' at broker %d: %s", group, (int)reply.node_id,
+    if ((err = proto_group_coordinator_node(&m, ans.reply.version, node)) != GREGOR_OK)
+        snprintf(errstr, n, "FindCoordinator for group '%s' at broker %d: %s", group, (int)ans.reply.node_id,
                  gregor_err_name(err));
-    arena_fini(&a);
-    free(reply.frame);
+    answer_fini(&ans);
     return err;
 }
 
@@ -305,30 +318,19 @@ static gregor_err encode_describe(buf_writer *w, int16_t version, void *opaque)
 static gregor_err describe_classic(gregor_client *c, int32_t node, const char *group, int32_t timeout_ms,
                                    grp_desc *d, char *errstr, size_t n)
 {
-    cluster_reply reply;
-    gregor_err err = call(c, node, PROTO_API_DESCRIBE_GROUPS, 0,
-                          proto_api_get(PROTO_API_DESCRIBE_GROUPS)->max_version, encode_describe, (void *)group,
-                          timeout_ms, &reply, errstr, n);
-    if (err == GREGOR_ERR_UNSUPPORTED && errstr && n)
+    answer ans;
+    proto_describe_groups_response m;
+    gregor_err err = request(c, node, PROTO_API_DESCRIBE_GROUPS, 0, -1, encode_describe, (void *)group, timeout_ms,
+                             &m, &ans, errstr, n);
+    if (err == GREGOR_ERR_UNSUPPORTED)
         snprintf(errstr, n,
                  "broker %d has no DescribeGroups API: a Kafka 0.8 broker has no consumer groups "
                  "(committed offsets only: 'gregor offsets -g GROUP -t TOPIC')",
                  (int)node);
     if (err != GREGOR_OK)
         return err;
-    arena tmp;
-    arena_init(&tmp, ARENA_DEFAULT_LIMIT);
-    proto_describe_groups_response m;
-    if ((err = proto_describe_groups_response_decode(&reply.body, reply.version, &m, &tmp)) != GREGOR_OK) {
-        malformed(errstr, n, "DescribeGroups", &reply, err);
+    if ((err = one_group(m.groups_count, PROTO_API_DESCRIBE_GROUPS, node, errstr, n)) != GREGOR_OK)
         goto out;
-    }
-    if (m.groups_count != 1) {
-        err = GREGOR_ERR_MALFORMED;
-        snprintf(errstr, n, "DescribeGroups at broker %d: %d groups in the answer, asked for 1", (int)node,
-                 (int)m.groups_count);
-        goto out;
-    }
     const proto_describe_groups_response_described_group *g = &m.groups[0];
     err = gregor_err_from_broker(g->error_code);
     if (err == GREGOR_OK && buf_slice_eq_str(g->group_state, "Dead"))
@@ -361,8 +363,7 @@ static gregor_err describe_classic(gregor_client *c, int32_t node, const char *g
             groups_read_assignment(gm->member_assignment.ptr, gm->member_assignment.len, &d->mem, mm);
     }
 out:
-    arena_fini(&tmp);
-    free(reply.frame);
+    answer_fini(&ans);
     return err;
 }
 
@@ -419,25 +420,14 @@ static gregor_err copy_kip848_assignment(gregor_client *c, const proto_consumer_
 static gregor_err describe_kip848(gregor_client *c, int32_t node, const char *group, int32_t timeout_ms,
                                   grp_desc *d, char *errstr, size_t n)
 {
-    cluster_reply reply;
-    gregor_err err = call(c, node, PROTO_API_CONSUMER_GROUP_DESCRIBE, 0,
-                          proto_api_get(PROTO_API_CONSUMER_GROUP_DESCRIBE)->max_version, encode_cg_describe,
-                          (void *)group, timeout_ms, &reply, errstr, n);
+    answer ans;
+    proto_consumer_group_describe_response m;
+    gregor_err err = request(c, node, PROTO_API_CONSUMER_GROUP_DESCRIBE, 0, -1, encode_cg_describe, (void *)group,
+                             timeout_ms, &m, &ans, errstr, n);
     if (err != GREGOR_OK)
         return err;
-    arena tmp;
-    arena_init(&tmp, ARENA_DEFAULT_LIMIT);
-    proto_consumer_group_describe_response m;
-    if ((err = proto_consumer_group_describe_response_decode(&reply.body, reply.version, &m, &tmp)) != GREGOR_OK) {
-        malformed(errstr, n, "ConsumerGroupDescribe", &reply, err);
+    if ((err = one_group(m.groups_count, PROTO_API_CONSUMER_GROUP_DESCRIBE, node, errstr, n)) != GREGOR_OK)
         goto out;
-    }
-    if (m.groups_count != 1) {
-        err = GREGOR_ERR_MALFORMED;
-        snprintf(errstr, n, "ConsumerGroupDescribe at broker %d: %d groups in the answer, asked for 1", (int)node,
-                 (int)m.groups_count);
-        goto out;
-    }
     const proto_consumer_group_describe_response_described_group *g = &m.groups[0];
     if ((err = gregor_err_from_broker(g->error_code)) != GREGOR_OK) {
         snprintf(errstr, n, "ConsumerGroupDescribe of group '%s' at broker %d: %s", group, (int)node,
@@ -462,8 +452,7 @@ static gregor_err describe_kip848(gregor_client *c, int32_t node, const char *gr
         err = copy_kip848_assignment(c, &gm->assignment, mm, &d->mem);
     }
 out:
-    arena_fini(&tmp);
-    free(reply.frame);
+    answer_fini(&ans);
     return err;
 }
 
@@ -483,18 +472,12 @@ static gregor_err encode_offset_fetch_all(buf_writer *w, int16_t version, void *
 static gregor_err fetch_offsets(gregor_client *c, int32_t node, const char *group, int32_t timeout_ms, grp_desc *d,
                                 char *errstr, size_t n)
 {
-    cluster_reply reply;
-    gregor_err err = call(c, node, PROTO_API_OFFSET_FETCH, 2, OFFSET_FETCH_MAX_VERSION, encode_offset_fetch_all,
-                          (void *)group, timeout_ms, &reply, errstr, n);
+    answer ans;
+    proto_offset_fetch_response m;
+    gregor_err err = request(c, node, PROTO_API_OFFSET_FETCH, 2, OFFSET_FETCH_MAX_VERSION, encode_offset_fetch_all,
+                             (void *)group, timeout_ms, &m, &ans, errstr, n);
     if (err != GREGOR_OK)
         return err;
-    arena tmp;
-    arena_init(&tmp, ARENA_DEFAULT_LIMIT);
-    proto_offset_fetch_response m;
-    if ((err = proto_offset_fetch_response_decode(&reply.body, reply.version, &m, &tmp)) != GREGOR_OK) {
-        malformed(errstr, n, "OffsetFetch", &reply, err);
-        goto out;
-    }
     if ((err = gregor_err_from_broker(m.error_code)) != GREGOR_OK) {
         snprintf(errstr, n, "OffsetFetch of group '%s' at broker %d: %s", group, (int)node, gregor_err_name(err));
         goto out;
@@ -516,8 +499,7 @@ static gregor_err fetch_offsets(gregor_client *c, int32_t node, const char *grou
     }
     qsort(d->offsets, d->n_offsets, sizeof *d->offsets, cmp_offset);
 out:
-    arena_fini(&tmp);
-    free(reply.frame);
+    answer_fini(&ans);
     return err;
 }
 
