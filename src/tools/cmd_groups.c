@@ -111,8 +111,8 @@ static const char *or_dash(const char *s)
 static void print_text(const grp_desc *d, const row *rows, size_t n)
 {
     printf("Group %s (coordinator %d): state %s, protocol type %s, %s %s, %zu member%s\n", d->id, d->coordinator,
-           or_dash(d->state), or_dash(d->protocol_type), d->kip848 ? "assignor" : "protocol", or_dash(d->protocol),
-           d->n_members, d->n_members == 1 ? "" : "s");
+           or_dash(d->state), or_dash(d->protocol_type), d->kip848 ? "KIP-848 assignor" : "protocol",
+           or_dash(d->protocol), d->n_members, d->n_members == 1 ? "" : "s");
     for (size_t i = 0; i < d->n_members; i++) {
         const grp_member *m = &d->members[i];
         printf("  member %s instance %s client %s host %s:", m->member_id, or_dash(m->instance_id),

@@ -5,7 +5,8 @@
  * through DescribeGroups (member assignments decoded from the embedded
  * consumer protocol), KIP-848 groups through ConsumerGroupDescribe, and the
  * group's committed offsets through OffsetFetch with a null topic list.
- * Every string and array of a grp_desc lives in its arena `mem`.
+ * Every string and array of a grp_desc lives in its arena `mem`, except
+ * `id`, the caller's group id (borrowed).
  *
  * Threading: the command's thread; the calls block (the client's I/O thread
  * does the work).
