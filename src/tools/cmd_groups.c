@@ -15,11 +15,23 @@
 #include "tools/tool.h"
 
 #define MAX_GROUPS 256
+#define MAX_TOPICS 256
+
+/* What the command line asked for. */
+typedef struct opts {
+    const gregor_config *cfg;
+    const char *topics[MAX_TOPICS]; /* -t: only these topics' partitions */
+    size_t n_topics;
+    int32_t timeout_ms;
+    bool json;
+} opts;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: gregor groups -b BROKERS [-g GROUP]... [-J] [-X key=value]... [-m SECONDS]\n"
+    fprintf(f, "usage: gregor groups -b BROKERS [-g GROUP]... [-t TOPIC]... [-J] [-X key=value]... [-m SECONDS]\n"
                "  -g GROUP        only this group (repeatable); default: every group of the cluster\n"
+               "  -t TOPIC        only this topic's partitions (repeatable); with -g on a 0.8 broker, which\n"
+               "                  has no groups API, the topics whose committed offsets are shown\n"
                "  -J              JSON output\n"
                "  -X key=value    any client option ('gregor config list')\n"
                "  -m SECONDS      how long each step may wait for the brokers (default 10)\n");
@@ -43,9 +55,18 @@ static int cmp_row(const void *x, const void *y)
     return c ? c : (a->partition > b->partition) - (a->partition < b->partition);
 }
 
-/* The partitions of the group: those with a committed offset and those a
- * member owns, with the owner; then one row per member owning nothing. */
-static row *build_rows(const grp_desc *d, size_t *n)
+static bool wanted(const opts *o, const char *topic)
+{
+    for (size_t i = 0; i < o->n_topics; i++)
+        if (!strcmp(o->topics[i], topic))
+            return true;
+    return o->n_topics == 0;
+}
+
+/* The partitions of the group (of the -t topics): those with a committed
+ * offset and those a member owns, with the owner; then one row per member
+ * owning nothing. */
+static row *build_rows(const opts *o, const grp_desc *d, size_t *n)
 {
     size_t cap = d->n_offsets + d->n_members + 1;
     for (size_t i = 0; i < d->n_members; i++)
@@ -55,7 +76,8 @@ static row *build_rows(const grp_desc *d, size_t *n)
         return NULL;
     size_t k = 0;
     for (size_t i = 0; i < d->n_offsets; i++)
-        rows[k++] = (row){d->offsets[i].topic, d->offsets[i].partition, d->offsets[i].committed, -1, NULL};
+        if (wanted(o, d->offsets[i].topic))
+            rows[k++] = (row){d->offsets[i].topic, d->offsets[i].partition, d->offsets[i].committed, -1, NULL};
     size_t n_committed = k;
     for (size_t i = 0; i < d->n_members; i++) {
         const grp_member *m = &d->members[i];
@@ -64,7 +86,7 @@ static row *build_rows(const grp_desc *d, size_t *n)
             row *r = bsearch(&key, rows, n_committed, sizeof *rows, cmp_row);
             if (r)
                 r->owner = m;
-            else
+            else if (wanted(o, key.topic))
                 rows[k++] = key;
         }
     }
@@ -225,14 +247,28 @@ static void print_json_error(const char *group, const char *errstr)
     putchar('}');
 }
 
-/* Describes and prints one group; false (error on stderr) when it could
- * not be described or part of it is unknown. */
-static bool show_group(gregor_consumer *c, const char *group, int32_t timeout_ms, bool json, bool first)
+/* Describes and prints one group (while listing, with -t, only when it has
+ * partitions of those topics); *shown counts what was printed. False
+ * (error on stderr) when it could not be described or part of it is
+ * unknown. */
+static bool show_group(gregor_consumer *c, const opts *o, const char *group, bool listing, size_t *shown)
 {
     char err[512] = "";
     grp_desc d;
-    gregor_err e = groups_describe(gregor_consumer_client(c), group, timeout_ms, &d, err, sizeof err);
-    if (json && !first)
+    bool json = o->json;
+    gregor_err e = groups_describe(gregor_consumer_client(c), group, o->timeout_ms, &d, err, sizeof err);
+    if (e == GREGOR_ERR_UNSUPPORTED && o->n_topics) {
+        tool_error("groups", "group '%s': the broker has no groups API (Kafka 0.8): committed offsets only", group);
+        e = groups_describe_offsets_only(o->cfg, group, o->topics, o->n_topics, o->timeout_ms, &d, err, sizeof err);
+    }
+    size_t n = 0;
+    row *rows = e == GREGOR_OK ? build_rows(o, &d, &n) : NULL;
+    if (e == GREGOR_OK && rows && listing && o->n_topics && (n == 0 || !rows[0].topic)) {
+        free(rows);
+        groups_desc_fini(&d);
+        return true;
+    }
+    if (json && (*shown)++)
         putchar(',');
     if (e != GREGOR_OK) {
         if (e == PROTO_ERR_GROUP_ID_NOT_FOUND)
@@ -243,8 +279,6 @@ static bool show_group(gregor_consumer *c, const char *group, int32_t timeout_ms
             print_json_error(group, err);
         return false;
     }
-    size_t n = 0;
-    row *rows = build_rows(&d, &n);
     bool ok = rows != NULL;
     if (!rows)
         tool_error("groups", "out of memory");
@@ -259,8 +293,9 @@ static bool show_group(gregor_consumer *c, const char *group, int32_t timeout_ms
     return ok;
 }
 
-static int run(gregor_consumer *c, const char *const *groups, size_t n_groups, int32_t timeout_ms, bool json)
+static int run(gregor_consumer *c, const opts *o, const char *const *groups, size_t n_groups)
 {
+    bool json = o->json;
     arena a;
     arena_init(&a, ARENA_DEFAULT_LIMIT);
     bool ok = true;
@@ -268,7 +303,7 @@ static int run(gregor_consumer *c, const char *const *groups, size_t n_groups, i
     size_t n = n_groups;
     if (!n_groups) {
         char err[512] = "";
-        if (groups_list(gregor_consumer_client(c), timeout_ms, &a, &listed, &n, err, sizeof err) != GREGOR_OK) {
+        if (groups_list(gregor_consumer_client(c), o->timeout_ms, &a, &listed, &n, err, sizeof err) != GREGOR_OK) {
             tool_error("groups", "%s", err);
             ok = false;
         }
@@ -281,11 +316,12 @@ static int run(gregor_consumer *c, const char *const *groups, size_t n_groups, i
     }
     if (json)
         printf("{\"groups\":[");
+    size_t shown = 0;
     for (size_t i = 0; i < n; i++) {
         /* A group id may repeat across brokers while a coordinator moves. */
         if (listed && i && !strcmp(listed[i].id, listed[i - 1].id))
             continue;
-        ok &= show_group(c, listed ? listed[i].id : groups[i], timeout_ms, json, i == 0);
+        ok &= show_group(c, o, listed ? listed[i].id : groups[i], listed != NULL, &shown);
     }
     if (json)
         printf("]}\n");
@@ -301,14 +337,14 @@ int cmd_groups(int argc, char **argv)
     };
     const char *groups[MAX_GROUPS];
     size_t n_groups = 0;
-    bool json = false;
     long long wait_s = 10;
     int opt, rc = TOOL_EXIT_USAGE;
     gregor_config *cfg = gregor_config_new();
     if (!cfg)
         return TOOL_EXIT_FAIL;
+    opts o = {.cfg = cfg};
     char err[512];
-    while ((opt = getopt_long(argc, argv, "b:g:JX:m:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "b:g:t:JX:m:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'b':
             if (gregor_config_set(cfg, "bootstrap", optarg, err, sizeof err) != GREGOR_OK) {
@@ -323,7 +359,14 @@ int cmd_groups(int argc, char **argv)
             }
             groups[n_groups++] = optarg;
             break;
-        case 'J': json = true; break;
+        case 't':
+            if (o.n_topics == MAX_TOPICS) {
+                tool_error("groups", "at most %d topics", MAX_TOPICS);
+                goto out;
+            }
+            o.topics[o.n_topics++] = optarg;
+            break;
+        case 'J': o.json = true; break;
         case 'X':
             if (!tool_apply_x(cfg, optarg))
                 goto out;
@@ -351,7 +394,8 @@ int cmd_groups(int argc, char **argv)
         rc = TOOL_EXIT_FAIL;
         goto out;
     }
-    rc = run(c, groups, n_groups, (int32_t)(wait_s * 1000), json);
+    o.timeout_ms = (int32_t)(wait_s * 1000);
+    rc = run(c, &o, groups, n_groups);
     gregor_consumer_destroy(c);
 out:
     gregor_config_destroy(cfg);

@@ -81,6 +81,16 @@ gregor_err groups_list(gregor_client *c, int32_t timeout_ms, arena *a, grp_liste
 gregor_err groups_describe(gregor_client *c, const char *group, int32_t timeout_ms, grp_desc *out, char *errstr,
                            size_t errstr_size) GREGOR_MUST_CHECK;
 
+/* For brokers without a groups API (0.8): the committed offsets of `group`
+ * on every partition of `topics` (n_topics >= 1), read through a consumer
+ * of the group (ConsumerMetadata, OffsetFetch v1), into `out`: state "-",
+ * no members, the partitions with a committed offset. `cfg` (the client's
+ * options) and the strings are borrowed. Errors and clean-up as
+ * groups_describe(). (groups_legacy.c) */
+gregor_err groups_describe_offsets_only(const gregor_config *cfg, const char *group, const char *const *topics,
+                                        size_t n_topics, int32_t timeout_ms, grp_desc *out, char *errstr,
+                                        size_t errstr_size) GREGOR_MUST_CHECK;
+
 /* Reads a member's assignment bytes (int16 version, then the consumer
  * protocol's Assignment; versions past the codec's are read as its highest,
  * as Kafka does; trailing bytes are ignored) into m->owned, or sets

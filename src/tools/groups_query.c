@@ -172,8 +172,8 @@ static gregor_err list_one(gregor_client *c, int32_t node, int32_t timeout_ms, a
                              errstr, n);
     if (err == GREGOR_ERR_UNSUPPORTED)
         snprintf(errstr, n,
-                 "broker %d has no ListGroups API: a Kafka 0.8 broker has no consumer groups "
-                 "(committed offsets only: 'gregor offsets -g GROUP -t TOPIC')",
+                 "broker %d has no ListGroups API: Kafka 0.8 keeps no consumer groups "
+                 "(-g GROUP -t TOPIC shows a group's committed offsets)",
                  (int)node);
     if (err != GREGOR_OK)
         return err;
@@ -324,8 +324,8 @@ static gregor_err describe_classic(gregor_client *c, int32_t node, const char *g
                              &m, &ans, errstr, n);
     if (err == GREGOR_ERR_UNSUPPORTED)
         snprintf(errstr, n,
-                 "broker %d has no DescribeGroups API: a Kafka 0.8 broker has no consumer groups "
-                 "(committed offsets only: 'gregor offsets -g GROUP -t TOPIC')",
+                 "broker %d has no DescribeGroups API: Kafka 0.8 keeps no consumer groups "
+                 "(-t TOPIC shows the group's committed offsets)",
                  (int)node);
     if (err != GREGOR_OK)
         return err;

@@ -11,8 +11,8 @@ members of other clients:
 - a KIP-848 group (the Java console consumer of the test bed's Kafka jars
   with group.protocol=consumer): described through ConsumerGroupDescribe,
   its member owns every partition, offsets as kafka-python's admin reads;
-- `gregor groups` without -g lists both; an unknown group is an error
-  naming it, with exit status 1.
+- `gregor groups` without -g lists both, with -t TOPIC only them; an
+  unknown group is an error naming it, with exit status 1.
 """
 import json
 import os
@@ -265,6 +265,13 @@ def main():
         if name not in names or len(names[name]["partitions"]) != PARTITIONS:
             fail(f"gregor groups -J does not list {name} with its {PARTITIONS} partitions: {sorted(names)}")
     print(f"ok: gregor groups lists {len(names)} groups, ours among them")
+
+    # -t: only the groups (and partitions) of that topic.
+    doc = json.loads(run([GREGOR, "groups", "-b", BOOTSTRAP, "-t", topic, "-J"]))
+    if sorted(g["group"] for g in doc["groups"]) != sorted([f"gc-{topic}", f"g848-{topic}"]) or \
+            any(r["topic"] != topic for g in doc["groups"] for r in g["partitions"]):
+        fail(f"gregor groups -t {topic}: {doc}")
+    print(f"ok: gregor groups -t {topic} lists our two groups only")
 
     bogus = f"no-such-group-{uuid.uuid4().hex[:8]}"
     p = subprocess.run([GREGOR, "groups", "-b", BOOTSTRAP, "-g", bogus], capture_output=True, timeout=60)

@@ -6,8 +6,10 @@
   consumer protocol is off): a kcat -G member's group is described with the
   partitions kcat says it owns and the offsets it committed; an unknown group
   is "not found", not an UNSUPPORTED_VERSION;
-- 0.8.2.2 (GREGOR_TEST_KAFKA082, no groups API at all): both forms say so,
-  naming the broker, with exit status 1, at once.
+- 0.8.2.2 (GREGOR_TEST_KAFKA082, no groups API at all): without -t both
+  forms say so, naming the broker, with exit status 1, at once; with
+  -g GROUP -t TOPIC the offsets kafka-python committed to Kafka are shown
+  with the log ends and the lag.
 """
 import json
 import os
@@ -72,6 +74,31 @@ def check_39():
 
 
 def check_082():
+    topic = f"groups082-{uuid.uuid4().hex[:8]}"
+    run([KAFKA_DEV, "create-topic", os.environ.get("GREGOR_TEST_KAFKA082_NAME") or "kafka082", topic, "2", "1"],
+        timeout=120)
+    legacy = ["-X", "api.version.request=false", "-X", "broker.version.fallback=0.8.2.2"]
+    for p in range(2):
+        run(["kcat", "-P", "-q", "-b", K082] + legacy + ["-t", topic, "-p", str(p)],
+            "".join(f"m{i}\n" for i in range(6 + p)).encode())
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+    group = f"g-{topic}"
+    c = KafkaConsumer(bootstrap_servers=K082, group_id=group, enable_auto_commit=False, api_version=(0, 8, 2))
+    try:
+        c.commit({TopicPartition(topic, 0): OffsetAndMetadata(2, "", -1),
+                  TopicPartition(topic, 1): OffsetAndMetadata(5, "", -1)})
+    finally:
+        c.close()
+    rc, out, err, _ = gregor("-b", K082, "-g", group, "-t", topic, "-J")
+    if rc != 0:
+        fail(f"0.8.2: gregor groups -g {group} -t {topic}: exit {rc}: {err}")
+    g = json.loads(out)["groups"][0]
+    rows = {r["partition"]: (r["committed"], r["log_end"], r["lag"]) for r in g["partitions"]}
+    if rows != {0: (2, 6, 4), 1: (5, 7, 2)} or g["members"] or "no groups API" not in err:
+        fail(f"0.8.2: gregor groups -g {group} -t {topic}: {g}, stderr {err}")
+    print(f"ok: 0.8.2: the offsets kafka-python committed: {rows}")
+
     for args in (["-b", K082], ["-b", K082, "-g", "g1"]):
         rc, out, err, took = gregor(*args)
         if rc != 1 or "no ListGroups API" not in err and "no DescribeGroups API" not in err or "broker" not in err \
