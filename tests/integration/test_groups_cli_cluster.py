@@ -11,24 +11,13 @@ import os
 import uuid
 
 from cli_util import fail, run
+# The group coordinator as the __consumer_offsets leaders say (same cluster).
+from test_offsets_reset_cli import coordinator
 
 BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA3"]
 CLUSTER = os.environ.get("GREGOR_TEST_KAFKA3_NAME") or "kafka3"
 KAFKA_DEV = os.environ["GREGOR_KAFKA_DEV"]
 GREGOR = os.environ["GREGOR_BIN"]
-OFFSETS_PARTITIONS = 10  # offsets.topic.num.partitions in scripts/kafka-dev
-
-
-def leaders(topic):
-    md = json.loads(run(["kcat", "-L", "-J", "-b", BOOTSTRAP, "-t", topic]))
-    return {p["partition"]: p["leader"] for p in md["topics"][0]["partitions"]}
-
-
-def java_hash(s):
-    h = 0
-    for ch in s:
-        h = (31 * h + ord(ch)) & 0xFFFFFFFF
-    return h - (1 << 32) if h >= 1 << 31 else h
 
 
 def commit(group, topic, offsets):
@@ -48,18 +37,16 @@ def main():
         run(["kcat", "-P", "-q", "-b", BOOTSTRAP, "-t", topic, "-p", str(p)], "".join(f"m{i}\n" for i in range(8)).encode())
     # The first commit creates __consumer_offsets; then pick one group per broker.
     commit(f"g-{topic}-first", topic, {0: 1})
-    lead = leaders("__consumer_offsets")
     want = {}
     for i in range(200):
         name = f"g-{topic}-{i}"
-        h = java_hash(name)
-        node = lead[0 if h == -(1 << 31) else abs(h) % OFFSETS_PARTITIONS]
+        node = coordinator(name)
         if node not in want.values():
             want[name] = node
         if len(want) == 3:
             break
     if len(set(want.values())) != 3:
-        fail(f"no group name found for every broker: {want}, leaders {lead}")
+        fail(f"no group name found for every broker: {want}")
     for k, name in enumerate(sorted(want)):
         commit(name, topic, {0: 1 + k, 1: 2 + k})
     doc = json.loads(run([GREGOR, "groups", "-b", BOOTSTRAP, "-J"]))
