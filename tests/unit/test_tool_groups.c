@@ -8,7 +8,10 @@
  *   - a KIP-848 group (DescribeGroups: GROUP_ID_NOT_FOUND, "not a classic
  *     group") is described by ConsumerGroupDescribe, topics named by id only
  *     are named from the metadata's topic ids;
- *   - an unknown group is GROUP_ID_NOT_FOUND with the broker named.
+ *   - an unknown group is GROUP_ID_NOT_FOUND with the broker named;
+ *   - FindCoordinator for a group (protocol/group_coordinator.c) in every
+ *     version: the key where the version has it, the node or the error from
+ *     the matching fields.
  */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
@@ -26,6 +29,7 @@
 #include "protocol/gen/find_coordinator.h"
 #include "protocol/gen/metadata.h"
 #include "protocol/gen/offset_fetch.h"
+#include "protocol/group_coordinator.h"
 #include "tools/groups.h"
 
 static const uint8_t TOPIC_ID[16] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
@@ -131,6 +135,48 @@ Test(groups_assignment, hostile_counts_and_versions)
     cr_assert_null(m.assignment_error);
     cr_assert_eq(m.n_owned, 0);
     arena_fini(&a);
+}
+
+Test(group_coordinator, every_version_round_trip)
+{
+    const proto_api_info *api = proto_api_get(PROTO_API_FIND_COORDINATOR);
+    for (int16_t v = api->min_version; v <= api->max_version; v++) {
+        uint8_t buf[256];
+        buf_writer w;
+        buf_writer_init_fixed(&w, buf, sizeof buf);
+        cr_assert_eq(proto_group_coordinator_encode(&w, v, "grp"), GREGOR_OK, "v%d", v);
+        buf_reader r;
+        buf_reader_init(&r, buf, w.len);
+        arena a;
+        arena_init(&a, 1 << 20);
+        proto_find_coordinator_request q;
+        cr_assert_eq(proto_find_coordinator_request_decode(&r, v, &q, &a), GREGOR_OK, "v%d", v);
+        if (v >= 4)
+            cr_assert(q.coordinator_keys_count == 1 && buf_slice_eq_str(q.coordinator_keys[0], "grp"), "v%d", v);
+        else
+            cr_assert(buf_slice_eq_str(q.key, "grp"), "v%d", v);
+        if (v >= 1)
+            cr_assert_eq(q.key_type, 0);
+
+        proto_find_coordinator_response m;
+        proto_find_coordinator_response_init(&m);
+        proto_find_coordinator_response_coordinator co[2];
+        proto_find_coordinator_response_coordinator_init(&co[0]);
+        proto_find_coordinator_response_coordinator_init(&co[1]);
+        co[0].node_id = m.node_id = 7;
+        int32_t node = -1;
+        m.coordinators = co;
+        m.coordinators_count = 1;
+        cr_assert_eq(proto_group_coordinator_node(&m, v, &node), GREGOR_OK, "v%d", v);
+        cr_assert_eq(node, 7, "v%d", v);
+        co[0].error_code = m.error_code = PROTO_ERR_COORDINATOR_NOT_AVAILABLE;
+        cr_assert_eq(proto_group_coordinator_node(&m, v, &node), PROTO_ERR_COORDINATOR_NOT_AVAILABLE, "v%d", v);
+        if (v >= 4) {
+            m.coordinators_count = 2; /* asked for one key */
+            cr_assert_eq(proto_group_coordinator_node(&m, v, &node), GREGOR_ERR_MALFORMED);
+        }
+        arena_fini(&a);
+    }
 }
 
 /* ------------------------------------------------------ mock coordinator */
