@@ -30,9 +30,9 @@
 #include "consumer/offsets_int.h"
 #include "protocol/gen/api.h"
 #include "protocol/gen/errors.h"
-#include "protocol/gen/find_coordinator.h"
 #include "protocol/gen/offset_commit.h"
 #include "protocol/gen/offset_fetch.h"
+#include "protocol/group_coordinator.h"
 #include "protocol/tp_groups.h"
 #include "util/log.h"
 
@@ -83,15 +83,7 @@ static gregor_err call_coordinator(offset_mgr *o, int32_t node, net_request *req
 
 static gregor_err encode_find(buf_writer *w, int16_t version, void *opaque)
 {
-    const char *group = opaque;
-    buf_slice key = buf_slice_of(group, strlen(group));
-    proto_find_coordinator_request m;
-    proto_find_coordinator_request_init(&m);
-    m.key = key;
-    m.key_type = 0; /* a group */
-    m.coordinator_keys = &key;
-    m.coordinator_keys_count = 1;
-    return proto_find_coordinator_request_encode(w, version, &m);
+    return proto_group_coordinator_encode(w, version, opaque);
 }
 
 /* The broker to ask FindCoordinator: the known brokers in turn, on their
@@ -139,14 +131,8 @@ static gregor_err find_once(offset_mgr *o, int32_t timeout_ms, int32_t *node, ch
     proto_find_coordinator_response m;
     if ((err = proto_find_coordinator_response_decode(&reply.body, reply.version, &m, &a)) != GREGOR_OK) {
         put_errstr(errstr, n, "malformed FindCoordinator response%s%s", "", "");
-    } else if (reply.version >= 4) {
-        err = m.coordinators_count == 1 ? gregor_err_from_broker(m.coordinators[0].error_code)
-                                        : GREGOR_ERR_MALFORMED;
-        if (err == GREGOR_OK)
-            *node = m.coordinators[0].node_id;
     } else {
-        if ((err = gregor_err_from_broker(m.error_code)) == GREGOR_OK)
-            *node = m.node_id;
+        err = proto_group_coordinator_node(&m, reply.version, node);
     }
     if (err != GREGOR_OK && err != GREGOR_ERR_MALFORMED)
         put_errstr(errstr, n, "FindCoordinator for group '%s': %s", o->group, gregor_err_name(err));

@@ -14,6 +14,7 @@ static const struct {
     {"produce", cmd_produce, "produce lines of stdin or files to a topic (kcat -P flags)"},
     {"consume", cmd_consume, "print messages of a topic (kcat -C flags), from any offset or a group's"},
     {"offsets", cmd_offsets, "a group's committed offsets, log ends and lag; --reset-to moves them"},
+    {"groups", cmd_groups, "consumer groups: state, members, what each owns, committed offsets and lag"},
     {"bench", cmd_bench, "benchmarks: bench produce"},
 };
 

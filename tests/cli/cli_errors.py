@@ -39,6 +39,13 @@ check(["metadata", "-b", "127.0.0.1:1", "-m", "2"], 1, "127.0.0.1:1: connection 
       max_seconds=6)
 # A name that does not resolve.
 check(["metadata", "-b", "no-such-host.invalid:9092", "-m", "2"], 1, "no-such-host.invalid", max_seconds=8)
+# gregor groups: an unreachable broker is named, within the -m timeout; flags are checked.
+check(["groups", "-b", "127.0.0.1:1", "-m", "2"], 1, "127.0.0.1:1: connection failed (Connection refused)",
+      max_seconds=6)
+check(["groups", "-b", "127.0.0.1:1", "-m", "2", "-g", "g1"], 1, "group 'g1': bootstrap broker 127.0.0.1:1",
+      max_seconds=6)
+check(["groups", "-b", "127.0.0.1:1", "-m", "0"], 2, "-m: '0' is not an integer from 1")
+check(["groups", "-b", "127.0.0.1:1", "extra"], 2, "unexpected argument 'extra'")
 check(["config", "list"], 0, "request_timeout_ms")
 # Numeric flags are checked, and the message names the flag and the range.
 check(["bench", "produce", "-b", "127.0.0.1:1", "-t", "t", "-c", "abc"], 2, "-c: 'abc' is not an integer from 1")
