@@ -25,12 +25,15 @@
  *      the sum of squared counts, so this ends). The result is Java's
  *      notion of balanced: no member has two more than another member that
  *      could take one of its partitions.
- * 3. Cooperative adjustment: a partition given to a member while another
- *    member still claims it is left out this round (that member revokes it,
- *    and the follow-up rebalance hands it over). This withholds a superset
- *    of what Java withholds (Java also hands over at once a partition whose
- *    other claimant had lost the generation tie-break); never less, so no
- *    partition has two owners at once.
+ * 3. Cooperative adjustment: a partition given to a member other than its
+ *    valid owner (step 1) while some other member still claims it is left
+ *    out this round (that member revokes it, and the follow-up rebalance
+ *    hands it over). The valid owner keeps what it holds even if a stale
+ *    claimant lists it too (it is consuming it already). This withholds
+ *    what Java withholds in both of its builders (and, in the general case,
+ *    also a partition given back to a claimant that lost the generation
+ *    tie-break, which Java hands over at once), so no partition goes to a
+ *    new owner while another member may still be consuming it.
  *
  * Partitions are numbered as in assignor_ctx.h; the per-partition state is
  * a handful of arrays of P entries. The constrained case runs in
@@ -400,10 +403,13 @@ static bool subscriptions_equal(const assignor_ctx *c)
     return true;
 }
 
-/* Step 3: a partition another member still claims waits for its revocation. */
+/* Step 3: a partition another member still claims waits for its revocation,
+ * unless it stays with its valid owner. */
 static bool withheld(const sticky *s, size_t g)
 {
     int32_t x = s->assigned[g];
+    if (s->owner[g] == x)
+        return false;
     return s->nclaim[g] > 1 || (s->nclaim[g] == 1 && s->claimer[g] != x);
 }
 
