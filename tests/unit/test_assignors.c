@@ -20,7 +20,7 @@
 #include "group/assignor.h"
 
 #define MAX_MEMBERS 1100
-#define MAX_SUBS 8
+#define MAX_SUBS 12
 
 typedef struct group {
     assignor_member m[MAX_MEMBERS];
@@ -355,5 +355,301 @@ Test(assignors, no_members_no_topics)
         run(g, names[k]);
         expect(g, 0, "");
     }
+    group_free(g);
+}
+
+/* ---- 2. properties over random groups ---- */
+
+static uint64_t rng_state;
+static uint32_t rnd(uint32_t n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state % n);
+}
+
+/* A random group: 1-5 topics of 1-24 partitions, 1-12 members subscribed
+ * to all topics (`equal`) or to random non-empty subsets. */
+static group *random_group(uint64_t seed, bool equal)
+{
+    rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
+    group *g = group_new();
+    size_t nt = 1 + rnd(5), nm = 1 + rnd(12);
+    for (size_t t = 0; t < nt; t++) {
+        char name[8];
+        snprintf(name, sizeof name, "t%u", (unsigned)(t % 10));
+        topic(g, name, (int32_t)(1 + rnd(24)));
+    }
+    for (size_t i = 0; i < nm; i++) {
+        char id[16], subs[64] = "";
+        snprintf(id, sizeof id, "m%02zu-%u", i, rnd(1000));
+        for (size_t t = 0; t < nt; t++)
+            if (equal || rnd(2))
+                snprintf(subs + strlen(subs), sizeof subs - strlen(subs), "%s ", g->tnames[t]);
+        if (!subs[0])
+            snprintf(subs, sizeof subs, "%s", g->tnames[rnd((uint32_t)nt)]);
+        member(g, id, subs);
+    }
+    return g;
+}
+
+static bool subscribes(const assignor_member *m, const char *topic)
+{
+    for (size_t k = 0; k < m->n_topics; k++)
+        if (strcmp(m->topics[k], topic) == 0)
+            return true;
+    return false;
+}
+
+/* owner[t][p] of the last run; returns how many are assigned; fails on a
+ * partition assigned twice or to a member not subscribed to its topic. */
+static size_t check_valid(group *g, int owner[16][64], uint64_t seed)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < g->nt; t++)
+        for (size_t p = 0; p < 64; p++)
+            owner[t][p] = -1;
+    for (size_t i = 0; i < g->n; i++)
+        for (size_t k = 0; k < g->out[i].n; k++) {
+            const group_tp *tp = &g->out[i].tps[k];
+            size_t t = 0;
+            while (t < g->nt && strcmp(g->tnames[t], tp->topic) != 0)
+                t++;
+            cr_assert(t < g->nt && tp->partition >= 0 && tp->partition < g->t[t].partitions, "seed %llu",
+                      (unsigned long long)seed);
+            cr_assert_eq(owner[t][tp->partition], -1, "seed %llu: %s-%d assigned twice", (unsigned long long)seed,
+                         tp->topic, tp->partition);
+            cr_assert(subscribes(&g->m[i], tp->topic), "seed %llu: %s-%d to a non-subscriber",
+                      (unsigned long long)seed, tp->topic, tp->partition);
+            owner[t][tp->partition] = (int)i;
+            n++;
+        }
+    return n;
+}
+
+/* Every partition of a topic somebody subscribes to has an owner. */
+static void check_complete(group *g, int owner[16][64], uint64_t seed)
+{
+    for (size_t t = 0; t < g->nt; t++) {
+        bool wanted = false;
+        for (size_t i = 0; i < g->n; i++)
+            wanted |= subscribes(&g->m[i], g->tnames[t]);
+        for (int32_t p = 0; wanted && p < g->t[t].partitions; p++)
+            cr_assert_neq(owner[t][p], -1, "seed %llu: %s-%d unassigned", (unsigned long long)seed, g->tnames[t], p);
+    }
+}
+
+/* Java's verifyValidityAndBalance: no member has two more partitions than
+ * another member that could take one of them. */
+static void check_balanced(group *g, uint64_t seed)
+{
+    for (size_t a = 0; a < g->n; a++)
+        for (size_t b = 0; b < g->n; b++) {
+            if (g->out[a].n < g->out[b].n + 2)
+                continue;
+            for (size_t k = 0; k < g->out[a].n; k++)
+                cr_assert(!subscribes(&g->m[b], g->out[a].tps[k].topic),
+                          "seed %llu: %s has %zu, %s has %zu and could take %s-%d", (unsigned long long)seed,
+                          g->m[a].member_id, g->out[a].n, g->m[b].member_id, g->out[b].n, g->out[a].tps[k].topic,
+                          g->out[a].tps[k].partition);
+        }
+}
+
+/* Members now own what the last run gave them, at `generation`. */
+static void adopt(group *g, int32_t generation)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        group_tp_list_fini(&g->m[i].owned);
+        for (size_t k = 0; k < g->out[i].n; k++)
+            cr_assert_eq(group_tp_list_add(&g->m[i].owned, g->out[i].tps[k].topic, g->out[i].tps[k].partition),
+                         GREGOR_OK);
+        g->m[i].generation = generation;
+    }
+}
+
+/* Rounds until no partition is withheld (cooperative) or at most 3. */
+static void settle(group *g, int owner[16][64], uint64_t seed, int32_t *generation)
+{
+    for (int round = 0; round < 3; round++) {
+        run(g, "cooperative-sticky");
+        check_valid(g, owner, seed);
+        adopt(g, ++*generation);
+    }
+    check_complete(g, owner, seed);
+    check_balanced(g, seed);
+}
+
+Test(assignors, eager_properties_random)
+{
+    const char *names[] = {"range", "roundrobin"};
+    for (uint64_t seed = 1; seed <= 300; seed++) {
+        group *g = random_group(seed, seed % 2);
+        int owner[16][64];
+        for (size_t k = 0; k < 2; k++) {
+            run(g, names[k]);
+            check_valid(g, owner, seed);
+            check_complete(g, owner, seed);
+        }
+        if (seed % 2) /* equal subscriptions: roundrobin counts differ by at most one */
+            for (size_t a = 0; a < g->n; a++)
+                for (size_t b = 0; b < g->n; b++)
+                    cr_assert(g->out[a].n <= g->out[b].n + 1, "seed %llu", (unsigned long long)seed);
+        group_free(g);
+    }
+}
+
+Test(assignors, cooperative_sticky_properties_random)
+{
+    for (uint64_t seed = 1; seed <= 400; seed++) {
+        group *g = random_group(seed, seed % 2);
+        int owner[16][64], before[16][64];
+        int32_t gen = 0;
+        /* from scratch: complete and balanced at once (nobody owns anything) */
+        run(g, "cooperative-sticky");
+        check_valid(g, owner, seed);
+        check_complete(g, owner, seed);
+        check_balanced(g, seed);
+        adopt(g, ++gen);
+        /* stickiness: the same group again moves nothing */
+        run(g, "cooperative-sticky");
+        check_valid(g, before, seed);
+        for (size_t t = 0; t < g->nt; t++)
+            for (int32_t p = 0; p < g->t[t].partitions; p++)
+                cr_assert_eq(before[t][p], owner[t][p], "seed %llu: %s-%d moved with nothing changed",
+                             (unsigned long long)seed, g->tnames[t], p);
+        /* junk claims: duplicates, a stale generation, a deleted topic, out
+         * of range; one member claims what another owns in the same
+         * generation. Still at most once per round, and complete after. */
+        if (g->n >= 2 && g->m[0].owned.n > 0) {
+            const group_tp *tp = &g->m[0].owned.tps[0];
+            cr_assert_eq(group_tp_list_add(&g->m[1].owned, tp->topic, tp->partition), GREGOR_OK);
+            cr_assert_eq(group_tp_list_add(&g->m[1].owned, tp->topic, tp->partition), GREGOR_OK);
+            cr_assert_eq(group_tp_list_add(&g->m[1].owned, "deleted", 0), GREGOR_OK);
+            cr_assert_eq(group_tp_list_add(&g->m[1].owned, tp->topic, 999), GREGOR_OK);
+            if (seed % 3 == 0)
+                g->m[1].generation = gen - 1;
+        }
+        settle(g, owner, seed, &gen);
+        group_free(g);
+    }
+}
+
+Test(assignors, cooperative_sticky_member_joining_moves_little)
+{
+    for (uint64_t seed = 1; seed <= 300; seed++) {
+        group *g = random_group(seed, true);
+        int owner[16][64], after[16][64];
+        int32_t gen = 0;
+        settle(g, owner, seed, &gen);
+        size_t m = g->n, P = 0;
+        for (size_t t = 0; t < g->nt; t++)
+            P += (size_t)g->t[t].partitions;
+        char subs[64] = "";
+        for (size_t t = 0; t < g->nt; t++)
+            snprintf(subs + strlen(subs), sizeof subs - strlen(subs), "%s ", g->tnames[t]);
+        member(g, "joiner", subs);
+        /* the first round gives nothing that another member must revoke */
+        run(g, "cooperative-sticky");
+        check_valid(g, after, seed);
+        for (size_t t = 0; t < g->nt; t++)
+            for (int32_t p = 0; p < g->t[t].partitions; p++)
+                cr_assert(after[t][p] == -1 || after[t][p] == owner[t][p], "seed %llu: %s-%d moved in one round",
+                          (unsigned long long)seed, g->tnames[t], p);
+        adopt(g, ++gen);
+        settle(g, after, seed, &gen);
+        size_t moved = 0;
+        for (size_t t = 0; t < g->nt; t++)
+            for (int32_t p = 0; p < g->t[t].partitions; p++)
+                moved += after[t][p] != owner[t][p];
+        cr_assert_leq(moved, (P + m) / (m + 1), "seed %llu: %zu of %zu partitions moved for %zu members",
+                      (unsigned long long)seed, moved, P, m);
+        group_free(g);
+    }
+}
+
+/* ---- 3. scale ---- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static group *big_group(size_t members, size_t topics, int32_t partitions_each)
+{
+    group *g = group_new();
+    char subs[128] = "";
+    for (size_t t = 0; t < topics; t++) {
+        char name[8];
+        snprintf(name, sizeof name, "s%u", (unsigned)(t % 100));
+        topic(g, name, partitions_each);
+        snprintf(subs + strlen(subs), sizeof subs - strlen(subs), "%s ", name);
+    }
+    for (size_t i = 0; i < members; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "member-%04u", (unsigned)(i % 10000));
+        member(g, id, subs);
+    }
+    return g;
+}
+
+static size_t total_assigned(const group *g)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->n; i++)
+        n += g->out[i].n;
+    return n;
+}
+
+Test(assignors, scale_20_members_240_partitions)
+{
+    group *g = big_group(20, 4, 60);
+    const char *names[] = {"range", "roundrobin", "cooperative-sticky"};
+    for (size_t k = 0; k < 3; k++) {
+        run(g, names[k]);
+        cr_assert_eq(total_assigned(g), 240);
+        for (size_t i = 0; i < g->n; i++)
+            cr_assert_eq(g->out[i].n, 12, "%s: %s has %zu", names[k], g->m[i].member_id, g->out[i].n);
+    }
+    /* one member leaves: its 12 partitions spread, nothing else moves */
+    adopt(g, 1);
+    group_tp_list left = g->m[19].owned;
+    group_tp_list_init(&g->m[19].owned);
+    g->n = 19;
+    run(g, "cooperative-sticky");
+    cr_assert_eq(total_assigned(g), 240);
+    for (size_t i = 0; i < g->n; i++) {
+        cr_assert(g->out[i].n == 12 || g->out[i].n == 13);
+        for (size_t k = 0; k < g->m[i].owned.n; k++)
+            cr_assert(group_tp_list_contains(&g->out[i], g->m[i].owned.tps[k].topic, g->m[i].owned.tps[k].partition));
+    }
+    group_tp_list_fini(&left);
+    g->n = 20;
+    group_free(g);
+}
+
+Test(assignors, scale_1000_members_10000_partitions)
+{
+    group *g = big_group(1000, 10, 1000);
+    const char *names[] = {"range", "roundrobin", "cooperative-sticky"};
+    for (size_t k = 0; k < 3; k++) {
+        double t0 = now_s();
+        run(g, names[k]);
+        double dt = now_s() - t0;
+        printf("assign %-18s 1000 members x 10000 partitions: %.1f ms\n", names[k], dt * 1e3);
+        cr_assert_eq(total_assigned(g), 10000);
+        cr_assert_lt(dt, 1.0, "%s took %.3f s", names[k], dt);
+    }
+    /* a rebalance where everyone owns its share and one member joins */
+    adopt(g, 1);
+    member(g, "member-joiner", "s0 s1 s2 s3 s4 s5 s6 s7 s8 s9");
+    double t0 = now_s();
+    run(g, "cooperative-sticky");
+    double dt = now_s() - t0;
+    printf("assign cooperative-sticky 1001 members, all owning, one joining: %.1f ms\n", dt * 1e3);
+    cr_assert_lt(dt, 1.0);
+    cr_assert_eq(g->out[1000].n, 0); /* cooperative: what it gets must be revoked first */
     group_free(g);
 }
