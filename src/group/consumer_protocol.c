@@ -27,13 +27,6 @@ static int str_ptr_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int tp_cmp(const void *a, const void *b)
-{
-    const group_tp *x = a, *y = b;
-    int c = strcmp(x->topic, y->topic);
-    return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
-}
-
 static buf_slice slice_of_str(const char *s) { return buf_slice_of(s, strlen(s)); }
 
 static buf_slice slice_of_bytes(const uint8_t *p, size_t n)
@@ -41,8 +34,9 @@ static buf_slice slice_of_bytes(const uint8_t *p, size_t n)
     return p ? buf_slice_of(p, n) : BUF_SLICE_NULL;
 }
 
-/* Sorted copy of `l` grouped by topic: `*n_topics` groups into arena `a`.
- * Each group is (topic, partitions[]); returns NULL on NOMEM / bad input. */
+/* A sorted copy of `l` grouped by topic, in arena `a`: *n_out groups of
+ * (topic, partitions[]). NOMEM, TOO_LARGE, or INVALID_ARG for a NULL topic
+ * or a negative partition. */
 typedef struct tp_group {
     const char *topic;
     int32_t *partitions;
@@ -67,7 +61,8 @@ static gregor_err group_by_topic(const group_tp_list *l, arena *a, tp_group **ou
             return GREGOR_ERR_INVALID_ARG;
         tps[i] = l->tps[i];
     }
-    qsort(tps, l->n, sizeof *tps, tp_cmp);
+    group_tp_list sorted = {tps, l->n, l->n}; /* a view: sorted in place, never freed */
+    group_tp_list_sort(&sorted);
     int32_t ng = 0;
     for (size_t i = 0; i < l->n; i++) {
         if (ng == 0 || strcmp(groups[ng - 1].topic, tps[i].topic) != 0)

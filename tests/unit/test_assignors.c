@@ -653,3 +653,39 @@ Test(assignors, scale_1000_members_10000_partitions)
     cr_assert_eq(g->out[1000].n, 0); /* cooperative: what it gets must be revoked first */
     group_free(g);
 }
+
+Test(assignors, scale_different_subscriptions)
+{
+    /* the general case: 200 members each subscribed to 3-10 of 10 topics of
+     * 500 partitions, from scratch and then with one member joining */
+    group *g = group_new();
+    for (size_t t = 0; t < 10; t++) {
+        char name[8];
+        snprintf(name, sizeof name, "s%u", (unsigned)t);
+        topic(g, name, 500);
+    }
+    rng_state = 12345;
+    for (size_t i = 0; i < 200; i++) {
+        char id[16], subs[64] = "";
+        snprintf(id, sizeof id, "member-%03u", (unsigned)i);
+        for (size_t t = 0; t < 10; t++)
+            if (t < 3 || rnd(2))
+                snprintf(subs + strlen(subs), sizeof subs - strlen(subs), "s%u ", (unsigned)t);
+        member(g, id, subs);
+    }
+    double t0 = now_s();
+    run(g, "cooperative-sticky");
+    double dt = now_s() - t0;
+    printf("assign cooperative-sticky 200 members, different subscriptions, 5000 partitions: %.1f ms\n", dt * 1e3);
+    cr_assert_eq(total_assigned(g), 5000);
+    check_balanced(g, 12345);
+    cr_assert_lt(dt, 1.0);
+    adopt(g, 1);
+    member(g, "member-joiner", "s0 s1 s2");
+    t0 = now_s();
+    run(g, "cooperative-sticky");
+    dt = now_s() - t0;
+    printf("assign cooperative-sticky 201 members, different subscriptions, one joining: %.1f ms\n", dt * 1e3);
+    cr_assert_lt(dt, 1.0);
+    group_free(g);
+}
