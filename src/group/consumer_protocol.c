@@ -216,6 +216,30 @@ static int32_t be32(const uint8_t *p)
     return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3]);
 }
 
+/* The generation in a cooperative-sticky member's user data. Java writes 4
+ * bytes (CooperativeStickyAssignor's V0 schema) and reads the first 4 of
+ * whatever it gets. librdkafka writes StickyAssignor's V1 user data,
+ * [topic [partition]] then the generation; read whole, its generation is
+ * the last 4 bytes (Java would take the topic count for it). */
+static int32_t sticky_generation(const uint8_t *ud, size_t len)
+{
+    if (!ud || len < 4)
+        return -1;
+    if (len > 4) {
+        buf_reader r;
+        buf_reader_init(&r, ud, len);
+        int32_t topics = buf_read_array_len(&r, false, 6);
+        for (int32_t i = 0; i < topics && buf_reader_ok(&r); i++) {
+            (void)buf_read_string(&r, false);
+            int32_t parts = buf_read_array_len(&r, false, 4);
+            buf_skip(&r, (size_t)parts * 4);
+        }
+        if (buf_reader_ok(&r) && buf_remaining(&r) == 4)
+            return buf_read_i32(&r);
+    }
+    return be32(ud);
+}
+
 static gregor_err sub_fill(consumer_subscription *out, const proto_consumer_protocol_subscription *p,
                            int16_t decode_as, const char *assignor)
 {
@@ -243,9 +267,8 @@ static gregor_err sub_fill(consumer_subscription *out, const proto_consumer_prot
     if (copy_user_data(&out->arena, p->user_data, &out->user_data, &out->user_data_len) != GREGOR_OK)
         return GREGOR_ERR_NOMEM;
     m->generation = decode_as >= 2 && p->generation_id >= 0 ? p->generation_id : -1;
-    if (m->generation < 0 && assignor && strcmp(assignor, "cooperative-sticky") == 0 && out->user_data &&
-        out->user_data_len >= 4)
-        m->generation = be32(out->user_data);
+    if (m->generation < 0 && assignor && strcmp(assignor, "cooperative-sticky") == 0)
+        m->generation = sticky_generation(out->user_data, out->user_data_len);
     return GREGOR_OK;
 }
 

@@ -75,7 +75,8 @@ gregor_err consumer_protocol_subscription_encode(buf_writer *w, const assignor_m
  * `assignor` is the protocol name the bytes were sent for: for
  * "cooperative-sticky" a member without a generation field (v0, v1, or -1)
  * has its generation read from the user data, as Java's
- * CooperativeStickyAssignor does (a big-endian int32; -1 when shorter). */
+ * CooperativeStickyAssignor does (a big-endian int32; -1 when shorter), or
+ * from the end of librdkafka's StickyAssignor-format user data. */
 gregor_err consumer_protocol_subscription_decode(const uint8_t *data, size_t len, const char *assignor,
                                                  consumer_subscription *out) GREGOR_MUST_CHECK;
 void consumer_subscription_fini(consumer_subscription *s);

@@ -105,6 +105,28 @@ Test(consumer_protocol, cooperative_sticky_generation_from_user_data_before_v2)
     consumer_subscription_fini(&s);
 }
 
+/* librdkafka's cooperative-sticky user data (StickyAssignor V1): [t [0, 2]]
+ * then generation 12, in a v1 subscription owning t-0 and t-2. */
+static const uint8_t librdkafka_v1_sticky[] = {
+    0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 't',
+    0x00, 0x00, 0x00, 0x17,                                     /* user data, 23 bytes: */
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 't', 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x0c,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 't', 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,
+};
+
+Test(consumer_protocol, librdkafka_sticky_user_data_generation)
+{
+    consumer_subscription s;
+    cr_assert_eq(consumer_protocol_subscription_decode(librdkafka_v1_sticky, sizeof librdkafka_v1_sticky,
+                                                       "cooperative-sticky", &s),
+                 GREGOR_OK, "%s", s.error);
+    cr_assert_eq(s.member.generation, 12);
+    cr_assert_eq(s.member.owned.n, 2);
+    cr_assert_eq(s.user_data_len, 23);
+    consumer_subscription_fini(&s);
+}
+
 Test(consumer_protocol, newer_versions_decode_as_v3)
 {
     uint8_t v9[sizeof java_v3 + 6];
