@@ -124,6 +124,8 @@ static void expect(group *g, size_t i, const char *want)
                      buf, want);
 }
 
+static void adopt(group *g, int32_t generation);
+
 /* ---- 1. Java's cases ---- */
 
 Test(assignors, find_by_protocol_name)
@@ -301,6 +303,93 @@ Test(assignors, cooperative_sticky_java_cases)
     run(g, "cooperative-sticky");
     expect(g, 0, "topic-0 topic-2 topic2-1");
     expect(g, 1, "topic-1 topic2-0 topic2-2");
+    group_free(g);
+}
+
+Test(assignors, cooperative_sticky_java_quota_cases)
+{
+    /* testConsumerOwningMinQuotaExpectedMaxQuota */
+    group *g = group_new();
+    topic(g, "topic1", 2);
+    topic(g, "topic2", 3);
+    own(g, member(g, "consumer1", "topic1 topic2"), "topic1-0 topic2-1", 1);
+    own(g, member(g, "consumer2", "topic1 topic2"), "topic1-1 topic2-2", 1);
+    run(g, "cooperative-sticky");
+    expect(g, 0, "topic1-0 topic2-0 topic2-1");
+    expect(g, 1, "topic1-1 topic2-2");
+    group_free(g);
+
+    /* testMaxQuotaConsumerMoreThanNumExpectedMaxCapacityMembers: Java's
+     * HashMap visits consumer3, consumer2, consumer1, so consumer2 keeps
+     * the larger share and topic2-0 moves from consumer1 to consumer3
+     * (cooperative: in the follow-up round) */
+    g = group_new();
+    topic(g, "topic1", 2);
+    topic(g, "topic2", 2);
+    own(g, member(g, "consumer1", "topic1 topic2"), "topic1-0 topic2-0", 1);
+    own(g, member(g, "consumer2", "topic1 topic2"), "topic1-1 topic2-1", 1);
+    own(g, member(g, "consumer3", "topic1 topic2"), "", 1);
+    run(g, "cooperative-sticky");
+    expect(g, 0, "topic1-0");
+    expect(g, 1, "topic1-1 topic2-1");
+    expect(g, 2, "");
+    adopt(g, 2);
+    run(g, "cooperative-sticky");
+    expect(g, 0, "topic1-0");
+    expect(g, 1, "topic1-1 topic2-1");
+    expect(g, 2, "topic2-0");
+    group_free(g);
+
+    /* testAllConsumersAreUnderMinQuota */
+    g = group_new();
+    topic(g, "topic1", 2);
+    topic(g, "topic2", 3);
+    own(g, member(g, "consumer1", "topic1 topic2"), "topic1-0", 1);
+    own(g, member(g, "consumer2", "topic1 topic2"), "topic1-1", 1);
+    own(g, member(g, "consumer3", "topic1 topic2"), "", 1);
+    run(g, "cooperative-sticky");
+    expect(g, 0, "topic1-0 topic2-1");
+    expect(g, 1, "topic1-1 topic2-2");
+    expect(g, 2, "topic2-0");
+    group_free(g);
+
+    /* testAllConsumersReachExpectedQuotaAndAreConsideredFilled */
+    g = group_new();
+    topic(g, "topic", 4);
+    own(g, member(g, "consumer1", "topic"), "topic-0 topic-1", 1);
+    own(g, member(g, "consumer2", "topic"), "topic-2", 1);
+    own(g, member(g, "consumer3", "topic"), "", 1);
+    run(g, "cooperative-sticky");
+    expect(g, 0, "topic-0 topic-1");
+    expect(g, 1, "topic-2");
+    expect(g, 2, "topic-3");
+    group_free(g);
+
+    /* testEnsurePartitionsAssignedToHighestGeneration */
+    g = group_new();
+    topic(g, "topic", 3);
+    topic(g, "topic2", 3);
+    topic(g, "topic3", 3);
+    own(g, member(g, "consumer1", "topic topic2 topic3"), "topic-0 topic2-0 topic3-0", 10);
+    own(g, member(g, "consumer2", "topic topic2 topic3"), "topic-1 topic2-1 topic3-1", 9);
+    own(g, member(g, "consumer3", "topic topic2 topic3"), "topic2-1 topic3-0 topic3-2", 8);
+    run(g, "cooperative-sticky");
+    expect(g, 0, "topic-0 topic2-0 topic3-0");
+    expect(g, 1, "topic-1 topic2-1 topic3-1");
+    expect(g, 2, "topic-2 topic2-2 topic3-2");
+    group_free(g);
+
+    /* testMultipleConsumersMixedTopicSubscriptions (the general case) */
+    g = group_new();
+    topic(g, "topic1", 3);
+    topic(g, "topic2", 2);
+    member(g, "consumer1", "topic1");
+    member(g, "consumer2", "topic1 topic2");
+    member(g, "consumer3", "topic1");
+    run(g, "cooperative-sticky");
+    expect(g, 0, "topic1-0 topic1-2");
+    expect(g, 1, "topic2-0 topic2-1");
+    expect(g, 2, "topic1-1");
     group_free(g);
 }
 
