@@ -149,15 +149,6 @@ static char *list_str(group_tp_list *l)
     return s;
 }
 
-static char *hex_of(const uint8_t *p, size_t n)
-{
-    char *s = malloc(2 * n + 1);
-    for (size_t i = 0; i < n; i++)
-        sprintf(s + 2 * i, "%02x", p[i]);
-    s[2 * n] = '\0';
-    return s;
-}
-
 static jcase cases[CASES];
 static int n_assign[3], n_same[3], n_general, n_general_same, n_sub_bytes, n_sub_decoded, n_asg_bytes;
 
@@ -208,7 +199,7 @@ static void check_sub(char *id, char *mid, int version, char *hex)
         buf_writer w;
         buf_writer_init(&w, 1 << 20);
         cr_assert_eq(consumer_protocol_subscription_encode(&w, &m, ud, ud_len), GREGOR_OK);
-        char *mine = hex_of(w.data, w.len);
+        char *mine = tu_hex_str(w.data, w.len);
         cr_assert_str_eq(mine, hex, "case %s %s: Subscription bytes differ from Java's", id, mid);
         n_sub_bytes++;
         free(mine);
@@ -255,7 +246,7 @@ static void check_asg(char *id, char *mid, char *hex, group_tp_list out[3][MAX_M
     buf_writer w;
     buf_writer_init(&w, 1 << 20);
     cr_assert_eq(consumer_protocol_assignment_encode(&w, &out[2][i], NULL, 0), GREGOR_OK);
-    char *mine = hex_of(w.data, w.len);
+    char *mine = tu_hex_str(w.data, w.len);
     cr_assert_str_eq(mine, hex, "case %s %s: Assignment bytes differ from Java's", id, mid);
     n_asg_bytes++;
     free(mine);

@@ -13,15 +13,6 @@
 #include "group/consumer_protocol.h"
 #include "testutil.h"
 
-static char *hex_of(const uint8_t *p, size_t n)
-{
-    char *s = malloc(2 * n + 1);
-    for (size_t i = 0; i < n; i++)
-        sprintf(s + 2 * i, "%02x", p[i]);
-    s[2 * n] = '\0';
-    return s;
-}
-
 static char *tps_str(const group_tp_list *l)
 {
     group_tp_list c = {malloc((l->n ? l->n : 1) * sizeof *l->tps), l->n, l->n};
@@ -62,22 +53,22 @@ Test(consumer_protocol_kafka_python, both_ways, .timeout = 120)
     buf_writer w;
     buf_writer_init(&w, 1 << 20);
     cr_assert_eq(consumer_protocol_subscription_encode(&w, &m, ud, sizeof ud), GREGOR_OK);
-    char *h = hex_of(w.data, w.len);
+    char *h = tu_hex_str(w.data, w.len);
     fprintf(f, "sub %s\n", h);
     free(h);
     buf_writer_reset(&w);
     cr_assert_eq(consumer_protocol_subscription_encode(&w, &bare, NULL, 0), GREGOR_OK);
-    h = hex_of(w.data, w.len);
+    h = tu_hex_str(w.data, w.len);
     fprintf(f, "sub %s\n", h);
     free(h);
     buf_writer_reset(&w);
     cr_assert_eq(consumer_protocol_assignment_encode(&w, &m.owned, ud, sizeof ud), GREGOR_OK);
-    h = hex_of(w.data, w.len);
+    h = tu_hex_str(w.data, w.len);
     fprintf(f, "asg %s\n", h);
     free(h);
     buf_writer_reset(&w);
     cr_assert_eq(consumer_protocol_assignment_encode(&w, &bare.owned, NULL, 0), GREGOR_OK);
-    h = hex_of(w.data, w.len);
+    h = tu_hex_str(w.data, w.len);
     fprintf(f, "asg %s\n", h);
     free(h);
     buf_writer_fini(&w);
