@@ -66,7 +66,11 @@ typedef struct group_assignor {
     /* Fills out[i] (initialized by the caller, one per member) with member
      * i's partitions. Topics not in `topics` (unknown to the metadata) are
      * not assigned. NOMEM leaves `out` partially filled (the caller
-     * finalizes it). Topic strings in `out` are borrowed from `topics`. */
+     * finalizes it). Topic strings in `out` are borrowed from `topics`.
+     * Pass the members in the JoinGroup response's order: where Java's
+     * result depends on its HashMap's iteration order (cooperative-sticky,
+     * members whose ids share a bucket), gregor follows it from there.
+     * Each out[i] comes back sorted by (topic, partition). */
     gregor_err (*assign)(const assignor_member *members, size_t n_members, const assignor_topic *topics,
                          size_t n_topics, group_tp_list *out);
     /* The user data this member puts in its Subscription (NULL/0: none):

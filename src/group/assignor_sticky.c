@@ -13,7 +13,8 @@
  *      ConstrainedAssignmentBuilder. With P partitions and m members each
  *      gets P/m or P/m+1 (exactly P%m of them the larger share); a member
  *      keeps what it validly owns up to its share (its owned partitions in
- *      (partition, topic) order, as Java picks them), then the rest are
+ *      (partition, topic) order, as Java picks them; members visited in
+ *      the order of Java's HashMap, see java_map_order()), then the rest are
  *      dealt round-robin in (topic, partition) order to the members below
  *      their share, sorted by member id.
  *    - otherwise (the general case; simpler than Java's GeneralAssignment
@@ -25,12 +26,15 @@
  *      the sum of squared counts, so this ends). The result is Java's
  *      notion of balanced: no member has two more than another member that
  *      could take one of its partitions.
- * 3. Cooperative adjustment: a partition given to a member while another
- *    member still claims it is left out this round (that member revokes it,
- *    and the follow-up rebalance hands it over). This withholds a superset
- *    of what Java withholds (Java also hands over at once a partition whose
- *    other claimant had lost the generation tie-break); never less, so no
- *    partition has two owners at once.
+ * 3. Cooperative adjustment: a partition given to a member other than its
+ *    valid owner (step 1) while some other member still claims it is left
+ *    out this round (that member revokes it, and the follow-up rebalance
+ *    hands it over). The valid owner keeps what it holds even if a stale
+ *    claimant lists it too (it is consuming it already). This withholds
+ *    what Java withholds in both of its builders (and, in the general case,
+ *    also a partition given back to a claimant that lost the generation
+ *    tie-break, which Java hands over at once), so no partition goes to a
+ *    new owner while another member may still be consuming it.
  *
  * Partitions are numbered as in assignor_ctx.h; the per-partition state is
  * a handful of arrays of P entries. The constrained case runs in
@@ -189,6 +193,68 @@ static void keep_owned(sticky *s, size_t i, const size_t *mine, size_t n, size_t
         give(s, buf[k].g, i);
 }
 
+/* Java's String.hashCode() of a UTF-8 member id: 31*h + c over its UTF-16
+ * code units, in int32 arithmetic. */
+static uint32_t java_string_hash(const char *utf8)
+{
+    const unsigned char *p = (const unsigned char *)utf8;
+    uint32_t h = 0;
+    while (*p) {
+        uint32_t cp = *p++;
+        int more = cp >= 0xF0 ? 3 : cp >= 0xE0 ? 2 : cp >= 0xC0 ? 1 : 0;
+        cp &= more == 3 ? 0x07 : more == 2 ? 0x0F : more == 1 ? 0x1F : 0xFF;
+        for (; more > 0 && (*p & 0xC0) == 0x80; more--)
+            cp = cp << 6 | (*p++ & 0x3F);
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            h = 31 * h + (0xD800 | (cp >> 10));
+            h = 31 * h + (0xDC00 | (cp & 0x3FF));
+        } else {
+            h = 31 * h + cp;
+        }
+    }
+    return h;
+}
+
+typedef struct bucket_ref {
+    uint32_t bucket;
+    size_t i;
+} bucket_ref;
+
+static int bucket_ref_cmp(const void *a, const void *b)
+{
+    const bucket_ref *x = a, *y = b;
+    if (x->bucket != y->bucket)
+        return (x->bucket > y->bucket) - (x->bucket < y->bucket);
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* The order in which Java's ConstrainedAssignmentBuilder visits the members:
+ * that of a java.util.HashMap keyed by member id, filled in the caller's
+ * order (the JoinGroup response's): by bucket, (h ^ h >>> 16) & (capacity
+ * - 1), capacity the power of two >= 16 that holds them at load factor
+ * 0.75, then by insertion. Who keeps the larger share when several could
+ * depends on it, so matching it makes a gregor leader agree with a Java one
+ * (up to buckets long enough to become trees, 8+ ids colliding). */
+static gregor_err java_map_order(const assignor_ctx *c, size_t *order)
+{
+    size_t cap = 16;
+    while (c->n_members > cap / 4 * 3)
+        cap *= 2;
+    bucket_ref *r = malloc((c->n_members ? c->n_members : 1) * sizeof *r);
+    if (!r)
+        return GREGOR_ERR_NOMEM;
+    for (size_t i = 0; i < c->n_members; i++) {
+        uint32_t h = java_string_hash(c->members[i].member_id);
+        r[i] = (bucket_ref){(uint32_t)((h ^ (h >> 16)) & (cap - 1)), i};
+    }
+    qsort(r, c->n_members, sizeof *r, bucket_ref_cmp);
+    for (size_t i = 0; i < c->n_members; i++)
+        order[i] = r[i].i;
+    free(r);
+    return GREGOR_OK;
+}
+
 static gregor_err assign_constrained(sticky *s)
 {
     const assignor_ctx *c = &s->c;
@@ -206,7 +272,8 @@ static gregor_err assign_constrained(sticky *s)
     size_t *exact = malloc(m * sizeof *exact), exact_head = 0, exact_tail = 0;
     /* a member's owned list, scratch (at most its valid claims) */
     owned_ref *buf = malloc((s->P ? s->P : 1) * sizeof *buf);
-    if (!start || !by_owner || !under || !exact || !buf)
+    size_t *visit = malloc(m * sizeof *visit);
+    if (!start || !by_owner || !under || !exact || !buf || !visit || java_map_order(c, visit) != GREGOR_OK)
         goto out;
     for (size_t g = 0; g < s->P; g++)
         if (s->owner[g] >= 0)
@@ -220,7 +287,7 @@ static gregor_err assign_constrained(sticky *s)
             by_owner[under[s->owner[g]]++] = g;
 
     for (size_t k = 0; k < m; k++) {
-        size_t i = c->order[k], n = start[i + 1] - start[i];
+        size_t i = visit[k], n = start[i + 1] - start[i];
         const size_t *mine = &by_owner[start[i]];
         if (n < min_q) {
             keep_owned(s, i, mine, n, n, buf);
@@ -281,6 +348,7 @@ out:
     free(under);
     free(exact);
     free(buf);
+    free(visit);
     return err;
 }
 
@@ -400,10 +468,13 @@ static bool subscriptions_equal(const assignor_ctx *c)
     return true;
 }
 
-/* Step 3: a partition another member still claims waits for its revocation. */
+/* Step 3: a partition another member still claims waits for its revocation,
+ * unless it stays with its valid owner. */
 static bool withheld(const sticky *s, size_t g)
 {
     int32_t x = s->assigned[g];
+    if (s->owner[g] == x)
+        return false;
     return s->nclaim[g] > 1 || (s->nclaim[g] == 1 && s->claimer[g] != x);
 }
 

@@ -43,6 +43,16 @@ uint8_t *tu_hex(const char *hex, size_t *len_out)
     return out;
 }
 
+char *tu_hex_str(const uint8_t *p, size_t n)
+{
+    char *s = malloc(2 * n + 1);
+    cr_assert_not_null(s);
+    for (size_t i = 0; i < n; i++)
+        snprintf(s + 2 * i, 3, "%02x", p[i]);
+    s[2 * n] = '\0';
+    return s;
+}
+
 const char *tu_env_required(const char *name)
 {
     const char *v = getenv(name);

@@ -10,6 +10,10 @@
  * aborts the test on malformed input. Caller frees. */
 uint8_t *tu_hex(const char *hex, size_t *len_out);
 
+/* `n` bytes at `p` as lower-case hex, NUL-terminated and malloc'd (the
+ * inverse of tu_hex). Caller frees. */
+char *tu_hex_str(const uint8_t *p, size_t n);
+
 /* The value of environment variable `name`; fails the test when it is unset.
  * Integration tests read their bootstrap lists with it. */
 const char *tu_env_required(const char *name);
