@@ -105,6 +105,21 @@ typedef struct gregor_message {
 size_t gregor_batch_count(const gregor_batch *b);
 /* Message `i` (< count); borrowed from the batch. */
 const gregor_message *gregor_batch_message(const gregor_batch *b, size_t i);
+/* The partition the batch is of: its topic (NUL-terminated, borrowed from
+ * the batch) and partition number. */
+const char *gregor_batch_topic(const gregor_batch *b);
+int32_t gregor_batch_partition(const gregor_batch *b);
+/* The position after the batch: the offset to commit (or store, see
+ * gregor_consumer_store_offset()) once it is processed. It lies past the
+ * batch's last message when the same fetch also read transaction markers
+ * or aborted records after it, so that a commit never points at them. */
+int64_t gregor_batch_next_offset(const gregor_batch *b);
+/* Bytes of the messages' keys, values and header keys and values (null
+ * ones count 0); not the memory the batch holds. O(messages + headers). */
+size_t gregor_batch_bytes(const gregor_batch *b);
+/* The leader epoch (KIP-320) of the batch's last record, to commit with
+ * next_offset; -1 when unknown (message formats before v2). */
+int32_t gregor_batch_leader_epoch(const gregor_batch *b);
 /* Releases the batch and the fetch buffers it alone still holds (the
  * memory counted against prefetch_bytes). NULL does nothing. Any thread. */
 void gregor_batch_destroy(gregor_batch *b);
@@ -162,6 +177,12 @@ gregor_err gregor_consumer_resume(gregor_consumer *c, const char *topic, int32_t
  * stops until it is seeked. */
 gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_batch **out, char *errstr,
                                 size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* Makes the gregor_consumer_poll() blocked now, or else the next one,
+ * return at once with GREGOR_OK and *out NULL, as when its time runs out.
+ * Wakeups do not add up: one wakeup ends one poll. Any thread, also while
+ * another thread polls (this is the exception to the threading rule). */
+void gregor_consumer_wakeup(gregor_consumer *c);
 
 /* What the error the latest gregor_consumer_poll() returned concerns. */
 typedef struct gregor_consumer_error {

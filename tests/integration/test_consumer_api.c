@@ -1,0 +1,161 @@
+/* Integration: what a framework running consumers in thread pools needs
+ * from the consumer API, against a 4.x broker (GREGOR_TEST_KAFKA1):
+ *
+ * - gregor_consumer_wakeup() ends a poll(-1) blocked on an idle topic
+ *   within milliseconds, from another thread; a wakeup before a poll ends
+ *   that poll at once; wakeups do not add up;
+ * - batch accessors: topic, partition, next offset, bytes of keys, values
+ *   and headers, leader epoch; next offset past a transaction's commit
+ *   marker (a transaction written by kafka-python);
+ * - the offset store (enable_auto_offset_store=false): commit(NULL),
+ *   auto-commit and the commit at destroy commit the stored offsets, not
+ *   the positions; storing for an unassigned partition is refused; a
+ *   worker thread stores and commits while the poll thread polls;
+ * - list-based assignment: assign_list resolves COMMITTED offsets of many
+ *   partitions with one OffsetFetch, unassign_list stops them (no more
+ *   messages, queued ones dropped), assignment() lists what is assigned.
+ */
+#include <pthread.h>
+
+#include "test_consume_util.h"
+
+static const char *bootstrap(void) { return tu_env_required("GREGOR_TEST_KAFKA1"); }
+static const char *cluster(void) { return tc_cluster_name("GREGOR_TEST_KAFKA1_NAME", "kafka1"); }
+
+/* n messages "k:v<i>" with header h=x into one partition. */
+static void produce(const char *topic, int partition, int n)
+{
+    tc_sh("seq 0 %d | sed 's/^/k:v/' | kcat -P -q -b %s -t %s -p %d -K: -H h=x -X batch.num.messages=50", n - 1,
+          bootstrap(), topic, partition);
+}
+
+/* ------------------------------------------------------------- wakeup */
+
+typedef struct poller {
+    gregor_consumer *c;
+    gregor_err err;
+    gregor_batch *b;
+    double returned_s;
+} poller;
+
+static void *poll_forever(void *arg)
+{
+    poller *p = arg;
+    char err[256];
+    p->err = gregor_consumer_poll(p->c, -1, &p->b, err, sizeof err);
+    p->returned_s = tc_now_s();
+    return NULL;
+}
+
+Test(consumer_api, wakeup_ends_a_blocked_poll, .timeout = 60)
+{
+    char topic[64], err[256];
+    tc_topic(topic, sizeof topic, "api-wakeup");
+    tc_create_topic(cluster(), topic, 1, 1);
+    gregor_consumer *c = tc_consumer(bootstrap(), NULL);
+    cr_assert_eq(gregor_consumer_assign(c, topic, 0, GREGOR_OFFSET_END, 0, err, sizeof err), GREGOR_OK, "%s", err);
+
+    poller p = {.c = c};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, poll_forever, &p), 0);
+    usleep(500 * 1000); /* the poll is blocked on the idle topic by now */
+    double woken_s = tc_now_s();
+    gregor_consumer_wakeup(c);
+    pthread_join(t, NULL);
+    double took_ms = (p.returned_s - woken_s) * 1000;
+    cr_log_info("poll(-1) returned %.2f ms after wakeup", took_ms);
+    cr_assert_eq(p.err, GREGOR_OK);
+    cr_assert_null(p.b);
+    cr_assert_lt(took_ms, 100.0, "poll returned %.1f ms after the wakeup", took_ms);
+
+    /* A wakeup before the poll ends that poll at once ... */
+    gregor_consumer_wakeup(c);
+    gregor_consumer_wakeup(c);
+    gregor_batch *b = (gregor_batch *)1;
+    double t0 = tc_now_s();
+    cr_assert_eq(gregor_consumer_poll(c, 5000, &b, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert_null(b);
+    cr_assert_lt(tc_now_s() - t0, 0.1);
+    /* ... and only that one: the next waits its time out. */
+    t0 = tc_now_s();
+    cr_assert_eq(gregor_consumer_poll(c, 300, &b, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert_null(b);
+    cr_assert_geq(tc_now_s() - t0, 0.25);
+    gregor_consumer_destroy(c);
+}
+
+/* ------------------------------------------------------ batch accessors */
+
+Test(consumer_api, batch_accessors, .timeout = 60)
+{
+    char topic[64], err[256];
+    tc_topic(topic, sizeof topic, "api-batch");
+    tc_create_topic(cluster(), topic, 2, 1);
+    produce(topic, 1, 20);
+    gregor_consumer *c = tc_consumer(bootstrap(), NULL);
+    cr_assert_eq(gregor_consumer_assign(c, topic, 1, GREGOR_OFFSET_BEGINNING, 0, err, sizeof err), GREGOR_OK, "%s",
+                 err);
+    int64_t expect_next = 0;
+    double deadline = tc_now_s() + 30;
+    while (expect_next < 20 && tc_now_s() < deadline) {
+        gregor_batch *b;
+        cr_assert_eq(gregor_consumer_poll(c, 500, &b, err, sizeof err), GREGOR_OK, "%s", err);
+        if (!b)
+            continue;
+        cr_assert_str_eq(gregor_batch_topic(b), topic);
+        cr_assert_eq(gregor_batch_partition(b), 1);
+        size_t bytes = 0;
+        for (size_t i = 0; i < gregor_batch_count(b); i++) {
+            const gregor_message *m = gregor_batch_message(b, i);
+            cr_assert_eq(m->offset, expect_next + (int64_t)i);
+            /* key "k", value "v<i>", header "h" = "x" */
+            bytes += 1 + (size_t)m->value_len + 2;
+        }
+        expect_next += (int64_t)gregor_batch_count(b);
+        cr_assert_eq(gregor_batch_next_offset(b), expect_next);
+        cr_assert_eq(gregor_batch_bytes(b), bytes);
+        cr_assert_eq(gregor_batch_leader_epoch(b), 0, "a fresh single-broker topic is at leader epoch 0");
+        gregor_batch_destroy(b);
+    }
+    cr_assert_eq(expect_next, 20);
+    gregor_consumer_destroy(c);
+}
+
+Test(consumer_api, batch_next_offset_is_past_the_commit_marker, .timeout = 120)
+{
+    char topic[64], err[256];
+    tc_topic(topic, sizeof topic, "api-txn");
+    tc_create_topic(cluster(), topic, 1, 1);
+    /* Three messages (offsets 0-2) in one committed transaction: its commit
+     * marker takes offset 3. */
+    tc_sh("python3 -c \"\n"
+          "from kafka import KafkaProducer\n"
+          "p = KafkaProducer(bootstrap_servers='%s', transactional_id='txn-%s')\n"
+          "p.init_transactions()\n"
+          "p.begin_transaction()\n"
+          "for i in range(3): p.send('%s', value=b'm%%d' %% i, partition=0)\n"
+          "p.commit_transaction()\n"
+          "p.close()\n\"",
+          bootstrap(), topic, topic);
+    for (int rc = 0; rc < 2; rc++) {
+        const char *kv[] = {rc ? "isolation=read_committed" : "isolation=read_uncommitted", NULL};
+        gregor_consumer *c = tc_consumer(bootstrap(), kv);
+        cr_assert_eq(gregor_consumer_assign(c, topic, 0, GREGOR_OFFSET_BEGINNING, 0, err, sizeof err), GREGOR_OK,
+                     "%s", err);
+        int64_t last = -1, next = -1;
+        double deadline = tc_now_s() + 30;
+        while (last < 2 && tc_now_s() < deadline) {
+            gregor_batch *b;
+            cr_assert_eq(gregor_consumer_poll(c, 500, &b, err, sizeof err), GREGOR_OK, "%s", err);
+            if (!b)
+                continue;
+            last = gregor_batch_message(b, gregor_batch_count(b) - 1)->offset;
+            next = gregor_batch_next_offset(b);
+            gregor_batch_destroy(b);
+        }
+        cr_log_info("%s: last message %lld, next offset %lld", kv[0], (long long)last, (long long)next);
+        cr_assert_eq(last, 2);
+        cr_assert_eq(next, 4, "next offset %lld: not past the commit marker at 3", (long long)next);
+        gregor_consumer_destroy(c);
+    }
+}
