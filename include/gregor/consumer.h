@@ -38,6 +38,13 @@
  * never loses it. gregor_consumer_destroy() commits the final positions:
  * everything poll returned counts as processed by then.
  *
+ * Offset store (enable_auto_offset_store=false, librdkafka's option): an
+ * application whose worker threads process batches after poll returned them
+ * stores what is processed with gregor_consumer_store_offset(); auto-commit,
+ * commit(NULL) and the commit at destroy then commit the stored offsets
+ * (of partitions whose stored offset is not the last one committed)
+ * instead of the positions.
+ *
  * Leader epochs (KIP-320, brokers 2.1 and later): the consumer sends the
  * leader epoch it knows with Fetch and ListOffsets (a broker with another
  * view answers FENCED/UNKNOWN_LEADER_EPOCH and the metadata is refreshed),
@@ -51,11 +58,14 @@
  * truncation; it is never reset to the beginning or end silently.
  *
  * Threading: a gregor_consumer is used by one application thread at a time
- * (calls need no locks of their own, but must not run concurrently);
- * its background work runs on internal threads. Commit callbacks run on the
- * application thread, from inside gregor_consumer_poll(),
- * gregor_consumer_commit() and gregor_consumer_destroy(). A gregor_batch may
- * be read and destroyed on any thread, one thread at a time.
+ * (calls need no locks of their own, but must not run concurrently), except
+ * gregor_consumer_wakeup(), gregor_consumer_store_offset() and
+ * gregor_consumer_commit(), which any thread may call at any time (not
+ * after or during destroy). Its background work runs on internal threads.
+ * Asynchronous commit callbacks run on the thread that polls, from inside
+ * gregor_consumer_poll() and gregor_consumer_destroy(), whichever thread
+ * asked for the commit. A gregor_batch may be read and destroyed on any
+ * thread, one thread at a time.
  */
 #ifndef GREGOR_CONSUMER_H
 #define GREGOR_CONSUMER_H
@@ -127,13 +137,15 @@ void gregor_batch_destroy(gregor_batch *b);
 /* Creates a consumer with its own client (the config is copied). Options
  * read here: fetch_*, max_partition_fetch_bytes, prefetch_bytes,
  * auto_offset_reset, isolation, check_crcs, group_id, enable_auto_commit,
- * auto_commit_interval_ms, commit_timeout_ms, plus every client option.
+ * enable_auto_offset_store, auto_commit_interval_ms, commit_timeout_ms,
+ * plus every client option.
  * CONFIG with errstr for bad settings. */
 gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, char *errstr,
                                size_t errstr_size) GREGOR_MUST_CHECK;
 
 /* With a group and enable_auto_commit, commits the final positions (after
- * everything poll returned; waiting up to commit_timeout_ms), runs the pending commit callbacks,
+ * everything poll returned; with enable_auto_offset_store=false the stored
+ * offsets; waiting up to commit_timeout_ms), runs the pending commit callbacks,
  * stops fetching and frees. Outstanding batches stay valid. NULL does
  * nothing. */
 void gregor_consumer_destroy(gregor_consumer *c);
@@ -239,14 +251,30 @@ typedef void (*gregor_commit_cb)(gregor_err err, const gregor_topic_offset *offs
 
 /* Commits offsets to the group (group_id must be set). `offsets` NULL
  * (n 0) commits the current positions of every assigned partition that has
- * one. `metadata` (may be NULL) is stored with every offset that has none of
+ * one (enable_auto_offset_store=false: the stored offsets not yet
+ * committed). `metadata` (may be NULL) is stored with every offset that has none of
  * its own. Synchronous when cb is NULL: waits up to commit_timeout_ms and
  * returns the first error (per-partition errors in offsets[i].err);
  * otherwise queues the commit, returns at once, and cb runs later on the
- * application thread (see the threading rule). STATE without group_id. */
+ * thread that polls (see the threading rule). STATE without group_id.
+ * Any thread; `offsets` is borrowed for the call. */
 gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offsets, size_t n,
                                   const char *metadata, gregor_commit_cb cb, void *opaque, char *errstr,
                                   size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* Records that the application has processed partition `partition` of
+ * `topic` up to `next_offset` (the offset of the next message to process,
+ * e.g. gregor_batch_next_offset()), with the leader epoch of the record
+ * before it (gregor_batch_leader_epoch(); -1 unknown). Needs
+ * enable_auto_offset_store=false; later commits without offsets commit it
+ * (see the introduction). A later store replaces an earlier one, larger or
+ * not. Assigning a partition that was not assigned forgets what was stored
+ * for it. `topic` is borrowed. Any thread, also while another thread polls.
+ * Errors: INVALID_ARG (next_offset < 0), STATE (the partition is not
+ * assigned, e.g. unassigned after its batch was polled, or
+ * enable_auto_offset_store is true); nothing is stored then. */
+gregor_err gregor_consumer_store_offset(gregor_consumer *c, const char *topic, int32_t partition,
+                                        int64_t next_offset, int32_t leader_epoch) GREGOR_MUST_CHECK;
 
 /* Reads the group's committed offsets of `n` partitions into offsets[i]
  * (topic and partition set by the caller; offset -1 when none is stored;

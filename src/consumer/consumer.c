@@ -102,6 +102,7 @@ static gregor_err read_settings(gregor_consumer *c, const gregor_config *cfg, ch
                                                  : 0;
     c->read_committed = !strcmp(config_str(cfg, "isolation"), "read_committed");
     c->check_crcs = config_bool(cfg, "check_crcs");
+    c->auto_offset_store = config_bool(cfg, "enable_auto_offset_store");
     if (c->fetch_max_wait_ms >= c->request_timeout_ms) {
         set_errstr(errstr, n, "fetch_max_wait_ms (%d) must be below request_timeout_ms (%d)", c->fetch_max_wait_ms,
                    c->request_timeout_ms);
@@ -334,6 +335,8 @@ gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t
         p->fetch_epoch = p->position_epoch = p->consumed_epoch = p->leader_epoch = -1;
         c->parts[c->n_parts++] = p;
     }
+    if (!p->assigned) /* what was stored under an earlier assignment is not to be committed now */
+        p->stored = p->stored_epoch = -1;
     p->assigned = true;
     p->paused = false;
     consumer_start_at_locked(c, p, offset, timestamp_ms, epoch);
@@ -557,9 +560,15 @@ gregor_err consumer_positions(gregor_consumer *c, consumer_pos_kind kind, bool c
         cpart *p = c->parts[i];
         bool consumed = kind == CONSUMER_POS_CONSUMED;
         int64_t pos = consumed ? p->consumed : p->position;
+        int32_t epoch = consumed ? p->consumed_epoch : p->position_epoch;
+        if (!c->auto_offset_store) {
+            pos = p->stored;
+            epoch = p->stored_epoch;
+            changed_only = true;
+        }
         if (!p->assigned || pos < 0 || (changed_only && pos == p->committed))
             continue;
-        e[k] = consumed ? p->consumed_epoch : p->position_epoch;
+        e[k] = epoch;
         v[k++] = (gregor_topic_offset){.topic = p->topic, .partition = p->partition, .offset = pos};
     }
     pthread_mutex_unlock(&c->lock);
@@ -593,7 +602,6 @@ gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offse
         set_errstr(errstr, errstr_size, "commit needs group_id");
         return GREGOR_ERR_STATE;
     }
-    offsets_run_callbacks(c->offs);
     gregor_topic_offset *own = NULL;
     int32_t *epochs = NULL; /* only for our own positions: the caller's offsets carry none */
     gregor_err err;
@@ -623,6 +631,24 @@ gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offse
     }
     free(own);
     free(epochs);
+    return err;
+}
+
+gregor_err gregor_consumer_store_offset(gregor_consumer *c, const char *topic, int32_t partition, int64_t next_offset,
+                                        int32_t leader_epoch)
+{
+    if (next_offset < 0 || !topic)
+        return GREGOR_ERR_INVALID_ARG;
+    if (c->auto_offset_store)
+        return GREGOR_ERR_STATE;
+    pthread_mutex_lock(&c->lock);
+    cpart *p = consumer_find_part(c, topic, partition);
+    gregor_err err = p && p->assigned ? GREGOR_OK : GREGOR_ERR_STATE;
+    if (err == GREGOR_OK) {
+        p->stored = next_offset;
+        p->stored_epoch = leader_epoch >= 0 ? leader_epoch : -1;
+    }
+    pthread_mutex_unlock(&c->lock);
     return err;
 }
 

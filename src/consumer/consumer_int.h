@@ -149,6 +149,8 @@ typedef struct cpart {
     int64_t high_watermark;
     int64_t log_start_offset;
     int64_t committed;     /* last offset committed (auto-commit skips unchanged) */
+    int64_t stored;        /* gregor_consumer_store_offset(), -1: none since assigned */
+    int32_t stored_epoch;
     bool assigned;
     bool paused;
     bool in_flight;        /* a Fetch or ListOffsets for it is outstanding */
@@ -177,6 +179,7 @@ struct gregor_consumer {
     int64_t reset_policy; /* GREGOR_OFFSET_BEGINNING, _END, or 0 for "error" */
     bool read_committed;
     bool check_crcs;
+    bool auto_offset_store;  /* false: commits without offsets take `stored`, not positions */
     offset_mgr *offs;        /* NULL without group_id */
     fetch_mem *mem;          /* fetched bytes held, queued or handed out */
 
@@ -302,7 +305,9 @@ typedef enum consumer_pos_kind {
 /* The positions of assigned partitions as commit entries (malloc'd array,
  * topics borrowed from the cparts) and their leader epochs (*epochs, a
  * malloc'd array of n, -1 where unknown); `changed_only` skips those
- * already committed. Takes the lock. */
+ * already committed. With enable_auto_offset_store=false the stored
+ * offsets instead, whatever `kind`, and only those not yet committed.
+ * Takes the lock. */
 gregor_err consumer_positions(gregor_consumer *c, consumer_pos_kind kind, bool changed_only,
                               gregor_topic_offset **out, int32_t **epochs, size_t *n) GREGOR_MUST_CHECK;
 /* Records that offsets were committed (for changed_only). Takes the lock. */

@@ -159,3 +159,201 @@ Test(consumer_api, batch_next_offset_is_past_the_commit_marker, .timeout = 120)
         gregor_consumer_destroy(c);
     }
 }
+
+/* ---------------------------------------------------------- offset store */
+
+static gregor_consumer *group_consumer(const char *group, const char *auto_commit, const char *auto_store)
+{
+    char g[176], ac[64], as[64];
+    snprintf(g, sizeof g, "group_id=%s", group);
+    snprintf(ac, sizeof ac, "enable_auto_commit=%s", auto_commit);
+    snprintf(as, sizeof as, "enable_auto_offset_store=%s", auto_store);
+    const char *kv[] = {g, ac, as, "auto_commit_interval_ms=100", "max_partition_fetch_bytes=1024", NULL};
+    return tc_consumer(bootstrap(), kv);
+}
+
+/* The group's committed offset of (topic, partition), -1 when none. */
+static int64_t committed(const char *group, const char *topic, int32_t partition)
+{
+    gregor_consumer *c = group_consumer(group, "false", "true");
+    gregor_topic_offset o = {.topic = topic, .partition = partition};
+    char err[256];
+    cr_assert_eq(gregor_consumer_committed(c, &o, 1, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_consumer_destroy(c);
+    return o.offset;
+}
+
+/* Polls until `want` messages came; returns the last batch's next offset. */
+static int64_t consume_all(gregor_consumer *c, int want)
+{
+    int got = 0;
+    int64_t next = -1;
+    double deadline = tc_now_s() + 30;
+    while (got < want && tc_now_s() < deadline) {
+        gregor_batch *b;
+        char err[256];
+        cr_assert_eq(gregor_consumer_poll(c, 500, &b, err, sizeof err), GREGOR_OK, "%s", err);
+        if (b) {
+            got += (int)gregor_batch_count(b);
+            next = gregor_batch_next_offset(b);
+        }
+        gregor_batch_destroy(b);
+    }
+    cr_assert_eq(got, want);
+    return next;
+}
+
+Test(consumer_api, stored_offsets_are_what_commit_null_commits, .timeout = 120)
+{
+    char topic[64], group[80], err[256];
+    tc_topic(topic, sizeof topic, "api-store");
+    snprintf(group, sizeof group, "g-%s", topic);
+    tc_create_topic(cluster(), topic, 2, 1);
+    produce(topic, 0, 20);
+    gregor_consumer *c = group_consumer(group, "false", "false");
+    cr_assert_eq(gregor_consumer_assign(c, topic, 0, GREGOR_OFFSET_BEGINNING, 0, err, sizeof err), GREGOR_OK, "%s",
+                 err);
+    cr_assert_eq(consume_all(c, 20), 20);
+
+    /* Nothing stored yet: commit(NULL) commits nothing (not the position 20). */
+    cr_assert_eq(gregor_consumer_commit(c, NULL, 0, NULL, NULL, NULL, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert_eq(committed(group, topic, 0), -1);
+
+    cr_assert_eq(gregor_consumer_store_offset(c, topic, 0, 7, 0), GREGOR_OK);
+    cr_assert_eq(gregor_consumer_commit(c, NULL, 0, NULL, NULL, NULL, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert_eq(committed(group, topic, 0), 7);
+
+    /* Refused: a partition not assigned, a negative offset. */
+    cr_assert_eq(gregor_consumer_store_offset(c, topic, 1, 3, -1), GREGOR_ERR_STATE);
+    cr_assert_eq(gregor_consumer_store_offset(c, "no-such-topic", 0, 3, -1), GREGOR_ERR_STATE);
+    cr_assert_eq(gregor_consumer_store_offset(c, topic, 0, -1, -1), GREGOR_ERR_INVALID_ARG);
+    /* Unassigned: storing is refused, and the offset stored before it is
+     * not committed once assigned again. */
+    cr_assert_eq(gregor_consumer_store_offset(c, topic, 0, 9, 0), GREGOR_OK);
+    cr_assert_eq(gregor_consumer_unassign(c, topic, 0), GREGOR_OK);
+    cr_assert_eq(gregor_consumer_store_offset(c, topic, 0, 10, 0), GREGOR_ERR_STATE);
+    cr_assert_eq(gregor_consumer_assign(c, topic, 0, GREGOR_OFFSET_COMMITTED, 0, err, sizeof err), GREGOR_OK, "%s",
+                 err);
+    cr_assert_eq(gregor_consumer_commit(c, NULL, 0, NULL, NULL, NULL, err, sizeof err), GREGOR_OK, "%s", err);
+    cr_assert_eq(committed(group, topic, 0), 7);
+    gregor_consumer_destroy(c);
+
+    /* With the automatic store (the default) storing is refused. */
+    c = group_consumer(group, "false", "true");
+    cr_assert_eq(gregor_consumer_assign(c, topic, 0, GREGOR_OFFSET_BEGINNING, 0, err, sizeof err), GREGOR_OK, "%s",
+                 err);
+    cr_assert_eq(gregor_consumer_store_offset(c, topic, 0, 3, -1), GREGOR_ERR_STATE);
+    gregor_consumer_destroy(c);
+}
+
+Test(consumer_api, auto_commit_and_close_commit_the_stored_offsets, .timeout = 120)
+{
+    char topic[64], group[80], err[256];
+    tc_topic(topic, sizeof topic, "api-store-auto");
+    snprintf(group, sizeof group, "g-%s", topic);
+    tc_create_topic(cluster(), topic, 1, 1);
+    produce(topic, 0, 20);
+    gregor_consumer *c = group_consumer(group, "true", "false");
+    cr_assert_eq(gregor_consumer_assign(c, topic, 0, GREGOR_OFFSET_BEGINNING, 0, err, sizeof err), GREGOR_OK, "%s",
+                 err);
+    cr_assert_eq(consume_all(c, 20), 20);
+    cr_assert_eq(gregor_consumer_store_offset(c, topic, 0, 5, 0), GREGOR_OK);
+    /* Auto-commit (every 100 ms) takes the stored 5, never the position 20. */
+    int64_t seen = -1;
+    double deadline = tc_now_s() + 20;
+    while ((seen = committed(group, topic, 0)) != 5 && tc_now_s() < deadline) {
+        gregor_batch *b;
+        cr_assert_eq(gregor_consumer_poll(c, 100, &b, err, sizeof err), GREGOR_OK, "%s", err);
+        cr_assert_null(b);
+    }
+    cr_assert_eq(seen, 5);
+    cr_assert_eq(gregor_consumer_store_offset(c, topic, 0, 9, 0), GREGOR_OK);
+    gregor_consumer_destroy(c); /* commits the stored 9 on close */
+    cr_assert_eq(committed(group, topic, 0), 9);
+}
+
+/* A poll thread hands batches to a worker thread, which stores what it
+ * processed and commits from its own thread. */
+typedef struct handoff {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    gregor_batch *q[64];
+    size_t head, tail;
+    bool done;
+    gregor_consumer *c;
+    int processed;
+    int commits;
+} handoff;
+
+static void *worker(void *arg)
+{
+    handoff *h = arg;
+    pthread_mutex_lock(&h->lock);
+    for (;;) {
+        while (h->head == h->tail && !h->done)
+            pthread_cond_wait(&h->cond, &h->lock);
+        if (h->head == h->tail)
+            break;
+        gregor_batch *b = h->q[h->head++ % 64];
+        pthread_cond_broadcast(&h->cond);
+        pthread_mutex_unlock(&h->lock);
+        cr_assert_eq(gregor_consumer_store_offset(h->c, gregor_batch_topic(b), gregor_batch_partition(b),
+                                                  gregor_batch_next_offset(b), gregor_batch_leader_epoch(b)),
+                     GREGOR_OK);
+        int n = (int)gregor_batch_count(b);
+        gregor_batch_destroy(b);
+        char err[256];
+        cr_assert_eq(gregor_consumer_commit(h->c, NULL, 0, NULL, NULL, NULL, err, sizeof err), GREGOR_OK, "%s", err);
+        pthread_mutex_lock(&h->lock);
+        h->processed += n;
+        h->commits++;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+Test(consumer_api, worker_thread_stores_and_commits_while_polling, .timeout = 120)
+{
+    char topic[64], group[80], err[256];
+    tc_topic(topic, sizeof topic, "api-store-worker");
+    snprintf(group, sizeof group, "g-%s", topic);
+    tc_create_topic(cluster(), topic, 3, 1);
+    for (int p = 0; p < 3; p++)
+        produce(topic, p, 200);
+    handoff h = {.c = group_consumer(group, "true", "false")};
+    pthread_mutex_init(&h.lock, NULL);
+    pthread_cond_init(&h.cond, NULL);
+    for (int p = 0; p < 3; p++)
+        cr_assert_eq(gregor_consumer_assign(h.c, topic, p, GREGOR_OFFSET_BEGINNING, 0, err, sizeof err), GREGOR_OK,
+                     "%s", err);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, worker, &h), 0);
+    int polled = 0;
+    double deadline = tc_now_s() + 60;
+    while (polled < 600 && tc_now_s() < deadline) {
+        gregor_batch *b;
+        cr_assert_eq(gregor_consumer_poll(h.c, 200, &b, err, sizeof err), GREGOR_OK, "%s", err);
+        if (!b)
+            continue;
+        polled += (int)gregor_batch_count(b);
+        pthread_mutex_lock(&h.lock);
+        while (h.tail - h.head == 64)
+            pthread_cond_wait(&h.cond, &h.lock);
+        h.q[h.tail++ % 64] = b;
+        pthread_cond_broadcast(&h.cond);
+        pthread_mutex_unlock(&h.lock);
+    }
+    pthread_mutex_lock(&h.lock);
+    h.done = true;
+    pthread_cond_broadcast(&h.cond);
+    pthread_mutex_unlock(&h.lock);
+    pthread_join(t, NULL);
+    cr_log_info("polled %d, worker processed %d with %d commits", polled, h.processed, h.commits);
+    cr_assert_eq(polled, 600);
+    cr_assert_eq(h.processed, 600);
+    gregor_consumer_destroy(h.c);
+    for (int p = 0; p < 3; p++)
+        cr_assert_eq(committed(group, topic, p), 200);
+    pthread_cond_destroy(&h.cond);
+    pthread_mutex_destroy(&h.lock);
+}
