@@ -276,6 +276,45 @@ gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offse
 gregor_err gregor_consumer_store_offset(gregor_consumer *c, const char *topic, int32_t partition,
                                         int64_t next_offset, int32_t leader_epoch) GREGOR_MUST_CHECK;
 
+/* ------------------------------------------------ list-based assignment */
+
+/* Adds the `n` partitions of `tps` (borrowed; topic, partition and offset
+ * read) to the assignment, each starting at its offset (>= 0,
+ * GREGOR_OFFSET_BEGINNING, _END or _COMMITTED; not _TIMESTAMP). Partitions
+ * already assigned are seeked; the others keep theirs. Does not block:
+ * metadata and start offsets are resolved in the background, the committed
+ * offsets of the whole list with one OffsetFetch (on the committer thread;
+ * a partition with none stored starts at auto_offset_reset). A partition
+ * whose committed offset cannot be read (after retrying for
+ * commit_timeout_ms), or that has none with auto_offset_reset=error, fails:
+ * poll reports it once, as other partition errors, and it stays stopped
+ * until seeked. Until resolved a partition's position is -1, and a commit
+ * of positions leaves it out.
+ * Errors: INVALID_ARG naming the first bad entry (nothing is assigned
+ * then), NOMEM (some may be assigned). Application thread. */
+gregor_err gregor_consumer_assign_list(gregor_consumer *c, const gregor_topic_offset *tps, size_t n, char *errstr,
+                                       size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* Removes the `n` partitions of `tps` (borrowed; topic and partition read)
+ * from the assignment, as gregor_consumer_unassign() does for each: their
+ * queued messages are dropped (releasing their prefetch memory), answers
+ * in flight for them are ignored and they are not fetched again; what was
+ * stored for them is not committed. Returns UNKNOWN_TOPIC when one was not
+ * assigned (the others are unassigned all the same). Application thread. */
+gregor_err gregor_consumer_unassign_list(gregor_consumer *c, const gregor_topic_offset *tps,
+                                         size_t n) GREGOR_MUST_CHECK;
+
+/* The current assignment: *out gets a malloc'd array of *n entries (NULL
+ * and 0 when nothing is assigned or on failure), each with its topic (a
+ * copy owned by the array), partition, position in `offset` (-1 while its
+ * start is resolved) and `err` the error that stopped it (OK when none).
+ * Free it with gregor_topic_offsets_free(). NOMEM. Application thread. */
+gregor_err gregor_consumer_assignment(gregor_consumer *c, gregor_topic_offset **out, size_t *n) GREGOR_MUST_CHECK;
+
+/* Frees an array of `n` entries whose topic and metadata strings it owns
+ * (as gregor_consumer_assignment() returns). NULL does nothing. */
+void gregor_topic_offsets_free(gregor_topic_offset *tps, size_t n);
+
 /* Reads the group's committed offsets of `n` partitions into offsets[i]
  * (topic and partition set by the caller; offset -1 when none is stored;
  * metadata strings are owned by the consumer until the next call).

@@ -63,9 +63,7 @@ void consumer_backoff_locked(gregor_consumer *c, cpart *p)
     p->retry_at_ms = net_now_ms() + c->backoff_ms;
 }
 
-/* Drops queued batches of `p` (all of them when p is NULL); the memory
- * freed may let other partitions fetch again. Lock held. */
-static void drop_queued_locked(gregor_consumer *c, const cpart *p)
+void consumer_drop_queued_locked(gregor_consumer *c, const cpart *p)
 {
     gregor_batch **link = &c->q_head;
     bool dropped = false;
@@ -120,7 +118,9 @@ gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, 
     if ((err = read_settings(c, cfg, errstr, n)) != GREGOR_OK)
         goto out_free;
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->fetch_lock, NULL);
     if (clock_cond_init(&c->cond) != 0) {
+        pthread_mutex_destroy(&c->fetch_lock);
         pthread_mutex_destroy(&c->lock);
         err = GREGOR_ERR_NOMEM;
         goto out_free;
@@ -151,6 +151,7 @@ out_mem:
     fetch_mem_unref(c->mem);
 out_sync:
     pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->fetch_lock);
     pthread_mutex_destroy(&c->lock);
 out_free:
     free(c);
@@ -188,7 +189,7 @@ void gregor_consumer_destroy(gregor_consumer *c)
     stop_fetching(c);
     /* In-flight requests end with DESTROYED inside this, seeing `closing`. */
     gregor_client_destroy(c->client);
-    drop_queued_locked(c, NULL);
+    consumer_drop_queued_locked(c, NULL);
     for (size_t i = 0; i < c->n_parts; i++) {
         free(c->parts[i]->topic);
         free(c->parts[i]);
@@ -196,7 +197,11 @@ void gregor_consumer_destroy(gregor_consumer *c)
     free(c->parts);
     free(c->busy_nodes);
     fetch_mem_unref(c->mem); /* outstanding batches may hold it longer */
+    for (size_t i = 0; i < c->n_committed_meta; i++)
+        free(c->committed_meta[i]);
+    free(c->committed_meta);
     pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->fetch_lock);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -254,7 +259,9 @@ static gregor_err resolve_committed(gregor_consumer *c, const char *topic, int32
         return GREGOR_ERR_INVALID_ARG;
     }
     gregor_topic_offset o = {.topic = topic, .partition = partition, .offset = -1};
+    pthread_mutex_lock(&c->fetch_lock);
     gregor_err err = offsets_fetch_sync(c->offs, &o, 1, epoch, errstr, n);
+    pthread_mutex_unlock(&c->fetch_lock);
     if (err != GREGOR_OK)
         return err;
     if (o.offset >= 0) {
@@ -287,11 +294,49 @@ void consumer_start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int6
         p->reset_ts = offset == GREGOR_OFFSET_TIMESTAMP ? timestamp_ms : offset;
         p->position = -1;
     }
-    drop_queued_locked(c, p);
+    consumer_drop_queued_locked(c, p);
     consumer_kick_locked(c);
 }
 
-static gregor_err check_offset(int64_t offset, int64_t timestamp_ms, char *errstr, size_t n)
+/* A cpart created for a partition never assigned before, or NULL on NOMEM.
+ * Lock held. */
+static cpart *new_part_locked(gregor_consumer *c, const char *topic, int32_t partition)
+{
+    if (c->n_parts == c->cap_parts) {
+        size_t cap = c->cap_parts ? c->cap_parts * 2 : 8;
+        cpart **np = realloc(c->parts, cap * sizeof *np);
+        if (!np)
+            return NULL;
+        c->parts = np;
+        c->cap_parts = cap;
+    }
+    cpart *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    if (!(p->topic = strdup(topic))) {
+        free(p);
+        return NULL;
+    }
+    p->partition = partition;
+    p->high_watermark = p->log_start_offset = p->committed = p->consumed = -1;
+    p->fetch_epoch = p->position_epoch = p->consumed_epoch = p->leader_epoch = -1;
+    c->parts[c->n_parts++] = p;
+    return p;
+}
+
+cpart *consumer_assign_part_locked(gregor_consumer *c, const char *topic, int32_t partition)
+{
+    cpart *p = consumer_find_part(c, topic, partition);
+    if (!p && !(p = new_part_locked(c, topic, partition)))
+        return NULL;
+    if (!p->assigned) /* what was stored under an earlier assignment is not to be committed now */
+        p->stored = p->stored_epoch = -1;
+    p->assigned = true;
+    p->paused = false;
+    return p;
+}
+
+gregor_err consumer_check_offset(int64_t offset, int64_t timestamp_ms, char *errstr, size_t n)
 {
     if (offset >= 0 || offset == GREGOR_OFFSET_BEGINNING || offset == GREGOR_OFFSET_END ||
         offset == GREGOR_OFFSET_COMMITTED || (offset == GREGOR_OFFSET_TIMESTAMP && timestamp_ms >= 0))
@@ -303,7 +348,7 @@ static gregor_err check_offset(int64_t offset, int64_t timestamp_ms, char *errst
 gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t partition, int64_t offset,
                                   int64_t timestamp_ms, char *errstr, size_t n)
 {
-    gregor_err err = check_offset(offset, timestamp_ms, errstr, n);
+    gregor_err err = consumer_check_offset(offset, timestamp_ms, errstr, n);
     if (err != GREGOR_OK || partition < 0)
         return err != GREGOR_OK ? err : GREGOR_ERR_INVALID_ARG;
     if ((err = consumer_wait_partition(c, topic, partition, errstr, n)) != GREGOR_OK)
@@ -313,51 +358,21 @@ gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t
         (err = resolve_committed(c, topic, partition, &offset, &epoch, errstr, n)) != GREGOR_OK)
         return err;
     pthread_mutex_lock(&c->lock);
-    cpart *p = consumer_find_part(c, topic, partition);
-    if (!p) {
-        err = GREGOR_ERR_NOMEM;
-        if (c->n_parts == c->cap_parts) {
-            size_t cap = c->cap_parts ? c->cap_parts * 2 : 8;
-            cpart **np = realloc(c->parts, cap * sizeof *np);
-            if (!np)
-                goto out_unlock;
-            c->parts = np;
-            c->cap_parts = cap;
-        }
-        if (!(p = calloc(1, sizeof *p)))
-            goto out_unlock;
-        if (!(p->topic = strdup(topic))) {
-            free(p);
-            goto out_unlock;
-        }
-        p->partition = partition;
-        p->high_watermark = p->log_start_offset = p->committed = p->consumed = -1;
-        p->fetch_epoch = p->position_epoch = p->consumed_epoch = p->leader_epoch = -1;
-        c->parts[c->n_parts++] = p;
-    }
-    if (!p->assigned) /* what was stored under an earlier assignment is not to be committed now */
-        p->stored = p->stored_epoch = -1;
-    p->assigned = true;
-    p->paused = false;
-    consumer_start_at_locked(c, p, offset, timestamp_ms, epoch);
-    err = GREGOR_OK;
-out_unlock:
+    cpart *p = consumer_assign_part_locked(c, topic, partition);
+    if (p)
+        consumer_start_at_locked(c, p, offset, timestamp_ms, epoch);
     pthread_mutex_unlock(&c->lock);
-    if (err == GREGOR_ERR_NOMEM)
+    if (!p) {
         set_errstr(errstr, n, "out of memory");
-    return err;
+        return GREGOR_ERR_NOMEM;
+    }
+    return GREGOR_OK;
 }
 
 gregor_err gregor_consumer_unassign(gregor_consumer *c, const char *topic, int32_t partition)
 {
     pthread_mutex_lock(&c->lock);
-    cpart *p = consumer_find_part(c, topic, partition);
-    gregor_err err = p && p->assigned ? GREGOR_OK : GREGOR_ERR_UNKNOWN_TOPIC;
-    if (err == GREGOR_OK) {
-        p->assigned = false;
-        p->gen++;
-        drop_queued_locked(c, p);
-    }
+    gregor_err err = consumer_unassign_locked(c, topic, partition);
     pthread_mutex_unlock(&c->lock);
     return err;
 }
@@ -365,7 +380,7 @@ gregor_err gregor_consumer_unassign(gregor_consumer *c, const char *topic, int32
 gregor_err gregor_consumer_seek(gregor_consumer *c, const char *topic, int32_t partition, int64_t offset,
                                 int64_t timestamp_ms, char *errstr, size_t n)
 {
-    gregor_err err = check_offset(offset, timestamp_ms, errstr, n);
+    gregor_err err = consumer_check_offset(offset, timestamp_ms, errstr, n);
     if (err != GREGOR_OK)
         return err;
     int32_t epoch = -1;
@@ -394,7 +409,7 @@ static gregor_err set_paused(gregor_consumer *c, const char *topic, int32_t part
          * after resume) so that it cannot hold prefetch memory others need. */
         p->paused = true;
         p->gen++;
-        drop_queued_locked(c, p);
+        consumer_drop_queued_locked(c, p);
         if (p->state == CPART_READY || p->state == CPART_VALIDATE) {
             p->fetch_offset = p->position;
             p->fetch_epoch = p->position_epoch;
@@ -659,5 +674,24 @@ gregor_err gregor_consumer_committed(gregor_consumer *c, gregor_topic_offset *of
         set_errstr(errstr, errstr_size, "committed offsets need group_id");
         return GREGOR_ERR_STATE;
     }
-    return offsets_fetch_sync(c->offs, offsets, n, NULL, errstr, errstr_size);
+    pthread_mutex_lock(&c->fetch_lock);
+    gregor_err err = offsets_fetch_sync(c->offs, offsets, n, NULL, errstr, errstr_size);
+    /* Copies of the metadata strings: a background OffsetFetch
+     * (assign_list) replaces offsets.c's before the caller's next call. */
+    for (size_t i = 0; i < c->n_committed_meta; i++)
+        free(c->committed_meta[i]);
+    free(c->committed_meta);
+    c->committed_meta = calloc(n ? n : 1, sizeof *c->committed_meta);
+    c->n_committed_meta = c->committed_meta ? n : 0;
+    for (size_t i = 0; i < n; i++) {
+        /* After a failure entries may still hold what the caller put there. */
+        const char *md = err == GREGOR_OK ? offsets[i].metadata : NULL;
+        offsets[i].metadata = NULL;
+        if (md && c->committed_meta && !(offsets[i].metadata = c->committed_meta[i] = strdup(md)))
+            err = GREGOR_ERR_NOMEM;
+    }
+    if (!c->committed_meta && err == GREGOR_OK && n)
+        err = GREGOR_ERR_NOMEM;
+    pthread_mutex_unlock(&c->fetch_lock);
+    return err;
 }

@@ -129,7 +129,8 @@ typedef enum cpart_state {
     CPART_NEED_OFFSET, /* resolve `reset_ts` with ListOffsets */
     CPART_READY,       /* fetch from fetch_offset */
     CPART_VALIDATE,    /* ask the leader whether fetch_offset survived (OffsetForLeaderEpoch) */
-    CPART_FAILED       /* stopped until seeked: err/errstr say why */
+    CPART_FAILED,      /* stopped until seeked: err/errstr say why */
+    CPART_NEED_COMMITTED /* assign_list(COMMITTED): the committer thread asks OffsetFetch (assign_list.c) */
 } cpart_state;
 
 typedef struct cpart {
@@ -181,6 +182,11 @@ struct gregor_consumer {
     bool check_crcs;
     bool auto_offset_store;  /* false: commits without offsets take `stored`, not positions */
     offset_mgr *offs;        /* NULL without group_id */
+    /* Serializes OffsetFetch calls (application and committer threads):
+     * offsets.c keeps the metadata strings of the latest answer. */
+    pthread_mutex_t fetch_lock;
+    char **committed_meta;   /* (fetch_lock) committed()'s metadata strings, the caller's until the next call */
+    size_t n_committed_meta;
     fetch_mem *mem;          /* fetched bytes held, queued or handed out */
 
     pthread_mutex_t lock;
@@ -209,6 +215,21 @@ gregor_err consumer_wait_partition(gregor_consumer *c, const char *topic, int32_
 
 /* The assigned (or formerly assigned) cpart, or NULL. (lock) */
 cpart *consumer_find_part(gregor_consumer *c, const char *topic, int32_t partition);
+/* Marks `partition` of `topic` (copied) assigned and not paused, creating
+ * its cpart when new; what was stored for a partition not assigned until
+ * now is forgotten. The caller then gives it a start position. NULL on
+ * NOMEM. (lock) */
+cpart *consumer_assign_part_locked(gregor_consumer *c, const char *topic, int32_t partition);
+/* Removes a partition from the assignment: its queued batches are dropped
+ * and answers in flight for it ignored. UNKNOWN_TOPIC when not assigned.
+ * (lock; assign_list.c) */
+gregor_err consumer_unassign_locked(gregor_consumer *c, const char *topic, int32_t partition) GREGOR_MUST_CHECK;
+/* OK for an offset >= 0 or a GREGOR_OFFSET_* value (TIMESTAMP with
+ * timestamp_ms >= 0); INVALID_ARG with errstr otherwise. */
+gregor_err consumer_check_offset(int64_t offset, int64_t timestamp_ms, char *errstr, size_t n) GREGOR_MUST_CHECK;
+/* Drops queued batches of `p` (all of them when p is NULL); the memory
+ * freed may let other partitions fetch again. (lock) */
+void consumer_drop_queued_locked(gregor_consumer *c, const cpart *p);
 
 /* Asks the loop thread to look for work (fetches, ListOffsets). Any
  * thread; call with `lock` held. Coalesces: one job queued at a time. */
@@ -310,6 +331,14 @@ typedef enum consumer_pos_kind {
  * Takes the lock. */
 gregor_err consumer_positions(gregor_consumer *c, consumer_pos_kind kind, bool changed_only,
                               gregor_topic_offset **out, int32_t **epochs, size_t *n) GREGOR_MUST_CHECK;
+/* (committer thread) Resolves the partitions assign_list() left in
+ * CPART_NEED_COMMITTED, with one OffsetFetch for all of them
+ * (assign_list.c). Takes the locks. */
+void consumer_resolve_committed(gregor_consumer *c);
+/* Asks the committer thread to run consumer_resolve_committed(). Any
+ * thread. (committer.c) */
+void offsets_request_resolve(offset_mgr *o);
+
 /* Records that offsets were committed (for changed_only). Takes the lock. */
 void consumer_mark_committed(gregor_consumer *c, const gregor_topic_offset *offs, size_t n);
 

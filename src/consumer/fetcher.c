@@ -452,7 +452,7 @@ static size_t pick_locked(gregor_consumer *c, const cluster_snapshot *s, pick *o
     size_t k = 0;
     for (size_t i = 0; i < c->n_parts; i++) {
         cpart *p = c->parts[i];
-        if (!p->assigned || p->in_flight || p->state == CPART_FAILED)
+        if (!p->assigned || p->in_flight || p->state == CPART_FAILED || p->state == CPART_NEED_COMMITTED)
             continue;
         if (p->state == CPART_READY && (p->paused || fetch_mem_full(c->mem)))
             continue;

@@ -357,3 +357,149 @@ Test(consumer_api, worker_thread_stores_and_commits_while_polling, .timeout = 12
     pthread_cond_destroy(&h.cond);
     pthread_mutex_destroy(&h.lock);
 }
+
+/* ------------------------------------------------ list-based assignment */
+
+/* The first message of each partition that poll returns, until every one
+ * of `n` partitions gave one (or 30 s passed); counts messages per partition. */
+static void first_offsets(gregor_consumer *c, int n, int64_t *first, int *count, double seconds)
+{
+    for (int p = 0; p < n; p++) {
+        first[p] = -1;
+        count[p] = 0;
+    }
+    double deadline = tc_now_s() + seconds;
+    while (tc_now_s() < deadline) {
+        gregor_batch *b;
+        char err[256];
+        cr_assert_eq(gregor_consumer_poll(c, 200, &b, err, sizeof err), GREGOR_OK, "%s", err);
+        if (!b)
+            continue;
+        int p = gregor_batch_partition(b);
+        cr_assert(p >= 0 && p < n);
+        if (first[p] < 0)
+            first[p] = gregor_batch_message(b, 0)->offset;
+        count[p] += (int)gregor_batch_count(b);
+        gregor_batch_destroy(b);
+    }
+}
+
+Test(consumer_api, assign_list_resolves_committed_offsets_in_the_background, .timeout = 120)
+{
+    char topic[64], group[80], err[256];
+    tc_topic(topic, sizeof topic, "api-alist");
+    snprintf(group, sizeof group, "g-%s", topic);
+    tc_create_topic(cluster(), topic, 5, 1);
+    for (int p = 0; p < 5; p++)
+        produce(topic, p, 30);
+    /* Committed: partition p at 3p + 1, except partition 4 (none). */
+    gregor_consumer *c = group_consumer(group, "false", "true");
+    gregor_topic_offset commit[4];
+    for (int p = 0; p < 4; p++)
+        commit[p] = (gregor_topic_offset){.topic = topic, .partition = p, .offset = 3 * p + 1};
+    cr_assert_eq(gregor_consumer_commit(c, commit, 4, NULL, NULL, NULL, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_consumer_destroy(c);
+
+    const char *kv[] = {"auto_offset_reset=earliest", "enable_auto_commit=false", NULL};
+    char g[176];
+    snprintf(g, sizeof g, "group_id=%s", group);
+    const char *kv2[] = {g, kv[0], kv[1], NULL};
+    c = tc_consumer(bootstrap(), kv2);
+    gregor_topic_offset list[5];
+    for (int p = 0; p < 5; p++)
+        list[p] = (gregor_topic_offset){.topic = topic, .partition = p, .offset = GREGOR_OFFSET_COMMITTED};
+    list[3].offset = 20; /* an explicit offset among them */
+    double t0 = tc_now_s();
+    cr_assert_eq(gregor_consumer_assign_list(c, list, 5, err, sizeof err), GREGOR_OK, "%s", err);
+    double took_ms = (tc_now_s() - t0) * 1000;
+    cr_log_info("assign_list of 5 partitions returned in %.2f ms", took_ms);
+    cr_assert_lt(took_ms, 50.0, "assign_list blocked %.1f ms", took_ms);
+
+    int64_t first[5];
+    int count[5];
+    first_offsets(c, 5, first, count, 5);
+    cr_assert_eq(first[0], 1);
+    cr_assert_eq(first[1], 4);
+    cr_assert_eq(first[2], 7);
+    cr_assert_eq(first[3], 20);
+    cr_assert_eq(first[4], 0, "no commit: auto_offset_reset=earliest");
+
+    gregor_topic_offset *a;
+    size_t n;
+    cr_assert_eq(gregor_consumer_assignment(c, &a, &n), GREGOR_OK);
+    cr_assert_eq(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_str_eq(a[i].topic, topic);
+        cr_assert_eq(a[i].offset, 30, "partition %d at %lld", (int)a[i].partition, (long long)a[i].offset);
+        cr_assert_eq(a[i].err, GREGOR_OK);
+    }
+    gregor_topic_offsets_free(a, n);
+
+    /* Bad entries are refused, naming the entry; nothing is assigned. */
+    gregor_topic_offset bad[2] = {{.topic = topic, .partition = 0, .offset = 0},
+                                  {.topic = topic, .partition = 1, .offset = -7}};
+    cr_assert_eq(gregor_consumer_assign_list(c, bad, 2, err, sizeof err), GREGOR_ERR_INVALID_ARG);
+    cr_assert(strstr(err, "entry 1") && strstr(err, "partition 1"), "%s", err);
+    gregor_consumer_destroy(c);
+
+    /* COMMITTED without a group is refused. */
+    c = tc_consumer(bootstrap(), NULL);
+    cr_assert_eq(gregor_consumer_assign_list(c, list, 1, err, sizeof err), GREGOR_ERR_INVALID_ARG);
+    cr_assert(strstr(err, "group_id"), "%s", err);
+    gregor_consumer_destroy(c);
+}
+
+Test(consumer_api, unassign_list_stops_partitions, .timeout = 120)
+{
+    char topic[64], err[256];
+    tc_topic(topic, sizeof topic, "api-unassign");
+    tc_create_topic(cluster(), topic, 3, 1);
+    for (int p = 0; p < 3; p++)
+        produce(topic, p, 50);
+    const char *kv[] = {"max_partition_fetch_bytes=1024", NULL};
+    gregor_consumer *c = tc_consumer(bootstrap(), kv);
+    gregor_topic_offset list[3];
+    for (int p = 0; p < 3; p++)
+        list[p] = (gregor_topic_offset){.topic = topic, .partition = p, .offset = GREGOR_OFFSET_BEGINNING};
+    cr_assert_eq(gregor_consumer_assign_list(c, list, 3, err, sizeof err), GREGOR_OK, "%s", err);
+    /* One batch, so that batches of every partition are queued. */
+    gregor_batch *b = NULL;
+    while (!b)
+        cr_assert_eq(gregor_consumer_poll(c, 1000, &b, err, sizeof err), GREGOR_OK, "%s", err);
+    int32_t kept = gregor_batch_partition(b);
+    int kept_count = (int)gregor_batch_count(b);
+    gregor_batch_destroy(b);
+    usleep(300 * 1000);
+
+    gregor_topic_offset drop[3];
+    size_t nd = 0;
+    for (int p = 0; p < 3; p++)
+        if (p != kept)
+            drop[nd++] = (gregor_topic_offset){.topic = topic, .partition = p};
+    cr_assert_eq(gregor_consumer_unassign_list(c, drop, nd), GREGOR_OK);
+    cr_assert_eq(gregor_consumer_unassign_list(c, drop, 1), GREGOR_ERR_UNKNOWN_TOPIC);
+    for (int p = 0; p < 3; p++)
+        produce(topic, p, 10);
+
+    int64_t first[3];
+    int count[3];
+    first_offsets(c, 3, first, count, 4);
+    for (int p = 0; p < 3; p++)
+        if (p != kept)
+            cr_assert_eq(count[p], 0, "unassigned partition %d returned %d messages", p, count[p]);
+    cr_assert_eq(kept_count + count[kept], 60);
+
+    gregor_topic_offset *a;
+    size_t n;
+    cr_assert_eq(gregor_consumer_assignment(c, &a, &n), GREGOR_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(a[0].partition, kept);
+    cr_assert_eq(a[0].offset, 60);
+    gregor_topic_offsets_free(a, n);
+
+    cr_assert_eq(gregor_consumer_unassign_list(c, &list[kept], 1), GREGOR_OK);
+    cr_assert_eq(gregor_consumer_assignment(c, &a, &n), GREGOR_OK);
+    cr_assert_eq(n, 0);
+    cr_assert_null(a);
+    gregor_consumer_destroy(c);
+}
