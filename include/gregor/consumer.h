@@ -143,11 +143,26 @@ void gregor_batch_destroy(gregor_batch *b);
 gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, char *errstr,
                                size_t errstr_size) GREGOR_MUST_CHECK;
 
+/* Creates a consumer on `client` (borrowed; a reference is kept, see
+ * gregor/client.h), which may also run producers and other consumers: they
+ * share its I/O thread, connections and metadata. The consumer's own
+ * options are read from `cfg` (copied) as gregor_consumer_new() reads them;
+ * the connection options (bootstrap, client_id, timeouts of connections,
+ * broker_version, ...) are the client's, and those in `cfg` are not used.
+ * With group_id the consumer has its committer thread, as with
+ * gregor_consumer_new(). The client may be destroyed before the consumer:
+ * it lives on until the last producer or consumer on it is destroyed.
+ * CONFIG with errstr for bad settings. Any thread. */
+gregor_err gregor_consumer_new_on(gregor_client *client, const gregor_config *cfg, gregor_consumer **out,
+                                  char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
+
 /* With a group and enable_auto_commit, commits the final positions (after
  * everything poll returned; with enable_auto_offset_store=false the stored
  * offsets; waiting up to commit_timeout_ms), runs the pending commit callbacks,
- * stops fetching and frees. Outstanding batches stay valid. NULL does
- * nothing. */
+ * stops fetching and frees. Outstanding batches stay valid. On a shared
+ * client (gregor_consumer_new_on) it waits for its requests in flight to
+ * end (a long-poll Fetch: up to fetch_max_wait_ms) and leaves the
+ * connections to the others. NULL does nothing. */
 void gregor_consumer_destroy(gregor_consumer *c);
 
 /* Adds partition `partition` of `topic` (copied) to the assignment,
@@ -322,7 +337,8 @@ void gregor_topic_offsets_free(gregor_topic_offset *tps, size_t n);
 gregor_err gregor_consumer_committed(gregor_consumer *c, gregor_topic_offset *offsets, size_t n, char *errstr,
                                      size_t errstr_size) GREGOR_MUST_CHECK;
 
-/* The client the consumer runs on (for metadata); owned by the consumer. */
+/* The client the consumer runs on (for metadata), borrowed: valid until the
+ * consumer is destroyed (with gregor_consumer_new_on(), the caller's). */
 gregor_client *gregor_consumer_client(gregor_consumer *c);
 
 #ifdef __cplusplus

@@ -109,13 +109,18 @@ static gregor_err read_settings(gregor_consumer *c, const gregor_config *cfg, ch
     return GREGOR_OK;
 }
 
-gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, char *errstr, size_t n)
+/* A consumer on `shared` (a reference is taken), or on a client of its own
+ * when shared is NULL. */
+static gregor_err consumer_create(gregor_client *shared, const gregor_config *cfg, gregor_consumer **out,
+                                  char *errstr, size_t n)
 {
     gregor_consumer *c = calloc(1, sizeof *c);
     if (!c)
         return GREGOR_ERR_NOMEM;
     gregor_err err;
     if ((err = read_settings(c, cfg, errstr, n)) != GREGOR_OK)
+        goto out_free;
+    if ((err = client_gate_init(&c->gate)) != GREGOR_OK)
         goto out_free;
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->fetch_lock, NULL);
@@ -130,7 +135,10 @@ gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, 
         err = GREGOR_ERR_NOMEM;
         goto out_sync;
     }
-    if ((err = gregor_client_new(cfg, &c->client, errstr, n)) != GREGOR_OK)
+    c->own_client = !shared;
+    if (shared)
+        c->client = client_ref(shared);
+    else if ((err = gregor_client_new(cfg, &c->client, errstr, n)) != GREGOR_OK)
         goto out_mem;
     const char *group = config_str(cfg, "group_id");
     if (group[0]) {
@@ -153,9 +161,21 @@ out_sync:
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->fetch_lock);
     pthread_mutex_destroy(&c->lock);
+    client_gate_fini(&c->gate);
 out_free:
     free(c);
     return err;
+}
+
+gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, char *errstr, size_t n)
+{
+    return consumer_create(NULL, cfg, out, errstr, n);
+}
+
+gregor_err gregor_consumer_new_on(gregor_client *client, const gregor_config *cfg, gregor_consumer **out,
+                                  char *errstr, size_t n)
+{
+    return consumer_create(client, cfg, out, errstr, n);
 }
 
 /* ------------------------------------------------------------ destroy */
@@ -164,6 +184,11 @@ static void stop_on_loop(net_loop *l, void *arg)
 {
     gregor_consumer *c = arg;
     net_timer_cancel(l, &c->retry_timer);
+}
+
+static void nothing_on_loop(net_loop *l, void *arg)
+{
+    (void)l, (void)arg;
 }
 
 /* Stops the loop side: no new kicks, the retry timer cancelled. Jobs
@@ -187,7 +212,16 @@ void gregor_consumer_destroy(gregor_consumer *c)
         offsets_destroy(c->offs); /* commits on close, runs callbacks */
     fetch_mem_disown(c->mem); /* batches freed from now on kick nothing */
     stop_fetching(c);
-    /* In-flight requests end with DESTROYED inside this, seeing `closing`. */
+    if (!c->own_client) {
+        /* The connections stay: wait for our requests in flight (a
+         * long-poll Fetch: up to fetch_max_wait_ms) and for jobs their
+         * callbacks posted, which see `closing` and do nothing. */
+        client_gate_wait(&c->gate);
+        if (net_loop_call(c->client->loop, nothing_on_loop, NULL) != GREGOR_OK)
+            gregor_log(GREGOR_LOG_WARN, "consumer: out of memory waiting for the I/O thread");
+    }
+    /* Our own client: in-flight requests end with DESTROYED inside this,
+     * seeing `closing`. A shared one lives on while others use it. */
     gregor_client_destroy(c->client);
     consumer_drop_queued_locked(c, NULL);
     for (size_t i = 0; i < c->n_parts; i++) {
@@ -203,6 +237,7 @@ void gregor_consumer_destroy(gregor_consumer *c)
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->fetch_lock);
     pthread_mutex_destroy(&c->lock);
+    client_gate_fini(&c->gate);
     free(c);
 }
 

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "client/client.h"
+#include "client/gate.h"
 #include "gregor/consumer.h"
 #include "net/loop.h"
 #include "protocol/gen/fetch.h"
@@ -168,7 +169,9 @@ typedef struct cpart {
 typedef struct offset_mgr offset_mgr; /* offsets.c */
 
 struct gregor_consumer {
-    gregor_client *client;
+    gregor_client *client;   /* a reference (client_ref) */
+    bool own_client;         /* made by gregor_consumer_new, not shared */
+    client_gate gate;        /* our requests in flight on the client's connections */
     /* settings */
     int32_t fetch_min_bytes;
     int32_t fetch_max_wait_ms;

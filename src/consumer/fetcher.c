@@ -396,7 +396,8 @@ static void send_fetch(gregor_consumer *c, int32_t node, fetch_req *r)
         .opaque = r,
         .timeout_ms = c->request_timeout_ms + c->fetch_max_wait_ms,
     };
-    if (conn && fetch_req_group(r) == GREGOR_OK && node_set_busy(c, node) && net_conn_send(conn, &req) == GREGOR_OK)
+    if (conn && fetch_req_group(r) == GREGOR_OK && node_set_busy(c, node) &&
+        client_gate_send(&c->gate, conn, &req) == GREGOR_OK)
         return;
     if (conn && node_busy(c, node))
         node_clear_busy(c, node);
