@@ -45,21 +45,6 @@ static gregor_err check_entry(const gregor_consumer *c, const gregor_topic_offse
     return err;
 }
 
-/* Leaves `p` waiting for its committed offset (lock held). */
-static void need_committed_locked(gregor_consumer *c, cpart *p)
-{
-    p->gen++;
-    p->state = CPART_NEED_COMMITTED;
-    p->err = GREGOR_OK;
-    p->err_reported = false;
-    p->retry_at_ms = 0;
-    p->fetch_size_min = 0;
-    p->validate_oor = false;
-    p->position = -1;
-    p->fetch_epoch = p->position_epoch = -1;
-    consumer_drop_queued_locked(c, p);
-}
-
 gregor_err gregor_consumer_assign_list(gregor_consumer *c, const gregor_topic_offset *tps, size_t n, char *errstr,
                                        size_t errstr_size)
 {
@@ -87,12 +72,8 @@ gregor_err gregor_consumer_assign_list(gregor_consumer *c, const gregor_topic_of
             pthread_mutex_unlock(&c->lock);
             goto out_nomem;
         }
-        if (tps[i].offset == GREGOR_OFFSET_COMMITTED) {
-            need_committed_locked(c, p);
-            resolve = true;
-        } else {
-            consumer_start_at_locked(c, p, tps[i].offset, 0, -1);
-        }
+        consumer_start_at_locked(c, p, tps[i].offset, 0, -1);
+        resolve |= tps[i].offset == GREGOR_OFFSET_COMMITTED;
     }
     pthread_mutex_unlock(&c->lock);
     if (resolve)

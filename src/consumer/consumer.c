@@ -324,6 +324,9 @@ void consumer_start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int6
     if (offset >= 0) {
         p->state = CPART_READY;
         p->fetch_offset = p->position = offset;
+    } else if (offset == GREGOR_OFFSET_COMMITTED) { /* assign_list: resolved on the committer thread */
+        p->state = CPART_NEED_COMMITTED;
+        p->position = -1;
     } else {
         p->state = CPART_NEED_OFFSET;
         p->reset_ts = offset == GREGOR_OFFSET_TIMESTAMP ? timestamp_ms : offset;

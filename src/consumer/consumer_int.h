@@ -291,7 +291,8 @@ void part_req_finish(part_req *r, gregor_err err, cpart_state waiting,
 
 /* Points `p` at a start position (an offset >= 0 or a GREGOR_OFFSET_*
  * value), with the leader epoch of the record before it (-1: unknown);
- * drops what was fetched for it. Lock held. */
+ * drops what was fetched for it. GREGOR_OFFSET_COMMITTED leaves it in
+ * CPART_NEED_COMMITTED for consumer_resolve_committed(). Lock held. */
 void consumer_start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int64_t timestamp_ms, int32_t epoch);
 /* OFFSET_OUT_OF_RANGE at `offset`, no truncation: auto_offset_reset, or
  * the partition fails (lock held). */
