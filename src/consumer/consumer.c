@@ -243,6 +243,8 @@ void gregor_consumer_destroy(gregor_consumer *c)
 
 gregor_client *gregor_consumer_client(gregor_consumer *c) { return c->client; }
 
+size_t consumer_prefetch_held(gregor_consumer *c) { return fetch_mem_held(c->mem); }
+
 /* ------------------------------------------------------------- assign */
 
 gregor_err consumer_wait_partition(gregor_consumer *c, const char *topic, int32_t partition, char *errstr, size_t n)

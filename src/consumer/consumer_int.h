@@ -234,6 +234,10 @@ gregor_err consumer_check_offset(int64_t offset, int64_t timestamp_ms, char *err
  * freed may let other partitions fetch again. (lock) */
 void consumer_drop_queued_locked(gregor_consumer *c, const cpart *p);
 
+/* Bytes of fetched data held (fetch_mem_held), queued or handed out: for
+ * tests. Any thread. */
+size_t consumer_prefetch_held(gregor_consumer *c);
+
 /* Asks the loop thread to look for work (fetches, ListOffsets). Any
  * thread; call with `lock` held. Coalesces: one job queued at a time. */
 void consumer_kick_locked(gregor_consumer *c);

@@ -13,11 +13,16 @@
  *   worker thread stores and commits while the poll thread polls;
  * - list-based assignment: assign_list resolves COMMITTED offsets of many
  *   partitions with one OffsetFetch, unassign_list stops them (no more
- *   messages, queued ones dropped), assignment() lists what is assigned.
+ *   messages, queued ones dropped, their prefetch memory released),
+ *   assignment() lists what is assigned.
  */
 #include <pthread.h>
 
 #include "test_consume_util.h"
+
+/* consumer/consumer_int.h (whose names clash with the helpers'): the bytes
+ * of fetched data the consumer's prefetch account holds. */
+size_t consumer_prefetch_held(gregor_consumer *c);
 
 static const char *bootstrap(void) { return tu_env_required("GREGOR_TEST_KAFKA1"); }
 static const char *cluster(void) { return tc_cluster_name("GREGOR_TEST_KAFKA1_NAME", "kafka1"); }
@@ -497,9 +502,20 @@ Test(consumer_api, unassign_list_stops_partitions, .timeout = 120)
     cr_assert_eq(a[0].offset, 60);
     gregor_topic_offsets_free(a, n);
 
+    /* More data for the kept partition is fetched and queued, then
+     * released when it is unassigned too. */
+    produce(topic, kept, 10);
+    for (int i = 0; i < 100 && consumer_prefetch_held(c) == 0; i++)
+        usleep(50 * 1000);
+    size_t held = consumer_prefetch_held(c);
+    cr_assert_gt(held, 0);
     cr_assert_eq(gregor_consumer_unassign_list(c, &list[kept], 1), GREGOR_OK);
     cr_assert_eq(gregor_consumer_assignment(c, &a, &n), GREGOR_OK);
     cr_assert_eq(n, 0);
     cr_assert_null(a);
+    for (int i = 0; i < 100 && consumer_prefetch_held(c) > 0; i++)
+        usleep(50 * 1000);
+    cr_log_info("prefetch memory held: %zu bytes queued, %zu after unassigning", held, consumer_prefetch_held(c));
+    cr_assert_eq(consumer_prefetch_held(c), 0);
     gregor_consumer_destroy(c);
 }
