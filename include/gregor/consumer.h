@@ -205,10 +205,9 @@ gregor_err gregor_consumer_resume(gregor_consumer *c, const char *topic, int32_t
 gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_batch **out, char *errstr,
                                 size_t errstr_size) GREGOR_MUST_CHECK;
 
-/* Makes the gregor_consumer_poll() blocked now, or else the next one,
+/* Makes the poll blocked now, or else the next poll that would wait,
  * return at once with GREGOR_OK and *out NULL, as when its time runs out.
- * Wakeups do not add up: one wakeup ends one poll. Any thread, also while
- * another thread polls (this is the exception to the threading rule). */
+ * Any thread; several wakeups before a poll count as one. */
 void gregor_consumer_wakeup(gregor_consumer *c);
 
 /* What the error the latest gregor_consumer_poll() returned concerns. */

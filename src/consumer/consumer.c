@@ -544,14 +544,6 @@ static gregor_err failure_locked(gregor_consumer *c, char *errstr, size_t n)
     return GREGOR_OK;
 }
 
-void gregor_consumer_wakeup(gregor_consumer *c)
-{
-    pthread_mutex_lock(&c->lock);
-    c->wakeup = true;
-    pthread_cond_broadcast(&c->cond);
-    pthread_mutex_unlock(&c->lock);
-}
-
 void gregor_consumer_poll_error(const gregor_consumer *c, gregor_consumer_error *out) { *out = c->poll_err; }
 
 gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_batch **out, char *errstr, size_t n)
@@ -571,14 +563,14 @@ gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_b
         c->parts[i]->consumed_epoch = c->parts[i]->position_epoch;
     }
     for (;;) {
-        if (c->wakeup) {
-            c->wakeup = false;
-            break;
-        }
         if ((err = failure_locked(c, errstr, n)) != GREGOR_OK)
             break;
         if ((*out = pop_locked(c)) != NULL || timeout_ms == 0)
             break;
+        if (c->wakeup) {
+            c->wakeup = false;
+            break;
+        }
         int rc = 0;
         if (timeout_ms < 0)
             pthread_cond_wait(&c->cond, &c->lock);
@@ -590,15 +582,21 @@ gregor_err gregor_consumer_poll(gregor_consumer *c, int32_t timeout_ms, gregor_b
             pthread_mutex_lock(&c->lock);
         }
         if (rc == ETIMEDOUT) {
-            if (c->wakeup) /* this poll ends now anyway: the wakeup is spent on it */
-                c->wakeup = false;
-            else if ((err = failure_locked(c, errstr, n)) == GREGOR_OK)
+            if ((err = failure_locked(c, errstr, n)) == GREGOR_OK)
                 *out = pop_locked(c);
             break;
         }
     }
     pthread_mutex_unlock(&c->lock);
     return err;
+}
+
+void gregor_consumer_wakeup(gregor_consumer *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->wakeup = true;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
 }
 
 /* ------------------------------------------------------------ offset_mgr */

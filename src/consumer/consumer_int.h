@@ -200,7 +200,7 @@ struct gregor_consumer {
     gregor_batch *q_head, *q_tail;
     bool kick_posted;
     bool closing;
-    bool wakeup;          /* gregor_consumer_wakeup(): the current or next poll returns */
+    bool wakeup;          /* gregor_consumer_wakeup(): the next wait in poll returns at once */
     /* application thread: what the latest poll reported */
     gregor_consumer_error poll_err;
     char poll_errstr[256];
