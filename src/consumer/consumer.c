@@ -186,6 +186,16 @@ static void stop_on_loop(net_loop *l, void *arg)
     net_timer_cancel(l, &c->retry_timer);
 }
 
+/* Frees committed()'s metadata strings. fetch_lock held, or destroy. */
+static void free_committed_meta(gregor_consumer *c)
+{
+    for (size_t i = 0; i < c->n_committed_meta; i++)
+        free(c->committed_meta[i]);
+    free(c->committed_meta);
+    c->committed_meta = NULL;
+    c->n_committed_meta = 0;
+}
+
 static void nothing_on_loop(net_loop *l, void *arg)
 {
     (void)l, (void)arg;
@@ -231,9 +241,7 @@ void gregor_consumer_destroy(gregor_consumer *c)
     free(c->parts);
     free(c->busy_nodes);
     fetch_mem_unref(c->mem); /* outstanding batches may hold it longer */
-    for (size_t i = 0; i < c->n_committed_meta; i++)
-        free(c->committed_meta[i]);
-    free(c->committed_meta);
+    free_committed_meta(c);
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->fetch_lock);
     pthread_mutex_destroy(&c->lock);
@@ -712,18 +720,17 @@ gregor_err gregor_consumer_committed(gregor_consumer *c, gregor_topic_offset *of
         set_errstr(errstr, errstr_size, "committed offsets need group_id");
         return GREGOR_ERR_STATE;
     }
+    for (size_t i = 0; i < n; i++) /* an output: NULL unless the answer has one */
+        offsets[i].metadata = NULL;
     pthread_mutex_lock(&c->fetch_lock);
     gregor_err err = offsets_fetch_sync(c->offs, offsets, n, NULL, errstr, errstr_size);
     /* Copies of the metadata strings: a background OffsetFetch
      * (assign_list) replaces offsets.c's before the caller's next call. */
-    for (size_t i = 0; i < c->n_committed_meta; i++)
-        free(c->committed_meta[i]);
-    free(c->committed_meta);
+    free_committed_meta(c);
     c->committed_meta = calloc(n ? n : 1, sizeof *c->committed_meta);
     c->n_committed_meta = c->committed_meta ? n : 0;
     for (size_t i = 0; i < n; i++) {
-        /* After a failure entries may still hold what the caller put there. */
-        const char *md = err == GREGOR_OK ? offsets[i].metadata : NULL;
+        const char *md = offsets[i].metadata;
         offsets[i].metadata = NULL;
         if (md && c->committed_meta && !(offsets[i].metadata = c->committed_meta[i] = strdup(md)))
             err = GREGOR_ERR_NOMEM;
