@@ -8,7 +8,16 @@
  * prints them all with defaults.
  *
  * A gregor_client owns one I/O thread, the connections to the brokers and
- * the live cluster model; producers and consumers are built on it.
+ * the live cluster model; producers and consumers are built on it, each on
+ * a client of its own (gregor_producer_new, gregor_consumer_new) or many on
+ * one shared client (gregor_producer_new_on, gregor_consumer_new_on).
+ *
+ * Lifetime: a client is reference counted. gregor_client_new() returns the
+ * application's reference; every producer and consumer built on the client
+ * holds one more until it is destroyed. gregor_client_destroy() drops the
+ * application's: the connections close and the I/O thread stops when the
+ * last reference goes, so destroying the client before the producers and
+ * consumers on it is safe (they go on working).
  *
  * Threading: a gregor_config is not thread-safe (build it on one thread,
  * then share it read-only). gregor_client functions are thread-safe unless
@@ -57,7 +66,10 @@ bool gregor_config_option(size_t index, const char **name, const char **default_
 gregor_err gregor_client_new(const gregor_config *cfg, gregor_client **out, char *errstr,
                              size_t errstr_size) GREGOR_MUST_CHECK;
 
-/* Closes connections and stops the I/O thread. NULL does nothing. */
+/* Drops the application's reference; when no producer or consumer runs on
+ * the client any more, closes the connections and stops the I/O thread
+ * (otherwise the last of them does). The handle must not be used after
+ * this call. NULL does nothing. */
 void gregor_client_destroy(gregor_client *c);
 
 /* Fetches fresh metadata. `topics` NULL (n_topics 0) asks for every topic.

@@ -38,6 +38,13 @@
  * never loses it. gregor_consumer_destroy() commits the final positions:
  * everything poll returned counts as processed by then.
  *
+ * Offset store (enable_auto_offset_store=false, librdkafka's option): an
+ * application whose worker threads process batches after poll returned them
+ * stores what is processed with gregor_consumer_store_offset(); auto-commit,
+ * commit(NULL) and the commit at destroy then commit the stored offsets
+ * (of partitions whose stored offset is not the last one committed)
+ * instead of the positions.
+ *
  * Leader epochs (KIP-320, brokers 2.1 and later): the consumer sends the
  * leader epoch it knows with Fetch and ListOffsets (a broker with another
  * view answers FENCED/UNKNOWN_LEADER_EPOCH and the metadata is refreshed),
@@ -51,11 +58,14 @@
  * truncation; it is never reset to the beginning or end silently.
  *
  * Threading: a gregor_consumer is used by one application thread at a time
- * (calls need no locks of their own, but must not run concurrently);
- * its background work runs on internal threads. Commit callbacks run on the
- * application thread, from inside gregor_consumer_poll(),
- * gregor_consumer_commit() and gregor_consumer_destroy(). A gregor_batch may
- * be read and destroyed on any thread, one thread at a time.
+ * (calls need no locks of their own, but must not run concurrently), except
+ * gregor_consumer_wakeup(), gregor_consumer_store_offset() and
+ * gregor_consumer_commit(), which any thread may call at any time (not
+ * after or during destroy). Its background work runs on internal threads.
+ * Asynchronous commit callbacks run on the thread that polls, from inside
+ * gregor_consumer_poll() and gregor_consumer_destroy(), whichever thread
+ * asked for the commit. A gregor_batch may be read and destroyed on any
+ * thread, one thread at a time.
  */
 #ifndef GREGOR_CONSUMER_H
 #define GREGOR_CONSUMER_H
@@ -105,6 +115,21 @@ typedef struct gregor_message {
 size_t gregor_batch_count(const gregor_batch *b);
 /* Message `i` (< count); borrowed from the batch. */
 const gregor_message *gregor_batch_message(const gregor_batch *b, size_t i);
+/* The partition the batch is of: its topic (NUL-terminated, borrowed from
+ * the batch) and partition number. */
+const char *gregor_batch_topic(const gregor_batch *b);
+int32_t gregor_batch_partition(const gregor_batch *b);
+/* The position after the batch: the offset to commit (or store, see
+ * gregor_consumer_store_offset()) once it is processed. It lies past the
+ * batch's last message when the same fetch also read transaction markers
+ * or aborted records after it, so that a commit never points at them. */
+int64_t gregor_batch_next_offset(const gregor_batch *b);
+/* Bytes of the messages' keys, values and header keys and values (null
+ * ones count 0); not the memory the batch holds. O(messages + headers). */
+size_t gregor_batch_bytes(const gregor_batch *b);
+/* The leader epoch (KIP-320) of the batch's last record, to commit with
+ * next_offset; -1 when unknown (message formats before v2). */
+int32_t gregor_batch_leader_epoch(const gregor_batch *b);
 /* Releases the batch and the fetch buffers it alone still holds (the
  * memory counted against prefetch_bytes). NULL does nothing. Any thread. */
 void gregor_batch_destroy(gregor_batch *b);
@@ -112,15 +137,32 @@ void gregor_batch_destroy(gregor_batch *b);
 /* Creates a consumer with its own client (the config is copied). Options
  * read here: fetch_*, max_partition_fetch_bytes, prefetch_bytes,
  * auto_offset_reset, isolation, check_crcs, group_id, enable_auto_commit,
- * auto_commit_interval_ms, commit_timeout_ms, plus every client option.
+ * enable_auto_offset_store, auto_commit_interval_ms, commit_timeout_ms,
+ * plus every client option.
  * CONFIG with errstr for bad settings. */
 gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, char *errstr,
                                size_t errstr_size) GREGOR_MUST_CHECK;
 
+/* Creates a consumer on `client` (borrowed; a reference is kept, see
+ * gregor/client.h), which may also run producers and other consumers: they
+ * share its I/O thread, connections and metadata. The consumer's own
+ * options are read from `cfg` (copied) as gregor_consumer_new() reads them;
+ * the connection options (bootstrap, client_id, timeouts of connections,
+ * broker_version, ...) are the client's, and those in `cfg` are not used.
+ * With group_id the consumer has its committer thread, as with
+ * gregor_consumer_new(). The client may be destroyed before the consumer:
+ * it lives on until the last producer or consumer on it is destroyed.
+ * CONFIG with errstr for bad settings. Any thread. */
+gregor_err gregor_consumer_new_on(gregor_client *client, const gregor_config *cfg, gregor_consumer **out,
+                                  char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
+
 /* With a group and enable_auto_commit, commits the final positions (after
- * everything poll returned; waiting up to commit_timeout_ms), runs the pending commit callbacks,
- * stops fetching and frees. Outstanding batches stay valid. NULL does
- * nothing. */
+ * everything poll returned; with enable_auto_offset_store=false the stored
+ * offsets; waiting up to commit_timeout_ms), runs the pending commit callbacks,
+ * stops fetching and frees. Outstanding batches stay valid. On a shared
+ * client (gregor_consumer_new_on) it waits for its requests in flight to
+ * end (a long-poll Fetch: up to fetch_max_wait_ms) and leaves the
+ * connections to the others. NULL does nothing. */
 void gregor_consumer_destroy(gregor_consumer *c);
 
 /* Adds partition `partition` of `topic` (copied) to the assignment,
@@ -223,14 +265,69 @@ typedef void (*gregor_commit_cb)(gregor_err err, const gregor_topic_offset *offs
 
 /* Commits offsets to the group (group_id must be set). `offsets` NULL
  * (n 0) commits the current positions of every assigned partition that has
- * one. `metadata` (may be NULL) is stored with every offset that has none of
+ * one (enable_auto_offset_store=false: the stored offsets not yet
+ * committed). `metadata` (may be NULL) is stored with every offset that has none of
  * its own. Synchronous when cb is NULL: waits up to commit_timeout_ms and
  * returns the first error (per-partition errors in offsets[i].err);
  * otherwise queues the commit, returns at once, and cb runs later on the
- * application thread (see the threading rule). STATE without group_id. */
+ * thread that polls (see the threading rule). STATE without group_id.
+ * Any thread; `offsets` is borrowed for the call. */
 gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offsets, size_t n,
                                   const char *metadata, gregor_commit_cb cb, void *opaque, char *errstr,
                                   size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* Records that the application has processed partition `partition` of
+ * `topic` up to `next_offset` (the offset of the next message to process,
+ * e.g. gregor_batch_next_offset()), with the leader epoch of the record
+ * before it (gregor_batch_leader_epoch(); -1 unknown). Needs
+ * enable_auto_offset_store=false; later commits without offsets commit it
+ * (see the introduction). A later store replaces an earlier one, larger or
+ * not. Assigning a partition that was not assigned forgets what was stored
+ * for it. `topic` is borrowed. Any thread, also while another thread polls.
+ * Errors: INVALID_ARG (next_offset < 0), STATE (the partition is not
+ * assigned, e.g. unassigned after its batch was polled, or
+ * enable_auto_offset_store is true); nothing is stored then. */
+gregor_err gregor_consumer_store_offset(gregor_consumer *c, const char *topic, int32_t partition,
+                                        int64_t next_offset, int32_t leader_epoch) GREGOR_MUST_CHECK;
+
+/* ------------------------------------------------ list-based assignment */
+
+/* Adds the `n` partitions of `tps` (borrowed; topic, partition and offset
+ * read) to the assignment, each starting at its offset (>= 0,
+ * GREGOR_OFFSET_BEGINNING, _END or _COMMITTED; not _TIMESTAMP). Partitions
+ * already assigned are seeked; the others keep theirs. Does not block:
+ * metadata and start offsets are resolved in the background, the committed
+ * offsets of the whole list with one OffsetFetch (on the committer thread;
+ * a partition with none stored starts at auto_offset_reset). A partition
+ * whose committed offset cannot be read (after retrying for
+ * commit_timeout_ms), or that has none with auto_offset_reset=error, fails:
+ * poll reports it once, as other partition errors, and it stays stopped
+ * until seeked. Until resolved a partition's position is -1, and a commit
+ * of positions leaves it out.
+ * Errors: INVALID_ARG naming the first bad entry (nothing is assigned
+ * then), NOMEM (some may be assigned). Application thread. */
+gregor_err gregor_consumer_assign_list(gregor_consumer *c, const gregor_topic_offset *tps, size_t n, char *errstr,
+                                       size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* Removes the `n` partitions of `tps` (borrowed; topic and partition read)
+ * from the assignment, as gregor_consumer_unassign() does for each: their
+ * queued messages are dropped (releasing their prefetch memory), answers
+ * in flight for them are ignored and they are not fetched again; what was
+ * stored for them is not committed. Returns UNKNOWN_TOPIC when one was not
+ * assigned (the others are unassigned all the same). Application thread. */
+gregor_err gregor_consumer_unassign_list(gregor_consumer *c, const gregor_topic_offset *tps,
+                                         size_t n) GREGOR_MUST_CHECK;
+
+/* The current assignment: *out gets a malloc'd array of *n entries (NULL
+ * and 0 when nothing is assigned or on failure), each with its topic (a
+ * copy owned by the array), partition, position in `offset` (-1 while its
+ * start is resolved) and `err` the error that stopped it (OK when none).
+ * Free it with gregor_topic_offsets_free(). NOMEM. Application thread. */
+gregor_err gregor_consumer_assignment(gregor_consumer *c, gregor_topic_offset **out, size_t *n) GREGOR_MUST_CHECK;
+
+/* Frees an array of `n` entries whose topic and metadata strings it owns
+ * (as gregor_consumer_assignment() returns). NULL does nothing. */
+void gregor_topic_offsets_free(gregor_topic_offset *tps, size_t n);
 
 /* Reads the group's committed offsets of `n` partitions into offsets[i]
  * (topic and partition set by the caller; offset -1 when none is stored;
@@ -239,7 +336,8 @@ gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offse
 gregor_err gregor_consumer_committed(gregor_consumer *c, gregor_topic_offset *offsets, size_t n, char *errstr,
                                      size_t errstr_size) GREGOR_MUST_CHECK;
 
-/* The client the consumer runs on (for metadata); owned by the consumer. */
+/* The client the consumer runs on (for metadata), borrowed: valid until the
+ * consumer is destroyed (with gregor_consumer_new_on(), the caller's). */
 gregor_client *gregor_consumer_client(gregor_consumer *c);
 
 #ifdef __cplusplus

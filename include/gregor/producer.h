@@ -98,6 +98,17 @@ typedef int32_t (*gregor_partitioner_fn)(const char *topic, const void *key, siz
 gregor_err gregor_producer_new(const gregor_config *cfg, gregor_delivery_fn on_delivery, void *arg,
                                gregor_producer **out, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
 
+/* Creates a producer on `client` (borrowed; a reference is kept, see
+ * gregor/client.h), sharing its I/O thread, connections and metadata with
+ * the other producers and consumers on it. The producer's own options are
+ * read from `cfg` (copied); the connection and metadata options are the
+ * client's (including allow_auto_create_topics, which gregor_producer_new
+ * turns on for its own client unless set). The client may be destroyed
+ * before the producer. Otherwise as gregor_producer_new(). Any thread. */
+gregor_err gregor_producer_new_on(gregor_client *client, const gregor_config *cfg, gregor_delivery_fn on_delivery,
+                                  void *arg, gregor_producer **out, char *errstr,
+                                  size_t errstr_size) GREGOR_MUST_CHECK;
+
 /* Replaces the configured partitioner for messages produced with
  * GREGOR_PARTITION_ANY. Call before the first produce. */
 void gregor_producer_set_partitioner(gregor_producer *p, gregor_partitioner_fn fn, void *arg);
@@ -136,7 +147,10 @@ size_t gregor_producer_outstanding(gregor_producer *p);
 
 /* Flushes for at most timeout_ms, then stops: messages still queued or in
  * flight are reported failed (GREGOR_ERR_DESTROYED, or their last error)
- * before it returns. NULL does nothing. */
+ * before it returns. On a shared client (gregor_producer_new_on) requests
+ * in flight are waited for (until their answer or request_timeout_ms) and
+ * reported with their result, and the connections stay for the client's
+ * other users. NULL does nothing. */
 void gregor_producer_destroy(gregor_producer *p, int32_t timeout_ms);
 
 #ifdef __cplusplus

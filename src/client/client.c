@@ -2,6 +2,7 @@
  * blocking administrative calls (metadata, API versions) on top of them. */
 #include "client/client.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,7 @@ gregor_err gregor_client_new(const gregor_config *cfg, gregor_client **out, char
         net_loop_stop(c->loop);
         goto out_cluster;
     }
+    atomic_init(&c->refs, 1);
     *out = c;
     return GREGOR_OK;
 out_cluster:
@@ -92,9 +94,19 @@ out_free:
     return err;
 }
 
+gregor_client *client_ref(gregor_client *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+    return c;
+}
+
 void gregor_client_destroy(gregor_client *c)
 {
     if (!c)
+        return;
+    int before = atomic_fetch_sub(&c->refs, 1);
+    assert(before > 0);
+    if (before > 1) /* producers or consumers still run on it */
         return;
     cluster_shutdown(c->cluster);
     net_loop_stop(c->loop); /* runs the connections' clean-up jobs */

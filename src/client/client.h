@@ -1,11 +1,19 @@
 /* client/client.h — the inside of a gregor_client, for the layers built on
  * it (producer, consumer, tools).
  *
- * Threading: the fields are set at creation and read-only afterwards; the
- * loop and cluster have their own rules (net/loop.h, cluster/cluster.h).
+ * Lifetime: reference counted. The application's handle is one reference
+ * (gregor_client_destroy drops it); each producer or consumer built on the
+ * client holds another. The last one closes the connections and stops the
+ * I/O thread.
+ *
+ * Threading: the fields are set at creation and read-only afterwards
+ * (`refs` is atomic); the loop and cluster have their own rules
+ * (net/loop.h, cluster/cluster.h).
  */
 #ifndef GREGOR_CLIENT_CLIENT_H
 #define GREGOR_CLIENT_CLIENT_H
+
+#include <stdatomic.h>
 
 #include "cluster/cluster.h"
 #include "gregor/client.h"
@@ -15,7 +23,12 @@ struct gregor_client {
     gregor_config *cfg; /* owned copy */
     net_loop *loop;
     cluster *cluster;
+    atomic_int refs;
 };
+
+/* Takes a reference (a producer or consumer built on `c`); returns c. Any
+ * thread. gregor_client_destroy() drops one. */
+gregor_client *client_ref(gregor_client *c);
 
 /* Translates the connection and cluster options of `cfg` (borrowed: the
  * strings in `cc` point into it). CONFIG with errstr on inconsistent values. */

@@ -116,6 +116,10 @@ const config_option config_options[] = {
      "Group whose committed offsets the consumer reads and writes (empty: none)", NULL},
     {"enable_auto_commit", "enable.auto.commit", CONFIG_BOOL, "true", 0, 0, NULL,
      "With group_id: commit consumed positions every auto_commit_interval_ms and on close", NULL},
+    {"enable_auto_offset_store", "enable.auto.offset.store", CONFIG_BOOL, "true", 0, 0, NULL,
+     "true: commits without offsets (automatic, commit(NULL), on close) take the consumed positions; false: "
+     "the offsets the application stored with gregor_consumer_store_offset()",
+     NULL},
     {"auto_commit_interval_ms", "auto.commit.interval.ms", CONFIG_INT, "5000", 10, 86400000, NULL,
      "Interval of automatic commits", NULL},
     {"commit_timeout_ms", "default.api.timeout.ms", CONFIG_INT, "30000", 1, 3600000, NULL,

@@ -78,6 +78,26 @@ const gregor_message *gregor_batch_message(const gregor_batch *b, size_t i)
     return b && i < b->n_msgs ? &b->msgs[i] : NULL;
 }
 
+const char *gregor_batch_topic(const gregor_batch *b) { return b->topic; }
+
+int32_t gregor_batch_partition(const gregor_batch *b) { return b->partition; }
+
+int64_t gregor_batch_next_offset(const gregor_batch *b) { return b->next_offset; }
+
+int32_t gregor_batch_leader_epoch(const gregor_batch *b) { return b->next_epoch; }
+
+size_t gregor_batch_bytes(const gregor_batch *b)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < b->n_msgs; i++) {
+        const gregor_message *m = &b->msgs[i];
+        bytes += (size_t)(m->key_len > 0 ? m->key_len : 0) + (size_t)(m->value_len > 0 ? m->value_len : 0);
+        for (size_t h = 0; h < m->header_count; h++)
+            bytes += m->headers[h].key_len + (size_t)(m->headers[h].value_len > 0 ? m->headers[h].value_len : 0);
+    }
+    return bytes;
+}
+
 static bool grow(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)

@@ -2,7 +2,8 @@
  * sleeps on a condition variable until the next auto-commit is due or a
  * commit is queued, runs it with offsets_commit_sync(), and queues the
  * finished asynchronous commits until the application thread runs their
- * callbacks (poll, commit, destroy). Auto-commit stores the positions as
+ * callbacks (poll, destroy). It also resolves the committed start offsets
+ * of gregor_consumer_assign_list() (consumer_resolve_committed()). Auto-commit stores the positions as
  * of the start of the latest poll() (a batch counts as processed when the
  * application polls again); commit on close, in offsets_destroy(), stores
  * the final positions.
@@ -119,6 +120,13 @@ static void *committer_main(void *arg)
         }
         if (o->stop)
             break;
+        if (o->resolve) {
+            o->resolve = false;
+            pthread_mutex_unlock(&o->lock);
+            consumer_resolve_committed(o->c);
+            pthread_mutex_lock(&o->lock);
+            continue;
+        }
         if (!o->auto_commit) {
             pthread_cond_wait(&o->cond, &o->lock);
             continue;
@@ -169,6 +177,14 @@ offset_mgr *offsets_new(gregor_consumer *c, const char *group_id, bool auto_comm
         return NULL;
     }
     return o;
+}
+
+void offsets_request_resolve(offset_mgr *o)
+{
+    pthread_mutex_lock(&o->lock);
+    o->resolve = true;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
 }
 
 void offsets_run_callbacks(offset_mgr *o)

@@ -63,9 +63,7 @@ void consumer_backoff_locked(gregor_consumer *c, cpart *p)
     p->retry_at_ms = net_now_ms() + c->backoff_ms;
 }
 
-/* Drops queued batches of `p` (all of them when p is NULL); the memory
- * freed may let other partitions fetch again. Lock held. */
-static void drop_queued_locked(gregor_consumer *c, const cpart *p)
+void consumer_drop_queued_locked(gregor_consumer *c, const cpart *p)
 {
     gregor_batch **link = &c->q_head;
     bool dropped = false;
@@ -102,6 +100,7 @@ static gregor_err read_settings(gregor_consumer *c, const gregor_config *cfg, ch
                                                  : 0;
     c->read_committed = !strcmp(config_str(cfg, "isolation"), "read_committed");
     c->check_crcs = config_bool(cfg, "check_crcs");
+    c->auto_offset_store = config_bool(cfg, "enable_auto_offset_store");
     if (c->fetch_max_wait_ms >= c->request_timeout_ms) {
         set_errstr(errstr, n, "fetch_max_wait_ms (%d) must be below request_timeout_ms (%d)", c->fetch_max_wait_ms,
                    c->request_timeout_ms);
@@ -110,7 +109,10 @@ static gregor_err read_settings(gregor_consumer *c, const gregor_config *cfg, ch
     return GREGOR_OK;
 }
 
-gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, char *errstr, size_t n)
+/* A consumer on `shared` (a reference is taken), or on a client of its own
+ * when shared is NULL. */
+static gregor_err consumer_create(gregor_client *shared, const gregor_config *cfg, gregor_consumer **out,
+                                  char *errstr, size_t n)
 {
     gregor_consumer *c = calloc(1, sizeof *c);
     if (!c)
@@ -118,8 +120,12 @@ gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, 
     gregor_err err;
     if ((err = read_settings(c, cfg, errstr, n)) != GREGOR_OK)
         goto out_free;
+    if ((err = client_gate_init(&c->gate)) != GREGOR_OK)
+        goto out_free;
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->fetch_lock, NULL);
     if (clock_cond_init(&c->cond) != 0) {
+        pthread_mutex_destroy(&c->fetch_lock);
         pthread_mutex_destroy(&c->lock);
         err = GREGOR_ERR_NOMEM;
         goto out_free;
@@ -129,7 +135,10 @@ gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, 
         err = GREGOR_ERR_NOMEM;
         goto out_sync;
     }
-    if ((err = gregor_client_new(cfg, &c->client, errstr, n)) != GREGOR_OK)
+    c->own_client = !shared;
+    if (shared)
+        c->client = client_ref(shared);
+    else if ((err = gregor_client_new(cfg, &c->client, errstr, n)) != GREGOR_OK)
         goto out_mem;
     const char *group = config_str(cfg, "group_id");
     if (group[0]) {
@@ -150,10 +159,23 @@ out_mem:
     fetch_mem_unref(c->mem);
 out_sync:
     pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->fetch_lock);
     pthread_mutex_destroy(&c->lock);
+    client_gate_fini(&c->gate);
 out_free:
     free(c);
     return err;
+}
+
+gregor_err gregor_consumer_new(const gregor_config *cfg, gregor_consumer **out, char *errstr, size_t n)
+{
+    return consumer_create(NULL, cfg, out, errstr, n);
+}
+
+gregor_err gregor_consumer_new_on(gregor_client *client, const gregor_config *cfg, gregor_consumer **out,
+                                  char *errstr, size_t n)
+{
+    return consumer_create(client, cfg, out, errstr, n);
 }
 
 /* ------------------------------------------------------------ destroy */
@@ -162,6 +184,21 @@ static void stop_on_loop(net_loop *l, void *arg)
 {
     gregor_consumer *c = arg;
     net_timer_cancel(l, &c->retry_timer);
+}
+
+/* Frees committed()'s metadata strings. fetch_lock held, or destroy. */
+static void free_committed_meta(gregor_consumer *c)
+{
+    for (size_t i = 0; i < c->n_committed_meta; i++)
+        free(c->committed_meta[i]);
+    free(c->committed_meta);
+    c->committed_meta = NULL;
+    c->n_committed_meta = 0;
+}
+
+static void nothing_on_loop(net_loop *l, void *arg)
+{
+    (void)l, (void)arg;
 }
 
 /* Stops the loop side: no new kicks, the retry timer cancelled. Jobs
@@ -185,9 +222,18 @@ void gregor_consumer_destroy(gregor_consumer *c)
         offsets_destroy(c->offs); /* commits on close, runs callbacks */
     fetch_mem_disown(c->mem); /* batches freed from now on kick nothing */
     stop_fetching(c);
-    /* In-flight requests end with DESTROYED inside this, seeing `closing`. */
+    if (!c->own_client) {
+        /* The connections stay: wait for our requests in flight (a
+         * long-poll Fetch: up to fetch_max_wait_ms) and for jobs their
+         * callbacks posted, which see `closing` and do nothing. */
+        client_gate_wait(&c->gate);
+        if (net_loop_call(c->client->loop, nothing_on_loop, NULL) != GREGOR_OK)
+            gregor_log(GREGOR_LOG_WARN, "consumer: out of memory waiting for the I/O thread");
+    }
+    /* Our own client: in-flight requests end with DESTROYED inside this,
+     * seeing `closing`. A shared one lives on while others use it. */
     gregor_client_destroy(c->client);
-    drop_queued_locked(c, NULL);
+    consumer_drop_queued_locked(c, NULL);
     for (size_t i = 0; i < c->n_parts; i++) {
         free(c->parts[i]->topic);
         free(c->parts[i]);
@@ -195,12 +241,17 @@ void gregor_consumer_destroy(gregor_consumer *c)
     free(c->parts);
     free(c->busy_nodes);
     fetch_mem_unref(c->mem); /* outstanding batches may hold it longer */
+    free_committed_meta(c);
     pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->fetch_lock);
     pthread_mutex_destroy(&c->lock);
+    client_gate_fini(&c->gate);
     free(c);
 }
 
 gregor_client *gregor_consumer_client(gregor_consumer *c) { return c->client; }
+
+size_t consumer_prefetch_held(gregor_consumer *c) { return fetch_mem_held(c->mem); }
 
 /* ------------------------------------------------------------- assign */
 
@@ -253,7 +304,9 @@ static gregor_err resolve_committed(gregor_consumer *c, const char *topic, int32
         return GREGOR_ERR_INVALID_ARG;
     }
     gregor_topic_offset o = {.topic = topic, .partition = partition, .offset = -1};
+    pthread_mutex_lock(&c->fetch_lock);
     gregor_err err = offsets_fetch_sync(c->offs, &o, 1, epoch, errstr, n);
+    pthread_mutex_unlock(&c->fetch_lock);
     if (err != GREGOR_OK)
         return err;
     if (o.offset >= 0) {
@@ -281,16 +334,57 @@ void consumer_start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int6
     if (offset >= 0) {
         p->state = CPART_READY;
         p->fetch_offset = p->position = offset;
+    } else if (offset == GREGOR_OFFSET_COMMITTED) { /* assign_list: resolved on the committer thread */
+        p->state = CPART_NEED_COMMITTED;
+        p->position = -1;
     } else {
         p->state = CPART_NEED_OFFSET;
         p->reset_ts = offset == GREGOR_OFFSET_TIMESTAMP ? timestamp_ms : offset;
         p->position = -1;
     }
-    drop_queued_locked(c, p);
+    consumer_drop_queued_locked(c, p);
     consumer_kick_locked(c);
 }
 
-static gregor_err check_offset(int64_t offset, int64_t timestamp_ms, char *errstr, size_t n)
+/* A cpart created for a partition never assigned before, or NULL on NOMEM.
+ * Lock held. */
+static cpart *new_part_locked(gregor_consumer *c, const char *topic, int32_t partition)
+{
+    if (c->n_parts == c->cap_parts) {
+        size_t cap = c->cap_parts ? c->cap_parts * 2 : 8;
+        cpart **np = realloc(c->parts, cap * sizeof *np);
+        if (!np)
+            return NULL;
+        c->parts = np;
+        c->cap_parts = cap;
+    }
+    cpart *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    if (!(p->topic = strdup(topic))) {
+        free(p);
+        return NULL;
+    }
+    p->partition = partition;
+    p->high_watermark = p->log_start_offset = p->committed = p->consumed = -1;
+    p->fetch_epoch = p->position_epoch = p->consumed_epoch = p->leader_epoch = -1;
+    c->parts[c->n_parts++] = p;
+    return p;
+}
+
+cpart *consumer_assign_part_locked(gregor_consumer *c, const char *topic, int32_t partition)
+{
+    cpart *p = consumer_find_part(c, topic, partition);
+    if (!p && !(p = new_part_locked(c, topic, partition)))
+        return NULL;
+    if (!p->assigned) /* what was stored under an earlier assignment is not to be committed now */
+        p->stored = p->stored_epoch = -1;
+    p->assigned = true;
+    p->paused = false;
+    return p;
+}
+
+gregor_err consumer_check_offset(int64_t offset, int64_t timestamp_ms, char *errstr, size_t n)
 {
     if (offset >= 0 || offset == GREGOR_OFFSET_BEGINNING || offset == GREGOR_OFFSET_END ||
         offset == GREGOR_OFFSET_COMMITTED || (offset == GREGOR_OFFSET_TIMESTAMP && timestamp_ms >= 0))
@@ -302,7 +396,7 @@ static gregor_err check_offset(int64_t offset, int64_t timestamp_ms, char *errst
 gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t partition, int64_t offset,
                                   int64_t timestamp_ms, char *errstr, size_t n)
 {
-    gregor_err err = check_offset(offset, timestamp_ms, errstr, n);
+    gregor_err err = consumer_check_offset(offset, timestamp_ms, errstr, n);
     if (err != GREGOR_OK || partition < 0)
         return err != GREGOR_OK ? err : GREGOR_ERR_INVALID_ARG;
     if ((err = consumer_wait_partition(c, topic, partition, errstr, n)) != GREGOR_OK)
@@ -312,49 +406,21 @@ gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t
         (err = resolve_committed(c, topic, partition, &offset, &epoch, errstr, n)) != GREGOR_OK)
         return err;
     pthread_mutex_lock(&c->lock);
-    cpart *p = consumer_find_part(c, topic, partition);
-    if (!p) {
-        err = GREGOR_ERR_NOMEM;
-        if (c->n_parts == c->cap_parts) {
-            size_t cap = c->cap_parts ? c->cap_parts * 2 : 8;
-            cpart **np = realloc(c->parts, cap * sizeof *np);
-            if (!np)
-                goto out_unlock;
-            c->parts = np;
-            c->cap_parts = cap;
-        }
-        if (!(p = calloc(1, sizeof *p)))
-            goto out_unlock;
-        if (!(p->topic = strdup(topic))) {
-            free(p);
-            goto out_unlock;
-        }
-        p->partition = partition;
-        p->high_watermark = p->log_start_offset = p->committed = p->consumed = -1;
-        p->fetch_epoch = p->position_epoch = p->consumed_epoch = p->leader_epoch = -1;
-        c->parts[c->n_parts++] = p;
-    }
-    p->assigned = true;
-    p->paused = false;
-    consumer_start_at_locked(c, p, offset, timestamp_ms, epoch);
-    err = GREGOR_OK;
-out_unlock:
+    cpart *p = consumer_assign_part_locked(c, topic, partition);
+    if (p)
+        consumer_start_at_locked(c, p, offset, timestamp_ms, epoch);
     pthread_mutex_unlock(&c->lock);
-    if (err == GREGOR_ERR_NOMEM)
+    if (!p) {
         set_errstr(errstr, n, "out of memory");
-    return err;
+        return GREGOR_ERR_NOMEM;
+    }
+    return GREGOR_OK;
 }
 
 gregor_err gregor_consumer_unassign(gregor_consumer *c, const char *topic, int32_t partition)
 {
     pthread_mutex_lock(&c->lock);
-    cpart *p = consumer_find_part(c, topic, partition);
-    gregor_err err = p && p->assigned ? GREGOR_OK : GREGOR_ERR_UNKNOWN_TOPIC;
-    if (err == GREGOR_OK) {
-        p->assigned = false;
-        p->gen++;
-        drop_queued_locked(c, p);
-    }
+    gregor_err err = consumer_unassign_locked(c, topic, partition);
     pthread_mutex_unlock(&c->lock);
     return err;
 }
@@ -362,7 +428,7 @@ gregor_err gregor_consumer_unassign(gregor_consumer *c, const char *topic, int32
 gregor_err gregor_consumer_seek(gregor_consumer *c, const char *topic, int32_t partition, int64_t offset,
                                 int64_t timestamp_ms, char *errstr, size_t n)
 {
-    gregor_err err = check_offset(offset, timestamp_ms, errstr, n);
+    gregor_err err = consumer_check_offset(offset, timestamp_ms, errstr, n);
     if (err != GREGOR_OK)
         return err;
     int32_t epoch = -1;
@@ -391,7 +457,7 @@ static gregor_err set_paused(gregor_consumer *c, const char *topic, int32_t part
          * after resume) so that it cannot hold prefetch memory others need. */
         p->paused = true;
         p->gen++;
-        drop_queued_locked(c, p);
+        consumer_drop_queued_locked(c, p);
         if (p->state == CPART_READY || p->state == CPART_VALIDATE) {
             p->fetch_offset = p->position;
             p->fetch_epoch = p->position_epoch;
@@ -555,9 +621,15 @@ gregor_err consumer_positions(gregor_consumer *c, consumer_pos_kind kind, bool c
         cpart *p = c->parts[i];
         bool consumed = kind == CONSUMER_POS_CONSUMED;
         int64_t pos = consumed ? p->consumed : p->position;
+        int32_t epoch = consumed ? p->consumed_epoch : p->position_epoch;
+        if (!c->auto_offset_store) {
+            pos = p->stored;
+            epoch = p->stored_epoch;
+            changed_only = true;
+        }
         if (!p->assigned || pos < 0 || (changed_only && pos == p->committed))
             continue;
-        e[k] = consumed ? p->consumed_epoch : p->position_epoch;
+        e[k] = epoch;
         v[k++] = (gregor_topic_offset){.topic = p->topic, .partition = p->partition, .offset = pos};
     }
     pthread_mutex_unlock(&c->lock);
@@ -591,7 +663,6 @@ gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offse
         set_errstr(errstr, errstr_size, "commit needs group_id");
         return GREGOR_ERR_STATE;
     }
-    offsets_run_callbacks(c->offs);
     gregor_topic_offset *own = NULL;
     int32_t *epochs = NULL; /* only for our own positions: the caller's offsets carry none */
     gregor_err err;
@@ -624,6 +695,24 @@ gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offse
     return err;
 }
 
+gregor_err gregor_consumer_store_offset(gregor_consumer *c, const char *topic, int32_t partition, int64_t next_offset,
+                                        int32_t leader_epoch)
+{
+    if (next_offset < 0 || !topic)
+        return GREGOR_ERR_INVALID_ARG;
+    if (c->auto_offset_store)
+        return GREGOR_ERR_STATE;
+    pthread_mutex_lock(&c->lock);
+    cpart *p = consumer_find_part(c, topic, partition);
+    gregor_err err = p && p->assigned ? GREGOR_OK : GREGOR_ERR_STATE;
+    if (err == GREGOR_OK) {
+        p->stored = next_offset;
+        p->stored_epoch = leader_epoch >= 0 ? leader_epoch : -1;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
 gregor_err gregor_consumer_committed(gregor_consumer *c, gregor_topic_offset *offsets, size_t n, char *errstr,
                                      size_t errstr_size)
 {
@@ -631,5 +720,23 @@ gregor_err gregor_consumer_committed(gregor_consumer *c, gregor_topic_offset *of
         set_errstr(errstr, errstr_size, "committed offsets need group_id");
         return GREGOR_ERR_STATE;
     }
-    return offsets_fetch_sync(c->offs, offsets, n, NULL, errstr, errstr_size);
+    for (size_t i = 0; i < n; i++) /* an output: NULL unless the answer has one */
+        offsets[i].metadata = NULL;
+    pthread_mutex_lock(&c->fetch_lock);
+    gregor_err err = offsets_fetch_sync(c->offs, offsets, n, NULL, errstr, errstr_size);
+    /* Copies of the metadata strings: a background OffsetFetch
+     * (assign_list) replaces offsets.c's before the caller's next call. */
+    free_committed_meta(c);
+    c->committed_meta = calloc(n ? n : 1, sizeof *c->committed_meta);
+    c->n_committed_meta = c->committed_meta ? n : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *md = offsets[i].metadata;
+        offsets[i].metadata = NULL;
+        if (md && c->committed_meta && !(offsets[i].metadata = c->committed_meta[i] = strdup(md)))
+            err = GREGOR_ERR_NOMEM;
+    }
+    if (!c->committed_meta && err == GREGOR_OK && n)
+        err = GREGOR_ERR_NOMEM;
+    pthread_mutex_unlock(&c->fetch_lock);
+    return err;
 }

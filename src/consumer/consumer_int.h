@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "client/client.h"
+#include "client/gate.h"
 #include "gregor/consumer.h"
 #include "net/loop.h"
 #include "protocol/gen/fetch.h"
@@ -129,7 +130,8 @@ typedef enum cpart_state {
     CPART_NEED_OFFSET, /* resolve `reset_ts` with ListOffsets */
     CPART_READY,       /* fetch from fetch_offset */
     CPART_VALIDATE,    /* ask the leader whether fetch_offset survived (OffsetForLeaderEpoch) */
-    CPART_FAILED       /* stopped until seeked: err/errstr say why */
+    CPART_FAILED,      /* stopped until seeked: err/errstr say why */
+    CPART_NEED_COMMITTED /* assign_list(COMMITTED): the committer thread asks OffsetFetch (assign_list.c) */
 } cpart_state;
 
 typedef struct cpart {
@@ -149,6 +151,8 @@ typedef struct cpart {
     int64_t high_watermark;
     int64_t log_start_offset;
     int64_t committed;     /* last offset committed (auto-commit skips unchanged) */
+    int64_t stored;        /* gregor_consumer_store_offset(), -1: none since assigned */
+    int32_t stored_epoch;
     bool assigned;
     bool paused;
     bool in_flight;        /* a Fetch or ListOffsets for it is outstanding */
@@ -165,7 +169,9 @@ typedef struct cpart {
 typedef struct offset_mgr offset_mgr; /* offsets.c */
 
 struct gregor_consumer {
-    gregor_client *client;
+    gregor_client *client;   /* a reference (client_ref) */
+    bool own_client;         /* made by gregor_consumer_new, not shared */
+    client_gate gate;        /* our requests in flight on the client's connections */
     /* settings */
     int32_t fetch_min_bytes;
     int32_t fetch_max_wait_ms;
@@ -177,7 +183,13 @@ struct gregor_consumer {
     int64_t reset_policy; /* GREGOR_OFFSET_BEGINNING, _END, or 0 for "error" */
     bool read_committed;
     bool check_crcs;
+    bool auto_offset_store;  /* false: commits without offsets take `stored`, not positions */
     offset_mgr *offs;        /* NULL without group_id */
+    /* Serializes OffsetFetch calls (application and committer threads):
+     * offsets.c keeps the metadata strings of the latest answer. */
+    pthread_mutex_t fetch_lock;
+    char **committed_meta;   /* (fetch_lock) committed()'s metadata strings, the caller's until the next call */
+    size_t n_committed_meta;
     fetch_mem *mem;          /* fetched bytes held, queued or handed out */
 
     pthread_mutex_t lock;
@@ -206,6 +218,25 @@ gregor_err consumer_wait_partition(gregor_consumer *c, const char *topic, int32_
 
 /* The assigned (or formerly assigned) cpart, or NULL. (lock) */
 cpart *consumer_find_part(gregor_consumer *c, const char *topic, int32_t partition);
+/* Marks `partition` of `topic` (copied) assigned and not paused, creating
+ * its cpart when new; what was stored for a partition not assigned until
+ * now is forgotten. The caller then gives it a start position. NULL on
+ * NOMEM. (lock) */
+cpart *consumer_assign_part_locked(gregor_consumer *c, const char *topic, int32_t partition);
+/* Removes a partition from the assignment: its queued batches are dropped
+ * and answers in flight for it ignored. UNKNOWN_TOPIC when not assigned.
+ * (lock; assign_list.c) */
+gregor_err consumer_unassign_locked(gregor_consumer *c, const char *topic, int32_t partition) GREGOR_MUST_CHECK;
+/* OK for an offset >= 0 or a GREGOR_OFFSET_* value (TIMESTAMP with
+ * timestamp_ms >= 0); INVALID_ARG with errstr otherwise. */
+gregor_err consumer_check_offset(int64_t offset, int64_t timestamp_ms, char *errstr, size_t n) GREGOR_MUST_CHECK;
+/* Drops queued batches of `p` (all of them when p is NULL); the memory
+ * freed may let other partitions fetch again. (lock) */
+void consumer_drop_queued_locked(gregor_consumer *c, const cpart *p);
+
+/* Bytes of fetched data held (fetch_mem_held), queued or handed out: for
+ * tests. Any thread. */
+size_t consumer_prefetch_held(gregor_consumer *c);
 
 /* Asks the loop thread to look for work (fetches, ListOffsets). Any
  * thread; call with `lock` held. Coalesces: one job queued at a time. */
@@ -264,7 +295,8 @@ void part_req_finish(part_req *r, gregor_err err, cpart_state waiting,
 
 /* Points `p` at a start position (an offset >= 0 or a GREGOR_OFFSET_*
  * value), with the leader epoch of the record before it (-1: unknown);
- * drops what was fetched for it. Lock held. */
+ * drops what was fetched for it. GREGOR_OFFSET_COMMITTED leaves it in
+ * CPART_NEED_COMMITTED for consumer_resolve_committed(). Lock held. */
 void consumer_start_at_locked(gregor_consumer *c, cpart *p, int64_t offset, int64_t timestamp_ms, int32_t epoch);
 /* OFFSET_OUT_OF_RANGE at `offset`, no truncation: auto_offset_reset, or
  * the partition fails (lock held). */
@@ -315,9 +347,19 @@ typedef enum consumer_pos_kind {
 /* The positions of assigned partitions as commit entries (malloc'd array,
  * topics borrowed from the cparts) and their leader epochs (*epochs, a
  * malloc'd array of n, -1 where unknown); `changed_only` skips those
- * already committed. Takes the lock. */
+ * already committed. With enable_auto_offset_store=false the stored
+ * offsets instead, whatever `kind`, and only those not yet committed.
+ * Takes the lock. */
 gregor_err consumer_positions(gregor_consumer *c, consumer_pos_kind kind, bool changed_only,
                               gregor_topic_offset **out, int32_t **epochs, size_t *n) GREGOR_MUST_CHECK;
+/* (committer thread) Resolves the partitions assign_list() left in
+ * CPART_NEED_COMMITTED, with one OffsetFetch for all of them
+ * (assign_list.c). Takes the locks. */
+void consumer_resolve_committed(gregor_consumer *c);
+/* Asks the committer thread to run consumer_resolve_committed(). Any
+ * thread. (committer.c) */
+void offsets_request_resolve(offset_mgr *o);
+
 /* Records that offsets were committed (for changed_only). Takes the lock. */
 void consumer_mark_committed(gregor_consumer *c, const gregor_topic_offset *offs, size_t n);
 

@@ -396,7 +396,8 @@ static void send_fetch(gregor_consumer *c, int32_t node, fetch_req *r)
         .opaque = r,
         .timeout_ms = c->request_timeout_ms + c->fetch_max_wait_ms,
     };
-    if (conn && fetch_req_group(r) == GREGOR_OK && node_set_busy(c, node) && net_conn_send(conn, &req) == GREGOR_OK)
+    if (conn && fetch_req_group(r) == GREGOR_OK && node_set_busy(c, node) &&
+        client_gate_send(&c->gate, conn, &req) == GREGOR_OK)
         return;
     if (conn && node_busy(c, node))
         node_clear_busy(c, node);
@@ -452,7 +453,7 @@ static size_t pick_locked(gregor_consumer *c, const cluster_snapshot *s, pick *o
     size_t k = 0;
     for (size_t i = 0; i < c->n_parts; i++) {
         cpart *p = c->parts[i];
-        if (!p->assigned || p->in_flight || p->state == CPART_FAILED)
+        if (!p->assigned || p->in_flight || p->state == CPART_FAILED || p->state == CPART_NEED_COMMITTED)
             continue;
         if (p->state == CPART_READY && (p->paused || fetch_mem_full(c->mem)))
             continue;

@@ -47,6 +47,7 @@ struct offset_mgr {
     commit_job *jobs, *jobs_tail;
     commit_job *done, *done_tail;
     bool stop;
+    bool resolve;        /* consumer_resolve_committed() is wanted */
     pthread_t thread;
     /* committed() metadata strings, the caller's until the next call */
     char **meta;

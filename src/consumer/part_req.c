@@ -49,7 +49,7 @@ void part_req_send(gregor_consumer *c, int32_t leader, offset_item *items, size_
     }
     if (r && conn && consumer_group_parts(&r->tps, r->items, n, sizeof *r->items) == GREGOR_OK) {
         req.opaque = r;
-        if (net_conn_send(conn, &req) == GREGOR_OK)
+        if (client_gate_send(&c->gate, conn, &req) == GREGOR_OK)
             return;
     }
     offset_item *its = r ? r->items : items;

@@ -149,7 +149,7 @@ void prod_pid_maintain(gregor_producer *p)
         .done = init_pid_done,
         .opaque = p,
     };
-    if (!conn || net_conn_send(conn, &req) != GREGOR_OK) {
+    if (!conn || client_gate_send(&p->gate, conn, &req) != GREGOR_OK) {
         pthread_mutex_lock(&p->lock);
         p->pid_state = PROD_PID_NEED;
         pthread_mutex_unlock(&p->lock);

@@ -105,8 +105,28 @@ static gregor_err read_config(const gregor_config *cfg, prod_config *pc, char *e
     return GREGOR_OK;
 }
 
-gregor_err gregor_producer_new(const gregor_config *cfg, gregor_delivery_fn on_delivery, void *arg,
-                               gregor_producer **out, char *errstr, size_t n)
+/* The client of a producer made by gregor_producer_new(). Producers create
+ * missing topics through Metadata (where the broker allows it), as the Java
+ * client and librdkafka do, unless told not to. */
+static gregor_err own_client_new(const gregor_config *cfg, gregor_client **out, char *errstr, size_t n)
+{
+    gregor_config *ccfg = gregor_config_dup(cfg);
+    if (!ccfg)
+        return GREGOR_ERR_NOMEM;
+    gregor_err err = GREGOR_OK;
+    if (!config_is_set(ccfg, "allow_auto_create_topics") &&
+        gregor_config_set(ccfg, "allow_auto_create_topics", "true", errstr, n) != GREGOR_OK)
+        err = GREGOR_ERR_CONFIG;
+    if (err == GREGOR_OK)
+        err = gregor_client_new(ccfg, out, errstr, n);
+    gregor_config_destroy(ccfg);
+    return err;
+}
+
+/* A producer on `shared` (a reference is taken), or on a client of its own
+ * when shared is NULL. */
+static gregor_err producer_create(gregor_client *shared, const gregor_config *cfg, gregor_delivery_fn on_delivery,
+                                  void *arg, gregor_producer **out, char *errstr, size_t n)
 {
     char dummy[1];
     if (!errstr) {
@@ -144,28 +164,21 @@ gregor_err gregor_producer_new(const gregor_config *cfg, gregor_delivery_fn on_d
         err = GREGOR_ERR_NOMEM;
         goto out_lock;
     }
-    /* Producers create missing topics through Metadata (where the broker
-     * allows it), as the Java client and librdkafka do, unless told not to. */
-    gregor_config *ccfg = gregor_config_dup(cfg);
-    if (!ccfg) {
-        err = GREGOR_ERR_NOMEM;
-        goto out_cond;
+    if ((err = client_gate_init(&p->gate)) != GREGOR_OK) {
+        pthread_cond_destroy(&p->cond);
+        goto out_lock;
     }
-    if (!config_is_set(ccfg, "allow_auto_create_topics") &&
-        gregor_config_set(ccfg, "allow_auto_create_topics", "true", errstr, n) != GREGOR_OK) {
-        gregor_config_destroy(ccfg);
-        err = GREGOR_ERR_CONFIG;
-        goto out_cond;
-    }
-    err = gregor_client_new(ccfg, &p->client, errstr, n);
-    gregor_config_destroy(ccfg);
-    if (err != GREGOR_OK)
+    p->own_client = !shared;
+    if (shared)
+        p->client = client_ref(shared);
+    else if ((err = own_client_new(cfg, &p->client, errstr, n)) != GREGOR_OK)
         goto out_cond;
     if (p->cfg.idempotence)
         prod_wake(p);
     *out = p;
     return GREGOR_OK;
 out_cond:
+    client_gate_fini(&p->gate);
     pthread_cond_destroy(&p->cond);
 out_lock:
     pthread_mutex_destroy(&p->lock);
@@ -173,6 +186,18 @@ out_free:
     free(p->gen_counts);
     free(p);
     return err;
+}
+
+gregor_err gregor_producer_new(const gregor_config *cfg, gregor_delivery_fn on_delivery, void *arg,
+                               gregor_producer **out, char *errstr, size_t n)
+{
+    return producer_create(NULL, cfg, on_delivery, arg, out, errstr, n);
+}
+
+gregor_err gregor_producer_new_on(gregor_client *client, const gregor_config *cfg, gregor_delivery_fn on_delivery,
+                                  void *arg, gregor_producer **out, char *errstr, size_t n)
+{
+    return producer_create(client, cfg, on_delivery, arg, out, errstr, n);
 }
 
 void gregor_producer_set_partitioner(gregor_producer *p, gregor_partitioner_fn fn, void *arg)
@@ -356,6 +381,11 @@ static void stop_job(net_loop *l, void *arg)
     prod_sender_stop(arg);
 }
 
+static void nothing_job(net_loop *l, void *arg)
+{
+    (void)l, (void)arg;
+}
+
 static void free_topics(gregor_producer *p)
 {
     for (size_t i = 0; i < p->n_topics; i++) {
@@ -384,12 +414,22 @@ void gregor_producer_destroy(gregor_producer *p, int32_t timeout_ms)
     if (net_loop_call(p->client->loop, stop_job, p) != GREGOR_OK)
         gregor_log(GREGOR_LOG_ERROR, "producer: out of memory stopping the sender; its timers may still fire");
 
-    /* Closing the connections fails what is in flight (reported by the
-     * requests' callbacks); then what never left the queues. */
+    if (!p->own_client) {
+        /* A shared client's connections stay: what is in flight ends with
+         * its answer or its deadline; then the jobs its callbacks posted
+         * run (they see `stopped`). */
+        client_gate_wait(&p->gate);
+        if (net_loop_call(p->client->loop, nothing_job, NULL) != GREGOR_OK)
+            gregor_log(GREGOR_LOG_ERROR, "producer: out of memory waiting for the I/O thread");
+    }
+    /* Our own client: closing the connections fails what is in flight
+     * (reported by the requests' callbacks); then what never left the
+     * queues. */
     gregor_client_destroy(p->client);
     prod_fail_all(p, GREGOR_ERR_DESTROYED);
     free_topics(p);
     free(p->gen_counts);
+    client_gate_fini(&p->gate);
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->lock);
     free(p);

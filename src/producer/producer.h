@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "client/client.h"
+#include "client/gate.h"
 #include "gregor/producer.h"
 #include "net/loop.h"
 #include "protocol/records.h"
@@ -147,7 +148,9 @@ typedef enum prod_pid_state {
 } prod_pid_state;
 
 struct gregor_producer {
-    gregor_client *client;
+    gregor_client *client;        /* a reference (client_ref) */
+    bool own_client;              /* made by gregor_producer_new, not shared */
+    client_gate gate;             /* our requests in flight on the client's connections */
     prod_config cfg;
     gregor_delivery_fn on_delivery;
     void *dr_arg;

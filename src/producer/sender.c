@@ -475,7 +475,7 @@ static void send_builder(gregor_producer *p, builder *bl, prod_batch **failed)
         .opaque = r,
         .no_response = p->cfg.acks == 0,
     };
-    if (net_conn_send(bl->conn, &req) != GREGOR_OK)
+    if (client_gate_send(&p->gate, bl->conn, &req) != GREGOR_OK)
         fail_request(r, failed);
 }
 
