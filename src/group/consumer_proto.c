@@ -408,7 +408,7 @@ static void handle(cmember *m, gregor_err err, const hb_req *r, const proto_cons
             fail(m, GREGOR_ERR_NOMEM, "ConsumerGroupHeartbeat");
         return;
     }
-    char what[200];
+    char what[300];
     if (resp && resp->error_message.len > 0)
         snprintf(what, sizeof what, "ConsumerGroupHeartbeat (%.*s)", (int)resp->error_message.len,
                  (const char *)resp->error_message.ptr);
@@ -438,12 +438,16 @@ static void handle(cmember *m, gregor_err err, const hb_req *r, const proto_cons
     } else if (r->pattern_on_v0) {
         fail(m, GREGOR_ERR_UNSUPPORTED,
              "a pattern subscription needs ConsumerGroupHeartbeat v1 (Kafka 4.0+); the coordinator has v0 only");
-    } else if (err == GREGOR_ERR_UNSUPPORTED && !resp) {
-        fail(m, err, "the brokers do not support group_protocol=consumer (KIP-848: Kafka 4.0+ with the "
-                     "group.version feature); use group_protocol=classic");
-    } else if (err == PROTO_ERR_UNSUPPORTED_VERSION) {
-        fail(m, err, "the coordinator refuses ConsumerGroupHeartbeat (group_protocol=consumer needs Kafka 4.0+ "
-                     "with the group.version feature); use group_protocol=classic");
+    } else if ((err == GREGOR_ERR_UNSUPPORTED && !resp) || err == PROTO_ERR_UNSUPPORTED_VERSION) {
+        /* Before 4.0 (or with the group.version feature off) the broker
+         * lacks the API, or lists it and refuses it. */
+        snprintf(what, sizeof what,
+                 "the brokers do not support group_protocol=consumer (KIP-848, Kafka 4.0+ with the group.version "
+                 "feature: %s); use group_protocol=classic",
+                 err == GREGOR_ERR_UNSUPPORTED ? "no ConsumerGroupHeartbeat in ApiVersions"
+                                               : "ConsumerGroupHeartbeat answered UNSUPPORTED_VERSION");
+        rejoin(m, "a fatal group error");
+        group_fatal(g, GREGOR_ERR_UNSUPPORTED, "group '%s': %s (%s)", what);
     } else {
         /* GROUP_MAX_SIZE_REACHED, UNSUPPORTED_ASSIGNOR, INVALID_REGULAR_EXPRESSION,
          * GROUP_AUTHORIZATION_FAILED, FENCED_INSTANCE_ID, INVALID_REQUEST, ... */
