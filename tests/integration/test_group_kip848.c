@@ -8,7 +8,10 @@
  *   and to the takeover;
  * - a gregor member and Java's console consumer (the test bed's Kafka 4.x
  *   jars, group.protocol=consumer) share a group: each reads the
- *   partitions the broker gave it, and together all of them.
+ *   partitions the broker gave it, and together all of them;
+ * - a member that does not poll for max_poll_interval_ms leaves, loses its
+ *   partitions, poll reports MAX_POLL_EXCEEDED, and it joins again;
+ * - a pattern subscription is matched by the broker (SubscribedTopicRegex).
  *
  * Several members run in one thread: each one's rebalance steps advance
  * inside its own poll, so the tests poll them in turn. */
@@ -57,16 +60,18 @@ static void on_rebalance(gregor_group *g, gregor_rebalance_kind kind, const greg
                 n);
 }
 
-static gregor_group *member(const char *group, seen *s)
+/* A member with group_protocol=consumer, plus `key`=`value` unless NULL. */
+static gregor_group *member_ex(const char *group, seen *s, const char *key, const char *value)
 {
     const char *kv[][2] = {
         {"bootstrap", bootstrap()},         {"group_id", group},
         {"group_protocol", "consumer"},     {"auto_offset_reset", "earliest"},
         {"auto_commit_interval_ms", "500"}, {"max_partition_fetch_bytes", "2048"},
+        {key, value},
     };
     gregor_config *cfg = gregor_config_new();
     char err[256];
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0] && kv[i][0]; i++)
         cr_assert_eq(gregor_config_set(cfg, kv[i][0], kv[i][1], err, sizeof err), GREGOR_OK, "%s", err);
     gregor_group *g;
     cr_assert_eq(gregor_group_new(cfg, &g, err, sizeof err), GREGOR_OK, "%s", err);
@@ -74,6 +79,8 @@ static gregor_group *member(const char *group, seen *s)
     gregor_group_set_rebalance_cb(g, on_rebalance, s);
     return g;
 }
+
+static gregor_group *member(const char *group, seen *s) { return member_ex(group, s, NULL, NULL); }
 
 static void subscribe(gregor_group *g, const char *topic)
 {
@@ -332,4 +339,72 @@ Test(kip848, gregor_and_java_members_share_a_group, .timeout = 240)
     char errf[300];
     snprintf(errf, sizeof errf, "%s.err", out);
     unlink(errf);
+}
+
+/* --------------------------------------------- max poll interval, pattern */
+
+Test(kip848, max_poll_interval_leaves_reports_and_rejoins, .timeout = 120)
+{
+    char topic[128], group[160], err[256];
+    tc_topic(topic, sizeof topic, "kip848-maxpoll");
+    snprintf(group, sizeof group, "%s-g", topic);
+    tc_create_topic(cluster(), topic, 2, 1);
+    seen s = {.name = "M"};
+    gregor_group *g = member_ex(group, &s, "max_poll_interval_ms", "3000");
+    subscribe(g, topic);
+    double t0 = tc_now_s();
+    while (owned_count(&s) < 2 && tc_now_s() - t0 < 60)
+        poll_once(g, &s, 100);
+    cr_assert_eq(owned_count(&s), 2);
+    int32_t epoch = gregor_group_member_id(g, NULL, 0);
+    sleep(5); /* no poll for longer than max_poll_interval_ms */
+    gregor_batch *b = NULL;
+    gregor_err e = gregor_group_poll(g, 0, &b, err, sizeof err);
+    cr_assert_eq(e, GREGOR_ERR_MAX_POLL_EXCEEDED, "poll after 5 s without: %s (%s)", gregor_err_name(e), err);
+    report("after 5 s without poll: %s", err);
+    /* The partitions were lost (not revoked: others may own them now), and
+     * the member joins again with a new epoch. */
+    double t1 = tc_now_s();
+    while ((s.lost_calls == 0 || owned_count(&s) < 2) && tc_now_s() - t1 < 60)
+        poll_once(g, &s, 100);
+    cr_assert_geq(s.lost_calls, 1);
+    cr_assert_eq(owned_count(&s), 2, "not assigned again after rejoining");
+    int32_t again = gregor_group_member_id(g, NULL, 0);
+    report("rejoined in %.2f s: epoch %d -> %d", tc_now_s() - t1, (int)epoch, (int)again);
+    cr_assert_gt(again, 0);
+    cr_assert_eq(gregor_group_close(g, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_group_destroy(g);
+}
+
+Test(kip848, pattern_subscription_is_matched_by_the_broker, .timeout = 120)
+{
+    char prefix[128], t1[160], t2[160], group[200], err[256], regex[200];
+    tc_topic(prefix, sizeof prefix, "kip848-pat");
+    snprintf(t1, sizeof t1, "%s-a", prefix);
+    snprintf(t2, sizeof t2, "%s-b", prefix);
+    snprintf(group, sizeof group, "%s-g", prefix);
+    snprintf(regex, sizeof regex, "%s-[a-z]", prefix);
+    tc_create_topic(cluster(), t1, 1, 1);
+    tc_create_topic(cluster(), t2, 2, 1);
+    seen s = {.name = "P"};
+    gregor_group *g = member(group, &s);
+    cr_assert_eq(gregor_group_subscribe_pattern(g, regex, err, sizeof err), GREGOR_OK, "%s", err);
+    tc_sh("echo one | kcat -P -q -b %s -t %s", bootstrap(), t1);
+    tc_sh("echo two | kcat -P -q -b %s -t %s -p 1", bootstrap(), t2);
+    double t0 = tc_now_s();
+    gregor_topic_offset *v = NULL;
+    size_t n = 0;
+    while (tc_now_s() - t0 < 60 && (n < 3 || s.messages < 2)) {
+        poll_once(g, &s, 100);
+        free(v);
+        cr_assert_eq(gregor_group_assignment(g, &v, &n), GREGOR_OK);
+    }
+    report("pattern %s: %zu partition(s), %ld message(s) after %.2f s", regex, n, s.messages, tc_now_s() - t0);
+    cr_assert_eq(n, 3, "the two matching topics have 3 partitions; assigned %zu", n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(!strcmp(v[i].topic, t1) || !strcmp(v[i].topic, t2), "assigned %s", v[i].topic);
+    free(v);
+    cr_assert_eq(s.messages, 2);
+    cr_assert_eq(gregor_group_close(g, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_group_destroy(g);
 }
