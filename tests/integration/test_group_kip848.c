@@ -11,7 +11,9 @@
  *   partitions the broker gave it, and together all of them;
  * - a member that does not poll for max_poll_interval_ms leaves, loses its
  *   partitions, poll reports MAX_POLL_EXCEEDED, and it joins again;
- * - a pattern subscription is matched by the broker (SubscribedTopicRegex).
+ * - a pattern subscription is matched by the broker (SubscribedTopicRegex);
+ * - a static member closed (epoch -2) and started again gets the same
+ *   partitions back at once, and the other member sees no rebalance.
  *
  * Several members run in one thread: each one's rebalance steps advance
  * inside its own poll, so the tests poll them in turn. */
@@ -407,4 +409,61 @@ Test(kip848, pattern_subscription_is_matched_by_the_broker, .timeout = 120)
     cr_assert_eq(s.messages, 2);
     cr_assert_eq(gregor_group_close(g, err, sizeof err), GREGOR_OK, "%s", err);
     gregor_group_destroy(g);
+}
+
+/* ---------------------------------------------------------- static member */
+
+Test(kip848, static_member_restarted_gets_its_partitions_back_without_moving_others, .timeout = 180)
+{
+    char topic[128], group[160], err[256];
+    tc_topic(topic, sizeof topic, "kip848-static");
+    snprintf(group, sizeof group, "%s-g", topic);
+    tc_create_topic(cluster(), topic, PARTS, 1);
+    seen sa = {.name = "S"}, sb = {.name = "D"};
+    gregor_group *a = member_ex(group, &sa, "group_instance_id", "kip848-static-1");
+    gregor_group *b = member(group, &sb);
+    subscribe(a, topic);
+    subscribe(b, topic);
+    double t0 = tc_now_s(), stable_since = tc_now_s();
+    int last = -1;
+    while (tc_now_s() - t0 < 90) {
+        poll_once(a, &sa, 50);
+        poll_once(b, &sb, 50);
+        int sig = owned_count(&sa) * 10 + owned_count(&sb);
+        if (sig != last) {
+            last = sig;
+            stable_since = tc_now_s();
+        }
+        if (owned_count(&sa) > 0 && owned_count(&sb) > 0 && owned_count(&sa) + owned_count(&sb) == PARTS &&
+            tc_now_s() - stable_since > 6)
+            break;
+    }
+    cr_assert(owned_count(&sa) > 0 && owned_count(&sa) + owned_count(&sb) == PARTS);
+    bool before[PARTS];
+    memcpy(before, sa.owns, sizeof before);
+    int b_calls = sb.assigned_calls + sb.revoked_calls + sb.lost_calls;
+
+    /* Close (epoch -2: the static member leaves for now), start again. */
+    cr_assert_eq(gregor_group_close(a, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_group_destroy(a);
+    seen sa2 = {.name = "S2"};
+    double t1 = tc_now_s();
+    a = member_ex(group, &sa2, "group_instance_id", "kip848-static-1");
+    subscribe(a, topic);
+    while (memcmp(sa2.owns, before, sizeof before) != 0 && tc_now_s() - t1 < 30) {
+        poll_once(a, &sa2, 50);
+        poll_once(b, &sb, 50);
+    }
+    report("static member restarted: its %d partition(s) back after %.2f s", owned_count(&sa2), tc_now_s() - t1);
+    cr_assert(!memcmp(sa2.owns, before, sizeof before), "the restarted static member got other partitions");
+    for (int i = 0; i < 20; i++) { /* two more seconds: the dynamic member sees nothing */
+        poll_once(a, &sa2, 50);
+        poll_once(b, &sb, 50);
+    }
+    cr_assert_eq(sb.assigned_calls + sb.revoked_calls + sb.lost_calls, b_calls,
+                 "the other member saw a rebalance while the static member restarted");
+    cr_assert_eq(gregor_group_close(a, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_group_destroy(a);
+    cr_assert_eq(gregor_group_close(b, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_group_destroy(b);
 }
