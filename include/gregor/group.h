@@ -133,7 +133,9 @@ gregor_err gregor_group_poll(gregor_group *g, int32_t timeout_ms, gregor_batch *
  * Partitions not owned by this member fail with NOT_ASSIGNED (in
  * offsets[i].err; nothing of the request is sent when any is not owned).
  * A rebalance that fences the commit gives ILLEGAL_GENERATION,
- * UNKNOWN_MEMBER_ID or REBALANCE_IN_PROGRESS from the broker. */
+ * UNKNOWN_MEMBER_ID or REBALANCE_IN_PROGRESS from the broker (KIP-848:
+ * STALE_MEMBER_EPOCH when the member epoch moved on meanwhile; commit
+ * again). */
 gregor_err gregor_group_commit(gregor_group *g, gregor_topic_offset *offsets, size_t n, const char *metadata,
                                gregor_commit_cb cb, void *opaque, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
 
