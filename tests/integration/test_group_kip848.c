@@ -12,6 +12,7 @@
  * - a member that does not poll for max_poll_interval_ms leaves, loses its
  *   partitions, poll reports MAX_POLL_EXCEEDED, and it joins again;
  * - a pattern subscription is matched by the broker (SubscribedTopicRegex);
+ *   one it cannot read (RE2/J) is a fatal poll error with its message;
  * - a static member closed (epoch -2) and started again gets the same
  *   partitions back at once, and the other member sees no rebalance.
  *
@@ -466,4 +467,27 @@ Test(kip848, static_member_restarted_gets_its_partitions_back_without_moving_oth
     gregor_group_destroy(a);
     cr_assert_eq(gregor_group_close(b, err, sizeof err), GREGOR_OK, "%s", err);
     gregor_group_destroy(b);
+}
+
+/* POSIX ERE reads "x-.**" (a repeated star), RE2/J does not: the broker's
+ * INVALID_REGULAR_EXPRESSION is a fatal poll error that says so. */
+Test(kip848, regex_the_broker_cannot_read_is_a_fatal_error, .timeout = 60)
+{
+    char group[160], err[512];
+    tc_topic(group, sizeof group, "kip848-badre");
+    seen s = {.name = "R"};
+    gregor_group *g = member(group, &s);
+    cr_assert_eq(gregor_group_subscribe_pattern(g, "kip848-badre-.**", err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_err e = GREGOR_OK;
+    double t0 = tc_now_s();
+    while (e == GREGOR_OK && tc_now_s() - t0 < 30) {
+        gregor_batch *b = NULL;
+        e = gregor_group_poll(g, 100, &b, err, sizeof err);
+        gregor_batch_destroy(b);
+    }
+    report("pattern the broker cannot read: %s: %s", gregor_err_name(e), err);
+    cr_assert_str_eq(gregor_err_name(e), "INVALID_REGULAR_EXPRESSION", "poll gave %s (%s)", gregor_err_name(e), err);
+    cr_assert(strstr(err, group), "%s", err);
+    cr_assert_eq(gregor_group_close(g, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_group_destroy(g);
 }
