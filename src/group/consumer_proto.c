@@ -397,8 +397,8 @@ static void handle(cmember *m, gregor_err err, const hb_req *r, const proto_cons
             m->interval_ms = resp->heartbeat_interval_ms;
         m->next_hb_ms = now + m->interval_ms;
         if (r->req.member_epoch == 0 || m->full)
-            gregor_log(GREGOR_LOG_INFO, "group '%s': member %s at epoch %d", g->group_id, m->member_id,
-                       (int)resp->member_epoch);
+            gregor_log(GREGOR_LOG_INFO, "group '%s': member %s at epoch %d (ConsumerGroupHeartbeat v%d)",
+                       g->group_id, m->member_id, (int)resp->member_epoch, (int)r->version);
         m->full = false;
         if (r->req.topic_partitions_count >= 0)
             m->owned_dirty = false;
