@@ -249,6 +249,7 @@ static void start_java(const char *topic, const char *group, const char *out, co
         cache = def;
     }
     tc_sh("cd /tmp && sh -c 'echo $$ > %s; exec \"${JAVA_HOME:+$JAVA_HOME/bin/}java\" -Xmx192m -XX:+UseSerialGC "
+          "-XX:TieredStopAtLevel=1 "
           "-cp \"%s/kafka/$(cut -d\" \" -f1 %s/kafka/4.version)/libs/*\" "
           "org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server %s --topic %s --group %s "
           "--command-property group.protocol=consumer --command-property auto.offset.reset=earliest "
