@@ -122,9 +122,11 @@ static const char *name_of(const cmember *m, const uint8_t id[16])
     return NULL;
 }
 
+/* The id of topic `name`: the newest one seen (a topic deleted and made
+ * again under the same name gets a new id). */
 static const uint8_t *id_of(const cmember *m, const char *name)
 {
-    for (size_t i = 0; i < m->n_names; i++)
+    for (size_t i = m->n_names; i-- > 0;)
         if (!strcmp(m->names[i].name, name))
             return m->names[i].id;
     return NULL;
