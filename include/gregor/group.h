@@ -15,6 +15,19 @@
  *   kafka-python members share a group. With only cooperative assignors
  *   listed, rebalances are incremental (KIP-429): only partitions that move
  *   are revoked; the rest are consumed throughout.
+ * - The consumer protocol (group_protocol=consumer, KIP-848, Kafka 4.0+):
+ *   ConsumerGroupHeartbeat every interval the broker asks for (its
+ *   group.consumer.heartbeat.interval.ms, 5 s by default; the broker's
+ *   session timeout applies, and partition_assignment_strategy is not
+ *   used), the broker computes the assignment (group_remote_assignor:
+ *   uniform or range; empty: the broker's default) and moves partitions one
+ *   by one: a member revokes what it loses (commit, callback), then the
+ *   broker gives it to the new owner; nothing else pauses. The member id is
+ *   a random UUID the client makes; the "generation" is the member epoch,
+ *   which commits carry (OffsetCommit v9). Brokers without it (before 4.0,
+ *   or the group.version feature off) make poll fail with UNSUPPORTED,
+ *   naming group_protocol=classic as the way out. Java, librdkafka and
+ *   gregor members with group.protocol=consumer share a group.
  *
  * Membership runs on the member's own thread: heartbeats keep going while
  * the application is busy between polls, up to max_poll_interval_ms. A
@@ -97,7 +110,11 @@ gregor_err gregor_group_subscribe(gregor_group *g, const char *const *topics, si
  * regular expression `regex`, now and as topics appear and disappear
  * (checked at each metadata refresh, metadata_max_age_ms). Internal topics
  * (names starting with "__") never match. CONFIG with errstr for a bad
- * expression. */
+ * expression. With group_protocol=consumer the expression is passed to the
+ * broker, which matches it (RE2/J syntax, whole names): keep to what both
+ * dialects read alike (literals, ., [], *, +, ?, |, (), {m,n}); the broker
+ * answers INVALID_REGULAR_EXPRESSION (a fatal poll error) for what it
+ * cannot read. */
 gregor_err gregor_group_subscribe_pattern(gregor_group *g, const char *regex, char *errstr,
                                           size_t errstr_size) GREGOR_MUST_CHECK;
 
@@ -116,7 +133,9 @@ gregor_err gregor_group_poll(gregor_group *g, int32_t timeout_ms, gregor_batch *
  * Partitions not owned by this member fail with NOT_ASSIGNED (in
  * offsets[i].err; nothing of the request is sent when any is not owned).
  * A rebalance that fences the commit gives ILLEGAL_GENERATION,
- * UNKNOWN_MEMBER_ID or REBALANCE_IN_PROGRESS from the broker. */
+ * UNKNOWN_MEMBER_ID or REBALANCE_IN_PROGRESS from the broker (KIP-848:
+ * STALE_MEMBER_EPOCH when the member epoch moved on meanwhile; commit
+ * again). */
 gregor_err gregor_group_commit(gregor_group *g, gregor_topic_offset *offsets, size_t n, const char *metadata,
                                gregor_commit_cb cb, void *opaque, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
 
@@ -130,9 +149,10 @@ gregor_err gregor_group_resume(gregor_group *g, const char *topic, int32_t parti
  * topic strings live in the same allocation), offsets -1. */
 gregor_err gregor_group_assignment(gregor_group *g, gregor_topic_offset **out, size_t *n) GREGOR_MUST_CHECK;
 
-/* The member id the coordinator gave ("" before the first join), copied to
- * buf (NUL-terminated, truncated to size); returns the generation (-1 when
- * not in one). Any thread. */
+/* The member id the coordinator gave ("" before the first join; KIP-848:
+ * the client's own), copied to buf (NUL-terminated, truncated to size);
+ * returns the generation (KIP-848: the member epoch; -1 when not in one).
+ * Any thread. */
 int32_t gregor_group_member_id(gregor_group *g, char *buf, size_t size);
 
 /* Makes a blocked (or the next) gregor_group_poll() return at once. Any
@@ -141,7 +161,8 @@ void gregor_group_wakeup(gregor_group *g);
 
 /* Leaves the group cleanly: revokes every owned partition (committing with
  * enable_auto_commit, running the callback), sends LeaveGroup (a static
- * member does not leave: its partitions wait session_timeout_ms for it) and
+ * member does not leave: its partitions wait session_timeout_ms for it;
+ * KIP-848: a heartbeat with member epoch -1, a static member's -2) and
  * stops fetching. Waits at most commit_timeout_ms for the commit. Returns
  * the first error (the member is closed regardless). */
 gregor_err gregor_group_close(gregor_group *g, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;

@@ -52,19 +52,12 @@ typedef struct member {
     size_t n_watch;
     int64_t next_heartbeat_ms;
     int64_t last_heartbeat_ok_ms;
+    int32_t node; /* the coordinator, while waiting for steps */
 } member;
 
 static gregor_err fatal(member *m, gregor_err err, const char *fmt, const char *what)
 {
-    gregor_group *g = m->g;
-    pthread_mutex_lock(&g->lock);
-    g->fatal = err;
-    g->fatal_reported = false;
-    snprintf(g->fatal_str, sizeof g->fatal_str, fmt, g->group_id, what, gregor_err_name(err));
-    gregor_log(GREGOR_LOG_ERROR, "%s", g->fatal_str);
-    pthread_mutex_unlock(&g->lock);
-    gregor_consumer_wakeup(g->consumer);
-    return err;
+    return group_fatal(m->g, err, fmt, what);
 }
 
 static void free_watch(member *m)
@@ -118,18 +111,10 @@ static bool watch_changed(member *m)
 static gregor_err call(member *m, int32_t node, int16_t api, int16_t max_version, net_encode_fn encode, void *opaque,
                        int32_t timeout_ms, cluster_reply *reply)
 {
-    net_request req = {
-        .api_key = api,
-        .min_version = 0,
-        .max_version = max_version,
-        .encode = encode,
-        .opaque = opaque,
-        .timeout_ms = timeout_ms,
-    };
-    return cluster_call_on(m->g->client->cluster, node, CLUSTER_CONN_MEMBER, &req, reply);
+    return group_call(m->g, node, CLUSTER_CONN_MEMBER, api, max_version, encode, opaque, timeout_ms, reply);
 }
 
-static buf_slice str_slice(const char *s) { return s ? buf_slice_of(s, strlen(s)) : BUF_SLICE_NULL; }
+#define str_slice group_str_slice
 
 /* ------------------------------------------------- embedded protocol */
 
@@ -349,46 +334,30 @@ static bool fenced(gregor_err err)
 /* Gives up the current assignment without a handover. */
 static void lose_partitions(member *m, const char *why)
 {
-    gregor_group *g = m->g;
-    if (m->target.n > 0) {
-        gregor_log(GREGOR_LOG_WARN, "group '%s': member %s lost its %zu partition(s): %s", g->group_id,
-                   m->member_id, m->target.n, why);
-        group_post_step(g, GROUP_STEP_LOST, &m->target, -1);
-    }
-    group_tp_list_free_strings(&m->target);
-    group_tp_list_init(&m->target);
+    group_lose(m->g, &m->target, m->member_id, why);
     m->generation = -1;
-    pthread_mutex_lock(&g->lock);
-    g->generation = -1;
-    pthread_mutex_unlock(&g->lock);
-    offsets_set_member(g->offs, -1, m->member_id, g->instance_id);
+}
+
+static void heartbeat(member *m, int32_t node);
+
+/* group_wait_steps's beat: heartbeats while in a generation. */
+static int64_t beat(void *opaque)
+{
+    member *m = opaque;
+    if (m->generation < 0)
+        return net_now_ms() + 1000;
+    if (net_now_ms() >= m->next_heartbeat_ms)
+        heartbeat(m, m->node);
+    return m->next_heartbeat_ms;
 }
 
 /* Waits until the application has run every step up to `id`, heartbeating
  * meanwhile. False when the member stops or the application stopped
  * polling (max_poll_interval_ms). */
-static void heartbeat(member *m, int32_t node);
-
 static bool wait_steps(member *m, int32_t node, uint64_t id)
 {
-    gregor_group *g = m->g;
-    for (;;) {
-        pthread_mutex_lock(&g->lock);
-        bool done = g->steps_done >= id, stop = g->stop;
-        bool expired = net_now_ms() - g->last_poll_ms > g->max_poll_interval_ms;
-        if (!done && !stop && !expired) {
-            int64_t wake = m->generation >= 0 ? m->next_heartbeat_ms : net_now_ms() + 1000;
-            struct timespec ts = clock_deadline_ts((int32_t)(wake > net_now_ms() ? wake - net_now_ms() : 0));
-            pthread_cond_timedwait(&g->cond, &g->lock, &ts);
-        }
-        pthread_mutex_unlock(&g->lock);
-        if (done)
-            return true;
-        if (stop || expired)
-            return false;
-        if (m->generation >= 0 && net_now_ms() >= m->next_heartbeat_ms)
-            heartbeat(m, node);
-    }
+    m->node = node;
+    return group_wait_steps(m->g, id, beat, m);
 }
 
 /* The leader's work: every member's assignment, encoded for SyncGroup. */
@@ -797,7 +766,7 @@ static void leave(gregor_group *g, const char *member_id, const char *why)
                g->group_id, member_id, why, gregor_err_name(err));
 }
 
-void group_classic_leave(gregor_group *g)
+static void classic_leave(gregor_group *g)
 {
     if (g->instance_id)
         return; /* a static member keeps its place for session_timeout_ms */
@@ -820,17 +789,13 @@ static void poll_expired(member *m)
     lose_partitions(m, "max_poll_interval_ms passed without a poll");
     if (!g->instance_id)
         m->member_id[0] = 0;
-    pthread_mutex_lock(&g->lock);
-    g->poll_expired = true;
-    g->poll_expired_report = true;
-    pthread_mutex_unlock(&g->lock);
-    gregor_consumer_wakeup(g->consumer);
+    group_note_poll_expired(g);
     m->need_join = true;
 }
 
 /* ------------------------------------------------------------ main */
 
-void *group_classic_main(void *arg)
+static void *classic_main(void *arg)
 {
     member m = {.g = arg, .generation = -1, .need_join = true};
     gregor_group *g = m.g;
@@ -854,22 +819,13 @@ void *group_classic_main(void *arg)
             continue;
         }
         int32_t node;
-        char errstr[256];
-        gregor_err err = offsets_coordinator(g->offs, net_now_ms() + g->request_timeout_ms, &node, errstr,
-                                             sizeof errstr);
+        gregor_err err = group_coordinator(g, &node);
         if (err != GREGOR_OK) {
-            gregor_log(GREGOR_LOG_INFO, "group '%s': no coordinator yet: %s", g->group_id, errstr);
-            if (!offsets_coordinator_lost(err) && !gregor_err_is_retriable(err) && err != GREGOR_ERR_NO_BROKERS)
-                fatal(&m, err, "group '%s': %s: %s", "FindCoordinator");
             if (m.generation >= 0 && net_now_ms() - m.last_heartbeat_ok_ms > g->session_timeout_ms) {
                 lose_partitions(&m, "the coordinator was unreachable for session_timeout_ms");
                 m.need_join = true;
             }
-            pthread_mutex_lock(&g->lock);
-            struct timespec ts = clock_deadline_ts(g->retry_backoff_ms);
-            if (!g->stop)
-                pthread_cond_timedwait(&g->cond, &g->lock, &ts);
-            pthread_mutex_unlock(&g->lock);
+            group_sleep(g, g->retry_backoff_ms);
             continue;
         }
         if (m.need_join) {
@@ -879,11 +835,7 @@ void *group_classic_main(void *arg)
                 handle_error(&m, node, err, "JoinGroup/SyncGroup");
                 m.need_join = g->fatal == GREGOR_OK || fenced(err);
                 if (err != PROTO_ERR_MEMBER_ID_REQUIRED && err != PROTO_ERR_UNKNOWN_MEMBER_ID) {
-                    pthread_mutex_lock(&g->lock);
-                    struct timespec ts = clock_deadline_ts(g->retry_backoff_ms);
-                    if (!g->stop)
-                        pthread_cond_timedwait(&g->cond, &g->lock, &ts);
-                    pthread_mutex_unlock(&g->lock);
+                    group_sleep(g, g->retry_backoff_ms);
                 }
             }
             continue;
@@ -912,3 +864,5 @@ void *group_classic_main(void *arg)
     free_watch(&m);
     return NULL;
 }
+
+const group_protocol group_protocol_classic = {"classic", classic_main, classic_leave};

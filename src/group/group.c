@@ -1,7 +1,8 @@
 /* group/group.c — gregor_group's application-side API: creation,
  * subscription, poll (which runs the rebalance steps), commits, close. The
- * membership protocol runs on the member thread (classic.c); group_int.h
- * describes how the two meet. */
+ * membership protocol runs on the member thread (classic.c, or
+ * consumer_proto.c for group_protocol=consumer); group_int.h describes how
+ * the two meet. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,10 +75,8 @@ static gregor_err read_settings(gregor_group *g, const gregor_config *cfg, char 
         set_errstr(errstr, n, "a group member needs group_id");
         return GREGOR_ERR_CONFIG;
     }
-    if (strcmp(config_str(cfg, "group_protocol"), "classic") != 0) {
-        set_errstr(errstr, n, "group_protocol=consumer (KIP-848) is not available yet; use classic");
-        return GREGOR_ERR_CONFIG;
-    }
+    g->proto = strcmp(config_str(cfg, "group_protocol"), "consumer") == 0 ? &group_protocol_consumer
+                                                                        : &group_protocol_classic;
     g->session_timeout_ms = (int32_t)config_int(cfg, "session_timeout_ms");
     g->heartbeat_interval_ms = (int32_t)config_int(cfg, "heartbeat_interval_ms");
     g->max_poll_interval_ms = (int32_t)config_int(cfg, "max_poll_interval_ms");
@@ -97,6 +96,7 @@ static gregor_err read_settings(gregor_group *g, const gregor_config *cfg, char 
         return GREGOR_ERR_NOMEM;
     g->instance_id = dup_or_null(config_str(cfg, "group_instance_id"));
     g->rack = dup_or_null(config_str(cfg, "client_rack"));
+    g->remote_assignor = dup_or_null(config_str(cfg, "group_remote_assignor"));
     return GREGOR_OK;
 }
 
@@ -113,6 +113,7 @@ static void free_group(gregor_group *g)
     free(g->group_id);
     free(g->instance_id);
     free(g->rack);
+    free(g->remote_assignor);
     free(g);
 }
 
@@ -173,7 +174,7 @@ static gregor_err install_sub(gregor_group *g, group_sub *sub, char *errstr, siz
              GREGOR_OK)
         return GREGOR_ERR_NOMEM;
     if (start) {
-        if (pthread_create(&g->thread, NULL, group_classic_main, g) != 0) {
+        if (pthread_create(&g->thread, NULL, g->proto->main, g) != 0) {
             set_errstr(errstr, n, "cannot start the group member thread: %s", strerror(errno));
             return GREGOR_ERR_IO;
         }
@@ -410,7 +411,8 @@ gregor_err gregor_group_close(gregor_group *g, char *errstr, size_t n)
     pthread_cond_broadcast(&g->cond);
     pthread_mutex_unlock(&g->lock);
     if (g->thread_started) {
-        group_classic_leave(g);
+        if (g->proto->leave)
+            g->proto->leave(g);
         pthread_join(g->thread, NULL);
         g->thread_started = false;
     }

@@ -3,7 +3,9 @@
  *
  * Two threads meet here:
  *
- *   application thread (group.c, steps.c)   member thread (classic.c)
+ *   application thread (group.c, steps.c)   member thread (classic.c or
+ *                                             consumer_proto.c, helpers in
+ *                                             member.c)
  *   -------------------------------------   ------------------------------
  *   poll: runs queued steps (revoke,        joins, syncs, heartbeats; turns
  *     lost, assign) on the consumer and       each new assignment into steps
@@ -28,12 +30,31 @@
 #include <regex.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "consumer/consumer_int.h"
 #include "gregor/group.h"
 #include "group/assignor.h"
 
 #define GROUP_MAX_ASSIGNORS 4
+
+/* An ASSIGN step posted with this generation runs whatever g->generation is
+ * by then (KIP-848: the member epoch moves on while the application catches
+ * up; a fence posts its LOST step after it, and steps run in order). */
+#define GROUP_GENERATION_ANY INT32_MIN
+
+/* A membership protocol (group_protocol): its member thread and what close
+ * does before joining that thread. */
+typedef struct group_protocol {
+    const char *name;
+    void *(*main)(void *g); /* the member thread; returns once g->stop is set */
+    /* Application thread, at close, after g->stop is set and before the
+     * member thread is joined (NULL: the thread leaves the group itself). */
+    void (*leave)(gregor_group *g);
+} group_protocol;
+
+extern const group_protocol group_protocol_classic;  /* classic.c */
+extern const group_protocol group_protocol_consumer; /* consumer_proto.c (KIP-848) */
 
 typedef enum group_step_kind {
     GROUP_STEP_REVOKE, /* commit (auto-commit), callback, unassign */
@@ -61,11 +82,13 @@ typedef struct group_sub {
 struct gregor_group {
     gregor_consumer *consumer; /* the fetcher, positions and committer; owned */
     gregor_client *client;     /* the consumer's */
+    const group_protocol *proto;
     offset_mgr *offs;          /* the consumer's committer */
     /* settings */
     char *group_id;
     char *instance_id; /* NULL: dynamic membership */
     char *rack;        /* NULL: none */
+    char *remote_assignor; /* KIP-848 ServerAssignor; NULL: the broker's default */
     char *client_id;
     int32_t session_timeout_ms;
     int32_t heartbeat_interval_ms;
@@ -129,9 +152,39 @@ void group_sub_fini(group_sub *sub);
 /* True when `topic` is subscribed (by name or pattern). */
 bool group_sub_matches(const group_sub *sub, const char *topic);
 
-/* The member thread of the classic protocol (classic.c). */
-void *group_classic_main(void *arg);
-/* Sends LeaveGroup for the member (application thread, at close). */
-void group_classic_leave(gregor_group *g);
+/* ---- member.c: shared by the member threads (member thread; each takes
+ * g->lock itself) */
+
+/* Records a fatal membership error for poll to report: errstr is `fmt`
+ * formatted with the group id, `what` and the error's name (three %s).
+ * Returns err. */
+gregor_err group_fatal(gregor_group *g, gregor_err err, const char *fmt, const char *what);
+/* Gives up `owned` without a handover (a LOST step; the list is emptied,
+ * its strings freed) and leaves the generation: g->generation and the
+ * committer's become -1. */
+void group_lose(gregor_group *g, group_tp_list *owned, const char *member_id, const char *why);
+/* Heartbeats when due; returns when it wants to be called next
+ * (net_now_ms() clock). */
+typedef int64_t (*group_beat_fn)(void *opaque);
+/* Waits until the application has run every step up to `id`, calling
+ * `beat` when due meanwhile. False when the member stops or the
+ * application stopped polling (max_poll_interval_ms). */
+bool group_wait_steps(gregor_group *g, uint64_t id, group_beat_fn beat, void *opaque);
+/* Waits `ms` on g->cond: close, a new subscription or a step end it early. */
+void group_sleep(gregor_group *g, int32_t ms);
+/* The member left because the application stopped polling: poll reports
+ * MAX_POLL_EXCEEDED once, and the member waits for that poll. */
+void group_note_poll_expired(gregor_group *g);
+/* One blocking request to the coordinator `node` on the connection `kind`
+ * (versions 0..max_version). */
+gregor_err group_call(gregor_group *g, int32_t node, cluster_conn_kind kind, int16_t api, int16_t max_version,
+                      net_encode_fn encode, void *opaque, int32_t timeout_ms, cluster_reply *reply) GREGOR_MUST_CHECK;
+
+/* The coordinator of the group (FindCoordinator when not known, up to
+ * request_timeout_ms); an error that retrying cannot cure is made fatal
+ * (group_fatal). */
+gregor_err group_coordinator(gregor_group *g, int32_t *node) GREGOR_MUST_CHECK;
+
+static inline buf_slice group_str_slice(const char *s) { return s ? buf_slice_of(s, strlen(s)) : BUF_SLICE_NULL; }
 
 #endif

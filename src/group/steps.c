@@ -126,7 +126,7 @@ static void commit_revoked(gregor_group *g, const group_tp_list *l)
 static void run_assign(gregor_group *g, group_step *s)
 {
     pthread_mutex_lock(&g->lock);
-    bool current = s->generation == g->generation;
+    bool current = s->generation == GROUP_GENERATION_ANY || s->generation == g->generation;
     pthread_mutex_unlock(&g->lock);
     if (!current || s->tps.n == 0)
         return; /* a newer generation superseded it; its own steps follow */

@@ -204,7 +204,8 @@ static void put_bytes(FILE *out, const void *p, int32_t len, bool null_str)
 
 static void put_delim(FILE *out, const tool_bytes *d)
 {
-    fwrite(d->p, 1, d->len, out);
+    if (d->len > 0) /* an empty delimiter may have no buffer at all */
+        fwrite(d->p, 1, d->len, out);
 }
 
 static void print_headers(FILE *out, const gregor_message *m)
@@ -631,6 +632,8 @@ int cmd_consume(int argc, char **argv)
         default: usage(stderr); goto out;
         }
     }
+    if (!o.msg_delim.p && !tool_unescape("consume", "-D", "\\n", &o.msg_delim))
+        goto out;
     if (balanced) {
         rc = consume_balanced(cfg, &o, balanced, offset_set, argv + optind, (size_t)(argc - optind));
         goto out;
@@ -642,8 +645,6 @@ int cmd_consume(int argc, char **argv)
         usage(stderr);
         goto out;
     }
-    if (!o.msg_delim.p && !tool_unescape("consume", "-D", "\\n", &o.msg_delim))
-        goto out;
     char err[512];
     if (group) {
         if (gregor_config_set(cfg, "group_id", group, err, sizeof err) != GREGOR_OK ||
