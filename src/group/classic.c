@@ -24,10 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "group/consumer_protocol.h"
 #include "group/group_int.h"
 #include "protocol/gen/api.h"
-#include "protocol/gen/consumer_protocol_assignment.h"
-#include "protocol/gen/consumer_protocol_subscription.h"
 #include "protocol/gen/errors.h"
 #include "protocol/gen/heartbeat.h"
 #include "protocol/gen/join_group.h"
@@ -118,155 +117,58 @@ static gregor_err call(member *m, int32_t node, int16_t api, int16_t max_version
 
 /* ------------------------------------------------- embedded protocol */
 
-/* This member's Subscription for one assignor (malloc'd bytes). */
+/* This member's Subscription for one assignor (group/consumer_protocol.h),
+ * as malloc'd bytes: the topics, what it owns (cooperative assignors keep
+ * it), its generation and rack, and the assignor's user data. */
 static gregor_err encode_subscription(member *m, const group_assignor *a, const assignor_topic *topics, size_t n,
                                       uint8_t **out, size_t *len)
 {
     gregor_group *g = m->g;
-    proto_consumer_protocol_subscription sub;
-    proto_consumer_protocol_subscription_init(&sub);
-    buf_slice *names = calloc(n ? n : 1, sizeof *names);
-    proto_consumer_protocol_subscription_topic_partition *owned =
-        calloc(m->target.n ? m->target.n : 1, sizeof *owned);
-    int32_t *parts = calloc(m->target.n ? m->target.n : 1, sizeof *parts);
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    if (!names)
+        return GREGOR_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        names[i] = topics[i].topic;
+    assignor_member me = {.topics = names, .n_topics = n, .owned = m->target, .generation = m->generation,
+                          .rack = g->rack};
     uint8_t *ud = NULL;
     size_t ud_len = 0;
-    gregor_err err = GREGOR_ERR_NOMEM;
-    if (!names || !owned || !parts)
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        names[i] = str_slice(topics[i].topic);
-    sub.topics = names;
-    sub.topics_count = (int32_t)n;
-    /* owned partitions by topic (target is sorted by topic) */
-    int32_t n_owned = 0;
-    for (size_t i = 0; i < m->target.n; i++) {
-        const group_tp *t = &m->target.tps[i];
-        if (n_owned == 0 || !buf_slice_eq_str(owned[n_owned - 1].topic, t->topic)) {
-            proto_consumer_protocol_subscription_topic_partition_init(&owned[n_owned]);
-            owned[n_owned].topic = str_slice(t->topic);
-            owned[n_owned].partitions = &parts[i];
-            owned[n_owned].partitions_count = 0;
-            n_owned++;
-        }
-        parts[i] = t->partition;
-        owned[n_owned - 1].partitions_count++;
+    gregor_err err = a->user_data ? a->user_data(m->generation, &ud, &ud_len) : GREGOR_OK;
+    if (err == GREGOR_OK) {
+        buf_writer w;
+        buf_writer_init(&w, 1 << 24);
+        if ((err = consumer_protocol_subscription_encode(&w, &me, ud, ud_len)) == GREGOR_OK)
+            *out = buf_writer_steal(&w, len);
+        buf_writer_fini(&w);
     }
-    sub.owned_partitions = owned;
-    sub.owned_partitions_count = n_owned;
-    sub.generation_id = m->generation;
-    sub.rack_id = str_slice(g->rack);
-    if (a->user_data && (err = a->user_data(m->generation, &ud, &ud_len)) != GREGOR_OK)
-        goto out;
-    sub.user_data = ud ? buf_slice_of(ud, ud_len) : BUF_SLICE_NULL;
-    buf_writer w;
-    buf_writer_init(&w, 1 << 24);
-    buf_write_i16(&w, 3); /* the embedded protocol's version comes first */
-    if ((err = proto_consumer_protocol_subscription_encode(&w, 3, &sub)) == GREGOR_OK)
-        *out = buf_writer_steal(&w, len);
-    buf_writer_fini(&w);
-out:
     free(ud);
     free(names);
-    free(owned);
-    free(parts);
     return err;
-}
-
-/* Decodes one member's Subscription (any version; trailing bytes, which
- * some clients write, are ignored) into `am` (strings in `a`). */
-static gregor_err decode_subscription(buf_slice bytes, arena *a, assignor_member *am)
-{
-    buf_reader r;
-    buf_reader_init(&r, bytes.ptr, bytes.len < 0 ? 0 : (size_t)bytes.len);
-    int16_t version = buf_read_i16(&r);
-    if (!buf_reader_ok(&r))
-        return GREGOR_ERR_MALFORMED;
-    proto_consumer_protocol_subscription sub;
-    gregor_err err = proto_consumer_protocol_subscription_decode(&r, version > 3 ? 3 : version, &sub, a);
-    if (err != GREGOR_OK)
-        return err;
-    const char **topics = arena_alloc(a, (size_t)(sub.topics_count > 0 ? sub.topics_count : 1) * sizeof *topics);
-    if (!topics)
-        return GREGOR_ERR_NOMEM;
-    for (int32_t i = 0; i < sub.topics_count; i++)
-        if (!(topics[i] = arena_strndup(a, sub.topics[i].ptr, (size_t)sub.topics[i].len)))
-            return GREGOR_ERR_NOMEM;
-    am->topics = topics;
-    am->n_topics = sub.topics_count > 0 ? (size_t)sub.topics_count : 0;
-    am->generation = version >= 2 ? sub.generation_id : -1;
-    am->rack = version >= 3 && sub.rack_id.len > 0 ? arena_strndup(a, sub.rack_id.ptr, (size_t)sub.rack_id.len) : NULL;
-    for (int32_t t = 0; t < sub.owned_partitions_count; t++) {
-        const char *name = arena_strndup(a, sub.owned_partitions[t].topic.ptr,
-                                         (size_t)sub.owned_partitions[t].topic.len);
-        if (!name)
-            return GREGOR_ERR_NOMEM;
-        for (int32_t p = 0; p < sub.owned_partitions[t].partitions_count; p++)
-            if ((err = group_tp_list_add(&am->owned, name, sub.owned_partitions[t].partitions[p])) != GREGOR_OK)
-                return err;
-    }
-    return GREGOR_OK;
 }
 
 static gregor_err encode_assignment(const group_tp_list *l, uint8_t **out, size_t *len)
 {
-    proto_consumer_protocol_assignment as;
-    proto_consumer_protocol_assignment_init(&as);
-    proto_consumer_protocol_assignment_topic_partition *tops = calloc(l->n ? l->n : 1, sizeof *tops);
-    int32_t *parts = calloc(l->n ? l->n : 1, sizeof *parts);
-    gregor_err err = GREGOR_ERR_NOMEM;
-    if (tops && parts) {
-        int32_t nt = 0;
-        for (size_t i = 0; i < l->n; i++) {
-            if (nt == 0 || !buf_slice_eq_str(tops[nt - 1].topic, l->tps[i].topic)) {
-                proto_consumer_protocol_assignment_topic_partition_init(&tops[nt]);
-                tops[nt].topic = str_slice(l->tps[i].topic);
-                tops[nt].partitions = &parts[i];
-                tops[nt].partitions_count = 0;
-                nt++;
-            }
-            parts[i] = l->tps[i].partition;
-            tops[nt - 1].partitions_count++;
-        }
-        as.assigned_partitions = tops;
-        as.assigned_partitions_count = nt;
-        buf_writer w;
-        buf_writer_init(&w, 1 << 24);
-        buf_write_i16(&w, 3);
-        if ((err = proto_consumer_protocol_assignment_encode(&w, 3, &as)) == GREGOR_OK)
-            *out = buf_writer_steal(&w, len);
-        buf_writer_fini(&w);
-    }
-    free(tops);
-    free(parts);
+    buf_writer w;
+    buf_writer_init(&w, 1 << 24);
+    gregor_err err = consumer_protocol_assignment_encode(&w, l, NULL, 0);
+    if (err == GREGOR_OK)
+        *out = buf_writer_steal(&w, len);
+    buf_writer_fini(&w);
     return err;
 }
 
-/* The member's own Assignment from SyncGroup into `out` (topics malloc'd). */
-static gregor_err decode_assignment(buf_slice bytes, group_tp_list *out)
+/* The member's own Assignment from SyncGroup into `out` (topics malloc'd,
+ * sorted). */
+static gregor_err decode_assignment(member *m, buf_slice bytes, group_tp_list *out)
 {
-    if (bytes.len <= 0)
-        return GREGOR_OK; /* nothing assigned */
-    buf_reader r;
-    buf_reader_init(&r, bytes.ptr, (size_t)bytes.len);
-    int16_t version = buf_read_i16(&r);
-    if (!buf_reader_ok(&r))
-        return GREGOR_ERR_MALFORMED;
-    arena a;
-    arena_init(&a, ARENA_DEFAULT_LIMIT);
-    proto_consumer_protocol_assignment as;
-    gregor_err err = proto_consumer_protocol_assignment_decode(&r, version > 3 ? 3 : version, &as, &a);
-    for (int32_t t = 0; err == GREGOR_OK && t < as.assigned_partitions_count; t++) {
-        const proto_consumer_protocol_assignment_topic_partition *tp = &as.assigned_partitions[t];
-        for (int32_t p = 0; err == GREGOR_OK && p < tp->partitions_count; p++) {
-            char *name = strndup((const char *)tp->topic.ptr, (size_t)tp->topic.len);
-            if (!name || (err = group_tp_list_add(out, name, tp->partitions[p])) != GREGOR_OK) {
-                free(name);
-                err = GREGOR_ERR_NOMEM;
-            }
-        }
-    }
-    arena_fini(&a);
+    consumer_assignment as;
+    gregor_err err = consumer_protocol_assignment_decode(bytes.ptr, bytes.len > 0 ? (size_t)bytes.len : 0, &as);
+    if (err != GREGOR_OK)
+        gregor_log(GREGOR_LOG_ERROR, "group '%s': the leader's assignment cannot be read: %s", m->g->group_id,
+                   as.error);
+    else
+        err = group_tp_list_copy(out, as.partitions.tps, as.partitions.n);
+    consumer_assignment_fini(&as);
     group_tp_list_sort(out);
     return err;
 }
@@ -366,24 +268,38 @@ static gregor_err lead(member *m, const proto_join_group_response *jr, const gro
 {
     gregor_group *g = m->g;
     int32_t n = jr->members_count > 0 ? jr->members_count : 0;
+    /* Members in the order of the JoinGroup answer: the assignors break
+     * ties as Java does from that order. */
+    consumer_subscription *subs = calloc((size_t)(n ? n : 1), sizeof *subs);
     assignor_member *members = arena_alloc(mem, (size_t)(n ? n : 1) * sizeof *members);
     proto_sync_group_request_assignment *res = arena_alloc(mem, (size_t)(n ? n : 1) * sizeof *res);
-    if (!members || !res)
+    if (!subs || !members || !res) {
+        free(subs);
         return GREGOR_ERR_NOMEM;
-    memset(members, 0, (size_t)(n ? n : 1) * sizeof *members);
+    }
     gregor_err err = GREGOR_OK;
-    for (int32_t i = 0; i < n && err == GREGOR_OK; i++) {
-        group_tp_list_init(&members[i].owned);
-        members[i].member_id = arena_strndup(mem, jr->members[i].member_id.ptr, (size_t)jr->members[i].member_id.len);
-        members[i].instance_id = jr->members[i].group_instance_id.len > 0
-                                     ? arena_strndup(mem, jr->members[i].group_instance_id.ptr,
-                                                     (size_t)jr->members[i].group_instance_id.len)
+    int32_t decoded = 0;
+    for (int32_t i = 0; i < n && err == GREGOR_OK; i++, decoded++) {
+        const proto_join_group_response_member *jm = &jr->members[i];
+        gregor_err derr = consumer_protocol_subscription_decode(
+            jm->metadata.ptr, jm->metadata.len > 0 ? (size_t)jm->metadata.len : 0, a->name, &subs[i]);
+        members[i] = subs[i].member;
+        members[i].member_id = arena_strndup(mem, jm->member_id.ptr, (size_t)jm->member_id.len);
+        members[i].instance_id = jm->group_instance_id.len > 0
+                                     ? arena_strndup(mem, jm->group_instance_id.ptr, (size_t)jm->group_instance_id.len)
                                      : NULL;
-        if ((err = decode_subscription(jr->members[i].metadata, mem, &members[i])) != GREGOR_OK)
+        if (!members[i].member_id)
+            err = GREGOR_ERR_NOMEM;
+        if (derr == GREGOR_ERR_NOMEM)
+            err = derr;
+        else if (derr != GREGOR_OK) {
+            /* It gets nothing; the others are assigned as usual. */
             gregor_log(GREGOR_LOG_WARN, "group '%s': member %s sent a subscription gregor cannot read (%s): it "
-                       "gets nothing", g->group_id, members[i].member_id, gregor_err_name(err));
-        if (err != GREGOR_ERR_NOMEM)
-            err = GREGOR_OK;
+                       "gets nothing", g->group_id, members[i].member_id ? members[i].member_id : "?", subs[i].error);
+            members[i].topics = NULL;
+            members[i].n_topics = 0;
+            group_tp_list_init(&members[i].owned);
+        }
     }
     /* Every topic any member subscribes to must be in the metadata. */
     for (int32_t i = 0; i < n && err == GREGOR_OK; i++)
@@ -445,11 +361,11 @@ static gregor_err lead(member *m, const proto_join_group_response *jr, const gro
         gregor_log(GREGOR_LOG_DEBUG, "group '%s': %s gets %zu partition(s)", g->group_id, members[i].member_id,
                    result[i].n);
     }
-    for (int32_t i = 0; i < n; i++) {
-        group_tp_list_fini(&members[i].owned);
-        if (result)
-            group_tp_list_fini(&result[i]);
-    }
+    for (int32_t i = 0; i < decoded; i++)
+        consumer_subscription_fini(&subs[i]);
+    free(subs);
+    for (int32_t i = 0; result && i < n; i++)
+        group_tp_list_fini(&result[i]);
     free(result);
     *out = res;
     *n_out = n;
@@ -597,10 +513,8 @@ static gregor_err join(member *m, int32_t node)
         goto out;
     group_tp_list assigned;
     group_tp_list_init(&assigned);
-    if ((err = decode_assignment(sr.assignment, &assigned)) != GREGOR_OK) {
+    if ((err = decode_assignment(m, sr.assignment, &assigned)) != GREGOR_OK) {
         group_tp_list_free_strings(&assigned);
-        gregor_log(GREGOR_LOG_ERROR, "group '%s': the leader's assignment cannot be read (%s)", g->group_id,
-                   gregor_err_name(err));
         goto out;
     }
     pthread_mutex_lock(&g->lock);
