@@ -96,6 +96,16 @@ typedef void (*gregor_rebalance_cb)(gregor_group *g, gregor_rebalance_kind kind,
 gregor_err gregor_group_new(const gregor_config *cfg, gregor_group **out, char *errstr,
                             size_t errstr_size) GREGOR_MUST_CHECK;
 
+/* Creates a member on `client` (borrowed; a reference is kept, see
+ * gregor/client.h), sharing its I/O thread, connections and metadata with
+ * the producers, consumers and other members on it; the member still has a
+ * connection of its own to the coordinator for JoinGroup and heartbeats, so
+ * that one member's rebalance never delays another's heartbeat. Group and
+ * consumer options are read from `cfg` as gregor_group_new() reads them;
+ * connection options are the client's. Any thread. */
+gregor_err gregor_group_new_on(gregor_client *client, const gregor_config *cfg, gregor_group **out, char *errstr,
+                               size_t errstr_size) GREGOR_MUST_CHECK;
+
 /* The callback for assignments, revocations and losses (NULL: none). Set it
  * before subscribing. */
 void gregor_group_set_rebalance_cb(gregor_group *g, gregor_rebalance_cb cb, void *opaque);

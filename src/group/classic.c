@@ -12,7 +12,7 @@
  *      UNKNOWN_MEMBER_ID: its partitions are lost, not revoked).
  *
  * Membership requests go to the coordinator on the member's own connection
- * (CLUSTER_CONN_MEMBER): a JoinGroup held by the broker for a whole
+ * (cluster_new_member_kind): a JoinGroup held by the broker for a whole
  * rebalance delays no commit.
  *
  * The thread blocks in requests (bounded by their timeouts: JoinGroup by
@@ -110,7 +110,7 @@ static bool watch_changed(member *m)
 static gregor_err call(member *m, int32_t node, int16_t api, int16_t max_version, net_encode_fn encode, void *opaque,
                        int32_t timeout_ms, cluster_reply *reply)
 {
-    return group_call(m->g, node, CLUSTER_CONN_MEMBER, api, max_version, encode, opaque, timeout_ms, reply);
+    return group_call(m->g, node, m->g->conn_kind, api, max_version, encode, opaque, timeout_ms, reply);
 }
 
 #define str_slice group_str_slice

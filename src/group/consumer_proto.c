@@ -469,7 +469,10 @@ static void heartbeat(cmember *m)
     proto_consumer_group_heartbeat_response resp;
     bool answered = false;
     if (err == GREGOR_OK) {
-        err = send_hb(m, &r, CLUSTER_CONN_MEMBER, &reply, &a, &resp);
+        pthread_mutex_lock(&m->g->lock);
+        m->g->heartbeats++;
+        pthread_mutex_unlock(&m->g->lock);
+        err = send_hb(m, &r, m->g->conn_kind, &reply, &a, &resp);
         answered = reply.frame && err != GREGOR_ERR_MALFORMED;
     }
     handle(m, err, &r, answered ? &resp : NULL);
@@ -493,7 +496,7 @@ static void leave(cmember *m, const char *why)
     arena_init(&a, 1 << 16);
     proto_consumer_group_heartbeat_response resp;
     if (err == GREGOR_OK)
-        err = send_hb(m, &r, CLUSTER_CONN_MEMBER, &reply, &a, &resp);
+        err = send_hb(m, &r, m->g->conn_kind, &reply, &a, &resp);
     gregor_log(err == GREGOR_OK ? GREGOR_LOG_INFO : GREGOR_LOG_WARN, "group '%s': member %s left (%s): %s",
                g->group_id, m->member_id, why, gregor_err_name(err));
     free(reply.frame);

@@ -117,7 +117,9 @@ static void free_group(gregor_group *g)
     free(g);
 }
 
-gregor_err gregor_group_new(const gregor_config *cfg, gregor_group **out, char *errstr, size_t n)
+/* A member on `client` (NULL: a client of its own). */
+static gregor_err new_member(gregor_client *client, const gregor_config *cfg, gregor_group **out, char *errstr,
+                             size_t n)
 {
     *out = NULL;
     gregor_group *g = calloc(1, sizeof *g);
@@ -127,12 +129,14 @@ gregor_err gregor_group_new(const gregor_config *cfg, gregor_group **out, char *
     g->generation = -1;
     gregor_err err = read_settings(g, cfg, errstr, n);
     if (err == GREGOR_OK)
-        err = gregor_consumer_new(cfg, &g->consumer, errstr, n);
+        err = client ? gregor_consumer_new_on(client, cfg, &g->consumer, errstr, n)
+                     : gregor_consumer_new(cfg, &g->consumer, errstr, n);
     if (err != GREGOR_OK) {
         free_group(g);
         return err;
     }
     g->client = gregor_consumer_client(g->consumer);
+    g->conn_kind = cluster_new_member_kind(g->client->cluster);
     g->offs = g->consumer->offs;
     pthread_mutex_init(&g->lock, NULL);
     if (clock_cond_init(&g->cond) != 0) {
@@ -144,6 +148,17 @@ gregor_err gregor_group_new(const gregor_config *cfg, gregor_group **out, char *
     g->last_poll_ms = net_now_ms();
     *out = g;
     return GREGOR_OK;
+}
+
+gregor_err gregor_group_new(const gregor_config *cfg, gregor_group **out, char *errstr, size_t n)
+{
+    return new_member(NULL, cfg, out, errstr, n);
+}
+
+gregor_err gregor_group_new_on(gregor_client *client, const gregor_config *cfg, gregor_group **out, char *errstr,
+                               size_t n)
+{
+    return new_member(client, cfg, out, errstr, n);
 }
 
 void gregor_group_set_rebalance_cb(gregor_group *g, gregor_rebalance_cb cb, void *opaque)

@@ -84,6 +84,7 @@ struct gregor_group {
     gregor_client *client;     /* the consumer's */
     const group_protocol *proto;
     offset_mgr *offs;          /* the consumer's committer */
+    cluster_conn_kind conn_kind; /* the member's own connection to the coordinator (cluster_new_member_kind) */
     /* settings */
     char *group_id;
     char *instance_id; /* NULL: dynamic membership */
@@ -123,7 +124,7 @@ struct gregor_group {
     bool stop;                /* close: the member thread ends */
     bool left;                /* LeaveGroup was sent (or is not to be sent) */
     bool closed;
-    uint64_t heartbeats;      /* Heartbeat requests sent (for tests and, later, metrics) */
+    uint64_t heartbeats;      /* Heartbeat / ConsumerGroupHeartbeat requests sent (for tests and, later, metrics) */
     bool thread_started;
     pthread_t thread;
     /* application thread */

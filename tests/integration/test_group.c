@@ -58,7 +58,7 @@ static void on_rebalance(gregor_group *g, gregor_rebalance_kind kind, const greg
                 n);
 }
 
-static gregor_group *member(const char *group, seen *s, const char *const *kv)
+static gregor_group *member_on(gregor_client *client, const char *group, seen *s, const char *const *kv)
 {
     gregor_config *cfg = gregor_config_new();
     char err[256];
@@ -77,10 +77,18 @@ static gregor_group *member(const char *group, seen *s, const char *const *kv)
         cr_assert_eq(gregor_config_set(cfg, name, eq + 1, err, sizeof err), GREGOR_OK, "%s", err);
     }
     gregor_group *g;
-    cr_assert_eq(gregor_group_new(cfg, &g, err, sizeof err), GREGOR_OK, "%s", err);
+    if (client)
+        cr_assert_eq(gregor_group_new_on(client, cfg, &g, err, sizeof err), GREGOR_OK, "%s", err);
+    else
+        cr_assert_eq(gregor_group_new(cfg, &g, err, sizeof err), GREGOR_OK, "%s", err);
     gregor_config_destroy(cfg);
     gregor_group_set_rebalance_cb(g, on_rebalance, s);
     return g;
+}
+
+static gregor_group *member(const char *group, seen *s, const char *const *kv)
+{
+    return member_on(NULL, group, s, kv);
 }
 
 static void subscribe(gregor_group *g, const char *topic)
@@ -329,4 +337,33 @@ Test(group, a_pattern_subscription_gets_new_topics)
     cr_log_info("new matching topic assigned after %.1f s", tc_now_s() - t0);
     cr_assert_eq(gregor_group_subscribe_pattern(ga, "([", err, sizeof err), GREGOR_ERR_CONFIG);
     gregor_group_destroy(ga);
+}
+
+Test(group, members_on_one_shared_client_share_partitions)
+{
+    char topic[128], group[160];
+    tc_topic(topic, sizeof topic, "grp-shared");
+    snprintf(group, sizeof group, "g-%s", topic);
+    tc_create_topic(cluster(), topic, 6, 1);
+    produce(topic, 300);
+    gregor_config *cfg = gregor_config_new();
+    char err[256];
+    cr_assert_eq(gregor_config_set(cfg, "bootstrap", bootstrap(), err, sizeof err), GREGOR_OK);
+    gregor_client *client;
+    cr_assert_eq(gregor_client_new(cfg, &client, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_config_destroy(cfg);
+    seen ss[3] = {{.name = "A"}, {.name = "B"}, {.name = "C"}};
+    gregor_group *gs[3];
+    for (int i = 0; i < 3; i++) {
+        gs[i] = member_on(client, group, &ss[i], NULL);
+        subscribe(gs[i], topic);
+    }
+    /* Each member has its own coordinator connection: one member's JoinGroup
+     * held by the broker does not hold up another's. */
+    run_until(gs, ss, 3, 6, 300);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(owned_count(&ss[i], 6), 2, "member %s owns %d partitions", ss[i].name, owned_count(&ss[i], 6));
+    gregor_client_destroy(client); /* the members keep it alive */
+    for (int i = 0; i < 3; i++)
+        gregor_group_destroy(gs[i]);
 }
