@@ -427,6 +427,17 @@ static gregor_err join(member *m, int32_t node)
     pthread_mutex_lock(&g->lock);
     uint64_t sub_version = g->sub_version;
     pthread_mutex_unlock(&g->lock);
+    /* Join with metadata that knows the subscribed topics (asked for when
+     * subscribing), or the first join would subscribe to nothing and the
+     * next metadata would cost the whole group another rebalance. */
+    pthread_mutex_lock(&g->lock);
+    uint64_t md_after = g->sub_md_generation;
+    pthread_mutex_unlock(&g->lock);
+    cluster_snapshot *md = cluster_snapshot_get(g->client->cluster);
+    bool stale = !md || md->generation <= md_after;
+    cluster_snapshot_unref(md);
+    if (stale && cluster_wait_snapshot(g->client->cluster, md_after, g->request_timeout_ms, &md, NULL, 0) == GREGOR_OK)
+        cluster_snapshot_unref(md);
     free_watch(m);
     gregor_err err = resolve_now(g, &m->watch, &m->n_watch);
     if (err != GREGOR_OK)

@@ -180,6 +180,9 @@ static gregor_err install_sub(gregor_group *g, group_sub *sub, char *errstr, siz
     group_sub_fini(&g->sub);
     g->sub = *sub;
     g->sub_version++;
+    cluster_snapshot *md = cluster_snapshot_get(g->client->cluster);
+    g->sub_md_generation = md ? md->generation : 0; /* the first join waits for a newer one */
+    cluster_snapshot_unref(md);
     pthread_cond_broadcast(&g->cond);
     bool start = !g->thread_started;
     pthread_mutex_unlock(&g->lock);

@@ -109,6 +109,7 @@ struct gregor_group {
     /* (lock) */
     group_sub sub;
     uint64_t sub_version;     /* bumped by every subscribe: the member rejoins */
+    uint64_t sub_md_generation; /* metadata snapshot current at the subscribe (older ones lack its topics) */
     char member_id[256];
     int32_t generation;       /* -1: not in a generation */
     char protocol[64];        /* the assignor the group chose */
