@@ -38,9 +38,10 @@
 
 #define GROUP_MAX_ASSIGNORS 4
 
-/* An ASSIGN step posted with this generation runs whatever g->generation is
- * by then (KIP-848: the member epoch moves on while the application catches
- * up; a fence posts its LOST step after it, and steps run in order). */
+/* The generation of a step that belongs to none in particular (KIP-848:
+ * the member epoch moves on while the application catches up). Steps run
+ * whatever g->generation is by then: a fence posts its LOST step after
+ * them, and steps run in order. */
 #define GROUP_GENERATION_ANY INT32_MIN
 
 /* A membership protocol (group_protocol): its member thread and what close

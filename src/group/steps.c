@@ -123,46 +123,36 @@ static void commit_revoked(gregor_group *g, const group_tp_list *l)
     free(epochs);
 }
 
+/* Starts the step's partitions at the group's committed offsets (one
+ * OffsetFetch for all, in the background: poll does not wait for it; where
+ * none is stored, auto_offset_reset), then runs the callback. A step of an
+ * older generation still runs: later steps revoke what is not this
+ * member's any more, and a cooperative member keeps what it was given. */
 static void run_assign(gregor_group *g, group_step *s)
 {
-    pthread_mutex_lock(&g->lock);
-    bool current = s->generation == GROUP_GENERATION_ANY || s->generation == g->generation;
-    pthread_mutex_unlock(&g->lock);
-    if (!current || s->tps.n == 0)
-        return; /* a newer generation superseded it; its own steps follow */
+    if (s->tps.n == 0)
+        return;
     gregor_topic_offset *offs = as_offsets(&s->tps);
-    int32_t *epochs = calloc(s->tps.n, sizeof *epochs);
-    char errstr[256] = "";
-    gregor_err err = offs && epochs ? offsets_fetch_sync(g->offs, offs, s->tps.n, epochs, errstr, sizeof errstr)
-                                    : GREGOR_ERR_NOMEM;
-    if (err != GREGOR_OK)
-        gregor_log(GREGOR_LOG_WARN, "group '%s': committed offsets unavailable (%s); asking per partition",
-                   g->group_id, errstr);
-    for (size_t i = 0; offs && i < s->tps.n; i++) {
-        const char *topic = s->tps.tps[i].topic;
-        int32_t part = s->tps.tps[i].partition;
-        /* The committed offset; where none is stored, auto_offset_reset
-         * (with "error", COMMITTED lets the consumer report it); where the
-         * lookup failed, the consumer asks again for this partition. */
-        int64_t at = GREGOR_OFFSET_COMMITTED;
-        if (err == GREGOR_OK && offs[i].err == GREGOR_OK)
-            at = offs[i].offset >= 0 ? offs[i].offset
-                 : g->consumer->reset_policy ? g->consumer->reset_policy
-                                             : GREGOR_OFFSET_COMMITTED;
-        char es[256];
-        gregor_err aerr = gregor_consumer_assign(g->consumer, topic, part, at, 0, es, sizeof es);
-        if (aerr != GREGOR_OK) {
-            gregor_log(GREGOR_LOG_WARN, "group '%s': cannot start %s [%d]: %s", g->group_id, topic, (int)part, es);
-            continue;
-        }
-        char *t = strdup(topic);
+    if (!offs) {
+        gregor_log(GREGOR_LOG_ERROR, "group '%s': out of memory starting %zu partition(s)", g->group_id, s->tps.n);
+        return;
+    }
+    for (size_t i = 0; i < s->tps.n; i++)
+        offs[i].offset = GREGOR_OFFSET_COMMITTED;
+    char errstr[256];
+    gregor_err err = gregor_consumer_assign_list(g->consumer, offs, s->tps.n, errstr, sizeof errstr);
+    free(offs);
+    if (err != GREGOR_OK) {
+        gregor_log(GREGOR_LOG_ERROR, "group '%s': cannot start %zu partition(s): %s", g->group_id, s->tps.n, errstr);
+        return;
+    }
+    for (size_t i = 0; i < s->tps.n; i++) {
+        char *t = strdup(s->tps.tps[i].topic);
         pthread_mutex_lock(&g->lock);
-        if (!t || group_tp_list_add(&g->owned, t, part) != GREGOR_OK)
+        if (!t || group_tp_list_add(&g->owned, t, s->tps.tps[i].partition) != GREGOR_OK)
             free(t);
         pthread_mutex_unlock(&g->lock);
     }
-    free(offs);
-    free(epochs);
     run_callback(g, GREGOR_REBALANCE_ASSIGNED, &s->tps);
 }
 
