@@ -13,18 +13,8 @@
 #include "consumer/consumer_int.h"
 #include "protocol/gen/errors.h"
 #include "util/clock.h"
+#include "util/errstr.h"
 #include "util/log.h"
-
-static void set_errstr(char *errstr, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_errstr(char *errstr, size_t n, const char *fmt, ...)
-{
-    if (!errstr || !n)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, n, fmt, ap);
-    va_end(ap);
-}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -102,7 +92,7 @@ static gregor_err read_settings(gregor_consumer *c, const gregor_config *cfg, ch
     c->check_crcs = config_bool(cfg, "check_crcs");
     c->auto_offset_store = config_bool(cfg, "enable_auto_offset_store");
     if (c->fetch_max_wait_ms >= c->request_timeout_ms) {
-        set_errstr(errstr, n, "fetch_max_wait_ms (%d) must be below request_timeout_ms (%d)", c->fetch_max_wait_ms,
+        errstr_set(errstr, n, "fetch_max_wait_ms (%d) must be below request_timeout_ms (%d)", c->fetch_max_wait_ms,
                    c->request_timeout_ms);
         return GREGOR_ERR_CONFIG;
     }
@@ -277,12 +267,12 @@ gregor_err consumer_wait_partition(gregor_consumer *c, const char *topic, int32_
             return GREGOR_OK;
         /* Two fresh answers saying no: the topic (or partition) does not exist. */
         if (unknown_answers >= 2) {
-            set_errstr(errstr, n, "topic '%s' partition %d is not in the cluster", topic, (int)partition);
+            errstr_set(errstr, n, "topic '%s' partition %d is not in the cluster", topic, (int)partition);
             return GREGOR_ERR_UNKNOWN_TOPIC;
         }
         int64_t left = deadline - net_now_ms();
         if (left <= 0) {
-            set_errstr(errstr, n, "no metadata for topic '%s' partition %d", topic, (int)partition);
+            errstr_set(errstr, n, "no metadata for topic '%s' partition %d", topic, (int)partition);
             return GREGOR_ERR_TIMED_OUT;
         }
         cluster_request_refresh(c->client->cluster);
@@ -300,7 +290,7 @@ static gregor_err resolve_committed(gregor_consumer *c, const char *topic, int32
                                     int32_t *epoch, char *errstr, size_t n)
 {
     if (!c->offs) {
-        set_errstr(errstr, n, "GREGOR_OFFSET_COMMITTED needs group_id");
+        errstr_set(errstr, n, "GREGOR_OFFSET_COMMITTED needs group_id");
         return GREGOR_ERR_INVALID_ARG;
     }
     gregor_topic_offset o = {.topic = topic, .partition = partition, .offset = -1};
@@ -314,7 +304,7 @@ static gregor_err resolve_committed(gregor_consumer *c, const char *topic, int32
         return GREGOR_OK;
     }
     if (c->reset_policy == 0) {
-        set_errstr(errstr, n, "topic '%s' partition %d: no committed offset and auto_offset_reset=error", topic,
+        errstr_set(errstr, n, "topic '%s' partition %d: no committed offset and auto_offset_reset=error", topic,
                    (int)partition);
         return GREGOR_ERR_STATE;
     }
@@ -389,7 +379,7 @@ gregor_err consumer_check_offset(int64_t offset, int64_t timestamp_ms, char *err
     if (offset >= 0 || offset == GREGOR_OFFSET_BEGINNING || offset == GREGOR_OFFSET_END ||
         offset == GREGOR_OFFSET_COMMITTED || (offset == GREGOR_OFFSET_TIMESTAMP && timestamp_ms >= 0))
         return GREGOR_OK;
-    set_errstr(errstr, n, "invalid start offset %lld", (long long)offset);
+    errstr_set(errstr, n, "invalid start offset %lld", (long long)offset);
     return GREGOR_ERR_INVALID_ARG;
 }
 
@@ -411,7 +401,7 @@ gregor_err gregor_consumer_assign(gregor_consumer *c, const char *topic, int32_t
         consumer_start_at_locked(c, p, offset, timestamp_ms, epoch);
     pthread_mutex_unlock(&c->lock);
     if (!p) {
-        set_errstr(errstr, n, "out of memory");
+        errstr_set(errstr, n, "out of memory");
         return GREGOR_ERR_NOMEM;
     }
     return GREGOR_OK;
@@ -443,7 +433,7 @@ gregor_err gregor_consumer_seek(gregor_consumer *c, const char *topic, int32_t p
         err = GREGOR_ERR_UNKNOWN_TOPIC;
     pthread_mutex_unlock(&c->lock);
     if (err != GREGOR_OK)
-        set_errstr(errstr, n, "topic '%s' partition %d is not assigned", topic, (int)partition);
+        errstr_set(errstr, n, "topic '%s' partition %d is not assigned", topic, (int)partition);
     return err;
 }
 
@@ -543,7 +533,7 @@ static gregor_err failure_locked(gregor_consumer *c, char *errstr, size_t n)
         cpart *p = c->parts[i];
         if (p->assigned && p->state == CPART_FAILED && !p->err_reported) {
             p->err_reported = true;
-            set_errstr(errstr, n, "%s", p->errstr);
+            errstr_set(errstr, n, "%s", p->errstr);
             snprintf(c->poll_errstr, sizeof c->poll_errstr, "%s", p->errstr);
             c->poll_err = (gregor_consumer_error){p->err, p->topic, p->partition, p->err_offset, c->poll_errstr};
             return p->err;
@@ -660,7 +650,7 @@ gregor_err gregor_consumer_commit(gregor_consumer *c, gregor_topic_offset *offse
                                   size_t errstr_size)
 {
     if (!c->offs) {
-        set_errstr(errstr, errstr_size, "commit needs group_id");
+        errstr_set(errstr, errstr_size, "commit needs group_id");
         return GREGOR_ERR_STATE;
     }
     gregor_topic_offset *own = NULL;
@@ -717,7 +707,7 @@ gregor_err gregor_consumer_committed(gregor_consumer *c, gregor_topic_offset *of
                                      size_t errstr_size)
 {
     if (!c->offs) {
-        set_errstr(errstr, errstr_size, "committed offsets need group_id");
+        errstr_set(errstr, errstr_size, "committed offsets need group_id");
         return GREGOR_ERR_STATE;
     }
     for (size_t i = 0; i < n; i++) /* an output: NULL unless the answer has one */

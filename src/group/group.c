@@ -12,18 +12,8 @@
 #include "client/config.h"
 #include "group/group_int.h"
 #include "util/clock.h"
+#include "util/errstr.h"
 #include "util/log.h"
-
-static void set_errstr(char *errstr, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_errstr(char *errstr, size_t n, const char *fmt, ...)
-{
-    if (!errstr || !n)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, n, fmt, ap);
-    va_end(ap);
-}
 
 static char *dup_or_null(const char *s) { return s && s[0] ? strdup(s) : NULL; }
 
@@ -47,13 +37,13 @@ static gregor_err read_assignors(gregor_group *g, const char *list, char *errstr
             name = "cooperative-sticky";
         const group_assignor *a = group_assignor_find(name);
         if (!a) {
-            set_errstr(errstr, n, "partition_assignment_strategy: unknown assignor '%s' (range, roundrobin, "
+            errstr_set(errstr, n, "partition_assignment_strategy: unknown assignor '%s' (range, roundrobin, "
                        "cooperative-sticky)", tok);
             err = GREGOR_ERR_CONFIG;
             break;
         }
         if (g->n_assignors == GROUP_MAX_ASSIGNORS) {
-            set_errstr(errstr, n, "partition_assignment_strategy: more than %d assignors", GROUP_MAX_ASSIGNORS);
+            errstr_set(errstr, n, "partition_assignment_strategy: more than %d assignors", GROUP_MAX_ASSIGNORS);
             err = GREGOR_ERR_CONFIG;
             break;
         }
@@ -61,7 +51,7 @@ static gregor_err read_assignors(gregor_group *g, const char *list, char *errstr
         g->cooperative = g->cooperative && a->cooperative;
     }
     if (err == GREGOR_OK && g->n_assignors == 0) {
-        set_errstr(errstr, n, "partition_assignment_strategy: no assignor given");
+        errstr_set(errstr, n, "partition_assignment_strategy: no assignor given");
         err = GREGOR_ERR_CONFIG;
     }
     free(copy);
@@ -72,7 +62,7 @@ static gregor_err read_settings(gregor_group *g, const gregor_config *cfg, char 
 {
     const char *group = config_str(cfg, "group_id");
     if (!group[0]) {
-        set_errstr(errstr, n, "a group member needs group_id");
+        errstr_set(errstr, n, "a group member needs group_id");
         return GREGOR_ERR_CONFIG;
     }
     g->proto = strcmp(config_str(cfg, "group_protocol"), "consumer") == 0 ? &group_protocol_consumer
@@ -85,7 +75,7 @@ static gregor_err read_settings(gregor_group *g, const gregor_config *cfg, char 
     g->retry_backoff_ms = 100;
     g->auto_commit = config_bool(cfg, "enable_auto_commit");
     if (g->heartbeat_interval_ms >= g->session_timeout_ms) {
-        set_errstr(errstr, n, "heartbeat_interval_ms (%d) must be below session_timeout_ms (%d)",
+        errstr_set(errstr, n, "heartbeat_interval_ms (%d) must be below session_timeout_ms (%d)",
                    g->heartbeat_interval_ms, g->session_timeout_ms);
         return GREGOR_ERR_CONFIG;
     }
@@ -174,7 +164,7 @@ static gregor_err install_sub(gregor_group *g, group_sub *sub, char *errstr, siz
     if (g->closed || g->stop) {
         pthread_mutex_unlock(&g->lock);
         group_sub_fini(sub);
-        set_errstr(errstr, n, "the group member is closed");
+        errstr_set(errstr, n, "the group member is closed");
         return GREGOR_ERR_STATE;
     }
     group_sub_fini(&g->sub);
@@ -193,7 +183,7 @@ static gregor_err install_sub(gregor_group *g, group_sub *sub, char *errstr, siz
         return GREGOR_ERR_NOMEM;
     if (start) {
         if (pthread_create(&g->thread, NULL, g->proto->main, g) != 0) {
-            set_errstr(errstr, n, "cannot start the group member thread: %s", strerror(errno));
+            errstr_set(errstr, n, "cannot start the group member thread: %s", strerror(errno));
             return GREGOR_ERR_IO;
         }
         g->thread_started = true;
@@ -206,7 +196,7 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 gregor_err gregor_group_subscribe(gregor_group *g, const char *const *topics, size_t n, char *errstr, size_t en)
 {
     if (n == 0) {
-        set_errstr(errstr, en, "subscribe: no topics given");
+        errstr_set(errstr, en, "subscribe: no topics given");
         return GREGOR_ERR_INVALID_ARG;
     }
     group_sub sub = {0};
@@ -215,7 +205,7 @@ gregor_err gregor_group_subscribe(gregor_group *g, const char *const *topics, si
     for (size_t i = 0; i < n; i++) {
         if (!topics[i] || !topics[i][0]) {
             group_sub_fini(&sub);
-            set_errstr(errstr, en, "subscribe: topic %zu is empty", i);
+            errstr_set(errstr, en, "subscribe: topic %zu is empty", i);
             return GREGOR_ERR_INVALID_ARG;
         }
         if (!(sub.topics[sub.n_topics++] = strdup(topics[i]))) {
@@ -242,7 +232,7 @@ gregor_err gregor_group_subscribe_pattern(gregor_group *g, const char *regex, ch
     if (rc != 0) {
         char msg[128];
         regerror(rc, &sub.pattern, msg, sizeof msg);
-        set_errstr(errstr, en, "subscribe: bad regular expression '%s': %s", regex, msg);
+        errstr_set(errstr, en, "subscribe: bad regular expression '%s': %s", regex, msg);
         return GREGOR_ERR_CONFIG;
     }
     sub.has_pattern = true;
@@ -259,7 +249,7 @@ static gregor_err member_report_locked(gregor_group *g, char *errstr, size_t n)
 {
     if (g->poll_expired_report) {
         g->poll_expired_report = false;
-        set_errstr(errstr, n,
+        errstr_set(errstr, n,
                    "group '%s': no poll for more than max_poll_interval_ms (%d ms): the member left the group "
                    "and its partitions were given to others; it joins again now",
                    g->group_id, g->max_poll_interval_ms);
@@ -267,7 +257,7 @@ static gregor_err member_report_locked(gregor_group *g, char *errstr, size_t n)
     }
     if (g->fatal != GREGOR_OK && !g->fatal_reported) {
         g->fatal_reported = true;
-        set_errstr(errstr, n, "%s", g->fatal_str);
+        errstr_set(errstr, n, "%s", g->fatal_str);
         return g->fatal;
     }
     return GREGOR_OK;
@@ -277,7 +267,7 @@ gregor_err gregor_group_poll(gregor_group *g, int32_t timeout_ms, gregor_batch *
 {
     *out = NULL;
     if (g->in_callback) {
-        set_errstr(errstr, n, "poll from inside a rebalance callback");
+        errstr_set(errstr, n, "poll from inside a rebalance callback");
         return GREGOR_ERR_STATE;
     }
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : net_now_ms() + timeout_ms;
@@ -329,7 +319,7 @@ static gregor_err check_owned(gregor_group *g, gregor_topic_offset *offs, size_t
         if (!group_tp_list_contains(&g->owned, offs[i].topic, offs[i].partition)) {
             offs[i].err = GREGOR_ERR_NOT_ASSIGNED;
             if (err == GREGOR_OK)
-                set_errstr(errstr, en, "commit to group '%s': %s [%d] is not assigned to this member", g->group_id,
+                errstr_set(errstr, en, "commit to group '%s': %s [%d] is not assigned to this member", g->group_id,
                            offs[i].topic, (int)offs[i].partition);
             err = GREGOR_ERR_NOT_ASSIGNED;
         }
@@ -408,7 +398,7 @@ gregor_err gregor_group_close(gregor_group *g, char *errstr, size_t n)
     if (g->closed)
         return GREGOR_OK;
     if (g->in_callback) {
-        set_errstr(errstr, n, "close from inside a rebalance callback");
+        errstr_set(errstr, n, "close from inside a rebalance callback");
         return GREGOR_ERR_STATE;
     }
     /* Steps already queued run first (a revoke the member thread waits for),
@@ -437,7 +427,7 @@ gregor_err gregor_group_close(gregor_group *g, char *errstr, size_t n)
     group_run_steps(g, true); /* anything the member thread posted while stopping */
     g->closed = true;
     if (err != GREGOR_OK)
-        set_errstr(errstr, n, "close of group '%s': %s", g->group_id, gregor_err_str(err));
+        errstr_set(errstr, n, "close of group '%s': %s", g->group_id, gregor_err_str(err));
     return err;
 }
 

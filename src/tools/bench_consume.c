@@ -27,21 +27,6 @@ static void usage(FILE *f)
                "  -X key=value   any client or consumer option, e.g. -X fetch_max_wait_ms=100\n");
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 /* Assigns the partitions from the beginning; the messages up to their log
  * ends in *available, the start of the measurement in *t0 and *cpu0. -1 on
  * failure. */
@@ -79,8 +64,8 @@ static int assign(gregor_consumer *c, const char *topic, int32_t only, long long
         *available += hi - lo;
     }
     /* The clock and the CPU count start here, before fetching does. */
-    *t0 = now_s();
-    *cpu0 = cpu_s();
+    *t0 = bench_now_s();
+    *cpu0 = bench_cpu_s();
     for (int i = 0; i < n; i++) {
         if (gregor_consumer_assign(c, topic, parts[i], GREGOR_OFFSET_BEGINNING, 0, err, sizeof err) != GREGOR_OK) {
             tool_error("bench consume", "%s", err);
@@ -105,7 +90,7 @@ static int run(gregor_consumer *c, const char *topic, int32_t partition, long lo
     }
     long long msgs = 0, bytes = 0;
     unsigned sum = 0;
-    double last = now_s();
+    double last = bench_now_s();
     while (msgs < count) {
         gregor_batch *b;
         char err[512];
@@ -114,7 +99,7 @@ static int run(gregor_consumer *c, const char *topic, int32_t partition, long lo
             return TOOL_EXIT_FAIL;
         }
         if (!b) {
-            if (now_s() - last > 30) {
+            if (bench_now_s() - last > 30) {
                 tool_error("bench consume", "no messages for 30 s after %lld", msgs);
                 return TOOL_EXIT_FAIL;
             }
@@ -129,9 +114,9 @@ static int run(gregor_consumer *c, const char *topic, int32_t partition, long lo
             bytes += (m->key_len > 0 ? m->key_len : 0) + (m->value_len > 0 ? m->value_len : 0);
         }
         gregor_batch_destroy(b);
-        last = now_s();
+        last = bench_now_s();
     }
-    double secs = now_s() - t0, cpu = cpu_s() - cpu0;
+    double secs = bench_now_s() - t0, cpu = bench_cpu_s() - cpu0;
     if (secs <= 0)
         secs = 1e-9;
     printf("%lld messages, %.1f MB from %s: %.2f s (checksum %u)\n", msgs, (double)bytes / 1e6, topic, secs, sum & 0xff);

@@ -16,21 +16,6 @@
 #include "tools/bench.h"
 #include "tools/tool.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 typedef struct bench_member {
     pthread_t thread;
     gregor_group *g;
@@ -98,7 +83,7 @@ int bench_consume_group(gregor_config *cfg, const char *topic, const char *group
     atomic_bool stop = false;
     atomic_int assigned = 0;
     int rc = TOOL_EXIT_OK, started = 0;
-    double t0 = now_s(), cpu0 = cpu_s(), t_joined = 0;
+    double t0 = bench_now_s(), cpu0 = bench_cpu_s(), t_joined = 0;
     const char *topics[1] = {topic};
     for (int i = 0; i < members; i++) {
         bench_member *m = &ms[i];
@@ -118,25 +103,25 @@ int bench_consume_group(gregor_config *cfg, const char *topic, const char *group
         }
         started++;
     }
-    double last = now_s();
+    double last = bench_now_s();
     long long seen = 0;
     while (rc == TOOL_EXIT_OK && !atomic_load(&stop)) {
         struct timespec ts = {0, 2000000};
         nanosleep(&ts, NULL);
         if (!t_joined && atomic_load(&assigned) >= (members < 1 ? 1 : members))
-            t_joined = now_s() - t0;
+            t_joined = bench_now_s() - t0;
         long long now_msgs = atomic_load(&msgs);
         if (now_msgs >= count)
             break;
         if (now_msgs != seen) {
             seen = now_msgs;
-            last = now_s();
-        } else if (now_s() - last > 30) {
+            last = bench_now_s();
+        } else if (bench_now_s() - last > 30) {
             tool_error("bench consume", "no messages for 30 s after %lld", now_msgs);
             rc = TOOL_EXIT_FAIL;
         }
     }
-    double secs = now_s() - t0, cpu = cpu_s() - cpu0;
+    double secs = bench_now_s() - t0, cpu = bench_cpu_s() - cpu0;
     atomic_store(&stop, true);
     unsigned sum = 0;
     for (int i = 0; i < started; i++) {

@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "tools/bench.h"
 #include "tools/tool.h"
 
 typedef struct lat {
@@ -34,14 +35,6 @@ static int64_t mono_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* Runs on the producer's I/O thread only: no lock needed for `us`. */
@@ -161,7 +154,7 @@ int tool_bench_produce(int argc, char **argv)
         goto out;
     }
     l.n = 0;
-    double cpu0 = cpu_s();
+    double cpu0 = bench_cpu_s();
     int64_t t0 = mono_us();
     gregor_err e = GREGOR_OK;
     for (size_t i = 0; i < count && e == GREGOR_OK; i++) {
@@ -172,7 +165,7 @@ int tool_bench_produce(int argc, char **argv)
         tool_error("bench produce", "produce: %s", gregor_err_str(e));
     gregor_err fe = gregor_producer_flush(p, -1);
     int64_t t1 = mono_us();
-    double cpu1 = cpu_s();
+    double cpu1 = bench_cpu_s();
     gregor_producer_destroy(p, 0);
 
     double secs = (double)(t1 - t0) / 1e6;
