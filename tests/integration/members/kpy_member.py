@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""A kafka-python consumer group member for the group interop tests
+(group_harness.py), speaking the same lines as `kcat -G` does:
+
+  stdout, one line per message, as kcat -f 'MSG %t %p %o %s\\n':
+      MSG <topic> <partition> <offset> <value>
+  stderr, one line per rebalance, kcat's own format (and `lost:`, which
+  kcat reports as `revoked:`):
+      % Group <group> rebalanced (memberid <id>): assigned: <topic> [<p>], ...
+      % Group <group> rebalanced (memberid <id>): revoked: <topic> [<p>], ...
+      % Group <group> rebalanced (memberid <id>): lost: <topic> [<p>], ...
+  stderr, after each commit that succeeded:
+      % Committed <topic> [<p>] @ <offset>
+
+It commits what it printed: every --commit-interval-ms, and for the
+partitions being revoked before they are given away (not for lost ones).
+SIGTERM and SIGINT close it cleanly: a last commit, then LeaveGroup.
+"""
+import argparse
+import signal
+import sys
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+ASSIGNORS = {
+    "range": "kafka.coordinator.assignors.range.RangePartitionAssignor",
+    "roundrobin": "kafka.coordinator.assignors.roundrobin.RoundRobinPartitionAssignor",
+    "cooperative-sticky": "kafka.coordinator.assignors.cooperative_sticky.CooperativeStickyAssignor",
+}
+
+
+def load(dotted):
+    module, name = dotted.rsplit(".", 1)
+    return getattr(__import__(module, fromlist=[name]), name)
+
+
+def err(line):
+    print(line, file=sys.stderr, flush=True)
+
+
+def plist(tps):
+    return ", ".join(f"{tp.topic} [{tp.partition}]" for tp in sorted(tps))
+
+
+class Member(ConsumerRebalanceListener):
+    def __init__(self, args):
+        self.args = args
+        self.printed = {}  # TopicPartition -> offset after the last printed message
+        self.committed = {}
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=args.bootstrap, group_id=args.group, client_id=args.name,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=args.session_timeout_ms,
+            heartbeat_interval_ms=max(100, args.session_timeout_ms // 5),
+            partition_assignment_strategy=[load(ASSIGNORS[a]) for a in args.assignor.split(",")])
+        self.consumer.subscribe(args.topics, listener=self)
+
+    def member_id(self):
+        try:
+            return self.consumer._coordinator._generation.member_id or self.args.name
+        except AttributeError:
+            return self.args.name
+
+    def rebalanced(self, what, tps):
+        err(f"% Group {self.args.group} rebalanced (memberid {self.member_id()}): {what}: {plist(tps)}")
+
+    def commit(self, tps=None):
+        """Commits the printed positions of `tps` (all if None) that moved."""
+        todo = {tp: off for tp, off in self.printed.items()
+                if (tps is None or tp in tps) and self.committed.get(tp) != off}
+        if not todo:
+            return
+        from kafka.structs import OffsetAndMetadata
+        try:
+            self.consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in todo.items()})
+        except Exception as e:  # a rebalance under way, a coordinator moving: the next one will do
+            err(f"% kpy_member: commit failed: {e!r}")
+            return
+        for tp, off in sorted(todo.items()):
+            self.committed[tp] = off
+            err(f"% Committed {tp.topic} [{tp.partition}] @ {off}")
+
+    def on_partitions_revoked(self, revoked):
+        self.commit(set(revoked))
+        self.rebalanced("revoked", revoked)
+        for tp in revoked:
+            self.printed.pop(tp, None)
+            self.committed.pop(tp, None)
+
+    def on_partitions_assigned(self, assigned):
+        self.rebalanced("assigned", assigned)
+
+    def on_partitions_lost(self, lost):
+        self.rebalanced("lost", lost)
+        for tp in lost:
+            self.printed.pop(tp, None)
+            self.committed.pop(tp, None)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("-b", "--bootstrap", required=True)
+    ap.add_argument("-G", "--group", required=True)
+    ap.add_argument("--name", default="kpy")
+    ap.add_argument("--assignor", default="range", help="comma-separated: " + ", ".join(ASSIGNORS))
+    ap.add_argument("--session-timeout-ms", type=int, default=10000)
+    ap.add_argument("--commit-interval-ms", type=int, default=1000)
+    ap.add_argument("topics", nargs="+")
+    args = ap.parse_args()
+
+    stop = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.append(1))
+    m = Member(args)
+    import time
+    last_commit = time.monotonic()
+    while not stop:
+        batches = m.consumer.poll(timeout_ms=200)
+        for tp, records in batches.items():
+            for r in records:
+                value = r.value.decode(errors="replace") if r.value is not None else "NULL"
+                sys.stdout.write(f"MSG {r.topic} {r.partition} {r.offset} {value}\n")
+                m.printed[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        sys.stdout.flush()
+        if time.monotonic() - last_commit >= args.commit_interval_ms / 1000:
+            m.commit()
+            last_commit = time.monotonic()
+    m.commit()
+    m.consumer.close(autocommit=False)
+    err("% kpy_member: closed")
+
+
+if __name__ == "__main__":
+    main()
