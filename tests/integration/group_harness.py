@@ -1,0 +1,721 @@
+"""group_harness.py — consumer group interop and churn harness (issue 9).
+
+Runs consumer group members of several kinds as subprocesses against the
+test bed's real brokers and checks, from the outside, who owned which
+partition when and what each member read:
+
+  kind    program                                    protocols
+  kcat    kcat -G (librdkafka)                       classic
+  kpy     members/kpy_member.py (kafka-python)       classic
+  java    members/JavaMember.java (kafka-clients     classic, consumer (KIP-848)
+          of the test bed's 4.x jars, compiled into
+          the build directory once, at test time)
+  gregor  $GREGOR_BIN consume -G                     classic, consumer
+
+Every member speaks kcat's lines, so one reader serves all:
+  stdout  MSG <topic> <partition> <offset> <value>      (kcat -f 'MSG %t %p %o %s\\n')
+  stderr  % Group G rebalanced (memberid M): assigned: t [0], t [1]
+          % Group G rebalanced (memberid M): revoked: t [0], ...   (and lost:)
+          % Committed t [p] @ offset                    (kpy and java; optional)
+Other lines are kept (the last 40 per member) for the failure report.
+
+The event model. Reader threads (one per pipe) stamp each line on receipt
+with time.monotonic() and append it to the Log:
+  Event(ts, member, kind, tps)   kind: started, assigned, revoked, lost,
+                                 killed (stamped just before SIGKILL),
+                                 stopping (SIGTERM/SIGINT sent), exited
+  Message(ts, member, topic, partition, offset, value)
+  Commit(ts, source, topic, partition, offset)
+      source: a member's name (its own `% Committed` line), or "group" for
+      the committed offsets the harness polls every 0.5 s from the group
+      coordinator (the only commit record for kcat and gregor members).
+Stamps are taken after the fact, never before it: a line is read after it
+was written. The checks below are written so that this lag only loosens
+them (a commit seen late allows fewer duplicates, never more).
+
+Ownership intervals (ownership_intervals): for each (member, partition), from
+its `assigned` event to its `revoked`/`lost` event, or to its death (the
+kill time for kill -9, the exit for a process that ended without revoking);
+events a member prints after its death marker are ignored.
+
+Checks (pure functions of the logs, each returning a list of problems so
+that the self-test can feed them hand-made logs):
+  (a) check_stable          at a quiet moment every partition has exactly one
+                            owner and every member owns something
+  (b) check_no_overlap      no two members' intervals overlap on a partition
+  (c) check_consumed        every acknowledged produced message was read;
+                            duplicates only at or after the partition's last
+                            commit before the re-reader's interval began
+  (d) unowned_gaps          longest time a partition had no owner
+  (e) consumption_gaps      longest gap in consumption of given partitions
+  (f) takeover_times        kill -9 to the dead member's partitions being
+                            read (and assigned) elsewhere
+
+Threads: the Log is shared by the reader, producer and poller threads (one
+lock); everything else runs on the test's thread. Nothing here outlives
+Harness.close(), which stops (SIGTERM, then SIGKILL after a bound) every
+member still running.
+"""
+import collections
+import fcntl
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MEMBERS_DIR = os.path.join(HERE, "members")
+MSG_FORMAT = "MSG %t %p %o %s\\n"  # kcat -f tokens; gregor consume -f takes the same
+
+Event = collections.namedtuple("Event", "ts member kind tps")
+Message = collections.namedtuple("Message", "ts member topic partition offset value")
+Commit = collections.namedtuple("Commit", "ts source topic partition offset")
+Interval = collections.namedtuple("Interval", "topic partition member start end end_kind")
+
+REBALANCE_RE = re.compile(r"^% Group (\S+) rebalanced \(memberid ([^)]*)\): (assigned|revoked|lost):\s*(.*)$")
+TP_RE = re.compile(r"(\S+) \[(\d+)\]")
+COMMIT_RE = re.compile(r"^% Committed (\S+) \[(\d+)\] @ (\d+)\s*$")
+MSG_RE = re.compile(r"^MSG (\S+) (\d+) (\d+) ?(.*)$")
+DEATH_KINDS = ("killed", "exited")
+
+
+class HarnessError(Exception):
+    """A member or the cluster did not do what the test needed, in time."""
+
+
+def parse_tps(text):
+    """'t [0], t [1]' -> ((t, 0), (t, 1))."""
+    return tuple((t, int(p)) for t, p in TP_RE.findall(text))
+
+
+# ---------------------------------------------------------------------------
+# The log
+
+
+class Log:
+    """Everything the members reported, stamped on receipt. Thread-safe."""
+
+    def __init__(self):
+        self.t0 = time.monotonic()
+        self.lock = threading.Lock()
+        self.events = []
+        self.messages = []
+        self.commits = []
+        self.other = collections.defaultdict(lambda: collections.deque(maxlen=40))
+
+    def event(self, member, kind, tps=(), ts=None):
+        with self.lock:
+            self.events.append(Event(time.monotonic() if ts is None else ts, member, kind, tuple(tps)))
+
+    def line(self, member, stream, text, ts):
+        """Parses one line a member printed on `stream` (stdout|stderr)."""
+        if stream == "stdout":
+            m = MSG_RE.match(text)
+            if m:
+                with self.lock:
+                    self.messages.append(Message(ts, member, m[1], int(m[2]), int(m[3]), m[4]))
+                return
+        else:
+            m = REBALANCE_RE.match(text)
+            if m:
+                self.event(member, m[3], parse_tps(m[4]), ts)
+                return
+            m = COMMIT_RE.match(text)
+            if m:
+                self.commit(member, m[1], int(m[2]), int(m[3]), ts)
+                return
+        with self.lock:
+            self.other[member].append(f"{ts - self.t0:8.3f} {stream}: {text}")
+
+    def commit(self, source, topic, partition, offset, ts=None):
+        with self.lock:
+            self.commits.append(Commit(time.monotonic() if ts is None else ts, source, topic, partition, offset))
+
+    def snapshot(self):
+        """(events, messages, commits), each sorted by time."""
+        with self.lock:
+            return (sorted(self.events, key=lambda e: e.ts), sorted(self.messages, key=lambda m: m.ts),
+                    sorted(self.commits, key=lambda c: c.ts))
+
+    def rel(self, ts):
+        return ts - self.t0
+
+    def dump(self, out=sys.stderr):
+        """The event log, message counts and the members' other lines, for a failure report."""
+        events, messages, commits = self.snapshot()
+        print("---- event log (seconds since the harness started) ----", file=out)
+        for e in events:
+            tps = ", ".join(f"{t} [{p}]" for t, p in e.tps)
+            print(f"{self.rel(e.ts):8.3f} {e.member:10} {e.kind:9} {tps}", file=out)
+        per = collections.Counter(m.member for m in messages)
+        print(f"---- messages read: {dict(per)}; commits seen: {len(commits)} ----", file=out)
+        with self.lock:
+            for member, lines in self.other.items():
+                print(f"---- {member}: last other lines ----", file=out)
+                for text in lines:
+                    print(text, file=out)
+        out.flush()
+
+
+# ---------------------------------------------------------------------------
+# The checks: pure functions of the logs
+
+
+def ownership_intervals(events, end_ts):
+    """Ownership intervals replayed from `events` (sorted by ts); those still
+    open at `end_ts` end there with end_kind 'open'."""
+    open_ = {}  # (member, tp) -> start
+    dead = set()
+    out = []
+
+    def close(member, tp, ts, kind):
+        start = open_.pop((member, tp))
+        out.append(Interval(tp[0], tp[1], member, start, ts, kind))
+
+    for e in events:
+        if e.member in dead:
+            continue
+        if e.kind == "assigned":
+            for tp in e.tps:
+                open_.setdefault((e.member, tp), e.ts)
+        elif e.kind in ("revoked", "lost"):
+            for tp in e.tps:
+                if (e.member, tp) in open_:
+                    close(e.member, tp, e.ts, e.kind)
+        elif e.kind in DEATH_KINDS:
+            dead.add(e.member)
+            for member, tp in [k for k in open_ if k[0] == e.member]:
+                close(member, tp, e.ts, e.kind)
+    for member, tp in list(open_):
+        close(member, tp, end_ts, "open")
+    return sorted(out, key=lambda i: (i.topic, i.partition, i.start))
+
+
+def ownership_at(events, ts=None):
+    """{(topic, partition): set(members)} owning it at `ts` (default: after the last event)."""
+    owners = collections.defaultdict(set)
+    end = float("inf") if ts is None else ts
+    for i in ownership_intervals([e for e in events if e.ts <= end], end):
+        if i.end_kind == "open":
+            owners[(i.topic, i.partition)].add(i.member)
+    return owners
+
+
+def check_stable(owners, partitions, members):
+    """(a): every partition in `partitions` has exactly one owner, and each of
+    `members` owns at least one. `owners` as ownership_at returns it."""
+    problems = []
+    for tp in partitions:
+        who = sorted(owners.get(tp, ()))
+        if len(who) != 1:
+            problems.append(f"{tp[0]} [{tp[1]}] has {len(who)} owners: {who}")
+    owning = {m for who in owners.values() for m in who}
+    for m in members:
+        if m not in owning:
+            problems.append(f"member {m} owns nothing")
+    for tp in owners:
+        if tp not in partitions and owners[tp]:
+            problems.append(f"{tp[0]} [{tp[1]}] is owned ({sorted(owners[tp])}) but is not a partition of the test")
+    return problems
+
+
+def check_no_overlap(intervals, tolerance_s=0.0):
+    """(b): no two members own a partition at the same time (overlaps longer
+    than tolerance_s). Returns (problems, smallest handover gap in seconds or None)."""
+    problems = []
+    by_tp = collections.defaultdict(list)
+    for i in intervals:
+        by_tp[(i.topic, i.partition)].append(i)
+    min_gap = None
+    for tp, ivs in sorted(by_tp.items()):
+        ivs.sort(key=lambda i: i.start)
+        for a_idx, a in enumerate(ivs):
+            for b in ivs[a_idx + 1:]:
+                if b.member == a.member:
+                    continue
+                overlap = min(a.end, b.end) - max(a.start, b.start)
+                if overlap > tolerance_s:
+                    problems.append(f"{tp[0]} [{tp[1]}] owned by {a.member} and {b.member} at once for "
+                                    f"{overlap:.3f} s ({a.member}: {a.start:.3f}-{a.end:.3f} {a.end_kind}, "
+                                    f"{b.member}: {b.start:.3f}-{b.end:.3f} {b.end_kind})")
+                elif b.start >= a.end:
+                    gap = b.start - a.end
+                    min_gap = gap if min_gap is None else min(min_gap, gap)
+    return problems, min_gap
+
+
+def check_consumed(produced, messages, commits, intervals):
+    """(c): every produced (topic, partition, offset) was read at least once;
+    a message read again is allowed only at or after the partition's highest
+    commit made before the interval in which it was re-read began.
+    Returns (problems, {'missing', 'duplicates', 'bad_duplicates'})."""
+    problems = []
+    first = {}
+    dups = []
+    for m in messages:  # sorted by ts
+        key = (m.topic, m.partition, m.offset)
+        if key in first:
+            dups.append(m)
+        else:
+            first[key] = m
+    missing = sorted(k for k in produced if k not in first)
+    if missing:
+        problems.append(f"{len(missing)} of {len(produced)} produced messages never read; first: {missing[:10]}")
+    commits_by_tp = collections.defaultdict(list)
+    for c in commits:
+        commits_by_tp[(c.topic, c.partition)].append(c)
+    by_owner = collections.defaultdict(list)
+    for i in intervals:
+        by_owner[(i.member, i.topic, i.partition)].append(i)
+    bad = []
+    for m in dups:
+        ivs = [i for i in by_owner[(m.member, m.topic, m.partition)] if i.start <= m.ts]
+        start = max((i.start for i in ivs), default=m.ts)
+        committed = max((c.offset for c in commits_by_tp[(m.topic, m.partition)] if c.ts <= start), default=0)
+        if m.offset < committed:
+            bad.append((m, committed))
+    if bad:
+        problems.append(f"{len(bad)} messages read again below the last commit; first: " +
+                        "; ".join(f"{m.member} read {m.topic} [{m.partition}] @{m.offset} again "
+                                  f"(committed {c} before its interval began)" for m, c in bad[:5]))
+    return problems, {"missing": len(missing), "duplicates": len(dups), "bad_duplicates": len(bad)}
+
+
+def unowned_gaps(intervals, partitions, t_from, t_to):
+    """(d): {tp: longest stretch in [t_from, t_to] during which no member owned
+    it}, counted from the first time the partition was owned."""
+    result = {}
+    for tp in partitions:
+        ivs = sorted((i.start, i.end) for i in intervals if (i.topic, i.partition) == tp)
+        if not ivs:
+            result[tp] = t_to - t_from
+            continue
+        longest = 0.0
+        covered_to = max(t_from, ivs[0][0])
+        for s, e in ivs:
+            if s > covered_to and s > t_from:
+                longest = max(longest, min(s, t_to) - covered_to)
+            covered_to = max(covered_to, e)
+            if covered_to >= t_to:
+                break
+        if covered_to < t_to:
+            longest = max(longest, t_to - covered_to)
+        result[tp] = longest
+    return result
+
+
+def consumption_gaps(messages, tps, t_from, t_to):
+    """(e): {tp: longest gap between consecutive reads of tp around
+    [t_from, t_to]} (the last read before t_from and the first after t_to
+    included)."""
+    result = {}
+    for tp in tps:
+        ts = [m.ts for m in messages if (m.topic, m.partition) == tp]
+        before = [t for t in ts if t < t_from]
+        after = [t for t in ts if t > t_to]
+        inside = [t for t in ts if t_from <= t <= t_to]
+        seq = ([before[-1]] if before else [t_from]) + inside + ([after[0]] if after else [t_to])
+        result[tp] = max(b - a for a, b in zip(seq, seq[1:]))
+    return result
+
+
+def takeover_times(kill_ts, victim, victim_tps, events, messages):
+    """(f): {tp: (seconds to another member's `assigned`, seconds to another
+    member's first read)} after a kill -9 at kill_ts; None where it never happened."""
+    result = {}
+    for tp in victim_tps:
+        assigned = next((e.ts - kill_ts for e in events
+                         if e.ts >= kill_ts and e.member != victim and e.kind == "assigned" and tp in e.tps), None)
+        read = next((m.ts - kill_ts for m in messages
+                     if m.ts >= kill_ts and m.member != victim and (m.topic, m.partition) == tp), None)
+        result[tp] = (assigned, read)
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Members
+
+
+class Member:
+    """One group member process; its two pipes are read by two threads."""
+
+    def __init__(self, log, name, kind, argv, env=None):
+        self.log, self.name, self.kind, self.argv = log, name, kind, argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env, start_new_session=True)
+        log.event(name, "started")
+        self.readers = [threading.Thread(target=self._read, args=(self.proc.stdout, "stdout"), daemon=True),
+                        threading.Thread(target=self._read, args=(self.proc.stderr, "stderr"), daemon=True)]
+        for t in self.readers:
+            t.start()
+        self.waiter = threading.Thread(target=self._wait, daemon=True)
+        self.waiter.start()
+
+    def _read(self, pipe, stream):
+        for raw in iter(pipe.readline, b""):
+            ts = time.monotonic()
+            self.log.line(self.name, stream, raw.decode(errors="replace").rstrip("\r\n"), ts)
+
+    def _wait(self):
+        self.proc.wait()
+        for t in self.readers:
+            t.join(5)
+        self.log.event(self.name, "exited", ())
+        with self.log.lock:
+            self.log.other[self.name].append(f"exit status {self.proc.returncode}")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def kill(self):
+        """kill -9 (the `killed` event is stamped before the signal is sent)."""
+        if self.alive():
+            self.log.event(self.name, "killed")
+            self.proc.send_signal(signal.SIGKILL)
+        self.waiter.join(10)
+
+    def stop(self, sig=signal.SIGTERM, timeout_s=30):
+        """A clean close by `sig`; kill -9 (and HarnessError) if it has not
+        exited within timeout_s. Returns the exit status."""
+        if self.alive():
+            self.log.event(self.name, "stopping")
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise HarnessError(f"{self.name} ({self.kind}) did not exit within {timeout_s} s of {sig.name}")
+        self.waiter.join(10)
+        return self.proc.returncode
+
+
+def gregor_supports_groups(gregor_bin):
+    """True if `gregor consume` takes -G (the group member, issue 9)."""
+    if not gregor_bin or not os.path.exists(gregor_bin):
+        return False
+    p = subprocess.run([gregor_bin, "consume", "--help"], capture_output=True, text=True, timeout=30)
+    return re.search(r"(^|\s)-G[ ,]", p.stdout + p.stderr) is not None
+
+
+def gregor_options(gregor_bin):
+    """The option names `gregor config list` knows (empty if it cannot tell)."""
+    try:
+        p = subprocess.run([gregor_bin, "config", "list"], capture_output=True, text=True, timeout=30)
+    except OSError:
+        return set()
+    return set(re.findall(r"^\s*([a-z][a-z0-9_.]+)", p.stdout, re.M))
+
+
+def java_home_cache():
+    return os.environ.get("GREGOR_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "gregor")
+
+
+def kafka_libs(cluster):
+    """The test bed's jars for `cluster` (the version it runs), else the 4.x alias's."""
+    cache = java_home_cache()
+    try:
+        with open(os.path.join(cache, "clusters", cluster, "cluster.json")) as f:
+            version = json.load(f)["version"]
+    except (OSError, ValueError, KeyError):
+        with open(os.path.join(cache, "kafka", "4.version")) as f:
+            version = f.read().split()[0]
+    libs = os.path.join(cache, "kafka", version, "libs")
+    if not os.path.exists(os.path.join(libs, f"kafka-clients-{version}.jar")):
+        raise HarnessError(f"no kafka-clients-{version}.jar in {libs} (run scripts/kafka-dev fetch)")
+    return version, libs
+
+
+def java_member_classpath(cluster, work_dir):
+    """Compiles members/JavaMember.java against the cluster's kafka-clients
+    into work_dir/group-members/<version> unless already there (keyed by the
+    source's hash; a lock keeps two tests from compiling at once)."""
+    version, libs = kafka_libs(cluster)
+    src = os.path.join(MEMBERS_DIR, "JavaMember.java")
+    with open(src, "rb") as f:
+        key = hashlib.sha256(f.read()).hexdigest() + " " + version
+    out = os.path.join(work_dir, "group-members", version)
+    os.makedirs(out, exist_ok=True)
+    stamp = os.path.join(out, "stamp")
+    with open(os.path.join(out, ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with open(stamp) as f:
+                fresh = f.read() == key
+        except OSError:
+            fresh = False
+        if not fresh:
+            p = subprocess.run(["javac", "-nowarn", "-cp", os.path.join(libs, "*"), "-d", out, src],
+                               capture_output=True, text=True, timeout=180)
+            if p.returncode != 0:
+                raise HarnessError(f"javac JavaMember.java failed: {p.stderr.strip()}")
+            with open(stamp, "w") as f:
+                f.write(key)
+    return out + os.pathsep + os.path.join(libs, "*")
+
+
+# ---------------------------------------------------------------------------
+# Producer and group offsets poller
+
+
+class NumberedProducer:
+    """A numbered stream: value f'{prefix}{n}' to partition n % partitions,
+    `rate` messages a second, acks=all, from a thread. `acked` holds
+    (topic, partition, offset, value) of each acknowledged message."""
+
+    def __init__(self, bootstrap, topic, partitions, rate=50, prefix="n"):
+        from kafka import KafkaProducer
+        self.topic, self.partitions, self.rate, self.prefix = topic, partitions, rate, prefix
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+                                      retries=2**31 - 1, delivery_timeout_ms=120000,
+                                      request_timeout_ms=10000)
+        self.lock = threading.Lock()
+        self.acked, self.failed, self.sent = [], [], 0
+        self.stop_flag = threading.Event()
+        self.thread = None
+
+    def _ack(self, value, md):
+        with self.lock:
+            self.acked.append((md.topic, md.partition, md.offset, value))
+
+    def _err(self, value, exc):
+        with self.lock:
+            self.failed.append((value, repr(exc)))
+
+    def send(self, n):
+        value = f"{self.prefix}{n}"
+        f = self.producer.send(self.topic, value=value.encode(), partition=n % self.partitions)
+        f.add_callback(lambda md, v=value: self._ack(v, md))
+        f.add_errback(lambda exc, v=value: self._err(v, exc))
+        self.sent += 1
+
+    def start(self):
+        def run():
+            period = 1.0 / self.rate
+            nxt = time.monotonic()
+            while not self.stop_flag.is_set():
+                self.send(self.sent)
+                nxt += period
+                delay = nxt - time.monotonic()
+                if delay > 0:
+                    self.stop_flag.wait(delay)
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout_s=60):
+        """Stops sending and waits for every acknowledgement (at most timeout_s)."""
+        self.stop_flag.set()
+        if self.thread:
+            self.thread.join(10)
+        self.producer.flush(timeout=timeout_s)
+        self.producer.close(timeout=10)
+
+    def produced(self):
+        with self.lock:
+            return [(t, p, o) for t, p, o, _ in self.acked]
+
+
+class GroupOffsetsPoller:
+    """Polls the group's committed offsets every period_s into the log
+    (source 'group'), recording each change."""
+
+    def __init__(self, log, bootstrap, group, period_s=0.5):
+        from kafka.admin import KafkaAdminClient
+        self.log, self.group, self.period_s = log, group, period_s
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        self.last = {}
+        self.errors = 0
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop_flag.wait(self.period_s):
+            try:
+                offsets = self.admin.list_group_offsets({self.group: None}).get(self.group, {})
+            except Exception:  # a broker down, a coordinator moving: the next poll will tell
+                self.errors += 1
+                continue
+            for tp, om in offsets.items():
+                if om.offset >= 0 and self.last.get(tp) != om.offset:
+                    self.last[tp] = om.offset
+                    self.log.commit("group", tp.topic, tp.partition, om.offset)
+
+    def stop(self):
+        self.stop_flag.set()
+        self.thread.join(15)
+        try:
+            self.admin.close()
+        except Exception:
+            pass
+
+
+# ---------------------------------------------------------------------------
+# The harness
+
+
+class Harness:
+    """A group of members of mixed kinds on one cluster.
+
+    bootstrap: the cluster's bootstrap list; cluster: its test bed name (for
+    scripts/kafka-dev and the Java jars); topics: what every member subscribes
+    to. session_timeout_ms applies to every member that takes it."""
+
+    def __init__(self, bootstrap, cluster, group, topics, session_timeout_ms=10000, work_dir=None,
+                 poll_group_offsets=True):
+        self.bootstrap, self.cluster, self.group, self.topics = bootstrap, cluster, group, list(topics)
+        self.session_timeout_ms = session_timeout_ms
+        self.work_dir = work_dir or os.environ.get("GREGOR_TEST_WORK_DIR") or os.getcwd()
+        self.kafka_dev = os.environ.get("GREGOR_KAFKA_DEV") or os.path.join(HERE, "..", "..", "scripts",
+                                                                            "kafka-dev")
+        self.gregor_bin = os.environ.get("GREGOR_BIN")
+        self.log = Log()
+        self.members = {}
+        self.producer = None
+        self.poller = GroupOffsetsPoller(self.log, bootstrap, group) if poll_group_offsets else None
+        self._java_cp = None
+        self._gregor_opts = None
+
+    # -- members --------------------------------------------------------
+
+    def _argv(self, kind, name, protocol, assignor):
+        st = self.session_timeout_ms
+        if kind == "kcat":
+            if protocol not in (None, "classic"):
+                raise HarnessError("kcat (librdkafka 2.0) has no group.protocol=consumer")
+            argv = ["kcat", "-b", self.bootstrap, "-G", self.group, "-u", "-f", MSG_FORMAT,
+                    "-X", f"client.id={name}", "-X", "auto.offset.reset=earliest",
+                    "-X", f"session.timeout.ms={st}", "-X", f"heartbeat.interval.ms={max(100, st // 5)}",
+                    "-X", "enable.auto.commit=true", "-X", "auto.commit.interval.ms=1000"]
+            if assignor:
+                argv += ["-X", f"partition.assignment.strategy={assignor}"]
+            return argv + self.topics
+        if kind == "kpy":
+            if protocol not in (None, "classic"):
+                raise HarnessError("kafka-python has no group.protocol=consumer")
+            return [sys.executable, os.path.join(MEMBERS_DIR, "kpy_member.py"), "-b", self.bootstrap,
+                    "-G", self.group, "--name", name, "--assignor", assignor or "range",
+                    "--session-timeout-ms", str(st)] + self.topics
+        if kind == "java":
+            if self._java_cp is None:
+                self._java_cp = java_member_classpath(self.cluster, self.work_dir)
+            return ["java", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                    "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", self._java_cp, "JavaMember",
+                    "-b", self.bootstrap, "-G", self.group, "--name", name,
+                    "--protocol", protocol or "classic", "--assignor", assignor or "range",
+                    "--session-timeout-ms", str(st)] + self.topics
+        if kind == "gregor":
+            if not gregor_supports_groups(self.gregor_bin):
+                raise HarnessError(f"{self.gregor_bin} consume has no -G (group member) yet")
+            if self._gregor_opts is None:
+                self._gregor_opts = gregor_options(self.gregor_bin)
+            argv = [self.gregor_bin, "consume", "-b", self.bootstrap, "-G", self.group, "-u", "-f", MSG_FORMAT]
+            # Passed only when gregor knows them: its group options are being written.
+            for key, value in (("client_id", name), ("session_timeout_ms", str(st)),
+                               ("group_protocol", protocol), ("partition_assignment_strategy", assignor)):
+                if value and key in self._gregor_opts:
+                    argv += ["-X", f"{key}={value}"]
+            return argv + self.topics
+        raise HarnessError(f"unknown member kind {kind!r} (kcat, kpy, java, gregor)")
+
+    def add(self, kind, name=None, protocol=None, assignor=None):
+        """Starts a member of `kind` (kcat|kpy|java|gregor) and returns it.
+        protocol: classic (default) or consumer; assignor: the kind's name of
+        the partition assignment strategy (range by default)."""
+        name = name or f"{kind}{sum(1 for m in self.members.values() if m.kind == kind) + 1}"
+        if name in self.members:
+            raise HarnessError(f"member name {name} is taken")
+        m = Member(self.log, name, kind, self._argv(kind, name, protocol, assignor))
+        self.members[name] = m
+        return m
+
+    def alive(self):
+        return [n for n, m in self.members.items() if m.alive()]
+
+    # -- waiting ---------------------------------------------------------
+
+    def wait_stable(self, partitions, members=None, quiet_s=3.0, timeout_s=60.0):
+        """Waits until (a) holds for `members` (default: those alive) over
+        `partitions` and no member reported a rebalance for quiet_s.
+        Returns the ownership then; HarnessError with the problems after timeout_s."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            events, _, _ = self.log.snapshot()
+            who = members if members is not None else self.alive()
+            owners = ownership_at(events)
+            problems = check_stable(owners, partitions, who)
+            last = max((e.ts for e in events if e.kind in ("assigned", "revoked", "lost")), default=0)
+            now = time.monotonic()
+            if not problems and now - last >= quiet_s:
+                return owners
+            if now > deadline:
+                raise HarnessError(f"no stable assignment within {timeout_s:.0f} s: " +
+                                   ("; ".join(problems) or f"rebalancing until {self.log.rel(last):.3f} s"))
+            time.sleep(0.2)
+
+    def wait_read(self, keys, timeout_s=60.0):
+        """Waits until every (topic, partition, offset) in `keys` was read by
+        some member; returns how many are still unread at the deadline."""
+        keys = set(keys)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            _, messages, _ = self.log.snapshot()
+            seen = {(m.topic, m.partition, m.offset) for m in messages}
+            left = len(keys - seen)
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.2)
+
+    # -- the cluster -----------------------------------------------------
+
+    def kafka_dev_run(self, *args, timeout_s=180):
+        p = subprocess.run([self.kafka_dev, *args], capture_output=True, text=True, timeout=timeout_s)
+        if p.returncode != 0:
+            raise HarnessError(f"kafka-dev {' '.join(args)} exited {p.returncode}: {p.stderr.strip()[-2000:]}")
+        return p.stdout
+
+    def create_topic(self, topic, partitions, replication, *configs):
+        self.kafka_dev_run("create-topic", self.cluster, topic, str(partitions), str(replication), *configs)
+
+    def coordinator(self):
+        """The node id of the group's coordinator (FindCoordinator)."""
+        from kafka.admin import KafkaAdminClient
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)
+        try:
+            return admin._manager.run(admin._find_coordinator_id, self.group)
+        finally:
+            admin.close()
+
+    def start_producer(self, topic, partitions, rate=50):
+        self.producer = NumberedProducer(self.bootstrap, topic, partitions, rate)
+        self.producer.start()
+        return self.producer
+
+    # -- the end ---------------------------------------------------------
+
+    def close(self):
+        """Stops every member still running (SIGTERM, kill -9 after 20 s), the
+        producer and the poller. Never raises."""
+        for m in self.members.values():
+            if m.alive():
+                try:
+                    m.stop(timeout_s=20)
+                except HarnessError as e:
+                    print(f"harness: {e}", file=sys.stderr)
+        if self.producer and not self.producer.stop_flag.is_set():
+            try:
+                self.producer.stop(timeout_s=10)
+            except Exception as e:
+                print(f"harness: producer close: {e!r}", file=sys.stderr)
+        if self.poller:
+            self.poller.stop()
+
+    def report(self, name, value, unit=""):
+        """Prints one figure of the test, as `figure NAME = VALUE UNIT`."""
+        if isinstance(value, float):
+            value = f"{value:.3f}"
+        print(f"figure {name} = {value}{' ' + unit if unit else ''}", flush=True)
