@@ -394,6 +394,15 @@ class Member:
         return self.proc.returncode
 
 
+def kafka_dev(*args, timeout_s=180):
+    """Runs scripts/kafka-dev (GREGOR_KAFKA_DEV) with `args`; its stdout, or HarnessError."""
+    path = os.environ.get("GREGOR_KAFKA_DEV") or os.path.join(HERE, "..", "..", "scripts", "kafka-dev")
+    p = subprocess.run([path, *args], capture_output=True, text=True, timeout=timeout_s)
+    if p.returncode != 0:
+        raise HarnessError(f"kafka-dev {' '.join(args)} exited {p.returncode}: {p.stderr.strip()[-2000:]}")
+    return p.stdout
+
+
 def gregor_supports_groups(gregor_bin):
     """True if `gregor consume` takes -G (the group member, issue 9)."""
     if not gregor_bin or not os.path.exists(gregor_bin):
@@ -570,8 +579,6 @@ class Harness:
         self.bootstrap, self.cluster, self.group, self.topics = bootstrap, cluster, group, list(topics)
         self.session_timeout_ms = session_timeout_ms
         self.work_dir = work_dir or os.environ.get("GREGOR_TEST_WORK_DIR") or os.getcwd()
-        self.kafka_dev = os.environ.get("GREGOR_KAFKA_DEV") or os.path.join(HERE, "..", "..", "scripts",
-                                                                            "kafka-dev")
         self.gregor_bin = os.environ.get("GREGOR_BIN")
         self.log = Log()
         self.members = {}
@@ -673,13 +680,7 @@ class Harness:
     # -- the cluster -----------------------------------------------------
 
     def kafka_dev_run(self, *args, timeout_s=180):
-        p = subprocess.run([self.kafka_dev, *args], capture_output=True, text=True, timeout=timeout_s)
-        if p.returncode != 0:
-            raise HarnessError(f"kafka-dev {' '.join(args)} exited {p.returncode}: {p.stderr.strip()[-2000:]}")
-        return p.stdout
-
-    def create_topic(self, topic, partitions, replication, *configs):
-        self.kafka_dev_run("create-topic", self.cluster, topic, str(partitions), str(replication), *configs)
+        return kafka_dev(*args, timeout_s=timeout_s)
 
     def coordinator(self):
         """The node id of the group's coordinator (FindCoordinator)."""
