@@ -29,6 +29,9 @@ with time.monotonic() and append it to the Log:
       source: a member's name (its own `% Committed` line), or "group" for
       the committed offsets the harness polls every 0.5 s from the group
       coordinator (the only commit record for kcat and gregor members).
+kcat's cooperative rebalance lines (`% Group G rebalanced: incremental
+assignment|revoke of N partition(s) (memberid M[, assignment lost], ...):
+t [0], ...`) are read too.
 Stamps are taken after the fact, never before it: a line is read after it
 was written. The checks below are written so that this lag only loosens
 them (a commit seen late allows fewer duplicates, never more).
@@ -78,6 +81,9 @@ Commit = collections.namedtuple("Commit", "ts source topic partition offset")
 Interval = collections.namedtuple("Interval", "topic partition member start end end_kind")
 
 REBALANCE_RE = re.compile(r"^% Group (\S+) rebalanced \(memberid ([^)]*)\): (assigned|revoked|lost):\s*(.*)$")
+# kcat's line for a cooperative (incremental) rebalance, revoke and loss included.
+INCREMENTAL_RE = re.compile(r"^% Group (\S+) rebalanced: incremental (assignment|revoke) of \d+ partition\(s\) "
+                            r"\(memberid ([^,)]*)(, assignment lost)?, \S+ rebalance protocol\):\s*(.*)$")
 TP_RE = re.compile(r"(\S+) \[(\d+)\]")
 COMMIT_RE = re.compile(r"^% Committed (\S+) \[(\d+)\] @ (\d+)\s*$")
 MSG_RE = re.compile(r"^MSG (\S+) (\d+) (\d+) ?(.*)$")
@@ -125,10 +131,17 @@ class Log:
             if m:
                 self.event(member, m[3], parse_tps(m[4]), ts)
                 return
+            m = INCREMENTAL_RE.match(text)
+            if m:
+                kind = "assigned" if m[2] == "assignment" else "lost" if m[4] else "revoked"
+                self.event(member, kind, parse_tps(m[5]), ts)
+                return
             m = COMMIT_RE.match(text)
             if m:
                 self.commit(member, m[1], int(m[2]), int(m[3]), ts)
                 return
+        if text.startswith("% Reached end of topic"):  # kcat, on every caught-up partition
+            return
         with self.lock:
             self.other[member].append(f"{ts - self.t0:8.3f} {stream}: {text}")
 
@@ -224,9 +237,17 @@ def check_stable(owners, partitions, members):
     return problems
 
 
-def check_no_overlap(intervals, tolerance_s=0.0):
+# How far apart two members' lines, written in one order, can be stamped in
+# the other: reader threads wait for the GIL (Harness sets a 1 ms switch
+# interval) on two cores shared with the brokers and the members.
+STAMP_TOLERANCE_S = 0.05
+
+
+def check_no_overlap(intervals, tolerance_s=STAMP_TOLERANCE_S):
     """(b): no two members own a partition at the same time (overlaps longer
-    than tolerance_s). Returns (problems, smallest handover gap in seconds or None)."""
+    than tolerance_s, the stamping precision). Returns (problems, smallest
+    handover gap in seconds, negative for an overlap within the tolerance,
+    or None if nothing was handed over)."""
     problems = []
     by_tp = collections.defaultdict(list)
     for i in intervals:
@@ -243,7 +264,7 @@ def check_no_overlap(intervals, tolerance_s=0.0):
                     problems.append(f"{tp[0]} [{tp[1]}] owned by {a.member} and {b.member} at once for "
                                     f"{overlap:.3f} s ({a.member}: {a.start:.3f}-{a.end:.3f} {a.end_kind}, "
                                     f"{b.member}: {b.start:.3f}-{b.end:.3f} {b.end_kind})")
-                elif b.start >= a.end:
+                elif b.start >= a.start:
                     gap = b.start - a.end
                     min_gap = gap if min_gap is None else min(min_gap, gap)
     return problems, min_gap
@@ -284,6 +305,27 @@ def check_consumed(produced, messages, commits, intervals):
                         "; ".join(f"{m.member} read {m.topic} [{m.partition}] @{m.offset} again "
                                   f"(committed {c} before its interval began)" for m, c in bad[:5]))
     return problems, {"missing": len(missing), "duplicates": len(dups), "bad_duplicates": len(bad)}
+
+
+def explain_missing(keys, messages, commits, intervals, t0=0.0, limit=3):
+    """Lines describing, for the first `limit` of `keys` (topic, partition,
+    offset) never read, who owned the partition, the reads of offsets near it
+    and the commits around it: for the failure report of (c)."""
+    lines = []
+    for topic, partition, offset in sorted(keys)[:limit]:
+        lines.append(f"{topic} [{partition}] @{offset} was never read; owners of {topic} [{partition}]:")
+        for i in intervals:
+            if (i.topic, i.partition) == (topic, partition):
+                lines.append(f"  {i.member:10} {i.start - t0:8.3f} - {i.end - t0:8.3f} ({i.end_kind})")
+        lines.append("  reads nearby:")
+        for m in messages:
+            if (m.topic, m.partition) == (topic, partition) and abs(m.offset - offset) <= 3:
+                lines.append(f"  {m.ts - t0:8.3f} {m.member:10} @{m.offset}")
+        lines.append("  commits nearby:")
+        for c in commits:
+            if (c.topic, c.partition) == (topic, partition) and offset - 20 <= c.offset <= offset + 40:
+                lines.append(f"  {c.ts - t0:8.3f} {c.source:10} @{c.offset}")
+    return lines
 
 
 def unowned_gaps(intervals, partitions, t_from, t_to):
@@ -538,6 +580,7 @@ class GroupOffsetsPoller:
         self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
         self.last = {}
         self.errors = 0
+        self.last_error = None
         self.stop_flag = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -546,8 +589,9 @@ class GroupOffsetsPoller:
         while not self.stop_flag.wait(self.period_s):
             try:
                 offsets = self.admin.list_group_offsets({self.group: None}).get(self.group, {})
-            except Exception:  # a broker down, a coordinator moving: the next poll will tell
+            except Exception as e:  # a broker down, a coordinator moving: the next poll will tell
                 self.errors += 1
+                self.last_error = repr(e)
                 continue
             for tp, om in offsets.items():
                 if om.offset >= 0 and self.last.get(tp) != om.offset:
@@ -580,6 +624,9 @@ class Harness:
         self.session_timeout_ms = session_timeout_ms
         self.work_dir = work_dir or os.environ.get("GREGOR_TEST_WORK_DIR") or os.getcwd()
         self.gregor_bin = os.environ.get("GREGOR_BIN")
+        # Reader threads stamp lines on receipt: let them take the GIL
+        # sooner than the default 5 ms.
+        sys.setswitchinterval(0.001)
         self.log = Log()
         self.members = {}
         self.producer = None

@@ -38,13 +38,24 @@ def main():
     log.line("k", "stderr", "% Committed kc-t1 [3] @ 17", 2.5)
     log.line("k", "stdout", "MSG kc-t1 3 16 n16", 3.0)
     log.line("k", "stderr", "% Reached end of topic kc-t1 [0] at offset 7", 3.5)
+    log.line("k", "stderr", "% Waiting for group rebalance", 3.6)
+    log.line("k", "stderr", "% Group g1 rebalanced: incremental assignment of 2 partition(s) (memberid "
+             "rdkafka-1, COOPERATIVE rebalance protocol): kc-t1 [4], kc-t1 [5]", 4.0)
+    log.line("k", "stderr", "% Group g1 rebalanced: incremental revoke of 1 partition(s) (memberid "
+             "rdkafka-1, COOPERATIVE rebalance protocol): kc-t1 [4]", 5.0)
+    log.line("k", "stderr", "% Group g1 rebalanced: incremental revoke of 1 partition(s) (memberid "
+             "rdkafka-1, assignment lost, COOPERATIVE rebalance protocol): kc-t1 [5]", 6.0)
     events, messages, commits = log.snapshot()
-    expect([e.kind for e in events] == ["assigned", "revoked"], "parser: assigned and revoked lines")
+    expect([e.kind for e in events[:2]] == ["assigned", "revoked"], "parser: assigned and revoked lines")
+    expect([(e.kind, e.tps) for e in events[2:]] == [("assigned", (("kc-t1", 4), ("kc-t1", 5))),
+                                                     ("revoked", (("kc-t1", 4),)), ("lost", (("kc-t1", 5),))],
+           "parser: kcat's incremental (cooperative) lines")
     expect(events[0].tps == (("kc-t1", 0), ("kc-t1", 1), ("kc-t1", 12)), "parser: partition list")
     expect(events[1].tps == (), "parser: an empty list")
     expect(messages == [gh.Message(3.0, "k", "kc-t1", 3, 16, "n16")], "parser: a message line")
     expect(commits == [gh.Commit(2.5, "k", "kc-t1", 3, 17)], "parser: a commit line")
-    expect(len(log.other["k"]) == 1, "parser: other lines kept for the report")
+    expect(len(log.other["k"]) == 1 and "Waiting" in log.other["k"][0],
+           "parser: other lines kept for the report, kcat's end-of-partition lines not")
 
     # (a) and (b): A owns 0,1 then hands 1 to B cleanly; C is killed.
     good = [ev(0, "A", "assigned", 0, 1), ev(5, "A", "revoked", 1), ev(5.2, "B", "assigned", 1),
@@ -69,6 +80,11 @@ def main():
     # A kill ends the interval at the kill time: B taking over after it is fine, before it is not.
     killed = [ev(0, "A", "assigned", 0), ev(3, "A", "killed"), ev(4, "B", "assigned", 0)]
     expect(not gh.check_no_overlap(gh.ownership_intervals(killed, 10))[0], "(b) takeover after kill -9 passes")
+    near = [ev(0, "A", "assigned", 0), ev(3, "A", "revoked", 0), ev(2.99, "B", "assigned", 0)]
+    problems, gap = gh.check_no_overlap(gh.ownership_intervals(sorted(near, key=lambda e: e.ts), 10))
+    expect(not problems and abs(gap + 0.01) < 1e-9, f"(b) an overlap within the stamping tolerance passes ({gap})")
+    problems, gap = gh.check_no_overlap(gh.ownership_intervals(sorted(near, key=lambda e: e.ts), 10), 0.0)
+    expect(len(problems) == 1, "(b) ... and fails without it")
     early = [ev(0, "A", "assigned", 0), ev(2, "B", "assigned", 0), ev(3, "A", "killed")]
     expect(len(gh.check_no_overlap(gh.ownership_intervals(early, 10))[0]) == 1,
            "(b) takeover before the kill is an overlap")

@@ -21,7 +21,8 @@ import signal
 import sys
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
+from kafka.structs import OffsetAndMetadata
 
 ASSIGNORS = {
     "range": "kafka.coordinator.assignors.range.RangePartitionAssignor",
@@ -43,7 +44,7 @@ def plist(tps):
     return ", ".join(f"{tp.topic} [{tp.partition}]" for tp in sorted(tps))
 
 
-class Member(ConsumerRebalanceListener):
+class Member(AsyncConsumerRebalanceListener):
     def __init__(self, args):
         self.args = args
         self.printed = {}  # TopicPartition -> offset after the last printed message
@@ -65,37 +66,58 @@ class Member(ConsumerRebalanceListener):
     def rebalanced(self, what, tps):
         err(f"% Group {self.args.group} rebalanced (memberid {self.member_id()}): {what}: {plist(tps)}")
 
-    def commit(self, tps=None):
-        """Commits the printed positions of `tps` (all if None) that moved."""
-        todo = {tp: off for tp, off in self.printed.items()
+    def _todo(self, tps):
+        """The printed positions of `tps` (all if None) not committed yet."""
+        return {tp: off for tp, off in self.printed.items()
                 if (tps is None or tp in tps) and self.committed.get(tp) != off}
+
+    def _done(self, todo):
+        for tp, off in sorted(todo.items()):
+            self.committed[tp] = off
+            err(f"% Committed {tp.topic} [{tp.partition}] @ {off}")
+
+    def commit(self):
+        """Commits what was printed (from the poll loop)."""
+        todo = self._todo(None)
         if not todo:
             return
-        from kafka.structs import OffsetAndMetadata
         try:
             self.consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in todo.items()})
         except Exception as e:  # a rebalance under way, a coordinator moving: the next one will do
             err(f"% kpy_member: commit failed: {e!r}")
             return
-        for tp, off in sorted(todo.items()):
-            self.committed[tp] = off
-            err(f"% Committed {tp.topic} [{tp.partition}] @ {off}")
+        self._done(todo)
 
-    def on_partitions_revoked(self, revoked):
-        self.commit(set(revoked))
-        self.rebalanced("revoked", revoked)
-        for tp in revoked:
+    async def commit_async(self, tps):
+        """Commits what was printed of `tps` from a listener, which runs on
+        kafka-python's I/O loop and so must not block on it."""
+        todo = self._todo(tps)
+        if not todo:
+            return
+        try:
+            await self.consumer._coordinator._commit_offsets_sync_async(
+                {tp: OffsetAndMetadata(off, "", -1) for tp, off in todo.items()})
+        except Exception as e:
+            err(f"% kpy_member: commit failed: {e!r}")
+            return
+        self._done(todo)
+
+    def forget(self, tps):
+        for tp in tps:
             self.printed.pop(tp, None)
             self.committed.pop(tp, None)
 
-    def on_partitions_assigned(self, assigned):
+    async def on_partitions_revoked(self, revoked):
+        await self.commit_async(set(revoked))
+        self.rebalanced("revoked", revoked)
+        self.forget(revoked)
+
+    async def on_partitions_assigned(self, assigned):
         self.rebalanced("assigned", assigned)
 
-    def on_partitions_lost(self, lost):
+    async def on_partitions_lost(self, lost):
         self.rebalanced("lost", lost)
-        for tp in lost:
-            self.printed.pop(tp, None)
-            self.committed.pop(tp, None)
+        self.forget(lost)
 
 
 def main():
