@@ -71,6 +71,11 @@ def run(name, stages, topic):
         intervals = gh.ownership_intervals(events, time.monotonic())
         cproblems, counts = gh.check_consumed(produced, messages, commits, intervals)
         problems += cproblems
+        if counts["missing"]:
+            seen = {(m.topic, m.partition, m.offset) for m in messages}
+            for line in gh.explain_missing([k for k in produced if k not in seen], messages, commits, intervals,
+                                           h.log.t0):
+                print(line, file=sys.stderr)
         overlap, _ = gh.check_no_overlap(intervals)
         problems += overlap
         per_member = {m: sum(1 for x in messages if x.member == m) for m in members}
