@@ -113,6 +113,25 @@ def check_no_overlap(intervals, tolerance_s=STAMP_TOLERANCE_S):
     return problems, min_gap
 
 
+def check_reads_owned(messages, intervals, tolerance_s=STAMP_TOLERANCE_S):
+    """(b'): every message a member printed fell within one of its ownership
+    intervals of that partition (to within tolerance_s): no member reads a
+    partition before it is assigned it or after it revoked or lost it.
+    Returns (problems, number of reads outside)."""
+    by_owner = collections.defaultdict(list)
+    for i in intervals:
+        by_owner[(i.member, i.topic, i.partition)].append((i.start, i.end))
+    outside = [m for m in messages
+               if not any(s - tolerance_s <= m.ts <= e + tolerance_s
+                          for s, e in by_owner[(m.member, m.topic, m.partition)])]
+    problems = []
+    if outside:
+        problems.append(f"{len(outside)} messages read by a member that did not own the partition then; first: " +
+                        "; ".join(f"{m.member} read {m.topic} [{m.partition}] @{m.offset} at {m.ts:.3f}"
+                                  for m in outside[:5]))
+    return problems, len(outside)
+
+
 def check_consumed(produced, messages, commits, intervals):
     """(c): every produced (topic, partition, offset) was read at least once;
     a message read again is allowed only at or after the partition's highest

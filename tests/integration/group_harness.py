@@ -47,6 +47,7 @@ here):
   (a) check_stable          at a quiet moment every partition has exactly one
                             owner and every member owns something
   (b) check_no_overlap      no two members' intervals overlap on a partition
+      check_reads_owned     no member reads a partition outside its intervals
   (c) check_consumed        every acknowledged produced message was read;
                             duplicates only at or after the partition's last
                             commit before the re-reader's interval began
@@ -74,7 +75,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from group_checks import (  # noqa: E402,F401 (the tests use them through this module)
-    STAMP_TOLERANCE_S, Commit, Event, Interval, Message, check_consumed, check_no_overlap, check_stable,
+    STAMP_TOLERANCE_S, Commit, Event, Interval, Message, check_consumed, check_no_overlap, check_reads_owned,
+    check_stable,
     consumption_gaps, explain_missing, ownership_at, ownership_intervals, takeover_times, unowned_gaps)
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -14,7 +14,7 @@ partitions, replication 3, min.insync.replicas 2), the group goes through:
   6. close  the producer; every acknowledged message is read; every member
      closes cleanly
 Then, over the whole run (group_harness.py): (b) no partition ever owned by
-two members at once, (c) every acknowledged message read at least once,
+two members at once and no member reading a partition it did not own, (c) every acknowledged message read at least once,
 duplicates only at or after the partition's last commit before the re-reader
 took it, (d) no partition unowned longer than the session timeout plus one
 rebalance (REBALANCE_ALLOWANCE_S, a coordinator failover included). Each figure is printed (`figure ...`); on
@@ -148,6 +148,8 @@ def main():
         intervals = gh.ownership_intervals(events, t_end)
         overlap, min_gap = gh.check_no_overlap(intervals)
         problems += overlap
+        rproblems, outside = gh.check_reads_owned(messages, intervals)
+        problems += rproblems
         cproblems, counts = gh.check_consumed(produced, messages, commits, intervals)
         problems += cproblems
         if counts["missing"]:
@@ -169,6 +171,7 @@ def main():
         h.report("duplicates", counts["duplicates"])
         h.report("duplicates_below_commit", counts["bad_duplicates"])
         h.report("overlaps", len(overlap))
+        h.report("reads_outside_ownership", outside)
         h.report("smallest_handover_gap", -1.0 if min_gap is None else min_gap, "s")
         h.report("longest_unowned", worst, f"s (bound {bound:.0f} s)")
         h.report("group_offsets_poll_errors", f"{h.poller.errors} (last: {h.poller.last_error})")

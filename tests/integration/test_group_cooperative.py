@@ -85,8 +85,10 @@ def run(name, first, joiner, no_pause, topic):
             problems.append(f"partitions that kept their owner were revoked while the joiner came in: {paused}")
         if not moved:
             problems.append("the joiner got no partition")
-        overlap, min_gap = gh.check_no_overlap(gh.ownership_intervals(events, time.monotonic()))
+        intervals = gh.ownership_intervals(events, time.monotonic())
+        overlap, min_gap = gh.check_no_overlap(intervals)
         problems += overlap
+        problems += gh.check_reads_owned(messages, intervals)[0]
         h.report(f"{name}.smallest_handover_gap", -1.0 if min_gap is None else min_gap, "s")
     except gh.HarnessError as e:
         problems.append(str(e))

@@ -105,6 +105,11 @@ def main():
     after = [gh.Commit(6.5, "group", T, 0, 6)]  # made after B's interval began: does not count
     expect(not gh.check_consumed(produced, reads, after, iv)[0], "(c) a commit after the takeover does not count")
 
+    # (b') reads within ownership: A's reads end before its kill at 5, B's start after 6.
+    expect(gh.check_reads_owned(reads, iv) == ([], 0), "(b') reads within ownership pass")
+    problems, n = gh.check_reads_owned(reads + [msg(5.5, "A", 0, 8), msg(5.9, "B", 0, 3)], iv)
+    expect(n == 2 and "A read t [0] @8" in problems[0], f"(b') reads outside ownership are detected: {problems}")
+
     # (d): partition 0 unowned 5..6 (kill to takeover), partition 1 never owned.
     gaps = gh.unowned_gaps(iv, [(T, 0), (T, 1)], 0, 20)
     expect(abs(gaps[(T, 0)] - 1.0) < 1e-9 and gaps[(T, 1)] == 20, f"(d) unowned stretches: {gaps}")

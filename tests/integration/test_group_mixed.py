@@ -78,6 +78,8 @@ def run(name, stages, topic):
                 print(line, file=sys.stderr)
         overlap, _ = gh.check_no_overlap(intervals)
         problems += overlap
+        rproblems, outside = gh.check_reads_owned(messages, intervals)
+        problems += rproblems
         per_member = {m: sum(1 for x in messages if x.member == m) for m in members}
         for m in members:
             if per_member[m] == 0:
@@ -87,6 +89,7 @@ def run(name, stages, topic):
         h.report(f"{name}.read_per_member", ", ".join(f"{m}: {n}" for m, n in per_member.items()))
         h.report(f"{name}.unread", unread)
         h.report(f"{name}.duplicates", counts["duplicates"])
+        h.report(f"{name}.reads_outside_ownership", outside)
         if producer.failed:
             problems.append(f"{len(producer.failed)} produce requests failed: {producer.failed[:3]}")
         for m in members:

@@ -19,8 +19,10 @@ SIGTERM and SIGINT close it cleanly: a last commit, then LeaveGroup.
 import argparse
 import signal
 import sys
+import threading
+import time
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
 
@@ -45,8 +47,15 @@ def plist(tps):
 
 
 class Member(AsyncConsumerRebalanceListener):
+    """The listener runs on kafka-python's I/O thread while main() prints on
+    the main thread: `lock` guards owned, printed and committed, and a
+    partition leaves `owned` before its revoke commit, so that nothing of it
+    is printed after its position was committed."""
+
     def __init__(self, args):
         self.args = args
+        self.lock = threading.Lock()
+        self.owned = set()
         self.printed = {}  # TopicPartition -> offset after the last printed message
         self.committed = {}
         self.consumer = KafkaConsumer(
@@ -66,19 +75,38 @@ class Member(AsyncConsumerRebalanceListener):
     def rebalanced(self, what, tps):
         err(f"% Group {self.args.group} rebalanced (memberid {self.member_id()}): {what}: {plist(tps)}")
 
+    def print_records(self, batches):
+        """Prints the records of partitions still owned; returns how many."""
+        n = 0
+        with self.lock:
+            for tp, records in batches.items():
+                if tp not in self.owned:
+                    continue
+                for r in records:
+                    value = r.value.decode(errors="replace") if r.value is not None else "NULL"
+                    sys.stdout.write(f"MSG {r.topic} {r.partition} {r.offset} {value}\n")
+                    self.printed[tp] = r.offset + 1
+                    n += 1
+            sys.stdout.flush()
+        return n
+
     def _todo(self, tps):
-        """The printed positions of `tps` (all if None) not committed yet."""
+        """The printed positions of `tps` (all if None) not committed yet. Lock held."""
         return {tp: off for tp, off in self.printed.items()
                 if (tps is None or tp in tps) and self.committed.get(tp) != off}
 
     def _done(self, todo):
+        with self.lock:
+            for tp, off in sorted(todo.items()):
+                if tp in self.printed:
+                    self.committed[tp] = off
         for tp, off in sorted(todo.items()):
-            self.committed[tp] = off
             err(f"% Committed {tp.topic} [{tp.partition}] @ {off}")
 
     def commit(self):
         """Commits what was printed (from the poll loop)."""
-        todo = self._todo(None)
+        with self.lock:
+            todo = self._todo(None)
         if not todo:
             return
         try:
@@ -88,36 +116,37 @@ class Member(AsyncConsumerRebalanceListener):
             return
         self._done(todo)
 
-    async def commit_async(self, tps):
-        """Commits what was printed of `tps` from a listener, which runs on
-        kafka-python's I/O loop and so must not block on it."""
-        todo = self._todo(tps)
-        if not todo:
-            return
-        try:
-            await self.consumer._coordinator._commit_offsets_sync_async(
-                {tp: OffsetAndMetadata(off, "", -1) for tp, off in todo.items()})
-        except Exception as e:
-            err(f"% kpy_member: commit failed: {e!r}")
-            return
-        self._done(todo)
-
-    def forget(self, tps):
-        for tp in tps:
-            self.printed.pop(tp, None)
-            self.committed.pop(tp, None)
-
     async def on_partitions_revoked(self, revoked):
-        await self.commit_async(set(revoked))
+        # From the listener, on kafka-python's I/O loop: await, never block on it.
+        with self.lock:
+            self.owned -= set(revoked)
+            todo = self._todo(set(revoked))
+        if todo:
+            try:
+                await self.consumer._coordinator._commit_offsets_sync_async(
+                    {tp: OffsetAndMetadata(off, "", -1) for tp, off in todo.items()})
+                self._done(todo)
+            except Exception as e:
+                err(f"% kpy_member: commit failed: {e!r}")
         self.rebalanced("revoked", revoked)
         self.forget(revoked)
 
     async def on_partitions_assigned(self, assigned):
         self.rebalanced("assigned", assigned)
+        with self.lock:
+            self.owned |= set(assigned)
 
     async def on_partitions_lost(self, lost):
+        with self.lock:
+            self.owned -= set(lost)
         self.rebalanced("lost", lost)
         self.forget(lost)
+
+    def forget(self, tps):
+        with self.lock:
+            for tp in tps:
+                self.printed.pop(tp, None)
+                self.committed.pop(tp, None)
 
 
 def main():
@@ -135,16 +164,9 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.append(1))
     m = Member(args)
-    import time
     last_commit = time.monotonic()
     while not stop:
-        batches = m.consumer.poll(timeout_ms=200)
-        for tp, records in batches.items():
-            for r in records:
-                value = r.value.decode(errors="replace") if r.value is not None else "NULL"
-                sys.stdout.write(f"MSG {r.topic} {r.partition} {r.offset} {value}\n")
-                m.printed[TopicPartition(r.topic, r.partition)] = r.offset + 1
-        sys.stdout.flush()
+        m.print_records(m.consumer.poll(timeout_ms=200))
         if time.monotonic() - last_commit >= args.commit_interval_ms / 1000:
             m.commit()
             last_commit = time.monotonic()
