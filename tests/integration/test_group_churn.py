@@ -153,10 +153,7 @@ def main():
         cproblems, counts = gh.check_consumed(produced, messages, commits, intervals)
         problems += cproblems
         if counts["missing"]:
-            read = {(m.topic, m.partition, m.offset) for m in messages}
-            for line in gh.explain_missing([k for k in produced if k not in read], messages, commits, intervals,
-                                           h.log.t0):
-                print(line, file=sys.stderr)
+            gh.print_unread(produced, messages, commits, intervals, h.log.t0)
         unowned = gh.unowned_gaps(intervals, parts, t_stable, t_end)
         bound = SESSION_TIMEOUT_MS / 1000 + REBALANCE_ALLOWANCE_S
         worst = max(unowned.values())
