@@ -527,6 +527,10 @@ class Harness:
         while True:
             events, _, _ = self.log.snapshot()
             who = members if members is not None else self.alive()
+            dead = [n for n in who if not self.members[n].alive()]
+            if dead:
+                raise HarnessError("exited while the group was to become stable: " +
+                                   ", ".join(f"{n} (status {self.members[n].proc.returncode})" for n in dead))
             owners = ownership_at(events)
             problems = check_stable(owners, partitions, who)
             last = max((e.ts for e in events if e.kind in ("assigned", "revoked", "lost")), default=0)
