@@ -9,13 +9,16 @@ partitions, replication 3, min.insync.replicas 2), the group goes through:
   3. close  kpy1 (SIGTERM: a clean close, commit, LeaveGroup) -> stable
   4. kill   kcat2 with kill -9                            -> stable; (f)
             kill to its partitions being assigned and read elsewhere
-  5. the coordinator (FindCoordinator) is killed with kill -9, a member
+  5. a broker that is not the coordinator is killed (kill -9) and
+     restarted: the longest read gap of any partition is reported
+  6. the coordinator (FindCoordinator) is killed with kill -9, a member
      (kcat3) joins while it is down, then it is restarted  -> stable
-  6. close  the producer; every acknowledged message is read; every member
+  7. close  the producer; every acknowledged message is read; every member
      closes cleanly
 Then, over the whole run (group_harness.py): (b) no partition ever owned by
-two members at once and no member reading a partition it did not own, (c) every acknowledged message read at least once,
-duplicates only at or after the partition's last commit before the re-reader
+two members at once and no member reading a partition it did not own, (c)
+every acknowledged message read at least once, duplicates only at or after
+the partition's last commit before the re-reader
 took it, (d) no partition unowned longer than the session timeout plus one
 rebalance (REBALANCE_ALLOWANCE_S, a coordinator failover included). Each figure is printed (`figure ...`); on
 failure the event log too.
@@ -120,6 +123,23 @@ def main():
                 problems.append(f"kill -9: partitions of kcat2 never {label} elsewhere: {takeover}")
             else:
                 h.report(f"kill9.takeover_{label}_max", max(vals), "s")
+
+        coordinator = h.coordinator()
+        node = next(n for n in (1, 2, 3) if n != coordinator)
+        step(h, f"node {node}, a partition leader but not the coordinator, is killed and restarted")
+        gh.kafka_dev("kill", CLUSTER, str(node))
+        killed_node = node
+        t_broker = time.monotonic()
+        time.sleep(2)
+        gh.kafka_dev("restart", CLUSTER, str(node), timeout_s=120)
+        killed_node = None
+        t_back = time.monotonic()
+        _, messages, _ = h.log.snapshot()
+        gaps = gh.consumption_gaps(messages, parts, t_broker, t_back)
+        h.report("broker.down", t_back - t_broker, "s")
+        # Until the controller fences the dead broker (6 s) its partitions have
+        # no leader: the producer stalls on them as well as the members.
+        h.report("broker.longest_read_gap", max(gaps.values()), "s (any partition, kill to restarted)")
 
         node = h.coordinator()
         step(h, f"the coordinator, node {node}, is killed; kcat3 joins; node {node} restarts")
