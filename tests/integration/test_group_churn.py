@@ -18,10 +18,10 @@ partitions, replication 3, min.insync.replicas 2), the group goes through:
 Then, over the whole run (group_harness.py): (b) no partition ever owned by
 two members at once and no member reading a partition it did not own, (c)
 every acknowledged message read at least once, duplicates only at or after
-the partition's last commit before the re-reader
-took it, (d) no partition unowned longer than the session timeout plus one
-rebalance (REBALANCE_ALLOWANCE_S, a coordinator failover included). Each figure is printed (`figure ...`); on
-failure the event log too.
+the partition's last commit before the re-reader took it, (d) no partition
+unowned longer than the session timeout plus one rebalance
+(REBALANCE_ALLOWANCE_S, a coordinator failover included). Each figure is
+printed (`figure ...`); on failure the event log too.
 
 The member kinds are kcat (librdkafka) and kafka-python for now; gregor
 members go into CHURN_MEMBERS once `gregor consume -G` exists.
