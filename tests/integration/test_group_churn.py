@@ -3,16 +3,16 @@
 
 While a producer writes a numbered stream (100 messages/s over 12
 partitions, replication 3, min.insync.replicas 2), the group goes through:
-  1. start  kcat1, kpy1, kcat2 (classic, range)          -> stable
-  2. join   kpy2                                          -> stable; (e) the
+  1. start  m1 (kcat), m2 (kafka-python), m3 (kcat)      -> stable
+  2. join   m4 (kafka-python)                             -> stable; (e) the
             longest read gap of the partitions that kept their owner
-  3. close  kpy1 (SIGTERM: a clean close, commit, LeaveGroup) -> stable
-  4. kill   kcat2 with kill -9                            -> stable; (f)
+  3. close  m2 (SIGTERM: a clean close, commit, LeaveGroup) -> stable
+  4. kill   m3 with kill -9                               -> stable; (f)
             kill to its partitions being assigned and read elsewhere
   5. a broker that is not the coordinator is killed (kill -9) and
      restarted: the longest read gap of any partition is reported
   6. the coordinator (FindCoordinator) is killed with kill -9, a member
-     (kcat3) joins while it is down, then it is restarted  -> stable
+     (m5, kcat) joins while it is down, then it is restarted -> stable
   7. close  the producer; every acknowledged message is read; every member
      closes cleanly
 Then, over the whole run (group_harness.py): (b) no partition ever owned by
@@ -52,15 +52,15 @@ SESSION_TIMEOUT_MS = 6000  # the broker's group.min.session.timeout.ms
 REBALANCE_ALLOWANCE_S = 15.0
 STABLE_TIMEOUT_S = 60
 
-# ---- the members: name -> (kind, protocol, assignor) ---------------------
-# The lead swaps gregor members in here (e.g. "gregor1": ("gregor", "classic",
-# "range")) once `gregor consume -G` exists.
+# ---- the members: role -> (kind, protocol, assignor) ----------------------
+# gregor members go in by changing a kind here, e.g. m3 ("gregor", "classic",
+# "range"), once `gregor consume -G` exists. Not kcat for m2 (see above).
 CHURN_MEMBERS = {
-    "kcat1": ("kcat", "classic", "range"),
-    "kpy1": ("kpy", "classic", "range"),
-    "kcat2": ("kcat", "classic", "range"),
-    "kpy2": ("kpy", "classic", "range"),  # joins in step 2
-    "kcat3": ("kcat", "classic", "range"),  # joins in step 5, while the coordinator is down
+    "m1": ("kcat", "classic", "range"),
+    "m2": ("kpy", "classic", "range"),  # closed cleanly in step 3
+    "m3": ("kcat", "classic", "range"),  # killed with kill -9 in step 4
+    "m4": ("kpy", "classic", "range"),  # joins in step 2
+    "m5": ("kcat", "classic", "range"),  # joins in step 6, while the coordinator is down
 }
 # --------------------------------------------------------------------------
 
@@ -74,6 +74,11 @@ def step(h, what):
     print(f"{h.log.rel(time.monotonic()):8.3f} == {what}", flush=True)
 
 
+def describe():
+    return ", ".join(f"{name}: {kind}/{protocol}/{assignor}" for name, (kind, protocol, assignor)
+                     in CHURN_MEMBERS.items())
+
+
 def main():
     topic = f"churn-{uuid.uuid4().hex[:8]}"
     group = f"churn-{uuid.uuid4().hex[:8]}"
@@ -81,21 +86,22 @@ def main():
     h = gh.Harness(BOOTSTRAP, CLUSTER, group, [topic], session_timeout_ms=SESSION_TIMEOUT_MS)
     parts = [(topic, p) for p in range(PARTITIONS)]
     problems = []
+    print(f"members: {describe()}", flush=True)
     killed_node = None
     try:
         producer = h.start_producer(topic, PARTITIONS, rate=100)
 
-        step(h, "start kcat1, kpy1, kcat2")
-        for name in ("kcat1", "kpy1", "kcat2"):
+        step(h, "start m1, m2, m3")
+        for name in ("m1", "m2", "m3"):
             add(h, name)
         h.wait_stable(parts, quiet_s=3, timeout_s=STABLE_TIMEOUT_S)
         t_stable = time.monotonic()
 
-        step(h, "kpy2 joins")
+        step(h, "m4 joins")
         events, _, _ = h.log.snapshot()
         before = gh.ownership_at(events)
         t_join = time.monotonic()
-        add(h, "kpy2")
+        add(h, "m4")
         after = h.wait_stable(parts, quiet_s=3, timeout_s=STABLE_TIMEOUT_S)
         t_joined = time.monotonic()
         h.report("join.rebalance", t_joined - t_join - 3, "s (join to stable, less the 3 s quiet)")
@@ -105,22 +111,22 @@ def main():
         h.report("join.partitions_kept", len(kept))
         h.report("join.longest_read_gap_of_kept", max(gaps.values(), default=0.0), "s (range is eager: all pause)")
 
-        step(h, "kpy1 closes (SIGTERM)")
-        h.members["kpy1"].stop()
+        step(h, "m2 closes (SIGTERM)")
+        h.members["m2"].stop()
         h.wait_stable(parts, quiet_s=3, timeout_s=STABLE_TIMEOUT_S)
 
-        step(h, "kcat2 is killed (kill -9)")
+        step(h, "m3 is killed (kill -9)")
         events, _, _ = h.log.snapshot()
-        victim_tps = sorted(tp for tp, who in gh.ownership_at(events).items() if "kcat2" in who)
+        victim_tps = sorted(tp for tp, who in gh.ownership_at(events).items() if "m3" in who)
         t_kill = time.monotonic()
-        h.members["kcat2"].kill()
+        h.members["m3"].kill()
         h.wait_stable(parts, quiet_s=3, timeout_s=STABLE_TIMEOUT_S)
         events, messages, _ = h.log.snapshot()
-        takeover = gh.takeover_times(t_kill, "kcat2", victim_tps, events, messages)
+        takeover = gh.takeover_times(t_kill, "m3", victim_tps, events, messages)
         for label, idx in (("assigned", 0), ("read", 1)):
             vals = [v[idx] for v in takeover.values()]
             if any(v is None for v in vals):
-                problems.append(f"kill -9: partitions of kcat2 never {label} elsewhere: {takeover}")
+                problems.append(f"kill -9: partitions of m3 never {label} elsewhere: {takeover}")
             else:
                 h.report(f"kill9.takeover_{label}_max", max(vals), "s")
 
@@ -142,12 +148,12 @@ def main():
         h.report("broker.longest_read_gap", max(gaps.values()), "s (any partition, kill to restarted)")
 
         node = h.coordinator()
-        step(h, f"the coordinator, node {node}, is killed; kcat3 joins; node {node} restarts")
+        step(h, f"the coordinator, node {node}, is killed; m5 joins; node {node} restarts")
         gh.kafka_dev("kill", CLUSTER, str(node))
         killed_node = node
         t_broker = time.monotonic()
         time.sleep(2)
-        add(h, "kcat3")
+        add(h, "m5")
         time.sleep(3)
         gh.kafka_dev("restart", CLUSTER, str(node), timeout_s=120)
         killed_node = None
