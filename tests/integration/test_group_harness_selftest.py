@@ -121,7 +121,8 @@ def main():
     g = gh.consumption_gaps(reads, [(T, 0)], 4, 8)
     expect(abs(g[(T, 0)] - (7.4 - 1.7)) < 1e-9, f"(e) longest consumption gap: {g}")
     tk = gh.takeover_times(5, "A", [(T, 0), (T, 1)], [ev(6, "B", "assigned", 0)], reads)
-    expect(tk[(T, 0)][0] == 1 and abs(tk[(T, 0)][1] - 2.4) < 1e-9 and tk[(T, 1)] == (None, None), f"(f) takeover times: {tk}")
+    expect(tk[(T, 0)][0] == 1 and abs(tk[(T, 0)][1] - 2.4) < 1e-9 and tk[(T, 1)] == (None, None),
+           f"(f) takeover times: {tk}")
 
     if failures:
         print(f"FAIL: {len(failures)} harness checks misbehaved: {failures}", file=sys.stderr)
