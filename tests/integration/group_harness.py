@@ -251,15 +251,30 @@ def gregor_supports_groups(gregor_bin):
     return re.search(r"(^|\s)-G[ ,]", p.stdout + p.stderr) is not None
 
 
-def available_kinds():
-    """The member kinds that can run here: kcat, kpy and java, and gregor
-    once `gregor consume` (GREGOR_BIN) takes -G; prints a note when it does not."""
+def available_members():
+    """A predicate on (kind, protocol, assignor) member specs: what can run
+    here. kcat and kpy speak classic only; java both; gregor once `gregor
+    consume` (GREGOR_BIN) takes -G, and with the consumer protocol once
+    `gregor config list` has group_protocol. Prints a note for each gregor
+    protocol left out."""
     gregor = os.environ.get("GREGOR_BIN")
+    gregor_ok = {"classic": False, "consumer": False}
     if gregor_supports_groups(gregor):
-        return {"kcat", "kpy", "java", "gregor"}
-    print(f"note: gregor members missing: `{gregor} consume` has no -G yet; the groups run without them",
-          flush=True)
-    return {"kcat", "kpy", "java"}
+        gregor_ok["classic"] = True
+        gregor_ok["consumer"] = "group_protocol" in gregor_options(gregor)
+        if not gregor_ok["consumer"]:
+            print(f"note: gregor KIP-848 members missing: `{gregor} config list` has no group_protocol yet",
+                  flush=True)
+    else:
+        print(f"note: gregor members missing: `{gregor} consume` has no -G yet; the groups run without them",
+              flush=True)
+
+    def ok(spec):
+        kind, protocol = spec[0], spec[1] or "classic"
+        if kind == "gregor":
+            return gregor_ok.get(protocol, False)
+        return kind == "java" or protocol == "classic"
+    return ok
 
 
 def run_each(what, runs, run_one):

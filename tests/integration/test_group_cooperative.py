@@ -23,8 +23,9 @@ kill -9 and the time until its partitions are assigned and read elsewhere is
 reported (KIP-848's session timeout is at least 45 s on the fixture: not
 measured there).
 
-The member lists below are where gregor members go once `gregor consume -G`
-exists (without it they are left out with a note).
+The gregor members below join once `gregor consume -G` exists (the KIP-848
+one once `gregor config list` has group_protocol); until then they are left
+out with a note.
 """
 import os
 import sys
@@ -131,13 +132,13 @@ def run(name, first, joiner, no_pause, topic):
 
 
 def main():
-    kinds = gh.available_kinds()
+    available = gh.available_members()
     topic = f"coop-{uuid.uuid4().hex[:8]}"
     gh.kafka_dev("create-topic", CLUSTER, topic, str(PARTITIONS), "1")
 
     def run_one(name, spec):
         first, joiner, no_pause = spec
-        first = [k for k in first if k[0] in kinds]
+        first = [k for k in first if available(k)]
         print(f"== {name}: {', '.join(f'{k}/{p}/{a}' for k, p, a in first)}; then {'/'.join(map(str, joiner))} joins",
               flush=True)
         return run(name, first, joiner, no_pause, topic)

@@ -15,8 +15,9 @@ union of what the members read is every acknowledged message, duplicates
 only at or after the last commit. It prints its figures (`figure ...`):
 time to a stable assignment, messages read per member, duplicates.
 
-The gregor members join when `gregor consume --help` offers -G; until then
-the runs go on without them and say so.
+The gregor members join when `gregor consume --help` offers -G (the KIP-848
+ones when `gregor config list` also has group_protocol); until then the runs
+go on without them and say so.
 """
 import os
 import sys
@@ -104,12 +105,12 @@ def run(name, stages, topic):
 
 
 def main():
-    kinds = gh.available_kinds()
+    available = gh.available_members()
     topic = f"mixed-{uuid.uuid4().hex[:8]}"
     gh.kafka_dev("create-topic", CLUSTER, topic, str(PARTITIONS), "1")
 
     def run_one(name, stages):
-        stages = [[k for k in stage if k[0] in kinds] for stage in stages]
+        stages = [[k for k in stage if available(k)] for stage in stages]
         print(f"== {name}: " + "; then ".join(", ".join(f"{k}/{p}" for k, p, _ in stage) for stage in stages),
               flush=True)
         return run(name, stages, topic)
