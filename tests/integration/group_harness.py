@@ -509,7 +509,10 @@ class Harness:
                 raise HarnessError(f"{self.gregor_bin} consume has no -G (group member) yet")
             if self._gregor_opts is None:
                 self._gregor_opts = gregor_options(self.gregor_bin)
-            argv = [self.gregor_bin, "consume", "-b", self.bootstrap, "-G", self.group, "-u", "-f", MSG_FORMAT]
+            # -o beginning: partitions without a committed offset start at the
+            # log start, as the other kinds' auto.offset.reset=earliest.
+            argv = [self.gregor_bin, "consume", "-b", self.bootstrap, "-G", self.group, "-o", "beginning", "-u",
+                    "-f", MSG_FORMAT]
             # Passed only when gregor knows them: its group options are being written.
             for key, value in (("client_id", name), ("session_timeout_ms", str(st)),
                                ("group_protocol", protocol), ("partition_assignment_strategy", assignor)):

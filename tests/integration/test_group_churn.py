@@ -3,7 +3,7 @@
 
 While a producer writes a numbered stream (100 messages/s over 12
 partitions, replication 3, min.insync.replicas 2), the group goes through:
-  1. start  m1 (kcat), m2 (kafka-python), m3 (kcat)      -> stable
+  1. start  m1 (kcat), m2 (gregor), m3 (gregor)          -> stable
   2. join   m4 (kafka-python)                             -> stable; (e) the
             longest read gap of the partitions that kept their owner
   3. close  m2 (SIGTERM: a clean close, commit, LeaveGroup) -> stable
@@ -12,7 +12,7 @@ partitions, replication 3, min.insync.replicas 2), the group goes through:
   5. a broker that is not the coordinator is killed (kill -9) and
      restarted: the longest read gap of any partition is reported
   6. the coordinator (FindCoordinator) is killed with kill -9, a member
-     (m5, kcat) joins while it is down, then it is restarted -> stable
+     (m5, gregor) joins while it is down, then it is restarted -> stable
   7. close  the producer; every acknowledged message is read; every member
      closes cleanly
 Then, over the whole run (group_harness.py): (b) no partition ever owned by
@@ -23,10 +23,10 @@ unowned longer than the session timeout plus one rebalance
 (REBALANCE_ALLOWANCE_S, a coordinator failover included). Each figure is
 printed (`figure ...`); on failure the event log too.
 
-The member kinds are kcat (librdkafka) and kafka-python for now; gregor
-members go into CHURN_MEMBERS once `gregor consume -G` exists.
+The member kinds (CHURN_MEMBERS) are gregor, kcat (librdkafka) and
+kafka-python; a kind swaps in one line.
 
-Why kafka-python, not kcat, is the member closed cleanly: kcat 1.7's -G loop
+Why kcat is never the member closed cleanly: kcat 1.7's -G loop
 drops the message that rd_kafka_consumer_poll returned once a signal has
 cleared its run flag (consume_cb returns without printing), but librdkafka
 has already stored that message's offset and rd_kafka_consumer_close
@@ -57,10 +57,10 @@ STABLE_TIMEOUT_S = 60
 # "range"), once `gregor consume -G` exists. Not kcat for m2 (see above).
 CHURN_MEMBERS = {
     "m1": ("kcat", "classic", "range"),
-    "m2": ("kpy", "classic", "range"),  # closed cleanly in step 3
-    "m3": ("kcat", "classic", "range"),  # killed with kill -9 in step 4
+    "m2": ("gregor", "classic", "range"),  # closed cleanly in step 3
+    "m3": ("gregor", "classic", "range"),  # killed with kill -9 in step 4
     "m4": ("kpy", "classic", "range"),  # joins in step 2
-    "m5": ("kcat", "classic", "range"),  # joins in step 6, while the coordinator is down
+    "m5": ("gregor", "classic", "range"),  # joins in step 6, while the coordinator is down
 }
 # --------------------------------------------------------------------------
 
