@@ -7,6 +7,7 @@
  * Several members run in one thread: each one's rebalance steps advance
  * inside its own poll, so the tests poll them in turn. */
 #include "gregor/group.h"
+#include "protocol/gen/errors.h"
 #include "test_consume_util.h"
 
 static const char *bootstrap(void) { return tu_env_required("GREGOR_TEST_KAFKA1"); }
@@ -366,4 +367,93 @@ Test(group, members_on_one_shared_client_share_partitions)
     gregor_client_destroy(client); /* the members keep it alive */
     for (int i = 0; i < 3; i++)
         gregor_group_destroy(gs[i]);
+}
+
+/* Runs a kafka-python admin call on the test bed: `code` uses `a`, a
+ * KafkaAdminClient. */
+static void admin(const char *code)
+{
+    tc_sh("python3 -c 'from kafka.admin import KafkaAdminClient, NewPartitions\n"
+          "a = KafkaAdminClient(bootstrap_servers=\"%s\")\n%s\na.close()'",
+          bootstrap(), code);
+}
+
+Test(group, partitions_added_to_a_subscribed_topic_get_an_owner)
+{
+    char topic[128], group[160], code[512];
+    tc_topic(topic, sizeof topic, "grp-grow");
+    snprintf(group, sizeof group, "g-%s", topic);
+    tc_create_topic(cluster(), topic, 2, 1);
+    seen a = {.name = "A"};
+    const char *kv[] = {"metadata_refresh_ms=1000", NULL};
+    gregor_group *ga = member(group, &a, kv);
+    subscribe(ga, topic);
+    run_until(&ga, &a, 1, 2, 0);
+    snprintf(code, sizeof code, "a.create_partitions({\"%s\": NewPartitions(total_count=4)})", topic);
+    admin(code);
+    double t0 = tc_now_s();
+    while (owned_count(&a, 4) < 4) {
+        cr_assert_eq(poll_once(ga, &a, 100), GREGOR_OK);
+        cr_assert(tc_now_s() - t0 < 30, "the new partitions got no owner within 30 s");
+    }
+    cr_log_info("partitions added: owned after %.1f s", tc_now_s() - t0);
+    gregor_group_destroy(ga);
+}
+
+Test(group, a_deleted_topic_leaves_the_others_consumed)
+{
+    char t1[128], t2[160], group[192], code[512];
+    tc_topic(t1, sizeof t1, "grp-del");
+    snprintf(t2, sizeof t2, "%s-gone", t1);
+    snprintf(group, sizeof group, "g-%s", t1);
+    tc_create_topic(cluster(), t1, 2, 1);
+    tc_create_topic(cluster(), t2, 2, 1);
+    seen a = {.name = "A"};
+    const char *kv[] = {"metadata_refresh_ms=1000", NULL};
+    gregor_group *ga = member(group, &a, kv);
+    char err[256];
+    const char *topics[2] = {t1, t2};
+    cr_assert_eq(gregor_group_subscribe(ga, topics, 2, err, sizeof err), GREGOR_OK, "%s", err);
+    gregor_topic_offset *tps;
+    size_t n = 0;
+    double t0 = tc_now_s();
+    while (n != 4) {
+        cr_assert_eq(poll_once(ga, &a, 100), GREGOR_OK);
+        cr_assert_eq(gregor_group_assignment(ga, &tps, &n), GREGOR_OK);
+        free(tps);
+        cr_assert(tc_now_s() - t0 < 30, "4 partitions were not assigned within 30 s");
+    }
+    snprintf(code, sizeof code, "a.delete_topics([\"%s\"])", t2);
+    admin(code);
+    t0 = tc_now_s();
+    for (;;) {
+        gregor_batch *b = NULL;
+        gregor_err e = gregor_group_poll(ga, 100, &b, err, sizeof err);
+        gregor_batch_destroy(b);
+        cr_assert(e == GREGOR_OK || e == GREGOR_ERR_UNKNOWN_TOPIC || e == PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION,
+                  "poll: %s", err);
+        cr_assert_eq(gregor_group_assignment(ga, &tps, &n), GREGOR_OK);
+        bool only_t1 = n == 2;
+        for (size_t i = 0; i < n; i++)
+            only_t1 = only_t1 && !strcmp(tps[i].topic, t1);
+        free(tps);
+        if (only_t1)
+            break;
+        cr_assert(tc_now_s() - t0 < 30, "the deleted topic's partitions were still assigned after 30 s");
+    }
+    cr_log_info("deleted topic given up after %.1f s", tc_now_s() - t0);
+    /* The remaining topic is still read. */
+    produce(t1, 10);
+    long before = a.messages;
+    t0 = tc_now_s();
+    while (a.messages < before + 10) {
+        gregor_batch *b = NULL;
+        if (gregor_group_poll(ga, 100, &b, err, sizeof err) == GREGOR_OK) {
+            for (size_t i = 0; b && i < gregor_batch_count(b); i++)
+                a.messages++;
+        }
+        gregor_batch_destroy(b);
+        cr_assert(tc_now_s() - t0 < 30, "the remaining topic was not read after the other was deleted");
+    }
+    gregor_group_destroy(ga);
 }
