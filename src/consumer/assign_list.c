@@ -55,7 +55,7 @@ gregor_err gregor_consumer_assign_list(gregor_consumer *c, const gregor_topic_of
         if ((err = check_entry(c, &tps[i], i, errstr, errstr_size)) != GREGOR_OK)
             return err;
     /* Their metadata is asked for now, in one request. */
-    const char **names = malloc((n ? n : 1) * sizeof *names);
+    const char **names = calloc(n ? n : 1, sizeof *names);
     if (!names)
         goto out_nomem;
     for (size_t i = 0; i < n; i++)
