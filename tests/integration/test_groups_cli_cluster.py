@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """`gregor groups` on the 3-node 4.x cluster (GREGOR_TEST_KAFKA3): each
 broker lists only the groups it coordinates, so the command must ask every
-broker. Groups are chosen so that each of the three brokers coordinates at
-least one; kafka-python commits offsets for each (no members), and
+broker. Groups are chosen so that each broker that leads a __consumer_offsets
+partition now (all three, or two after earlier tests restarted brokers)
+coordinates one; kafka-python commits offsets for each (no members), and
 `gregor groups -J` must list all of them, each with the coordinator the
 __consumer_offsets leaders say and the committed offsets kafka-python wrote.
 """
@@ -45,8 +46,13 @@ def main():
             want[name] = node
         if len(want) == 3:
             break
-    if len(set(want.values())) != 3:
-        fail(f"no group name found for every broker: {want}")
+    # Tests before this one kill and restart brokers, and the cluster moves
+    # partition leaders back only every few minutes: a broker may lead no
+    # __consumer_offsets partition for a while. Two coordinators are the
+    # least that shows the command asks more than one broker.
+    if len(set(want.values())) < 2:
+        fail(f"fewer than two coordinators found among 200 group names: {want}")
+    print(f"figure coordinators = {len(set(want.values()))} of 3 brokers")
     for k, name in enumerate(sorted(want)):
         commit(name, topic, {0: 1 + k, 1: 2 + k})
     doc = json.loads(run([GREGOR, "groups", "-b", BOOTSTRAP, "-J"]))
@@ -58,7 +64,7 @@ def main():
         offs = {r["partition"]: (r["committed"], r["log_end"], r["lag"]) for r in g["partitions"]}
         if g["coordinator"] != want[name] or offs != {0: (1 + k, 8, 7 - k), 1: (2 + k, 8, 6 - k)}:
             fail(f"group {name}: gregor {g}, expected coordinator {want[name]} and offsets {1 + k}, {2 + k}")
-    print(f"ok: gregor groups lists the groups of all three coordinators: {want}")
+    print(f"ok: gregor groups lists the groups of every coordinator: {want}")
     print("ok")
 
 
