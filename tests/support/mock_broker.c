@@ -13,6 +13,8 @@
 
 #include "protocol/gen/api.h"
 #include "protocol/gen/api_versions.h"
+#include "protocol/gen/find_coordinator.h"
+#include "protocol/gen/metadata.h"
 
 #define MAX_CONNS 16
 
@@ -258,4 +260,55 @@ void mock_write_api_versions(buf_writer *reply, int16_t version)
     resp.api_keys_count = (int32_t)n;
     (void)proto_api_versions_response_encode(reply, version, &resp);
     free(keys);
+}
+
+void mock_write_metadata(buf_writer *reply, int16_t version, int port, const char *topic, const uint8_t *topic_id,
+                         int32_t partitions)
+{
+    proto_metadata_response r;
+    proto_metadata_response_init(&r);
+    proto_metadata_response_broker br;
+    proto_metadata_response_broker_init(&br);
+    br.node_id = 1;
+    br.host = buf_slice_of("127.0.0.1", 9);
+    br.port = port;
+    int32_t replicas[1] = {1};
+    proto_metadata_response_partition parts[64];
+    if (partitions > 64)
+        partitions = 64;
+    for (int32_t i = 0; i < partitions; i++) {
+        proto_metadata_response_partition_init(&parts[i]);
+        parts[i].partition_index = i;
+        parts[i].leader_id = 1;
+        parts[i].replica_nodes = parts[i].isr_nodes = replicas;
+        parts[i].replica_nodes_count = parts[i].isr_nodes_count = 1;
+    }
+    proto_metadata_response_topic t;
+    proto_metadata_response_topic_init(&t);
+    t.name = buf_slice_of(topic, strlen(topic));
+    if (topic_id)
+        memcpy(t.topic_id, topic_id, 16);
+    t.partitions = parts;
+    t.partitions_count = partitions;
+    r.brokers = &br;
+    r.brokers_count = 1;
+    r.topics = &t;
+    r.topics_count = 1;
+    r.controller_id = 1;
+    (void)proto_metadata_response_encode(reply, version, &r);
+}
+
+void mock_write_find_coordinator(buf_writer *reply, int16_t version, int port, const char *key)
+{
+    proto_find_coordinator_response r;
+    proto_find_coordinator_response_init(&r);
+    proto_find_coordinator_response_coordinator co;
+    proto_find_coordinator_response_coordinator_init(&co);
+    co.key = buf_slice_of(key, strlen(key));
+    co.node_id = r.node_id = 1;
+    co.host = r.host = buf_slice_of("127.0.0.1", 9);
+    co.port = r.port = port;
+    r.coordinators = &co;
+    r.coordinators_count = 1;
+    (void)proto_find_coordinator_response_encode(reply, version, &r);
 }

@@ -51,4 +51,14 @@ void mock_broker_stop(mock_broker *m);
  * speaks over its whole range (for handlers that need a handshake). */
 void mock_write_api_versions(buf_writer *reply, int16_t version);
 
+/* A Metadata response body: broker node 1 at 127.0.0.1:`port` (the mock's
+ * own), and topic `topic` with `partitions` partitions (0..n-1, at most 64),
+ * each led by node 1 alone; `topic_id` (16 bytes) or NULL for none. */
+void mock_write_metadata(buf_writer *reply, int16_t version, int port, const char *topic, const uint8_t *topic_id,
+                         int32_t partitions);
+
+/* A FindCoordinator response body naming node 1 at 127.0.0.1:`port` as the
+ * coordinator of group `key` (every version: v4+ as a list of one). */
+void mock_write_find_coordinator(buf_writer *reply, int16_t version, int port, const char *key);
+
 #endif

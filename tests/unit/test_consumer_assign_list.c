@@ -33,52 +33,6 @@ static struct {
     atomic_int fetched_parts;    /* partitions named by the latest OffsetFetch */
 } sc;
 
-static void write_metadata(buf_writer *reply, int16_t version)
-{
-    proto_metadata_response r;
-    proto_metadata_response_init(&r);
-    proto_metadata_response_broker br;
-    proto_metadata_response_broker_init(&br);
-    br.node_id = 1;
-    br.host = buf_slice_of("127.0.0.1", 9);
-    br.port = sc.port;
-    int32_t replicas[1] = {1};
-    proto_metadata_response_partition parts[N_PARTS];
-    for (int i = 0; i < N_PARTS; i++) {
-        proto_metadata_response_partition_init(&parts[i]);
-        parts[i].partition_index = i;
-        parts[i].leader_id = 1;
-        parts[i].replica_nodes = parts[i].isr_nodes = replicas;
-        parts[i].replica_nodes_count = parts[i].isr_nodes_count = 1;
-    }
-    proto_metadata_response_topic topic;
-    proto_metadata_response_topic_init(&topic);
-    topic.name = buf_slice_of("t", 1);
-    topic.partitions = parts;
-    topic.partitions_count = N_PARTS;
-    r.brokers = &br;
-    r.brokers_count = 1;
-    r.topics = &topic;
-    r.topics_count = 1;
-    r.controller_id = 1;
-    (void)proto_metadata_response_encode(reply, version, &r);
-}
-
-static void write_coordinator(buf_writer *reply, int16_t version)
-{
-    proto_find_coordinator_response r;
-    proto_find_coordinator_response_init(&r);
-    proto_find_coordinator_response_coordinator co;
-    proto_find_coordinator_response_coordinator_init(&co);
-    co.key = buf_slice_of("g", 1);
-    co.node_id = r.node_id = 1;
-    co.host = r.host = buf_slice_of("127.0.0.1", 9);
-    co.port = r.port = sc.port;
-    r.coordinators = &co;
-    r.coordinators_count = 1;
-    (void)proto_find_coordinator_response_encode(reply, version, &r);
-}
-
 /* Every requested partition p of "t" is committed at 10p + 1, except the
  * last (none stored). */
 static mock_action on_offset_fetch(mock_request *req, buf_writer *reply)
@@ -121,10 +75,10 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
         mock_write_api_versions(reply, req->version);
         return MOCK_REPLY;
     case PROTO_API_METADATA:
-        write_metadata(reply, req->version);
+        mock_write_metadata(reply, req->version, sc.port, "t", NULL, N_PARTS);
         return MOCK_REPLY;
     case PROTO_API_FIND_COORDINATOR:
-        write_coordinator(reply, req->version);
+        mock_write_find_coordinator(reply, req->version, sc.port, "g");
         return MOCK_REPLY;
     case PROTO_API_OFFSET_FETCH:
         return on_offset_fetch(req, reply);

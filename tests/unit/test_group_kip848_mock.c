@@ -56,54 +56,6 @@ static struct {
     atomic_bool revoked;  /* set by the application's REVOKED callback */
 } m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void write_metadata(buf_writer *reply, int16_t version)
-{
-    proto_metadata_response r;
-    proto_metadata_response_init(&r);
-    proto_metadata_response_broker br;
-    proto_metadata_response_broker_init(&br);
-    br.node_id = 1;
-    br.host = buf_slice_of("127.0.0.1", 9);
-    br.port = m.port;
-    int32_t replicas[1] = {1};
-    proto_metadata_response_partition parts[2];
-    for (int i = 0; i < 2; i++) {
-        proto_metadata_response_partition_init(&parts[i]);
-        parts[i].partition_index = i;
-        parts[i].leader_id = 1;
-        parts[i].replica_nodes = parts[i].isr_nodes = replicas;
-        parts[i].replica_nodes_count = parts[i].isr_nodes_count = 1;
-    }
-    proto_metadata_response_topic topic;
-    proto_metadata_response_topic_init(&topic);
-    topic.name = buf_slice_of("t", 1);
-    memcpy(topic.topic_id, TOPIC_ID, 16);
-    topic.partitions = parts;
-    topic.partitions_count = 2;
-    r.brokers = &br;
-    r.brokers_count = 1;
-    r.topics = &topic;
-    r.topics_count = 1;
-    r.controller_id = 1;
-    (void)proto_metadata_response_encode(reply, version, &r);
-}
-
-static mock_action on_find(mock_request *req, buf_writer *reply)
-{
-    proto_find_coordinator_response r;
-    proto_find_coordinator_response_init(&r);
-    proto_find_coordinator_response_coordinator co;
-    proto_find_coordinator_response_coordinator_init(&co);
-    co.key = buf_slice_of("g", 1);
-    co.node_id = r.node_id = 1;
-    co.host = r.host = buf_slice_of("127.0.0.1", 9);
-    co.port = r.port = m.port;
-    r.coordinators = &co;
-    r.coordinators_count = 1;
-    (void)proto_find_coordinator_response_encode(reply, req->version, &r);
-    return MOCK_REPLY;
-}
-
 /* Offset 0 committed for every partition asked. */
 static mock_action on_offset_fetch(mock_request *req, buf_writer *reply)
 {
@@ -235,10 +187,11 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
         mock_write_api_versions(reply, req->version);
         return MOCK_REPLY;
     case PROTO_API_METADATA:
-        write_metadata(reply, req->version);
+        mock_write_metadata(reply, req->version, m.port, "t", TOPIC_ID, 2);
         return MOCK_REPLY;
     case PROTO_API_FIND_COORDINATOR:
-        return on_find(req, reply);
+        mock_write_find_coordinator(reply, req->version, m.port, "g");
+        return MOCK_REPLY;
     case PROTO_API_CONSUMER_GROUP_HEARTBEAT:
         return on_heartbeat(req, reply);
     case PROTO_API_OFFSET_FETCH:

@@ -49,50 +49,6 @@ typedef struct script {
 
 static script sc;
 
-static void write_metadata(buf_writer *reply, int16_t version)
-{
-    proto_metadata_response r;
-    proto_metadata_response_init(&r);
-    proto_metadata_response_broker br;
-    proto_metadata_response_broker_init(&br);
-    br.node_id = 1;
-    br.host = buf_slice_of("127.0.0.1", 9);
-    br.port = sc.port;
-    int32_t replicas[1] = {1};
-    proto_metadata_response_partition part;
-    proto_metadata_response_partition_init(&part);
-    part.leader_id = 1;
-    part.replica_nodes = part.isr_nodes = replicas;
-    part.replica_nodes_count = part.isr_nodes_count = 1;
-    proto_metadata_response_topic topic;
-    proto_metadata_response_topic_init(&topic);
-    topic.name = buf_slice_of("t", 1);
-    topic.partitions = &part;
-    topic.partitions_count = 1;
-    r.brokers = &br;
-    r.brokers_count = 1;
-    r.topics = &topic;
-    r.topics_count = 1;
-    r.controller_id = 1;
-    (void)proto_metadata_response_encode(reply, version, &r);
-}
-
-static mock_action on_find(mock_request *req, buf_writer *reply)
-{
-    proto_find_coordinator_response r;
-    proto_find_coordinator_response_init(&r);
-    proto_find_coordinator_response_coordinator co;
-    proto_find_coordinator_response_coordinator_init(&co);
-    co.key = buf_slice_of("g", 1);
-    co.node_id = r.node_id = 1;
-    co.host = r.host = buf_slice_of("127.0.0.1", 9);
-    co.port = r.port = sc.port;
-    r.coordinators = &co;
-    r.coordinators_count = 1;
-    (void)proto_find_coordinator_response_encode(reply, req->version, &r);
-    return MOCK_REPLY;
-}
-
 static mock_action on_join(mock_request *req, buf_writer *reply)
 {
     atomic_fetch_add(&sc.joins, 1);
@@ -245,9 +201,11 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
         mock_write_api_versions(reply, req->version);
         return MOCK_REPLY;
     case PROTO_API_METADATA:
-        write_metadata(reply, req->version);
+        mock_write_metadata(reply, req->version, sc.port, "t", NULL, 1);
         return MOCK_REPLY;
-    case PROTO_API_FIND_COORDINATOR: return on_find(req, reply);
+    case PROTO_API_FIND_COORDINATOR:
+        mock_write_find_coordinator(reply, req->version, sc.port, "g");
+        return MOCK_REPLY;
     case PROTO_API_JOIN_GROUP: return on_join(req, reply);
     case PROTO_API_SYNC_GROUP: return on_sync(req, reply);
     case PROTO_API_HEARTBEAT: return on_heartbeat(req, reply);

@@ -190,51 +190,6 @@ typedef struct script {
 
 static script sc;
 
-static void write_metadata(buf_writer *reply, int16_t version)
-{
-    proto_metadata_response r;
-    proto_metadata_response_init(&r);
-    proto_metadata_response_broker br;
-    proto_metadata_response_broker_init(&br);
-    br.node_id = 1;
-    br.host = buf_slice_of("127.0.0.1", 9);
-    br.port = sc.port;
-    int32_t replicas[1] = {1};
-    proto_metadata_response_partition part;
-    proto_metadata_response_partition_init(&part);
-    part.leader_id = 1;
-    part.replica_nodes = part.isr_nodes = replicas;
-    part.replica_nodes_count = part.isr_nodes_count = 1;
-    proto_metadata_response_topic topic;
-    proto_metadata_response_topic_init(&topic);
-    topic.name = buf_slice_of("t", 1);
-    memcpy(topic.topic_id, TOPIC_ID, 16);
-    topic.partitions = &part;
-    topic.partitions_count = 1;
-    r.brokers = &br;
-    r.brokers_count = 1;
-    r.topics = &topic;
-    r.topics_count = 1;
-    r.controller_id = 1;
-    (void)proto_metadata_response_encode(reply, version, &r);
-}
-
-static mock_action on_find(mock_request *req, buf_writer *reply)
-{
-    proto_find_coordinator_response r;
-    proto_find_coordinator_response_init(&r);
-    proto_find_coordinator_response_coordinator co;
-    proto_find_coordinator_response_coordinator_init(&co);
-    co.key = buf_slice_of("g", 1);
-    co.node_id = r.node_id = 1;
-    co.host = r.host = buf_slice_of("127.0.0.1", 9);
-    co.port = r.port = sc.port;
-    r.coordinators = &co;
-    r.coordinators_count = 1;
-    (void)proto_find_coordinator_response_encode(reply, req->version, &r);
-    return MOCK_REPLY;
-}
-
 /* Group "classic": two members, the second's assignment is garbage.
  * "kip848": not a classic group. Anything else: not found. */
 static mock_action on_describe(mock_request *req, buf_writer *reply)
@@ -355,8 +310,10 @@ static mock_action handler(void *arg, mock_request *req, buf_writer *reply)
     (void)arg;
     switch (req->api_key) {
     case PROTO_API_API_VERSIONS: mock_write_api_versions(reply, req->version); return MOCK_REPLY;
-    case PROTO_API_METADATA: write_metadata(reply, req->version); return MOCK_REPLY;
-    case PROTO_API_FIND_COORDINATOR: return on_find(req, reply);
+    case PROTO_API_METADATA: mock_write_metadata(reply, req->version, sc.port, "t", TOPIC_ID, 1); return MOCK_REPLY;
+    case PROTO_API_FIND_COORDINATOR:
+        mock_write_find_coordinator(reply, req->version, sc.port, "g");
+        return MOCK_REPLY;
     case PROTO_API_DESCRIBE_GROUPS: return on_describe(req, reply);
     case PROTO_API_CONSUMER_GROUP_DESCRIBE: return on_cg_describe(req, reply);
     case PROTO_API_OFFSET_FETCH: return on_offset_fetch(req, reply);
