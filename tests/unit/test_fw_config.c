@@ -224,7 +224,8 @@ Test(fw_config, env_in_a_file_reaches_every_scalar)
     const char *text = "cluster: { bootstrap: \"${GREGOR_T_BOOT}\" }\n"
                        "pipelines:\n"
                        "  - { name: p, group: \"g-${GREGOR_T_UNSET_Q:-dev}\", topics: [in], handler: h,\n"
-                       "      threads: \"${GREGOR_T_THREADS}\", \"${GREGOR_T_KEY}\": key, params: { cost: \"$$3\" } }\n";
+                       "      threads: \"${GREGOR_T_THREADS}\", \"${GREGOR_T_KEY}\": key, params: { cost: \"$$3\" },\n"
+                       "      dead_letter: \"${GREGOR_T_UNSET_Q:-}\", dead_letter_producer: default }\n";
     unsetenv("GREGOR_T_UNSET_Q");
     fw_diags d;
     fw_diags_init(&d);
@@ -236,6 +237,7 @@ Test(fw_config, env_in_a_file_reaches_every_scalar)
     cr_assert_eq(cfg->pipelines[0].threads, 8);
     cr_assert_eq(cfg->pipelines[0].ordering, FW_ORDER_KEY);
     cr_assert_str_eq(kv(&cfg->pipelines[0].params, "cost"), "$3");
+    cr_assert_null(cfg->pipelines[0].dead_letter); /* empty: none */
     fw_config_free(cfg);
     fw_diags_fini(&d);
 }
