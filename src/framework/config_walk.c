@@ -244,6 +244,10 @@ static bool hostport_ok(const char *e, size_t len)
 
 static void check_bootstrap(fw_walk *w, const fw_loc *loc, const char *list)
 {
+    if (!list[strspn(list, " ,")]) {
+        fw_walk_error(w, loc, "'bootstrap' names no broker: expected host:port (or a list of them)");
+        return;
+    }
     for (const char *p = list; *p;) {
         size_t len = strcspn(p, ",");
         const char *e = p;
