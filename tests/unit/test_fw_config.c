@@ -400,6 +400,22 @@ Test(fw_config_bad, several_errors_all_reported)
               {"15:18", "'dead_letter': topic name 'bad topic' may only have letters, digits"});
 }
 
+Test(fw_config_bad, errors_past_100_are_counted_in_one_line)
+{
+    char text[16384] = "";
+    for (int i = 0; i < 1000; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "k%d: 1\n", i);
+    fw_diags d;
+    fw_diags_init(&d);
+    fw_config *cfg = NULL;
+    cr_assert_eq(fw_config_parse("m.yaml", text, strlen(text), &cfg, &d), GREGOR_ERR_CONFIG);
+    cr_assert_eq(d.n, 101);
+    cr_assert_str_eq(d.msgs[0], "m.yaml:1:1: unknown key 'k0'; expected one of: cluster, plugins, producers, "
+                                "shutdown_timeout_ms, pipelines");
+    cr_assert_str_eq(d.msgs[100], "m.yaml: more than 100 errors; the rest are not shown");
+    fw_diags_fini(&d);
+}
+
 Test(fw_config_bad, unreadable_file)
 {
     fw_diags d;
