@@ -4,6 +4,8 @@
  * loaded with dlopen. Each test runs in its own process, so what one
  * registers is not seen by the next. */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -174,6 +176,44 @@ Test(registry, plugin_without_handlers_is_an_error)
     char errstr[512] = "";
     cr_assert_eq(fw_registry_load_plugin(PLUGIN("empty_plugin"), errstr, sizeof errstr), GREGOR_ERR_INVALID_ARG);
     cr_assert(strstr(errstr, "empty_plugin.so registers no handler"), "%s", errstr);
+}
+
+/* Registers 50 handlers named tN_i and looks each up, and the built-ins. */
+static void *register_many(void *arg)
+{
+    static char names[4][50][16];
+    static gregor_handler hs[4][50];
+    int t = (int)(intptr_t)arg;
+    char errstr[256];
+    if (t == 3 && fw_registry_load_plugin(PLUGIN("upper_plugin"), errstr, sizeof errstr) != GREGOR_OK)
+        return (void *)1;
+    for (int i = 0; i < 50; i++) {
+        snprintf(names[t][i], sizeof names[t][i], "t%d_%d", t, i);
+        hs[t][i] = (gregor_handler){.name = names[t][i], .handle = nothing};
+        if (gregor_handler_register(&hs[t][i]) != GREGOR_OK || fw_registry_find(names[t][i])->handle != nothing ||
+            !fw_registry_find("split_words"))
+            return (void *)1;
+        char buf[64];
+        fw_registry_names(buf, sizeof buf);
+    }
+    return NULL;
+}
+
+Test(registry, concurrent_registrations_lookups_and_loads)
+{
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++)
+        cr_assert_eq(pthread_create(&th[t], NULL, register_many, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < 4; t++) {
+        void *res;
+        cr_assert_eq(pthread_join(th[t], &res), 0);
+        cr_assert_null(res, "thread %d failed", t);
+    }
+    size_t n = 0;
+    while (fw_registry_at(n, NULL))
+        n++;
+    cr_assert_eq(n, 5 + 200 + 1);
+    cr_assert(fw_registry_find("upper"));
 }
 
 /* ------------------------------------------------------------ resolve */
