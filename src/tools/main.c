@@ -9,6 +9,7 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"run", cmd_run, "run the pipelines of a YAML file: group members, worker threads, handlers, outputs"},
     {"metadata", cmd_metadata, "brokers, topics, partitions, leaders and API versions of a cluster"},
     {"config", cmd_config, "list every client option with its default"},
     {"produce", cmd_produce, "produce lines of stdin or files to a topic (kcat -P flags)"},
