@@ -215,10 +215,10 @@ static void handle(rd_kafka_topic_t *out, const rd_kafka_message_t *m, long slee
     uint64_t seq = tracker_push(&tracks[m->partition], m->offset);
     void *opaque = (void *)(uintptr_t)(((uint64_t)m->partition << SEQ_BITS) | seq);
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(producer, RD_KAFKA_V_RKT(out), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                                  RD_KAFKA_V_KEY(m->key, m->key_len),
-                                                  RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_OPAQUE(opaque),
-                                                  RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(producer, RD_KAFKA_V_RKT(out), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+                              RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             return;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -335,7 +335,8 @@ int main(int argc, char **argv)
     if (!rc)
         printf("client=librdkafka sleep_us=%ld msgs=%lld bytes=%lld secs=%.3f join_s=%.3f msgs_per_s=%.0f "
                "mb_per_s=%.2f cpu_s=%.3f cpu_s_per_million=%.3f\n",
-               sleep_us, n_done, bytes_done, secs, t_joined, n_done / run, bytes_done / 1e6 / run, cpu, cpu * 1e6 / n_done);
+               sleep_us, n_done, bytes_done, secs, t_joined, n_done / run, bytes_done / 1e6 / run, cpu,
+               cpu * 1e6 / n_done);
     /* Close: flush what is in flight, store and commit it, leave the group. */
     rd_kafka_flush(producer, 30000);
     store_offsets();
