@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/config.h"
 #include "framework/pipeline.h"
 #include "framework/supervisor.h"
 #include "util/clock.h"
@@ -26,7 +27,9 @@ struct fw_supervisor {
     /* The producers' own client: a broker serves one connection's requests
      * in order, so a Produce on the members' data connection would wait
      * behind their long-poll Fetch (up to fetch_max_wait_ms), and every
-     * emit's delivery with it. */
+     * emit's delivery with it. Like a producer's own client, it lets the
+     * broker create missing output topics unless the cluster map says
+     * allow_auto_create_topics: false. */
     gregor_client *producer_client;
     fw_named_producer *producers;
     size_t n_producers;
@@ -119,6 +122,8 @@ gregor_err fw_supervisor_new(const fw_config *cfg, fw_supervisor **out, char *er
     if (!cc)
         goto out_fail;
     err = gregor_client_new(cc, &s->client, e, sizeof e);
+    if (!err && !config_is_set(cc, "allow_auto_create_topics"))
+        err = gregor_config_set(cc, "allow_auto_create_topics", "true", e, sizeof e);
     if (!err)
         err = gregor_client_new(cc, &s->producer_client, e, sizeof e);
     gregor_config_destroy(cc);
