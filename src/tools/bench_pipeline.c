@@ -14,7 +14,9 @@
  * leave: outside the measurement). The handler is `bench_sleep`, defined
  * here: it sleeps sleep_us (none by default) and emits the input's key and
  * value to output 0, the same work as bench/rdkafka_pipeline_bench.c's
- * loop; --handler runs another registered one (e.g. passthrough).
+ * loop; --handler runs another registered one (e.g. passthrough). It is
+ * registered when the benchmark runs, not from a constructor, so that the
+ * other commands (`gregor handlers`, `check`, `run`) do not list it.
  *
  * As there, the clock and the CPU count (user+sys of the whole process)
  * start before the supervisor is built, join_s is the time to the first
@@ -78,7 +80,16 @@ static const gregor_handler bench_sleep_handler = {
     .init = sleep_init,
     .description = "gregor bench pipeline's handler: sleeps params.sleep_us, copies key and value to output 0",
 };
-GREGOR_HANDLER_DEFINE(bench_sleep_handler);
+/* Registers bench_sleep once; false (with the error printed) when the name
+ * is taken. */
+static bool register_bench_sleep(void)
+{
+    const gregor_handler *h = fw_registry_find(bench_sleep_handler.name);
+    if ((h && h->handle == bench_sleep) || gregor_handler_register(&bench_sleep_handler) == GREGOR_OK)
+        return true;
+    tool_error("bench pipeline", "cannot register the handler %s", bench_sleep_handler.name);
+    return false;
+}
 
 /* ------------------------------------------------------------ the config */
 
@@ -453,6 +464,8 @@ int tool_bench_pipeline(int argc, char **argv)
         usage(stderr);
         return TOOL_EXIT_USAGE;
     }
+    if (!register_bench_sleep())
+        return TOOL_EXIT_FAIL;
     for (int i = 0; i < o.n_threads; i++) {
         int rc = run_one(&o, o.threads[i]);
         if (rc != TOOL_EXIT_OK)
