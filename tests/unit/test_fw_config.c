@@ -471,7 +471,10 @@ Test(fw_config_bad, odd_yaml_is_an_error_not_a_crash)
      * would copy out to more than YT_MAX_VALUES values. */
     const char cyclic[] = "pipelines: [{name: a, group: g, topics: &t [x, *t], handler: h}]\n";
     cr_assert_eq(parse_errors(cyclic, strlen(cyclic), first, sizeof first), 1);
-    cr_assert_str_eq(first, "o.yaml:1:41: an alias inside the node it names (a cycle)");
+    cr_assert_str_eq(first, "o.yaml:1:48: an alias inside the node it names (a cycle)");
+    const char undefined[] = "pipelines: [{name: a, group: g, topics: *t, handler: h}]\n";
+    cr_assert_eq(parse_errors(undefined, strlen(undefined), first, sizeof first), 1);
+    cr_assert_str_eq(first, "o.yaml:1:41: alias '*t' names no anchor defined before it");
     char laughs[2000] = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
     for (char c = 'b'; c <= 'f'; c++) /* 10^6 values */
         snprintf(laughs + strlen(laughs), sizeof laughs - strlen(laughs),
@@ -485,11 +488,25 @@ Test(fw_config_bad, odd_yaml_is_an_error_not_a_crash)
     for (int i = 0; i < 1025; i++)
         strcat(big, "1,");
     strcat(big, "]]\n");
-    cr_assert_eq(parse_errors(big, strlen(big), first, sizeof first), 2); /* and: not a pipeline */
+    cr_assert_eq(parse_errors(big, strlen(big), first, sizeof first), 1);
     cr_assert_str_eq(first, "o.yaml:1:13: a list or map with more than 1024 entries");
     const char dup[] = "pipelines: [{name: a, group: g, topics: [t], handler: h, threads: 2, threads: 3}]\n";
     cr_assert_eq(parse_errors(dup, strlen(dup), first, sizeof first), 1);
     cr_assert_str_eq(first, "o.yaml:1:70: 'threads' is given twice (first at 1:58)");
+}
+
+/* libyaml's scanner is quadratic in the nesting it has read: a megabyte of
+ * '[' must be refused at the 65th (minutes of parsing otherwise). */
+Test(fw_config_bad, a_megabyte_of_brackets_stops_at_the_limit)
+{
+    size_t len = 1 << 20;
+    char *text = malloc(len);
+    cr_assert_not_null(text);
+    memset(text, '[', len);
+    char first[1024];
+    cr_assert_eq(parse_errors(text, len, first, sizeof first), 1);
+    cr_assert_str_eq(first, "o.yaml:1:65: lists and maps nested more than 64 deep");
+    free(text);
 }
 
 Test(fw_config, nearest_name)
