@@ -156,7 +156,7 @@ Test(fw_config, minimal_file_takes_the_defaults)
     cr_assert_null(p->dead_letter);
     cr_assert_str_eq(p->dead_letter_producer, "default");
     cr_assert_eq(p->commit_interval_ms, 1000);
-    cr_assert_eq(p->max_in_flight_messages, 1000);
+    cr_assert_eq(p->max_in_flight_messages, 10000);
     cr_assert_eq(p->max_in_flight_bytes, 4 << 20);
     cr_assert_eq(p->drain_timeout_ms, 30000);
     cr_assert_eq(p->consumer.n, 0);
