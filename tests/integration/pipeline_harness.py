@@ -375,12 +375,22 @@ def admin(bootstrap):
     return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
 
 
-def committed(bootstrap, group):
-    """{(topic, partition): offset} the group has committed (empty if none)."""
+def committed(bootstrap, group, timeout_s=30):
+    """{(topic, partition): offset} the group has committed (empty if none).
+    Retries while the coordinator is not available (a fresh cluster creates
+    its offsets topic on the first FindCoordinator; a broker restarting)."""
+    from kafka.errors import KafkaError
+    deadline = time.monotonic() + timeout_s
     a = admin(bootstrap)
     try:
-        offsets = a.list_group_offsets({group: None}).get(group, {})
-        return {(tp.topic, tp.partition): om.offset for tp, om in offsets.items() if om.offset >= 0}
+        while True:
+            try:
+                offsets = a.list_group_offsets({group: None}).get(group, {})
+                return {(tp.topic, tp.partition): om.offset for tp, om in offsets.items() if om.offset >= 0}
+            except KafkaError as e:
+                if not getattr(e, "retriable", False) or time.monotonic() > deadline:
+                    raise HarnessError(f"committed offsets of group {group}: {e!r}") from e
+                time.sleep(0.5)
     finally:
         a.close()
 
@@ -390,8 +400,17 @@ def group_exists(bootstrap, group):
     a = admin(bootstrap)
     try:
         listed = a.list_groups()
-        names = [g[0] if isinstance(g, tuple) else getattr(g, "group_id", g) for g in listed]
+        names = [g["group_id"] if isinstance(g, dict) else g[0] if isinstance(g, tuple) else g for g in listed]
         return group in names
+    finally:
+        a.close()
+
+
+def coordinator(bootstrap, group):
+    """The node id of `group`'s coordinator (FindCoordinator)."""
+    a = admin(bootstrap)
+    try:
+        return a._manager.run(a._find_coordinator_id, group)
     finally:
         a.close()
 
