@@ -181,6 +181,19 @@ gregor_err gregor_handler_register(const gregor_handler *h) GREGOR_MUST_CHECK;
         gregor_handler_register_at_load(&(VAR), __FILE__);                                                      \
     }
 
+/* ------------------------------------------------------------ running */
+
+/* Runs the pipelines of the YAML file `path` in this process as
+ * `gregor run PATH` does, until SIGTERM or SIGINT (graceful: drain, commit,
+ * leave the groups, flush; a second signal exits at once with status 130)
+ * or a fatal error. Handlers registered by the program (GREGOR_HANDLER) are
+ * found by name. Call it from the main thread before other threads exist:
+ * it blocks SIGTERM and SIGINT in the calling thread, so that the threads it
+ * starts inherit that, and handles them on a thread of its own. Progress
+ * and errors (config errors located FILE:LINE:COL) go to stderr. Returns OK
+ * after a clean stop, STATE otherwise. */
+gregor_err gregor_run(const char *path) GREGOR_MUST_CHECK;
+
 /* Used by the macros: registers from a constructor, where no error can be
  * returned; a failure (a duplicate name) is kept and reported by the
  * framework when it resolves handlers, naming `origin`. */

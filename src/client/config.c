@@ -58,7 +58,7 @@ static bool name_in_list(const char *name, const char *list)
     return false;
 }
 
-static int find_option(const char *name)
+int config_option_find(const char *name)
 {
     for (size_t i = 0; i < config_option_count; i++)
         if (!strcmp(config_options[i].name, name) || name_in_list(name, config_options[i].aliases))
@@ -132,7 +132,7 @@ gregor_err gregor_config_set(gregor_config *c, const char *name, const char *val
         snprintf(errstr, errstr_size, "option name and value are required");
         return GREGOR_ERR_CONFIG;
     }
-    int i = find_option(name);
+    int i = config_option_find(name);
     if (i < 0) {
         snprintf(errstr, errstr_size, "unknown option '%s' (gregor config list shows them all)", name);
         return GREGOR_ERR_CONFIG;
@@ -149,7 +149,7 @@ gregor_err gregor_config_set(gregor_config *c, const char *name, const char *val
 
 const char *gregor_config_get(const gregor_config *c, const char *name)
 {
-    int i = find_option(name);
+    int i = config_option_find(name);
     if (i < 0)
         return NULL;
     return c->values[i] ? c->values[i] : config_options[i].default_value;
@@ -189,7 +189,7 @@ bool config_bool(const gregor_config *c, const char *name)
 
 bool config_is_set(const gregor_config *c, const char *name)
 {
-    int i = find_option(name);
+    int i = config_option_find(name);
     assert(i >= 0);
     return c->values[i] != NULL;
 }

@@ -32,6 +32,10 @@ typedef struct config_option {
 extern const config_option config_options[];
 extern const size_t config_option_count;
 
+/* The index in config_options[] of option `name` (canonical or an alias),
+ * or -1 when there is none. */
+int config_option_find(const char *name);
+
 /* Getters by canonical name; the name must be in the table (asserted). */
 const char *config_str(const gregor_config *cfg, const char *name);
 int64_t config_int(const gregor_config *cfg, const char *name);

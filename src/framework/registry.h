@@ -23,9 +23,26 @@ const gregor_handler *fw_registry_find(const char *name);
  * (NUL-terminated, truncated to size). */
 void fw_registry_names(char *buf, size_t size);
 
-/* Loads the plugin at `path` (dlopen; its constructors register its
- * handlers). IO with errstr (dlerror's text) when it cannot be loaded;
- * INVALID_ARG when a handler in it clashes with one registered before. */
+/* The i-th registered handler in name order (0-based), NULL past the last.
+ * *plugin (when not NULL) is set to the path of the plugin that registered
+ * it, or NULL for one built into the program. For `gregor handlers`. */
+const gregor_handler *fw_registry_at(size_t i, const char **plugin);
+
+/* The i-th problem kept from a registration that could not return an error
+ * (GREGOR_HANDLER in a constructor): a name registered twice (both origins
+ * named; the first registration is the one used) or a handler without a
+ * name or function. Returns the text (valid for the life of the process)
+ * and sets *name to the handler's name (NULL when it had none); NULL past
+ * the last. */
+const char *fw_registry_problem(size_t i, const char **name);
+
+/* Loads the plugin at `path` (dlopen RTLD_NOW | RTLD_LOCAL; its
+ * constructors register its handlers; a path without '/' is taken in the
+ * current directory, not searched). Loading the same object again does
+ * nothing. IO with errstr (dlerror's text) when it cannot be loaded;
+ * INVALID_ARG when a handler in it clashes with one registered before, or
+ * when it registers no handler (as a plugin linked with -lgregor would,
+ * into its own copy of the registry). Never unloaded. */
 gregor_err fw_registry_load_plugin(const char *path, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
 
 /* Resolves every pipeline's handler: loads the config's plugins and each

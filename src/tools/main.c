@@ -9,12 +9,14 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"run", cmd_run, "run the pipelines of a YAML file: group members, worker threads, handlers, outputs"},
     {"metadata", cmd_metadata, "brokers, topics, partitions, leaders and API versions of a cluster"},
     {"config", cmd_config, "list every client option with its default"},
     {"produce", cmd_produce, "produce lines of stdin or files to a topic (kcat -P flags)"},
     {"consume", cmd_consume, "print messages of a topic (kcat -C flags), from any offset or a group's"},
     {"offsets", cmd_offsets, "a group's committed offsets, log ends and lag; --reset-to moves them"},
     {"groups", cmd_groups, "consumer groups: state, members, what each owns, committed offsets and lag"},
+    {"handlers", cmd_handlers, "the handlers pipelines can name (built in, and of plugins with -p)"},
     {"bench", cmd_bench, "benchmarks: bench produce"},
 };
 

@@ -1,0 +1,166 @@
+/* framework/run.c — `gregor run FILE` as a function (gregor_run() for
+ * programs that embed the framework, and src/tools/cmd_run.c): load and
+ * validate the file, resolve handlers, start the supervisor, and turn
+ * SIGTERM / SIGINT into a graceful stop (a second one exits at once).
+ *
+ * Signals: SIGTERM, SIGINT and the internal wake-up SIGUSR2 are blocked in
+ * the calling thread before any thread is created, so every thread inherits
+ * the mask and only the signal thread (sigwait) receives them. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "framework/config.h"
+#include "framework/registry.h"
+#include "framework/run.h"
+#include "framework/supervisor.h"
+#include "util/clock.h"
+#include "util/errstr.h"
+
+typedef struct signal_ctx {
+    fw_supervisor *sup;
+    sigset_t set;
+    volatile sig_atomic_t done;
+    int signals;             /* received so far (signal thread only) */
+    pthread_mutex_t lock;
+    int64_t stop_at_ms;      /* when the first signal came, -1 before (lock) */
+} signal_ctx;
+
+static void *signal_main(void *arg)
+{
+    signal_ctx *sc = arg;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sc->set, &sig))
+            continue;
+        if (sc->done)
+            return NULL;
+        if (sig == SIGUSR2)
+            continue;
+        if (++sc->signals > 1) {
+            static const char msg[] = "gregor run: second signal: exiting now\n";
+            if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+                /* nothing more can be said */
+            }
+            _exit(130);
+        }
+        fprintf(stderr, "gregor run: %s: stopping (drain, commit, leave the groups; again to exit at once)\n",
+                sig == SIGINT ? "SIGINT" : "SIGTERM");
+        pthread_mutex_lock(&sc->lock);
+        sc->stop_at_ms = clock_mono_ms();
+        pthread_mutex_unlock(&sc->lock);
+        fw_supervisor_stop(sc->sup);
+    }
+}
+
+static void print_stats(fw_supervisor *s)
+{
+    fw_pipeline_stats st[64];
+    size_t n = fw_supervisor_stats(s, st, 64);
+    for (size_t i = 0; i < n && i < 64; i++)
+        fprintf(stderr,
+                "gregor run: stats %s consumed=%llu processed=%llu emitted=%llu delivered=%llu retried=%llu "
+                "dead_lettered=%llu commits=%llu partitions=%llu stopped_partitions=%llu queued_bytes=%llu\n",
+                st[i].name, (unsigned long long)st[i].consumed, (unsigned long long)st[i].processed,
+                (unsigned long long)st[i].emitted, (unsigned long long)st[i].delivered,
+                (unsigned long long)st[i].retried, (unsigned long long)st[i].dead_lettered,
+                (unsigned long long)st[i].commits, (unsigned long long)st[i].partitions,
+                (unsigned long long)st[i].stopped_partitions, (unsigned long long)st[i].queued_bytes);
+}
+
+static void print_diags(const fw_diags *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        fprintf(stderr, "%s\n", d->msgs[i]);
+}
+
+int fw_run_file(const char *path, const fw_run_options *opt)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+
+    int rc = 1;
+    fw_diags diags;
+    fw_diags_init(&diags);
+    fw_config *cfg = NULL;
+    fw_supervisor *sup = NULL;
+    char err[1024];
+    if (fw_config_load(path, &cfg, &diags) != GREGOR_OK || fw_registry_resolve(cfg, &diags) != GREGOR_OK) {
+        print_diags(&diags);
+        fprintf(stderr, "gregor run: %s: %zu error%s; nothing was started\n", path, diags.n, diags.n == 1 ? "" : "s");
+        goto out;
+    }
+    if (fw_supervisor_new(cfg, &sup, err, sizeof err) != GREGOR_OK) {
+        fprintf(stderr, "gregor run: %s: %s; nothing was started\n", path, err);
+        goto out;
+    }
+    signal_ctx sc = {.sup = sup, .set = set, .stop_at_ms = -1};
+    pthread_mutex_init(&sc.lock, NULL);
+    pthread_t sig_thread;
+    if (pthread_create(&sig_thread, NULL, signal_main, &sc)) {
+        fprintf(stderr, "gregor run: cannot start the signal thread\n");
+        pthread_mutex_destroy(&sc.lock);
+        goto out;
+    }
+    if (fw_supervisor_start(sup, opt && opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms : 15000, err,
+                            sizeof err) != GREGOR_OK) {
+        fprintf(stderr, "gregor run: %s; nothing was consumed\n", err);
+    } else {
+        char names[512];
+        size_t off = 0;
+        names[0] = '\0';
+        for (size_t i = 0; i < cfg->n_pipelines && off < sizeof names; i++)
+            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "", cfg->pipelines[i].name);
+        fprintf(stderr, "gregor run: %zu pipeline%s started: %s\n", cfg->n_pipelines,
+                cfg->n_pipelines == 1 ? "" : "s", names);
+        int32_t tick = opt && opt->stats_ms > 0 ? opt->stats_ms : 500;
+        for (;;) {
+            gregor_err w = fw_supervisor_wait(sup, tick, err, sizeof err);
+            if (w == GREGOR_OK) {
+                rc = 0;
+                break;
+            }
+            if (w != GREGOR_ERR_TIMED_OUT) {
+                fprintf(stderr, "gregor run: %s\n", err);
+                break;
+            }
+            if (opt && opt->stats_ms > 0)
+                print_stats(sup);
+            pthread_mutex_lock(&sc.lock);
+            int64_t stop_at = sc.stop_at_ms;
+            pthread_mutex_unlock(&sc.lock);
+            if (stop_at >= 0 && clock_mono_ms() - stop_at > cfg->shutdown_timeout_ms) {
+                fprintf(stderr, "gregor run: not stopped within shutdown_timeout_ms (%lld); exiting\n",
+                        (long long)cfg->shutdown_timeout_ms);
+                _exit(1);
+            }
+        }
+    }
+    fw_supervisor_destroy(sup);
+    sup = NULL;
+    if (opt && opt->stats_ms > 0)
+        fprintf(stderr, "gregor run: final counters above were the last; the run has ended\n");
+    sc.done = 1;
+    pthread_kill(sig_thread, SIGUSR2);
+    pthread_join(sig_thread, NULL);
+    pthread_mutex_destroy(&sc.lock);
+    if (rc == 0)
+        fprintf(stderr, "gregor run: stopped cleanly\n");
+out:
+    fw_supervisor_destroy(sup);
+    fw_config_free(cfg);
+    fw_diags_fini(&diags);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+gregor_err gregor_run(const char *path)
+{
+    return fw_run_file(path, NULL) == 0 ? GREGOR_OK : GREGOR_ERR_STATE;
+}

@@ -1,0 +1,279 @@
+/* framework/supervisor.c — the pipelines of one config in this process:
+ * one shared client (I/O thread, connections, metadata), the producer pool
+ * (one gregor_producer per named producer, on that client), and the
+ * pipelines (pipeline.c). Stopping is graceful and ordered: members close
+ * (drain, commit, leave), then producers flush what partition_fini emitted,
+ * then handlers' fini run. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "framework/pipeline.h"
+#include "framework/supervisor.h"
+#include "util/clock.h"
+#include "util/errstr.h"
+#include "util/log.h"
+
+typedef struct fw_named_producer {
+    const char *name;
+    gregor_producer *producer;
+} fw_named_producer;
+
+struct fw_supervisor {
+    const fw_config *cfg;
+    gregor_client *client;
+    fw_named_producer *producers;
+    size_t n_producers;
+    fw_pipeline *pipelines;
+    size_t n_pipelines;
+    size_t n_inited;
+    bool started;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    size_t n_done;           /* member threads that ended (lock) */
+    bool stop_requested;     /* (lock) */
+    gregor_err fatal;        /* (lock) */
+    char fatal_text[600];    /* (lock) */
+    fw_event_fn event_fn;
+    void *event_arg;
+};
+
+static void default_event(const char *text, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "gregor run: %s\n", text);
+}
+
+void fw_supervisor_set_event_fn(fw_supervisor *s, fw_event_fn fn, void *arg)
+{
+    s->event_fn = fn ? fn : default_event;
+    s->event_arg = arg;
+}
+
+void fw_supervisor_event(fw_supervisor *s, const char *fmt, ...)
+{
+    char text[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    s->event_fn(text, s->event_arg);
+}
+
+const fw_config *fw_supervisor_config(fw_supervisor *s)
+{
+    return s->cfg;
+}
+
+gregor_producer *fw_supervisor_producer(fw_supervisor *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_producers; i++)
+        if (!strcmp(s->producers[i].name, name))
+            return s->producers[i].producer;
+    return NULL;
+}
+
+void fw_supervisor_fatal(fw_supervisor *s, const char *pipeline, gregor_err err, const char *text)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->fatal) {
+        s->fatal = err ? err : GREGOR_ERR_STATE;
+        snprintf(s->fatal_text, sizeof s->fatal_text, "pipeline %s: %s", pipeline, text);
+    }
+    pthread_mutex_unlock(&s->lock);
+    fw_supervisor_event(s, "pipeline %s: fatal: %s; stopping", pipeline, text);
+    fw_supervisor_stop(s);
+}
+
+void fw_supervisor_member_done(fw_supervisor *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->n_done++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The framework's producer defaults: emits wait for room (backpressure)
+ * instead of failing at once, unless the config says otherwise. */
+static gregor_config *producer_config(const fw_config *cfg, const fw_producer_conf *pc)
+{
+    gregor_config *c = fw_config_client(cfg, &pc->options);
+    if (!c)
+        return NULL;
+    bool block_set = false;
+    for (size_t i = 0; i < cfg->cluster.n; i++)
+        block_set |= !strcmp(cfg->cluster.items[i].key, "block_ms");
+    for (size_t i = 0; i < pc->options.n; i++)
+        block_set |= !strcmp(pc->options.items[i].key, "block_ms");
+    char e[128];
+    if (!block_set && gregor_config_set(c, "block_ms", "60000", e, sizeof e) != GREGOR_OK) {
+        gregor_config_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+gregor_err fw_supervisor_new(const fw_config *cfg, fw_supervisor **out, char *errstr, size_t errstr_size)
+{
+    *out = NULL;
+    fw_supervisor *s = calloc(1, sizeof *s);
+    if (!s)
+        return GREGOR_ERR_NOMEM;
+    s->cfg = cfg;
+    s->event_fn = default_event;
+    pthread_mutex_init(&s->lock, NULL);
+    clock_cond_init(&s->cv);
+    gregor_err err = GREGOR_ERR_NOMEM;
+    char e[512];
+    gregor_config *cc = fw_config_client(cfg, NULL);
+    if (!cc)
+        goto out_fail;
+    err = gregor_client_new(cc, &s->client, e, sizeof e);
+    gregor_config_destroy(cc);
+    if (err) {
+        errstr_set(errstr, errstr_size, "cluster: %s", e);
+        goto out_fail;
+    }
+    err = GREGOR_ERR_NOMEM;
+    s->producers = calloc(cfg->n_producers ? cfg->n_producers : 1, sizeof *s->producers);
+    s->pipelines = calloc(cfg->n_pipelines ? cfg->n_pipelines : 1, sizeof *s->pipelines);
+    if (!s->producers || !s->pipelines)
+        goto out_fail;
+    for (size_t i = 0; i < cfg->n_producers; i++) {
+        gregor_config *pc = producer_config(cfg, &cfg->producers[i]);
+        if (!pc)
+            goto out_fail;
+        s->producers[i].name = cfg->producers[i].name;
+        err = gregor_producer_new_on(s->client, pc, fw_on_delivery, NULL, &s->producers[i].producer, e, sizeof e);
+        gregor_config_destroy(pc);
+        if (err) {
+            errstr_set(errstr, errstr_size, "producer %s: %s", cfg->producers[i].name, e);
+            goto out_fail;
+        }
+        s->n_producers++;
+    }
+    for (size_t i = 0; i < cfg->n_pipelines; i++) {
+        s->n_inited++;
+        err = fw_pipeline_init(&s->pipelines[i], s, &cfg->pipelines[i], s->client, errstr, errstr_size);
+        if (err)
+            goto out_fail;
+    }
+    *out = s;
+    return GREGOR_OK;
+out_fail:
+    if (err == GREGOR_ERR_NOMEM)
+        errstr_set(errstr, errstr_size, "out of memory");
+    fw_supervisor_destroy(s);
+    return err;
+}
+
+gregor_err fw_supervisor_start(fw_supervisor *s, int32_t timeout_ms, char *errstr, size_t errstr_size)
+{
+    const gregor_metadata *md = NULL;
+    char e[512];
+    gregor_err err = gregor_client_metadata(s->client, NULL, 0, timeout_ms, &md, e, sizeof e);
+    if (err) {
+        const char *bootstrap = NULL;
+        for (size_t i = 0; i < s->cfg->cluster.n; i++)
+            if (!strcmp(s->cfg->cluster.items[i].key, "bootstrap"))
+                bootstrap = s->cfg->cluster.items[i].value;
+        errstr_set(errstr, errstr_size, "%s:%d:%d: the cluster at %s cannot be reached: %s", s->cfg->file,
+                   s->cfg->bootstrap_loc.line, s->cfg->bootstrap_loc.col, bootstrap ? bootstrap : "?", e);
+        return err;
+    }
+    gregor_metadata_destroy(md);
+    s->started = true;
+    for (size_t i = 0; i < s->n_pipelines; i++) {
+        err = fw_pipeline_start(&s->pipelines[i], errstr, errstr_size);
+        if (err) {
+            fw_supervisor_stop(s);
+            return err;
+        }
+    }
+    return GREGOR_OK;
+}
+
+void fw_supervisor_stop(fw_supervisor *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->stop_requested = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < s->n_inited; i++)
+        fw_pipeline_stop(&s->pipelines[i]);
+}
+
+gregor_err fw_supervisor_wait(fw_supervisor *s, int32_t timeout_ms, char *errstr, size_t errstr_size)
+{
+    size_t running = 0;
+    for (size_t i = 0; i < s->n_inited; i++)
+        running += s->pipelines[i].member_started;
+    struct timespec ts = clock_deadline_ts(timeout_ms);
+    pthread_mutex_lock(&s->lock);
+    gregor_err err = GREGOR_OK;
+    while (s->n_done < running) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&s->cv, &s->lock);
+        } else if (pthread_cond_timedwait(&s->cv, &s->lock, &ts)) {
+            err = GREGOR_ERR_TIMED_OUT;
+            break;
+        }
+    }
+    if (!err && s->fatal) {
+        err = s->fatal;
+        errstr_set(errstr, errstr_size, "%s", s->fatal_text);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (err == GREGOR_ERR_TIMED_OUT)
+        errstr_set(errstr, errstr_size, "pipelines still running after %d ms", (int)timeout_ms);
+    return err;
+}
+
+void fw_supervisor_destroy(fw_supervisor *s)
+{
+    if (!s)
+        return;
+    fw_supervisor_stop(s);
+    for (size_t i = 0; i < s->n_inited; i++)
+        fw_pipeline_join(&s->pipelines[i]);
+    /* Producers before pipelines: their last delivery reports finish the
+     * pipelines' messages. */
+    int32_t flush_ms = (int32_t)(s->cfg->shutdown_timeout_ms > 0 ? s->cfg->shutdown_timeout_ms : 30000);
+    for (size_t i = 0; i < s->n_producers; i++)
+        if (gregor_producer_flush(s->producers[i].producer, flush_ms) != GREGOR_OK)
+            fw_supervisor_event(s, "producer %s: messages still unacknowledged after %d ms", s->producers[i].name,
+                                (int)flush_ms);
+    for (size_t i = 0; i < s->n_producers; i++)
+        gregor_producer_destroy(s->producers[i].producer, 0);
+    for (size_t i = 0; i < s->n_inited; i++)
+        fw_pipeline_fini(&s->pipelines[i]);
+    gregor_client_destroy(s->client);
+    free(s->producers);
+    free(s->pipelines);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+size_t fw_supervisor_stats(fw_supervisor *s, fw_pipeline_stats *out, size_t max)
+{
+    for (size_t i = 0; i < s->n_inited && i < max; i++) {
+        fw_pipeline *pl = &s->pipelines[i];
+        out[i] = (fw_pipeline_stats){
+            .name = pl->conf ? pl->conf->name : "",
+            .consumed = atomic_load(&pl->stats.consumed),
+            .processed = atomic_load(&pl->stats.processed),
+            .emitted = atomic_load(&pl->stats.emitted),
+            .delivered = atomic_load(&pl->stats.delivered),
+            .retried = atomic_load(&pl->stats.retried),
+            .dead_lettered = atomic_load(&pl->stats.dead_lettered),
+            .commits = atomic_load(&pl->stats.commits),
+            .partitions = atomic_load(&pl->stats.partitions),
+            .stopped_partitions = atomic_load(&pl->stats.stopped_partitions),
+            .queued_bytes = atomic_load(&pl->stats.held_bytes),
+        };
+    }
+    return s->n_inited;
+}
