@@ -46,7 +46,8 @@ const char *fw_registry_problem(size_t i, const char **name);
 gregor_err fw_registry_load_plugin(const char *path, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
 
 /* Resolves every pipeline's handler: loads the config's plugins and each
- * pipeline's `plugin`, then looks the handler up (by name; a name not
+ * pipeline's `plugin` (a relative path is taken from the YAML file's
+ * directory), then looks the handler up (by name; a name not
  * registered is searched as NAME.so in the plugin directories:
  * $GREGOR_PLUGIN_PATH (colon-separated), then the installed
  * LIBDIR/gregor/workers). Adds a located error to `diags` for each plugin

@@ -85,8 +85,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 int cmd_offsets(int argc, char **argv);
 int cmd_groups(int argc, char **argv);
-int cmd_run(int argc, char **argv);
 int cmd_handlers(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 /* `gregor bench produce` (bench_produce.c), called by cmd_bench. */
 int tool_bench_produce(int argc, char **argv);
 /* `gregor bench consume` (bench_consume.c), called by cmd_bench. */
