@@ -294,8 +294,20 @@ def wait_stable(runs, pipelines_partitions, quiet_s=2.0, timeout_s=60):
 # Topics, inputs, outputs, offsets
 
 
-def create_topic(cluster, topic, partitions, replication=1, *configs):
-    kafka_dev("create-topic", cluster, topic, str(partitions), str(replication), *configs)
+def create_topic(bootstrap, topic, partitions, replication=1, *configs):
+    """Creates `topic` (configs: "key=value" each) and waits until its
+    partitions have leaders. kafka-python's admin client (0.1 s), not
+    scripts/kafka-dev create-topic (a JVM: 3-4 s a topic), for the CI budget."""
+    from kafka.admin import NewTopic
+    a = admin(bootstrap)
+    try:
+        a.create_topics([NewTopic(topic, partitions, replication,
+                                  topic_configs=dict(c.split("=", 1) for c in configs))])
+        a.wait_for_topics([topic], timeout_ms=30000)
+    except Exception as e:
+        raise HarnessError(f"creating topic {topic}: {e!r}") from e
+    finally:
+        a.close()
 
 
 def produce(bootstrap, topic, messages):

@@ -23,7 +23,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pipeline_harness as ph  # noqa: E402
 
 BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA1"]
-CLUSTER = "kafka1"
 HERE = os.path.dirname(os.path.abspath(__file__))
 BAD_DATA = os.path.join(HERE, "..", "data", "conf", "bad")
 RUN_TIMEOUT_S = 60
@@ -67,7 +66,7 @@ def main():
     ph.require_run()
     tag = ph.unique("badconf")
     topic, out = f"in-{tag}", f"out-{tag}"
-    ph.create_topic(CLUSTER, topic, 2)
+    ph.create_topic(BOOTSTRAP, topic, 2)
     ph.produce(BOOTSTRAP, topic, [(i % 2, None, f"m{i}") for i in range(10)])
     problems = []
     with tempfile.TemporaryDirectory(prefix="gregor-badconf-") as tmp:

@@ -63,8 +63,8 @@ def main():
     ph.require_run()
     tag = ph.unique("faults")
     topic, out, group = f"in-{tag}", f"out-{tag}", f"g-{tag}"
-    ph.create_topic(CLUSTER, topic, PARTITIONS, 3, "min.insync.replicas=2")
-    ph.create_topic(CLUSTER, out, PARTITIONS, 3, "min.insync.replicas=2", "message.timestamp.type=LogAppendTime")
+    ph.create_topic(BOOTSTRAP, topic, PARTITIONS, 3, "min.insync.replicas=2")
+    ph.create_topic(BOOTSTRAP, out, PARTITIONS, 3, "min.insync.replicas=2", "message.timestamp.type=LogAppendTime")
     parts = {(topic, p) for p in range(PARTITIONS)}
     problems, runs = [], []
     killed_node = None

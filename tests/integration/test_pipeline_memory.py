@@ -25,7 +25,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pipeline_harness as ph  # noqa: E402
 
 BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA1"]
-CLUSTER = "kafka1"
 PARTITIONS = 2
 VALUE_BYTES = 16384
 RATE = 250  # input messages a second
@@ -60,8 +59,8 @@ def main():
     plugin = ph.require_plugin()
     tag = ph.unique("memory")
     topic, out, group = f"in-{tag}", f"out-{tag}", f"g-{tag}"
-    ph.create_topic(CLUSTER, topic, PARTITIONS)
-    ph.create_topic(CLUSTER, out, PARTITIONS)
+    ph.create_topic(BOOTSTRAP, topic, PARTITIONS)
+    ph.create_topic(BOOTSTRAP, out, PARTITIONS)
     problems, runs = [], []
     asan = os.environ.get("ASAN_OPTIONS", "")
     env = {"ASAN_OPTIONS": f"{asan + ':' if asan else ''}quarantine_size_mb={QUARANTINE_MB}"}

@@ -10,10 +10,11 @@ Once about 40 outputs exist, SIGTERM. Checks:
   - there was work left (the committed offsets are below the inputs' ends);
   - nothing committed without output: every input below its partition's
     committed offset has its output from the first run;
-  - every processed message committed: an output of the first run whose
-    input is at or above the committed offset must be processed again by a
-    second run of the same group (which finishes the rest and stops cleanly);
-    how many there were is printed (a full drain makes it 0);
+  - every processed message committed: no output of the first run has its
+    input at or above the committed offset (how many do is printed); with
+    ALLOW_UNCOMMITTED_AT_STOP such outputs only need processing again by
+    the second run of the same group (which finishes the rest and stops
+    cleanly);
   - after the second run every input has its output.
 """
 import os
@@ -25,10 +26,14 @@ import pipeline_checks as pc  # noqa: E402
 import pipeline_harness as ph  # noqa: E402
 
 BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA1"]
-CLUSTER = "kafka1"
 PARTITIONS, PER_PARTITION = 4, 150
 SLEEP_MS = 25
 SHUTDOWN_TIMEOUT_MS = 15000
+# The issue: "SIGTERM with work in flight: exit 0 within the timeout, all
+# processed offsets committed". True: tolerate outputs of the first run
+# that were not committed, as long as the second run processes them again
+# (at-least-once only).
+ALLOW_UNCOMMITTED_AT_STOP = False
 
 
 def main():
@@ -36,8 +41,8 @@ def main():
     plugin = ph.require_plugin()
     tag = ph.unique("sigterm")
     topic, out, group = f"in-{tag}", f"out-{tag}", f"g-{tag}"
-    ph.create_topic(CLUSTER, topic, PARTITIONS)
-    ph.create_topic(CLUSTER, out, PARTITIONS)
+    ph.create_topic(BOOTSTRAP, topic, PARTITIONS)
+    ph.create_topic(BOOTSTRAP, out, PARTITIONS)
     inputs = ph.produce(BOOTSTRAP, topic, [(p, None, f"p{p}-{i:04d}") for p in range(PARTITIONS)
                                            for i in range(PER_PARTITION)])
     problems, runs, readers = [], [], []
@@ -94,6 +99,11 @@ pipelines:
             found, beyond = pc.check_committed_exact(inputs, run1, later, committed)
             problems += found
             ph.figure("processed_not_committed_at_stop", len(beyond), "(processed again by the second run)")
+            if beyond and not ALLOW_UNCOMMITTED_AT_STOP:
+                problems.append(f"{len(beyond)} messages processed (their outputs written) before the clean stop "
+                                f"were not committed by it, e.g. " +
+                                ", ".join(f"{i.topic} [{i.partition}] @ {i.offset}" for i in beyond[:5]) +
+                                f"; committed: {sorted(committed.items())}")
             problems += pc.check_all_output(inputs, everything)
             final = ph.committed(BOOTSTRAP, group)
             for p in range(PARTITIONS):

@@ -10,6 +10,10 @@
  *              (jitter_ms + 1) ms, so that concurrent calls finish out of
  *              order when the framework lets them (deterministic per offset,
  *              no shared random state between worker threads)
+ *   stamp      a header name: when set, the copy carries one more header of
+ *              that name whose value is the wall clock (CLOCK_REALTIME) in
+ *              microseconds, in decimal, when the handler finished its sleep:
+ *              the handler's own throughput, whatever the producer's latency
  *
  * Built as a MODULE library without libgregor (tests/integration/
  * CMakeLists.txt): the gregor_* symbols come from the program that loads
@@ -20,14 +24,19 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "gregor/producer.h"
 #include "gregor/worker.h"
 
+/* Headers a message may carry to be copied with a stamp added. */
+#define SLEEP_MAX_HEADERS 64
+
 typedef struct sleep_state {
     int64_t sleep_ms;
     int64_t jitter_ms;
+    const char *stamp; /* borrowed from the params (valid until fini), or NULL */
 } sleep_state;
 
 static gregor_err read_ms(const gregor_params *params, const char *name, int64_t *out, char *errstr,
@@ -56,6 +65,9 @@ static gregor_err sleep_init(const gregor_params *params, void **state, char *er
         free(s);
         return err;
     }
+    s->stamp = gregor_params_get(params, "stamp");
+    if (s->stamp && !*s->stamp)
+        s->stamp = NULL;
     *state = s;
     return GREGOR_OK;
 }
@@ -92,6 +104,24 @@ static gregor_result sleep_pass(gregor_ctx *ctx, const gregor_message *m)
         .partition = GREGOR_PARTITION_ANY,
         .timestamp_ms = 0,
     };
+    gregor_header headers[SLEEP_MAX_HEADERS + 1];
+    char stamp[24];
+    if (s->stamp) {
+        if (m->header_count > SLEEP_MAX_HEADERS) {
+            gregor_ctx_set_error(ctx, "sleep_pass: %zu headers, more than %d to copy with a stamp", m->header_count,
+                                 SLEEP_MAX_HEADERS);
+            return GREGOR_FAIL;
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int len = snprintf(stamp, sizeof stamp, "%lld", (long long)now.tv_sec * 1000000LL + now.tv_nsec / 1000);
+        for (size_t i = 0; i < m->header_count; i++)
+            headers[i] = m->headers[i];
+        headers[m->header_count] = (gregor_header){
+            .key = s->stamp, .key_len = strlen(s->stamp), .value = stamp, .value_len = len};
+        out.headers = headers;
+        out.n_headers = m->header_count + 1;
+    }
     if (gregor_emit_message_send(ctx, &out) != GREGOR_OK)
         return GREGOR_RETRY; /* the emit's error text is in the ctx already */
     return GREGOR_DONE;
