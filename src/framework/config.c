@@ -155,7 +155,17 @@ static bool set_all(gregor_config *c, const fw_kvlist *l)
 
 gregor_config *fw_config_client(const fw_config *cfg, const fw_kvlist *extra)
 {
+    return fw_config_client_with(cfg, NULL, extra);
+}
+
+gregor_config *fw_config_client_with(const fw_config *cfg, const char *const *defaults, const fw_kvlist *extra)
+{
     gregor_config *c = gregor_config_new();
+    for (size_t i = 0; c && defaults && defaults[i]; i += 2)
+        if (gregor_config_set(c, defaults[i], defaults[i + 1], NULL, 0) != GREGOR_OK) {
+            gregor_config_destroy(c);
+            return NULL;
+        }
     if (c && (!set_all(c, &cfg->cluster) || !set_all(c, extra))) {
         gregor_config_destroy(c);
         return NULL;

@@ -141,6 +141,11 @@ void fw_config_free(fw_config *cfg);
  * values were validated at load, so set errors do not happen. */
 gregor_config *fw_config_client(const fw_config *cfg, const fw_kvlist *extra);
 
+/* As fw_config_client(), with `defaults` (name, value, name, value, ...,
+ * NULL) set first: the framework's own defaults, which the file's options
+ * override. */
+gregor_config *fw_config_client_with(const fw_config *cfg, const char *const *defaults, const fw_kvlist *extra);
+
 /* The producer named `name`, or NULL. */
 const fw_producer_conf *fw_config_producer(const fw_config *cfg, const char *name);
 

@@ -195,6 +195,14 @@ static void walk_topics(fw_walk *w, const yt_node *m, fw_pipeline_conf *p, const
     regfree(&re);
 }
 
+/* The value of an optional key, or NULL when absent or written empty (so
+ * that "${DLQ:-}" can switch it off). */
+static const yt_node *optional(const yt_node *m, const char *key)
+{
+    const yt_node *n = yt_get(m, key);
+    return n && n->kind == YT_SCALAR && (n->null || !*n->text) ? NULL : n;
+}
+
 static const char *required(fw_walk *w, const yt_node *m, const char *key, const char *what, const char *expect,
                             fw_loc *loc)
 {
@@ -221,7 +229,7 @@ static void walk_pipeline(fw_walk *w, const fw_config *cfg, const yt_node *m, si
     p->group = required(w, m, "group", what, "the consumer group id", &p->group_loc);
     walk_topics(w, m, p, what);
     p->handler = required(w, m, "handler", what, "the name of a registered handler", &p->handler_loc);
-    p->plugin = fw_walk_string(w, yt_get(m, "plugin"), "plugin");
+    p->plugin = fw_walk_string(w, optional(m, "plugin"), "plugin");
     walk_params(w, yt_get(m, "params"), &p->params);
     int64_t v = p->threads;
     fw_walk_int(w, yt_get(m, "threads"), "threads", 1, 1024, &v);
@@ -234,7 +242,7 @@ static void walk_pipeline(fw_walk *w, const fw_config *cfg, const yt_node *m, si
     p->batch_size = (int)v;
     walk_outputs(w, cfg, yt_get(m, "outputs"), p);
     walk_retry(w, yt_get(m, "retry"), p);
-    const yt_node *dl = yt_get(m, "dead_letter"), *dlp = yt_get(m, "dead_letter_producer");
+    const yt_node *dl = optional(m, "dead_letter"), *dlp = yt_get(m, "dead_letter_producer");
     p->dead_letter = fw_walk_string(w, dl, "dead_letter");
     if (p->dead_letter)
         fw_walk_topic(w, &dl->loc, "dead_letter", p->dead_letter);
@@ -242,7 +250,7 @@ static void walk_pipeline(fw_walk *w, const fw_config *cfg, const yt_node *m, si
     if (producer) {
         p->dead_letter_producer = producer;
         producer_exists(w, cfg, dlp, producer);
-        if (!dl)
+        if (!yt_get(m, "dead_letter"))
             fw_walk_error(w, &dlp->loc, "'dead_letter_producer' without 'dead_letter' (the topic) does nothing");
     }
     fw_walk_int(w, yt_get(m, "commit_interval_ms"), "commit_interval_ms", 1, 3600000, &p->commit_interval_ms);

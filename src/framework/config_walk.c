@@ -89,7 +89,7 @@ void fw_walk_keys(fw_walk *w, const yt_node *m, const char *const *keys, size_t 
             known = !strcmp(keys[j], k->text);
         if (known)
             continue;
-        const char *near = fw_nearest(k->text, keys, n_keys);
+        const char *near = fw_diags_full(w->d) ? NULL : fw_nearest(k->text, keys, n_keys);
         char list[512];
         if (near)
             fw_walk_error(w, &k->loc, "unknown key '%s'; did you mean '%s'?", k->text, near);
@@ -244,6 +244,10 @@ static bool hostport_ok(const char *e, size_t len)
 
 static void check_bootstrap(fw_walk *w, const fw_loc *loc, const char *list)
 {
+    if (!list[strspn(list, " ,")]) {
+        fw_walk_error(w, loc, "'bootstrap' names no broker: expected host:port (or a list of them)");
+        return;
+    }
     for (const char *p = list; *p;) {
         size_t len = strcspn(p, ",");
         const char *e = p;
@@ -296,7 +300,7 @@ static void unknown_option(fw_walk *w, const yt_node *k, const char *errstr)
 {
     const char *names[128];
     size_t n = 0;
-    for (const char *name; n < 128 && gregor_config_option(n, &name, NULL, NULL);)
+    for (const char *name; n < 128 && !fw_diags_full(w->d) && gregor_config_option(n, &name, NULL, NULL);)
         names[n++] = name;
     const char *near = fw_nearest(k->text, names, n);
     if (near)

@@ -24,6 +24,10 @@ typedef struct fw_walk {
     bool nomem;  /* sticky: an allocation failed */
 } fw_walk;
 
+/* True once `d` holds as many errors as it keeps (diags.c): later ones are
+ * counted but not shown, so suggestions for them need not be computed. */
+bool fw_diags_full(const fw_diags *d);
+
 /* Adds a located error and counts it. */
 void fw_walk_error(fw_walk *w, const fw_loc *loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -7,13 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "framework/config.h"
+#include "framework/config_walk.h"
 
 #define FW_DIAGS_MAX 100
 
 void fw_diags_init(fw_diags *d)
 {
     *d = (fw_diags){0};
+}
+
+bool fw_diags_full(const fw_diags *d)
+{
+    return d->n >= FW_DIAGS_MAX;
 }
 
 void fw_diags_fini(fw_diags *d)

@@ -537,7 +537,10 @@ gregor_err fw_pipeline_init(fw_pipeline *pl, fw_supervisor *sup, const fw_pipeli
             return GREGOR_ERR_CONFIG;
         }
     }
-    gregor_config *gc = fw_config_client(cfg, &conf->consumer);
+    /* A new pipeline's group starts at the beginning of its topics (as
+     * Kafka Streams does) unless the file sets auto_offset_reset. */
+    static const char *const consumer_defaults[] = {"auto_offset_reset", "earliest", NULL};
+    gregor_config *gc = fw_config_client_with(cfg, consumer_defaults, &conf->consumer);
     char e[256];
     if (!gc)
         return GREGOR_ERR_NOMEM;

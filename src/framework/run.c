@@ -144,8 +144,6 @@ int fw_run_file(const char *path, const fw_run_options *opt)
     }
     fw_supervisor_destroy(sup);
     sup = NULL;
-    if (opt && opt->stats_ms > 0)
-        fprintf(stderr, "gregor run: final counters above were the last; the run has ended\n");
     sc.done = 1;
     pthread_kill(sig_thread, SIGUSR2);
     pthread_join(sig_thread, NULL);

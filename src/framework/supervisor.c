@@ -25,9 +25,8 @@ struct fw_supervisor {
     gregor_client *client;
     fw_named_producer *producers;
     size_t n_producers;
-    fw_pipeline *pipelines;
-    size_t n_pipelines;
-    size_t n_inited;
+    fw_pipeline *pipelines;  /* cfg->n_pipelines of them */
+    size_t n_inited;         /* the first n_inited were initialised */
     bool started;
 
     pthread_mutex_t lock;
@@ -96,24 +95,8 @@ void fw_supervisor_member_done(fw_supervisor *s)
 }
 
 /* The framework's producer defaults: emits wait for room (backpressure)
- * instead of failing at once, unless the config says otherwise. */
-static gregor_config *producer_config(const fw_config *cfg, const fw_producer_conf *pc)
-{
-    gregor_config *c = fw_config_client(cfg, &pc->options);
-    if (!c)
-        return NULL;
-    bool block_set = false;
-    for (size_t i = 0; i < cfg->cluster.n; i++)
-        block_set |= !strcmp(cfg->cluster.items[i].key, "block_ms");
-    for (size_t i = 0; i < pc->options.n; i++)
-        block_set |= !strcmp(pc->options.items[i].key, "block_ms");
-    char e[128];
-    if (!block_set && gregor_config_set(c, "block_ms", "60000", e, sizeof e) != GREGOR_OK) {
-        gregor_config_destroy(c);
-        return NULL;
-    }
-    return c;
-}
+ * instead of failing at once; the file's options override them. */
+static const char *const producer_defaults[] = {"block_ms", "60000", NULL};
 
 gregor_err fw_supervisor_new(const fw_config *cfg, fw_supervisor **out, char *errstr, size_t errstr_size)
 {
@@ -142,7 +125,7 @@ gregor_err fw_supervisor_new(const fw_config *cfg, fw_supervisor **out, char *er
     if (!s->producers || !s->pipelines)
         goto out_fail;
     for (size_t i = 0; i < cfg->n_producers; i++) {
-        gregor_config *pc = producer_config(cfg, &cfg->producers[i]);
+        gregor_config *pc = fw_config_client_with(cfg, producer_defaults, &cfg->producers[i].options);
         if (!pc)
             goto out_fail;
         s->producers[i].name = cfg->producers[i].name;
@@ -185,7 +168,7 @@ gregor_err fw_supervisor_start(fw_supervisor *s, int32_t timeout_ms, char *errst
     }
     gregor_metadata_destroy(md);
     s->started = true;
-    for (size_t i = 0; i < s->n_pipelines; i++) {
+    for (size_t i = 0; i < s->n_inited; i++) {
         err = fw_pipeline_start(&s->pipelines[i], errstr, errstr_size);
         if (err) {
             fw_supervisor_stop(s);

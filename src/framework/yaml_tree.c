@@ -69,6 +69,11 @@ static void children(builder *b, yaml_node_t *yn, yt_node *n, int depth)
         fail(b, GREGOR_ERR_CONFIG);
         return;
     }
+    if (count > 2 * YT_MAX_ITEMS || (yn->type == YAML_SEQUENCE_NODE && count > YT_MAX_ITEMS)) {
+        fw_diags_add(b->d, &n->loc, "a list or map with more than %d entries", YT_MAX_ITEMS);
+        fail(b, GREGOR_ERR_CONFIG);
+        return;
+    }
     if (!(n->kids = arena_calloc(b->a, count ? count : 1, sizeof *n->kids))) {
         fail(b, GREGOR_ERR_NOMEM);
         return;
@@ -119,6 +124,39 @@ static yt_node *convert(builder *b, int index, int depth)
         break;
     }
     return n;
+}
+
+/* Counts the values under n as if every alias were copied out (memoized,
+ * so linear in the tree), refusing cycles; false after reporting. The
+ * depth bound only guards the recursion (convert() checked the nesting). */
+static bool count_values(builder *b, yt_node *n, int depth)
+{
+    if (n->state == 2)
+        return true;
+    if (n->state == 1) {
+        fw_diags_add(b->d, &n->loc, "an alias inside the node it names (a cycle)");
+        fail(b, GREGOR_ERR_CONFIG);
+        return false;
+    }
+    if (depth > YT_MAX_DEPTH) {
+        fw_diags_add(b->d, &n->loc, "lists and maps nested more than %d deep (through aliases)", YT_MAX_DEPTH);
+        fail(b, GREGOR_ERR_CONFIG);
+        return false;
+    }
+    n->state = 1;
+    n->values = 1;
+    for (size_t i = 0; i < n->n; i++) {
+        if (!count_values(b, n->kids[i], depth + 1))
+            return false;
+        n->values += n->kids[i]->values;
+        if (n->values > YT_MAX_VALUES) {
+            fw_diags_add(b->d, &n->loc, "more than %d values once aliases are copied out", YT_MAX_VALUES);
+            fail(b, GREGOR_ERR_CONFIG);
+            return false;
+        }
+    }
+    n->state = 2;
+    return true;
 }
 
 /* libyaml's error, located: a reader error (bad UTF-8, control bytes) has
@@ -201,6 +239,8 @@ gregor_err yt_parse(const char *file, const char *text, size_t len, arena *a, fw
         fail(&b, GREGOR_ERR_CONFIG);
     } else {
         *root = convert(&b, 1, 0);
+        if (*root && b.err == GREGOR_OK && !count_values(&b, *root, 0))
+            *root = NULL;
         no_second_document(&b, &p, text, len);
     }
     free(b.memo);

@@ -3,8 +3,8 @@
  *
  * Scalars carry their text after ${VAR} substitution (config_env.h); maps
  * keep their pairs in file order (duplicate keys are kept: the walk reports
- * them). An alias is the node its anchor names (shared, not copied), so a
- * tree may be a graph; the walk only descends as deep as the schema goes.
+ * them). An alias is the node its anchor names (shared, not copied): the
+ * tree is a DAG; an alias inside the node it names (a cycle) is an error.
  *
  * Memory: every node and string is in the arena passed to yt_parse().
  * Threading: one thread at a time per arena.
@@ -22,6 +22,12 @@
 #define YT_MAX_BYTES ((size_t)1 << 20)
 /* Collections nested deeper than this are an error. */
 #define YT_MAX_DEPTH 64
+/* A list or map with more entries than this is an error. */
+#define YT_MAX_ITEMS 1024
+/* Values the tree would have with every alias copied out (the "billion
+ * laughs" bound): past it the file is refused, so that no walk of the tree
+ * costs more than a file without aliases could. */
+#define YT_MAX_VALUES 100000
 
 typedef enum yt_kind { YT_SCALAR, YT_MAP, YT_SEQ } yt_kind;
 
@@ -33,6 +39,8 @@ struct yt_node {
     bool null;        /* YT_SCALAR: plain ~, null, Null, NULL, or nothing */
     yt_node **kids;   /* YT_SEQ: the items; YT_MAP: key, value, key, value... */
     size_t n;         /* entries in kids (twice the pairs of a map) */
+    size_t values;    /* (yt_parse) values below and including this one, aliases counted out */
+    int state;        /* (yt_parse) 0 not counted, 1 being counted, 2 counted */
 };
 
 /* Parses `len` bytes of `text` (one YAML document; `file` names it in

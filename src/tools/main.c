@@ -10,6 +10,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"run", cmd_run, "run the pipelines of a YAML file: group members, worker threads, handlers, outputs"},
+    {"check", cmd_check, "validate pipeline files (YAML, options, handlers) without running them"},
     {"metadata", cmd_metadata, "brokers, topics, partitions, leaders and API versions of a cluster"},
     {"config", cmd_config, "list every client option with its default"},
     {"produce", cmd_produce, "produce lines of stdin or files to a topic (kcat -P flags)"},

@@ -86,6 +86,7 @@ int cmd_consume(int argc, char **argv);
 int cmd_offsets(int argc, char **argv);
 int cmd_groups(int argc, char **argv);
 int cmd_handlers(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 /* `gregor bench produce` (bench_produce.c), called by cmd_bench. */
 int tool_bench_produce(int argc, char **argv);

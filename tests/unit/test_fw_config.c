@@ -224,7 +224,8 @@ Test(fw_config, env_in_a_file_reaches_every_scalar)
     const char *text = "cluster: { bootstrap: \"${GREGOR_T_BOOT}\" }\n"
                        "pipelines:\n"
                        "  - { name: p, group: \"g-${GREGOR_T_UNSET_Q:-dev}\", topics: [in], handler: h,\n"
-                       "      threads: \"${GREGOR_T_THREADS}\", \"${GREGOR_T_KEY}\": key, params: { cost: \"$$3\" } }\n";
+                       "      threads: \"${GREGOR_T_THREADS}\", \"${GREGOR_T_KEY}\": key, params: { cost: \"$$3\" },\n"
+                       "      dead_letter: \"${GREGOR_T_UNSET_Q:-}\", dead_letter_producer: default }\n";
     unsetenv("GREGOR_T_UNSET_Q");
     fw_diags d;
     fw_diags_init(&d);
@@ -236,6 +237,7 @@ Test(fw_config, env_in_a_file_reaches_every_scalar)
     cr_assert_eq(cfg->pipelines[0].threads, 8);
     cr_assert_eq(cfg->pipelines[0].ordering, FW_ORDER_KEY);
     cr_assert_str_eq(kv(&cfg->pipelines[0].params, "cost"), "$3");
+    cr_assert_null(cfg->pipelines[0].dead_letter); /* empty: none */
     fw_config_free(cfg);
     fw_diags_fini(&d);
 }
@@ -322,6 +324,18 @@ Test(fw_config_bad, bad_bootstrap_address)
     CHECK_BAD("bad_bootstrap.yaml", {"2:14", "bad broker address 'broker2:99999'|host:port|1 to 65535"});
 }
 
+Test(fw_config_bad, empty_bootstrap)
+{
+    const char *text = "cluster: { bootstrap: [] }\npipelines: [{name: a, group: g, topics: [t], handler: h}]\n";
+    fw_diags d;
+    fw_diags_init(&d);
+    fw_config *cfg = NULL;
+    cr_assert_eq(fw_config_parse("b.yaml", text, strlen(text), &cfg, &d), GREGOR_ERR_CONFIG);
+    cr_assert_eq(d.n, 1);
+    cr_assert_str_eq(d.msgs[0], "b.yaml:1:23: 'bootstrap' names no broker: expected host:port (or a list of them)");
+    fw_diags_fini(&d);
+}
+
 Test(fw_config_bad, output_names_an_undefined_producer)
 {
     CHECK_BAD("unknown_producer.yaml", {"9:44", "no producer named 'fast'|bulk, default"});
@@ -386,6 +400,22 @@ Test(fw_config_bad, several_errors_all_reported)
               {"15:18", "'dead_letter': topic name 'bad topic' may only have letters, digits"});
 }
 
+Test(fw_config_bad, errors_past_100_are_counted_in_one_line)
+{
+    char text[16384] = "";
+    for (int i = 0; i < 1000; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "k%d: 1\n", i);
+    fw_diags d;
+    fw_diags_init(&d);
+    fw_config *cfg = NULL;
+    cr_assert_eq(fw_config_parse("m.yaml", text, strlen(text), &cfg, &d), GREGOR_ERR_CONFIG);
+    cr_assert_eq(d.n, 101);
+    cr_assert_str_eq(d.msgs[0], "m.yaml:1:1: unknown key 'k0'; expected one of: cluster, plugins, producers, "
+                                "shutdown_timeout_ms, pipelines");
+    cr_assert_str_eq(d.msgs[100], "m.yaml: more than 100 errors; the rest are not shown");
+    fw_diags_fini(&d);
+}
+
 Test(fw_config_bad, unreadable_file)
 {
     fw_diags d;
@@ -437,9 +467,26 @@ Test(fw_config_bad, odd_yaml_is_an_error_not_a_crash)
     const char bad_utf8[] = "pipelines:\n  - name: \xff\n";
     cr_assert_eq(parse_errors(bad_utf8, strlen(bad_utf8), first, sizeof first), 1);
     cr_assert(strstr(first, "o.yaml:2:11: invalid leading UTF-8 octet (byte 0xff)"), "%s", first);
-    /* An alias is the anchored node, even inside itself; the walk stays finite. */
-    const char cyclic[] = "pipelines: &p [*p, {name: a, group: g, topics: &t [*t], handler: h}]\n";
-    cr_assert_geq(parse_errors(cyclic, strlen(cyclic), first, sizeof first), 2);
+    /* An alias inside the node it names is refused, and so are aliases that
+     * would copy out to more than YT_MAX_VALUES values. */
+    const char cyclic[] = "pipelines: [{name: a, group: g, topics: &t [x, *t], handler: h}]\n";
+    cr_assert_eq(parse_errors(cyclic, strlen(cyclic), first, sizeof first), 1);
+    cr_assert_str_eq(first, "o.yaml:1:41: an alias inside the node it names (a cycle)");
+    char laughs[2000] = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+    for (char c = 'b'; c <= 'f'; c++) /* 10^6 values */
+        snprintf(laughs + strlen(laughs), sizeof laughs - strlen(laughs),
+                 "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c, c, c - 1, c - 1, c - 1, c - 1,
+                 c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
+    cr_assert_eq(parse_errors(laughs, strlen(laughs), first, sizeof first), 1);
+    cr_assert(strstr(first, "more than 100000 values once aliases are copied out"), "%s", first);
+    const char *many = "pipelines: [[";
+    char big[8192];
+    snprintf(big, sizeof big, "%s", many);
+    for (int i = 0; i < 1025; i++)
+        strcat(big, "1,");
+    strcat(big, "]]\n");
+    cr_assert_eq(parse_errors(big, strlen(big), first, sizeof first), 2); /* and: not a pipeline */
+    cr_assert_str_eq(first, "o.yaml:1:13: a list or map with more than 1024 entries");
     const char dup[] = "pipelines: [{name: a, group: g, topics: [t], handler: h, threads: 2, threads: 3}]\n";
     cr_assert_eq(parse_errors(dup, strlen(dup), first, sizeof first), 1);
     cr_assert_str_eq(first, "o.yaml:1:70: 'threads' is given twice (first at 1:58)");

@@ -4,8 +4,12 @@
  * loaded with dlopen. Each test runs in its own process, so what one
  * registers is not seen by the next. */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "emit_capture.h"
@@ -172,4 +176,176 @@ Test(registry, plugin_without_handlers_is_an_error)
     char errstr[512] = "";
     cr_assert_eq(fw_registry_load_plugin(PLUGIN("empty_plugin"), errstr, sizeof errstr), GREGOR_ERR_INVALID_ARG);
     cr_assert(strstr(errstr, "empty_plugin.so registers no handler"), "%s", errstr);
+}
+
+/* Registers 50 handlers named tN_i and looks each up, and the built-ins. */
+static void *register_many(void *arg)
+{
+    static char names[4][50][16];
+    static gregor_handler hs[4][50];
+    int t = (int)(intptr_t)arg;
+    char errstr[256];
+    if (t == 3 && fw_registry_load_plugin(PLUGIN("upper_plugin"), errstr, sizeof errstr) != GREGOR_OK)
+        return (void *)1;
+    for (int i = 0; i < 50; i++) {
+        snprintf(names[t][i], sizeof names[t][i], "t%d_%d", t, i);
+        hs[t][i] = (gregor_handler){.name = names[t][i], .handle = nothing};
+        if (gregor_handler_register(&hs[t][i]) != GREGOR_OK || fw_registry_find(names[t][i])->handle != nothing ||
+            !fw_registry_find("split_words"))
+            return (void *)1;
+        char buf[64];
+        fw_registry_names(buf, sizeof buf);
+    }
+    return NULL;
+}
+
+Test(registry, concurrent_registrations_lookups_and_loads)
+{
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++)
+        cr_assert_eq(pthread_create(&th[t], NULL, register_many, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < 4; t++) {
+        void *res;
+        cr_assert_eq(pthread_join(th[t], &res), 0);
+        cr_assert_null(res, "thread %d failed", t);
+    }
+    size_t n = 0;
+    while (fw_registry_at(n, NULL))
+        n++;
+    cr_assert_eq(n, 5 + 200 + 1);
+    cr_assert(fw_registry_find("upper"));
+}
+
+/* ------------------------------------------------------------ resolve */
+
+/* Parses `yaml` as file `name` (must be valid) and resolves it: the
+ * result, with the errors in d (initialised here; the caller finis it). */
+static gregor_err resolve(const char *name, const char *yaml, fw_diags *d)
+{
+    fw_config *cfg = NULL;
+    fw_diags_init(d);
+    gregor_err err = fw_config_parse(name, yaml, strlen(yaml), &cfg, d);
+    for (size_t i = 0; i < d->n; i++)
+        fprintf(stderr, "%s\n", d->msgs[i]);
+    cr_assert_eq(err, GREGOR_OK, "the test's YAML is invalid");
+    err = fw_registry_resolve(cfg, d);
+    fw_config_free(cfg);
+    return err;
+}
+
+#define PIPELINE(handler, extra)                                                                                   \
+    "cluster: { bootstrap: localhost:9092 }\n" extra "pipelines:\n"                                              \
+    "  - name: p\n"                                                                                                \
+    "    group: g\n"                                                                                               \
+    "    topics: [in]\n"                                                                                           \
+    "    handler: " handler "\n"                                                                                   \
+    "    outputs: [ { name: out, topic: out } ]\n"
+
+Test(resolve, built_in_handler)
+{
+    fw_diags d;
+    cr_assert_eq(resolve("a.yaml", PIPELINE("split_words", ""), &d), GREGOR_OK);
+    cr_assert_eq(d.n, 0);
+    fw_diags_fini(&d);
+}
+
+Test(resolve, unknown_handler_located_with_the_known_names)
+{
+    fw_diags d;
+    cr_assert_eq(unsetenv("GREGOR_PLUGIN_PATH"), 0);
+    cr_assert_eq(resolve("a.yaml", PIPELINE("splitwords", ""), &d), GREGOR_ERR_CONFIG);
+    cr_assert_eq(d.n, 1);
+    cr_assert(strstr(d.msgs[0], "a.yaml:6:14: unknown handler 'splitwords'; known handlers: count_words, flaky, "
+                                "json_route, passthrough, split_words; did you mean 'split_words'? (no "
+                                "splitwords.so in "),
+              "%s", d.msgs[0]);
+    cr_assert(strstr(d.msgs[0], "GREGOR_PLUGIN_PATH adds directories"), "%s", d.msgs[0]);
+    fw_diags_fini(&d);
+    /* Nothing near: no guess. A name that is a path is not searched. */
+    cr_assert_eq(resolve("a.yaml", PIPELINE("../x", ""), &d), GREGOR_ERR_CONFIG);
+    cr_assert(strstr(d.msgs[0], "unknown handler '../x'; known handlers: count_words, flaky, json_route, "
+                                "passthrough, split_words (no"),
+              "%s", d.msgs[0]);
+    fw_diags_fini(&d);
+}
+
+Test(resolve, plugin_key_loads_the_handler)
+{
+    fw_diags d;
+    cr_assert_eq(resolve("a.yaml", PIPELINE("upper\n    plugin: " PLUGIN("upper_plugin"), ""), &d), GREGOR_OK);
+    cr_assert(fw_registry_find("upper"));
+    fw_diags_fini(&d);
+}
+
+Test(resolve, plugin_relative_to_the_yaml_file)
+{
+    fw_diags d;
+    cr_assert_eq(chdir("/"), 0);
+    cr_assert_eq(resolve(GREGOR_TEST_PLUGIN_DIR "/x.yaml", PIPELINE("upper", "plugins: [upper_plugin.so]\n"), &d),
+                 GREGOR_OK);
+    fw_diags_fini(&d);
+}
+
+Test(resolve, bad_plugin_path_gives_dlerror_with_the_location)
+{
+    fw_diags d;
+    cr_assert_eq(resolve("b.yaml", PIPELINE("upper\n    plugin: /nonexistent/up.so", "plugins: [nope/x.so]\n"), &d),
+                 GREGOR_ERR_CONFIG);
+    cr_assert_eq(d.n, 3, "%zu errors", d.n);
+    cr_assert(strstr(d.msgs[0], "b.yaml:2:11: plugin 'nope/x.so': nope/x.so: cannot open shared object file"),
+              "%s", d.msgs[0]);
+    cr_assert(strstr(d.msgs[1], "b.yaml:7:14: plugin '/nonexistent/up.so': /nonexistent/up.so: cannot open shared "
+                                "object file: No such file or directory"),
+              "%s", d.msgs[1]);
+    cr_assert(strstr(d.msgs[2], "b.yaml:7:14: unknown handler 'upper'"), "%s", d.msgs[2]);
+    fw_diags_fini(&d);
+}
+
+Test(resolve, handler_found_as_name_so_in_the_plugin_path)
+{
+    /* upper.so in a directory of GREGOR_PLUGIN_PATH (after one without). */
+    char dir[] = "/tmp/gregor_plugins_XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char link[256];
+    snprintf(link, sizeof link, "%s/upper.so", dir);
+    cr_assert_eq(symlink(PLUGIN("upper_plugin"), link), 0);
+    char path[512];
+    snprintf(path, sizeof path, "/nonexistent::%s", dir);
+    cr_assert_eq(setenv("GREGOR_PLUGIN_PATH", path, 1), 0);
+    fw_diags d;
+    gregor_err err = resolve("a.yaml", PIPELINE("upper", ""), &d);
+    unlink(link);
+    rmdir(dir);
+    cr_assert_eq(err, GREGOR_OK, "%s", d.n ? d.msgs[0] : "");
+    cr_assert(fw_registry_find("upper"));
+    fw_diags_fini(&d);
+
+    /* A NAME.so that does not register NAME. */
+    snprintf(path, sizeof path, "%s", GREGOR_TEST_PLUGIN_DIR);
+    cr_assert_eq(setenv("GREGOR_PLUGIN_PATH", path, 1), 0);
+    cr_assert_eq(resolve("a.yaml", PIPELINE("clash_plugin", ""), &d), GREGOR_ERR_CONFIG);
+    cr_assert(strstr(d.msgs[0], "a.yaml:6:14: handler 'clash_plugin': plugin " PLUGIN("clash_plugin")
+                                ": handler 'passthrough' is registered twice"),
+              "%s", d.msgs[0]);
+    fw_diags_fini(&d);
+    cr_assert_eq(resolve("a.yaml", PIPELINE("empty_plugin", ""), &d), GREGOR_ERR_CONFIG);
+    cr_assert(strstr(d.msgs[0], "handler 'empty_plugin': plugin " PLUGIN("empty_plugin") ": " PLUGIN(
+                                    "empty_plugin") " registers no handler"),
+              "%s", d.msgs[0]);
+    fw_diags_fini(&d);
+}
+
+Test(resolve, duplicate_from_load_reported_at_the_handler)
+{
+    const gregor_handler dup = {.name = "flaky", .handle = nothing};
+    gregor_handler_register_at_load(&dup, "other.c");
+    fw_diags d;
+    cr_assert_eq(resolve("c.yaml", PIPELINE("flaky", ""), &d), GREGOR_ERR_CONFIG);
+    cr_assert_eq(d.n, 1);
+    cr_assert(strstr(d.msgs[0], "c.yaml:6:14: handler 'flaky' is registered twice: by flaky.c and by other.c"), "%s",
+              d.msgs[0]);
+    fw_diags_fini(&d);
+    /* A pipeline naming another handler is not concerned. */
+    cr_assert_eq(resolve("c.yaml", PIPELINE("passthrough", ""), &d), GREGOR_OK);
+    fw_diags_fini(&d);
 }
