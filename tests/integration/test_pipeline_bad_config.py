@@ -26,6 +26,7 @@ BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA1"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 BAD_DATA = os.path.join(HERE, "..", "data", "conf", "bad")
 RUN_TIMEOUT_S = 60
+CONNECT_TIMEOUT_MS = 2000  # the unreachable cluster's case waits this long (default 15 s)
 
 GOOD = """\
 cluster:
@@ -56,7 +57,8 @@ CASES = {
 def run(path):
     t0 = time.monotonic()
     try:
-        p = subprocess.run([ph.GREGOR_BIN, "run", path], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        p = subprocess.run([ph.GREGOR_BIN, "run", "--connect-timeout-ms", str(CONNECT_TIMEOUT_MS), path],
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return None, f"still running after {RUN_TIMEOUT_S} s", RUN_TIMEOUT_S
     return p.returncode, p.stdout + p.stderr, time.monotonic() - t0
@@ -67,21 +69,30 @@ def main():
     tag = ph.unique("badconf")
     topic, out = f"in-{tag}", f"out-{tag}"
     ph.create_topic(BOOTSTRAP, topic, 2)
+    ph.create_topic(BOOTSTRAP, out, 2)
     ph.produce(BOOTSTRAP, topic, [(i % 2, None, f"m{i}") for i in range(10)])
     problems = []
     with tempfile.TemporaryDirectory(prefix="gregor-badconf-") as tmp:
-        # The good file runs (so the faults below are what stops the others).
+        # The good file runs and consumes, and the check below sees it: so
+        # the faults are what stops the others, and the check can fail.
         good_group = f"good-{tag}"
         good = ph.write_config(tmp, "good.yaml", GOOD.format(bootstrap=BOOTSTRAP, group=good_group, topic=topic,
                                                            out=out))
         r = ph.Run("good", good)
+        reader = None
         try:
             r.wait_started(1)
             r.wait_assigned("copy")
+            reader = ph.TopicReader(BOOTSTRAP, out)
+            reader.wait(lambda recs: len(recs) >= 10, 30, "the good file's 10 outputs")
             ph.figure("good.stop", r.stop_cleanly(), "s")
+            if not ph.committed(BOOTSTRAP, good_group) or not ph.group_exists(BOOTSTRAP, good_group):
+                problems.append(f"the good file ran but group {good_group} shows no commits: the check is blind")
         except ph.HarnessError as e:
             problems.append(f"the good file: {e}")
         finally:
+            if reader:
+                reader.close()
             ph.close_all([r])
 
         for name, (old, new, words, where) in CASES.items():
@@ -91,6 +102,8 @@ def main():
             path = ph.write_config(tmp, f"{name}.yaml", text)
             rc, output, took = run(path)
             ph.figure(f"{name}.exit", f"{rc} after {took:.2f} s")
+            if took > CONNECT_TIMEOUT_MS / 1000 + 10:
+                problems.append(f"{name}: took {took:.1f} s to fail (--connect-timeout-ms {CONNECT_TIMEOUT_MS})")
             print("\n".join(f"    {line}" for line in output.strip().splitlines()[:6]), flush=True)
             if rc is None or rc == 0:
                 problems.append(f"{name}: exit status {rc}, expected non-zero: {output.strip()[:500]}")

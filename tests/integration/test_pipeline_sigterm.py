@@ -5,7 +5,9 @@ partitions of 150 messages each, written before the start, 4 threads,
 ordering partition, commit_interval_ms 5000 (so what is committed at the
 stop is the stop's own commit), shutdown_timeout_ms 15000.
 
-Once about 40 outputs exist, SIGTERM. Checks:
+First a run of another group gets SIGTERM just after its first
+assignment: it must stop cleanly too. Then, once about 40 outputs exist,
+SIGTERM. Checks:
   - exit status 0 and `stopped cleanly`, within shutdown_timeout_ms;
   - there was work left (the committed offsets are below the inputs' ends);
   - nothing committed without output: every input below its partition's
@@ -65,7 +67,21 @@ pipelines:
     drain_timeout_ms: 10000
     consumer: {{ auto_offset_reset: earliest }}
 """)
+        with open(path) as f:
+            ph.write_config(tmp, "early.yaml", f.read().replace(f"group: {group}", f"group: early-{tag}")
+                            .replace(f"topic: {out}", f"topic: early-{out}"))
         try:
+            # A stop that comes just after the first assignment, before any
+            # work: on another group, so that it commits nothing here.
+            r0 = ph.Run("early", path.replace("sigterm.yaml", "early.yaml"))
+            runs.append(r0)
+            r0.wait_started(1)
+            r0.wait_assigned("slow")
+            rc, took = r0.term(timeout_s=SHUTDOWN_TIMEOUT_MS / 1000 + 15)
+            ph.figure("early.sigterm_to_exit", took, "s (SIGTERM just after the first assignment)")
+            if rc != 0 or ph.STOPPED not in r0.text():
+                problems.append(f"SIGTERM just after the first assignment: exit status {rc} after {took:.1f} s")
+
             reader = ph.TopicReader(BOOTSTRAP, out)
             readers.append(reader)
             r1 = ph.Run("first", path)
