@@ -45,6 +45,7 @@ def main():
     topic, out, group = f"in-{tag}", f"out-{tag}", f"g-{tag}"
     ph.create_topic(BOOTSTRAP, topic, PARTITIONS)
     ph.create_topic(BOOTSTRAP, out, PARTITIONS)
+    ph.create_topic(BOOTSTRAP, f"early-{out}", PARTITIONS)
     inputs = ph.produce(BOOTSTRAP, topic, [(p, None, f"p{p}-{i:04d}") for p in range(PARTITIONS)
                                            for i in range(PER_PARTITION)])
     problems, runs, readers = [], [], []
