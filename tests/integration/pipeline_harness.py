@@ -37,7 +37,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from group_harness import HarnessError, kafka_dev  # noqa: E402,F401 (re-exported for the tests)
+from group_harness import GroupOffsetsPoller, HarnessError, kafka_dev  # noqa: E402,F401 (kafka_dev: for the tests)
 from pipeline_checks import Input, OutRecord  # noqa: E402
 
 GREGOR_BIN = os.environ.get("GREGOR_BIN", "gregor")
@@ -428,48 +428,37 @@ def coordinator(bootstrap, group):
 
 
 class CommitWatch:
-    """Polls `group`'s committed offsets every period_s from a thread and
-    records each change as (wall_ms, topic, partition, offset), the wall
-    clock read after the answer came back (so it is never before the commit)."""
+    """The group's committed offsets, polled every period_s by group_harness's
+    GroupOffsetsPoller (its thread calls commit() on each change), each
+    change kept as (wall_ms, topic, partition, offset): the wall clock read
+    after the answer came back, so never before the commit itself."""
 
     def __init__(self, bootstrap, group, period_s=0.2):
-        self.group, self.period_s = group, period_s
-        self.admin = admin(bootstrap)
         self.lock = threading.Lock()
         self.changes = []
         self.last = {}
-        self.errors = 0
-        self.last_error = None
-        self.stop_flag = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.poller = GroupOffsetsPoller(self, bootstrap, group, period_s)
 
-    def _run(self):
-        while not self.stop_flag.wait(self.period_s):
-            try:
-                offsets = self.admin.list_group_offsets({self.group: None}).get(self.group, {})
-            except Exception as e:  # a broker down, the coordinator moving: the next poll will tell
-                self.errors += 1
-                self.last_error = repr(e)
-                continue
-            wall_ms = int(time.time() * 1000)
-            with self.lock:
-                for tp, om in offsets.items():
-                    if om.offset >= 0 and self.last.get((tp.topic, tp.partition)) != om.offset:
-                        self.last[(tp.topic, tp.partition)] = om.offset
-                        self.changes.append((wall_ms, tp.topic, tp.partition, om.offset))
+    def commit(self, source, topic, partition, offset, ts=None):
+        wall_ms = int(time.time() * 1000)
+        with self.lock:
+            self.last[(topic, partition)] = offset
+            self.changes.append((wall_ms, topic, partition, offset))
+
+    @property
+    def errors(self):
+        return self.poller.errors
+
+    @property
+    def last_error(self):
+        return self.poller.last_error
 
     def snapshot(self):
         with self.lock:
             return list(self.changes), dict(self.last)
 
     def stop(self):
-        self.stop_flag.set()
-        self.thread.join(15)
-        try:
-            self.admin.close()
-        except Exception:
-            pass
+        self.poller.stop()
 
 
 def finish(problems, runs=()):
