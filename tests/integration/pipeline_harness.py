@@ -10,6 +10,7 @@ test bed's real brokers, and reads what they did with kafka-python.
                  gregor run: stopped cleanly
                SIGTERM / SIGKILL, exit status, VmRSS from /proc.
   write_config a YAML file in the test's temporary directory.
+  create_topic a topic with configs, through kafka-python's admin client.
   produce      messages through kafka-python (acks=all); the acknowledged
                (topic, partition, offset, key, value) come back.
   TopicReader  reads a topic from the beginning, up to its end at each
