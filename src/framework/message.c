@@ -26,8 +26,6 @@ void fw_msg_unref(fw_pipeline *pl, fw_msg *msg)
     pthread_mutex_unlock(&pl->lock);
 }
 
-/* A message left its worker (finished, or put back in its lane). */
-void fw_msg_left_worker_locked(fw_pipeline *pl, fw_msg *msg);
 void fw_msg_left_worker_locked(fw_pipeline *pl, fw_msg *msg)
 {
     if (!msg->in_worker)

@@ -17,7 +17,9 @@
 #include "util/log.h"
 #include "util/murmur2.h"
 
-#define MEMBER_POLL_MS 100
+/* The longest poll: commits are due at least this often; pause, resume and
+ * stop requests wake the poll at once. */
+#define MEMBER_POLL_MS 1000
 
 static fw_part *find_part(fw_pipeline *pl, const char *topic, int32_t partition)
 {

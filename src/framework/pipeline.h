@@ -175,6 +175,9 @@ void fw_msg_finished_locked(fw_pipeline *pl, fw_msg *msg);
 /* Frees a message (its chunk when it was the last) and, when its partition
  * is gone and held nothing more, the partition. (lock) */
 void fw_msg_free_locked(fw_pipeline *pl, fw_msg *msg);
+/* A message left its worker (finished, or put back in its lane): the
+ * partition's outstanding count drops, waking a drain at 0. (lock) */
+void fw_msg_left_worker_locked(fw_pipeline *pl, fw_msg *msg);
 /* Sets msg->error to the text (replacing it). (lock) */
 void fw_msg_set_error(fw_msg *msg, const char *text);
 /* Frees a partition that is gone and holds no message: partition_fini

@@ -16,7 +16,6 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-void fw_msg_left_worker_locked(fw_pipeline *pl, fw_msg *msg);
 
 void fw_lane_schedule(fw_pipeline *pl, fw_lane *lane)
 {
@@ -115,6 +114,16 @@ static void log_failure(fw_pipeline *pl, const fw_msg *msg, const char *what, co
 void fw_failed_locked(fw_pipeline *pl, fw_msg **msgs, size_t n, bool retryable, const char *why)
 {
     fw_part *part = msgs[0]->chunk->part;
+    if (part->state != FW_PART_ACTIVE) {
+        /* Revoked or lost meanwhile: the next owner processes them again. */
+        for (size_t i = 0; i < n; i++) {
+            fw_msg_left_worker_locked(pl, msgs[i]);
+            msgs[i]->dropped = true;
+            if (atomic_fetch_sub(&msgs[i]->pending, 1) == 1)
+                fw_msg_free_locked(pl, msgs[i]);
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         fw_msg_set_error(msgs[i], why);
     if (retryable && msgs[0]->attempt < pl->conf->max_attempts && !msgs[0]->to_dead_letter) {

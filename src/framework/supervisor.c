@@ -1,7 +1,7 @@
 /* framework/supervisor.c — the pipelines of one config in this process:
- * one shared client (I/O thread, connections, metadata), the producer pool
- * (one gregor_producer per named producer, on that client), and the
- * pipelines (pipeline.c). Stopping is graceful and ordered: members close
+ * one shared client (I/O thread, connections, metadata) for the group
+ * members, a second one for the producer pool (one gregor_producer per
+ * named producer, on that client), and the pipelines (pipeline.c). Stopping is graceful and ordered: members close
  * (drain, commit, leave), then producers flush what partition_fini emitted,
  * then handlers' fini run. */
 #include <stdarg.h>
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/config.h"
 #include "framework/pipeline.h"
 #include "framework/supervisor.h"
 #include "util/clock.h"
@@ -23,6 +24,13 @@ typedef struct fw_named_producer {
 struct fw_supervisor {
     const fw_config *cfg;
     gregor_client *client;
+    /* The producers' own client: a broker serves one connection's requests
+     * in order, so a Produce on the members' data connection would wait
+     * behind their long-poll Fetch (up to fetch_max_wait_ms), and every
+     * emit's delivery with it. Like a producer's own client, it lets the
+     * broker create missing output topics unless the cluster map says
+     * allow_auto_create_topics: false. */
+    gregor_client *producer_client;
     fw_named_producer *producers;
     size_t n_producers;
     fw_pipeline *pipelines;  /* cfg->n_pipelines of them */
@@ -114,6 +122,10 @@ gregor_err fw_supervisor_new(const fw_config *cfg, fw_supervisor **out, char *er
     if (!cc)
         goto out_fail;
     err = gregor_client_new(cc, &s->client, e, sizeof e);
+    if (!err && !config_is_set(cc, "allow_auto_create_topics"))
+        err = gregor_config_set(cc, "allow_auto_create_topics", "true", e, sizeof e);
+    if (!err)
+        err = gregor_client_new(cc, &s->producer_client, e, sizeof e);
     gregor_config_destroy(cc);
     if (err) {
         errstr_set(errstr, errstr_size, "cluster: %s", e);
@@ -129,7 +141,7 @@ gregor_err fw_supervisor_new(const fw_config *cfg, fw_supervisor **out, char *er
         if (!pc)
             goto out_fail;
         s->producers[i].name = cfg->producers[i].name;
-        err = gregor_producer_new_on(s->client, pc, fw_on_delivery, NULL, &s->producers[i].producer, e, sizeof e);
+        err = gregor_producer_new_on(s->producer_client, pc, fw_on_delivery, NULL, &s->producers[i].producer, e, sizeof e);
         gregor_config_destroy(pc);
         if (err) {
             errstr_set(errstr, errstr_size, "producer %s: %s", cfg->producers[i].name, e);
@@ -233,6 +245,7 @@ void fw_supervisor_destroy(fw_supervisor *s)
     for (size_t i = 0; i < s->n_inited; i++)
         fw_pipeline_fini(&s->pipelines[i]);
     gregor_client_destroy(s->client);
+    gregor_client_destroy(s->producer_client);
     free(s->producers);
     free(s->pipelines);
     pthread_cond_destroy(&s->cv);

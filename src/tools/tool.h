@@ -92,5 +92,7 @@ int cmd_run(int argc, char **argv);
 int tool_bench_produce(int argc, char **argv);
 /* `gregor bench consume` (bench_consume.c), called by cmd_bench. */
 int tool_bench_consume(int argc, char **argv);
+/* `gregor bench pipeline` (bench_pipeline.c), called by cmd_bench. */
+int tool_bench_pipeline(int argc, char **argv);
 
 #endif

@@ -49,6 +49,14 @@ check(["groups", "-b", "127.0.0.1:1", "extra"], 2, "unexpected argument 'extra'"
 check(["config", "list"], 0, "request_timeout_ms")
 # Numeric flags are checked, and the message names the flag and the range.
 check(["bench", "produce", "-b", "127.0.0.1:1", "-t", "t", "-c", "abc"], 2, "-c: 'abc' is not an integer from 1")
+# gregor bench pipeline: its flags, and options that the pipeline file rejects, named before anything runs.
+bp = ["bench", "pipeline", "-b", "127.0.0.1:1", "-t", "in", "-o", "out", "-m", "10"]
+check(bp[:6] + ["-m", "10"], 2, "usage: gregor bench pipeline")
+check(bp + ["--threads", "1,0"], 2, "--threads: '0' is not an integer from 1")
+check(bp + ["--ordering", "sideways"], 2, "--ordering: 'sideways' is not partition, key or none")
+check(bp + ["-P", "noequals"], 2, "-P noequals: expected key=value")
+check(bp + ["-P", "nosuch_option=1"], 2, "nosuch_option")
+check(bp + ["--handler", "no_such_handler"], 2, "no_such_handler")
 check(["consume", "-b", "127.0.0.1:1", "-t", "t", "-p", "-3"], 2, "-p: '-3' is not an integer from 0")
 check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-p", "x"], 2, "-p: 'x' is not a partition")
 # Escapes in delimiters and formats: a \x without hex digits names the flag and the position.

@@ -64,3 +64,19 @@ check "pkg-config static" "$tmp/hello_pc_static"
   { cat "$tmp/fp.log" >&2; fail "find_package: the project did not build"; }
 check "find_package gregor::gregor" "$tmp/find_package/hello_shared"
 check "find_package gregor::gregor_static" "$tmp/find_package/hello_static"
+
+# Handlers: the installed gregor knows the example handlers by name, and a
+# plugin built as docs/HANDLERS.md says (pkg-config --cflags, no -lgregor)
+# loads into it and registers.
+src=$(cd "$here/../.." && pwd)
+handlers=$("$prefix/bin/gregor" handlers 2>&1) || fail "gregor handlers: $handlers"
+for h in count_words flaky json_route passthrough split_words; do
+  case "$handlers" in *"$h "*) ;; *) fail "the installed gregor handlers lacks $h: $handlers" ;; esac
+done
+# shellcheck disable=SC2046
+"$cc" -shared -fPIC -o "$tmp/upper.so" "$src/tests/plugins/upper_plugin.c" $(pkg-config --cflags gregor) ||
+  fail "the plugin did not build with pkg-config --cflags gregor"
+out=$("$prefix/bin/gregor" handlers -p "$tmp/upper.so" 2>&1) || fail "gregor handlers -p upper.so: $out"
+case "$out" in *"upper "*"upper-cases the value"*) ;; *) fail "the plugin's handler is not listed: $out" ;; esac
+out=$("$prefix/bin/gregor" check "$src/conf/wordcount.yaml" 2>&1) || fail "gregor check conf/wordcount.yaml: $out"
+echo "install_test: handlers and plugins: ok"
