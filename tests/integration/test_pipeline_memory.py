@@ -13,8 +13,9 @@ and printed; it must stay under
     RSS before the input + 2 x (prefetch_bytes + partitions x max_in_flight.bytes)
     + ASan's quarantine (capped at 8 MiB for this run) + 16 MiB slack,
 and the `--stats-ms` lines' queued_bytes under partitions x
-(max_in_flight.bytes + max_partition_fetch_bytes) (a fetch may overshoot
-the bound by one response). The stop must be clean."""
+max_in_flight.bytes + prefetch_bytes (a partition is paused once over its
+bound, but what the consumer fetched before may still come: at most its
+prefetch). The stop must be clean."""
 import os
 import sys
 import tempfile
@@ -131,7 +132,7 @@ pipelines:
                 problems.append("no `gregor run: stats slow ...` line with --stats-ms 1000")
             else:
                 qmax = max(int(c.get("queued_bytes", "0")) for _, c in stats)
-                qbound = PARTITIONS * (MIF_BYTES + PARTITION_FETCH_BYTES)
+                qbound = PARTITIONS * MIF_BYTES + PREFETCH_BYTES
                 last = stats[-1][1]
                 ph.figure("stats.last", " ".join(f"{k}={v}" for k, v in last.items()))
                 ph.figure("stats.queued_bytes_max", f"{qmax} (bound {qbound})")
