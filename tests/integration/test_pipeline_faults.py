@@ -98,6 +98,7 @@ def main():
             time.sleep(2)
             gh.kafka_dev("restart", CLUSTER, str(node), timeout_s=120)
             killed_node = None
+            step(t0, f"broker {node} is back; B is to own every partition")
             ph.wait_stable([b], {"copy": parts}, quiet_s=1.0, timeout_s=60)
 
             step(t0, "B stops (SIGTERM) and starts again")
