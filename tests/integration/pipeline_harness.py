@@ -38,7 +38,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from group_harness import GroupOffsetsPoller, HarnessError, kafka_dev  # noqa: E402,F401 (kafka_dev: for the tests)
+from group_harness import GroupOffsetsPoller, HarnessError  # noqa: E402
 from pipeline_checks import Input, OutRecord  # noqa: E402
 
 GREGOR_BIN = os.environ.get("GREGOR_BIN", "gregor")
