@@ -101,7 +101,7 @@ typedef struct fw_pipeline_conf {
     const char *dead_letter; /* dead_letter: topic, or NULL */
     const char *dead_letter_producer; /* dead_letter_producer, default "default" */
     int64_t commit_interval_ms;     /* default 1000 */
-    int64_t max_in_flight_messages; /* per partition, max_in_flight.messages, default 1000 */
+    int64_t max_in_flight_messages; /* per partition, max_in_flight.messages, default 10000 */
     int64_t max_in_flight_bytes;    /* per partition, max_in_flight.bytes, default 4 MiB */
     int batch_size;                 /* messages per handle_batch call, default 100 */
     int64_t drain_timeout_ms;       /* revoke / shutdown drain bound, default 30000 */

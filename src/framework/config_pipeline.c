@@ -28,7 +28,7 @@ static void defaults(fw_pipeline_conf *p)
         .max_backoff_ms = 10000,
         .dead_letter_producer = "default",
         .commit_interval_ms = 1000,
-        .max_in_flight_messages = 1000,
+        .max_in_flight_messages = 10000,
         .max_in_flight_bytes = 4 << 20,
         .batch_size = 100,
         .drain_timeout_ms = 30000,

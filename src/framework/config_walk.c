@@ -337,7 +337,8 @@ static const char *option(fw_walk *w, gregor_config *scratch, const yt_node *k, 
     const char *value = is_bootstrap ? bootstrap_value(w, v) : v->kind == YT_SCALAR && !v->null ? v->text : NULL;
     if (!value) {
         fw_walk_error(w, &v->loc, "'%s' must be %s, not %s", k->text,
-                      is_bootstrap ? "host:port or a list of them" : "a single value", yt_describe(v, what, sizeof what));
+                      is_bootstrap ? "host:port or a list of them" : "a single value",
+                      yt_describe(v, what, sizeof what));
         return NULL;
     }
     if (is_bootstrap) {

@@ -540,8 +540,11 @@ gregor_err fw_pipeline_init(fw_pipeline *pl, fw_supervisor *sup, const fw_pipeli
         }
     }
     /* A new pipeline's group starts at the beginning of its topics (as
-     * Kafka Streams does) unless the file sets auto_offset_reset. */
-    static const char *const consumer_defaults[] = {"auto_offset_reset", "earliest", NULL};
+     * Kafka Streams does) unless the file sets auto_offset_reset; and a
+     * partition resumed after a pause waits at most 100 ms for the long-poll
+     * Fetch already in flight to its leader (one Fetch per leader at a time). */
+    static const char *const consumer_defaults[] = {"auto_offset_reset", "earliest", "fetch_max_wait_ms", "100",
+                                                    NULL};
     gregor_config *gc = fw_config_client_with(cfg, consumer_defaults, &conf->consumer);
     char e[256];
     if (!gc)

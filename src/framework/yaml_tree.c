@@ -1,11 +1,18 @@
-/* framework/yaml_tree.c — libyaml's document API (yaml_parser_load) into
- * the located tree of yaml_tree.h. libyaml does the YAML (syntax, flow and
- * block styles, anchors and aliases); this file turns its node table into
- * arena nodes, substitutes ${VAR} in each scalar once (aliases share the
- * node) and turns libyaml's 0-based marks into 1-based locations.
+/* framework/yaml_tree.c — libyaml's event API (yaml_parser_parse) into the
+ * located tree of yaml_tree.h. libyaml does the YAML (syntax, flow and
+ * block styles); this file builds arena nodes from the events with a
+ * stack of open collections, keeps anchors for aliases, substitutes ${VAR}
+ * in each scalar (once: aliases share the node) and turns libyaml's
+ * 0-based marks into 1-based locations.
  *
- * Workload: a file of a few KiB, parsed once at start-up; YT_MAX_BYTES and
- * YT_MAX_DEPTH bound what hostile input can cost. */
+ * Events rather than libyaml's document loader so that the limits stop the
+ * parse where they are crossed: libyaml's scanner is quadratic in the
+ * nesting depth of what it has read, so a megabyte of '[' must be refused
+ * at the 65th, not parsed to the end first.
+ *
+ * Workload: a file of a few KiB, parsed once at start-up; YT_MAX_BYTES,
+ * YT_MAX_DEPTH, YT_MAX_ITEMS, YT_MAX_ANCHORS and YT_MAX_VALUES bound what
+ * hostile input can cost. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +21,33 @@
 #include "framework/config_env.h"
 #include "framework/yaml_tree.h"
 
+/* Anchors defined in one file; an alias looks them up linearly. */
+#define YT_MAX_ANCHORS 1024
+
+typedef struct frame {
+    yt_node *node;  /* the open list or map */
+    yt_node **kids; /* its entries so far (malloc'd; moved to the arena when it closes) */
+    size_t cap;
+} frame;
+
+typedef struct anchor {
+    const char *name;
+    yt_node *node;
+} anchor;
+
 typedef struct builder {
     const char *file;
-    yaml_document_t *doc;
     arena *a;
     fw_diags *d;
-    yt_node **memo;   /* libyaml node index - 1 -> converted node */
-    gregor_err err;   /* first error: CONFIG or NOMEM (sticky) */
+    frame stack[YT_MAX_DEPTH];
+    int depth;
+    anchor anchors[YT_MAX_ANCHORS];
+    size_t n_anchors;
+    yt_node *root;
+    int documents;
+    gregor_err err; /* first error: CONFIG or NOMEM (sticky) */
+    bool stop;      /* nothing more to read */
+    bool broken;    /* the tree is unfinished: not to be walked */
 } builder;
 
 static fw_loc loc_of(const builder *b, yaml_mark_t m)
@@ -35,141 +62,181 @@ static void fail(builder *b, gregor_err err)
         b->err = err;
 }
 
+/* An error after which the tree cannot be finished. */
+static void fatal(builder *b, const fw_loc *loc, const char *what)
+{
+    fw_diags_add(b->d, loc, "%s", what);
+    fail(b, GREGOR_ERR_CONFIG);
+    b->stop = b->broken = true;
+}
+
+static void oom(builder *b)
+{
+    fail(b, GREGOR_ERR_NOMEM);
+    b->stop = b->broken = true;
+}
+
+/* Puts a finished (or, for a collection, just opened) node where it goes:
+ * the root, or the next entry of the innermost open collection. */
+static void place(builder *b, yt_node *n)
+{
+    if (b->depth == 0) {
+        if (!b->root)
+            b->root = n;
+        return;
+    }
+    frame *f = &b->stack[b->depth - 1];
+    size_t max = f->node->kind == YT_MAP ? 2 * YT_MAX_ITEMS : YT_MAX_ITEMS;
+    if (f->node->n == max) {
+        char what[80];
+        snprintf(what, sizeof what, "a list or map with more than %d entries", YT_MAX_ITEMS);
+        fatal(b, &f->node->loc, what);
+        return;
+    }
+    if (f->node->n == f->cap) {
+        size_t cap = f->cap ? 2 * f->cap : 8;
+        yt_node **k = realloc(f->kids, cap * sizeof *k);
+        if (!k) {
+            oom(b);
+            return;
+        }
+        f->kids = k;
+        f->cap = cap;
+    }
+    f->kids[f->node->n++] = n;
+}
+
+static yt_node *new_node(builder *b, yt_kind kind, yaml_mark_t mark, const yaml_char_t *anchor_name)
+{
+    yt_node *n = arena_alloc(b->a, sizeof *n);
+    if (!n) {
+        oom(b);
+        return NULL;
+    }
+    n->kind = kind;
+    n->loc = loc_of(b, mark);
+    n->text = "";
+    n->values = 1;
+    if (anchor_name) {
+        if (b->n_anchors == YT_MAX_ANCHORS) {
+            char what[80];
+            snprintf(what, sizeof what, "more than %d anchors", YT_MAX_ANCHORS);
+            fatal(b, &n->loc, what);
+            return NULL;
+        }
+        const char *name = arena_strndup(b->a, anchor_name, strlen((const char *)anchor_name));
+        if (!name) {
+            oom(b);
+            return NULL;
+        }
+        b->anchors[b->n_anchors++] = (anchor){name, n};
+    }
+    return n;
+}
+
 static bool is_null_text(const char *s)
 {
     return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
 }
 
-static void scalar(builder *b, yaml_node_t *yn, yt_node *n)
+static void on_scalar(builder *b, const yaml_event_t *ev)
 {
-    const char *raw = (const char *)yn->data.scalar.value;
-    size_t len = yn->data.scalar.length;
-    n->null = yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && len <= 4 && is_null_text(raw);
+    yt_node *n = new_node(b, YT_SCALAR, ev->start_mark, ev->data.scalar.anchor);
+    if (!n)
+        return;
+    const char *raw = (const char *)ev->data.scalar.value;
+    size_t len = ev->data.scalar.length;
+    n->null = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && len <= 4 && is_null_text(raw);
     if (memchr(raw, '\0', len)) {
         fw_diags_add(b->d, &n->loc, "a value may not contain a NUL character");
         fail(b, GREGOR_ERR_CONFIG);
     }
     size_t out_len;
     gregor_err err = fw_env_expand(raw, len, b->a, &n->loc, b->d, &n->text, &out_len);
-    if (err != GREGOR_OK)
+    if (err == GREGOR_ERR_NOMEM)
+        oom(b);
+    else if (err != GREGOR_OK)
         fail(b, err);
     if (!n->text)
         n->text = "";
+    place(b, n);
 }
 
-static yt_node *convert(builder *b, int index, int depth);
-
-static void children(builder *b, yaml_node_t *yn, yt_node *n, int depth)
+static void on_start(builder *b, const yaml_event_t *ev)
 {
-    size_t count = yn->type == YAML_SEQUENCE_NODE
-                       ? (size_t)(yn->data.sequence.items.top - yn->data.sequence.items.start)
-                       : 2 * (size_t)(yn->data.mapping.pairs.top - yn->data.mapping.pairs.start);
-    if (depth >= YT_MAX_DEPTH) {
-        fw_diags_add(b->d, &n->loc, "lists and maps nested more than %d deep", YT_MAX_DEPTH);
-        fail(b, GREGOR_ERR_CONFIG);
+    bool seq = ev->type == YAML_SEQUENCE_START_EVENT;
+    if (b->depth == YT_MAX_DEPTH) {
+        char what[80];
+        snprintf(what, sizeof what, "lists and maps nested more than %d deep", YT_MAX_DEPTH);
+        fw_loc loc = loc_of(b, ev->start_mark);
+        fatal(b, &loc, what);
         return;
     }
-    if (count > 2 * YT_MAX_ITEMS || (yn->type == YAML_SEQUENCE_NODE && count > YT_MAX_ITEMS)) {
-        fw_diags_add(b->d, &n->loc, "a list or map with more than %d entries", YT_MAX_ITEMS);
-        fail(b, GREGOR_ERR_CONFIG);
+    yt_node *n = new_node(b, seq ? YT_SEQ : YT_MAP, ev->start_mark,
+                          seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor);
+    if (!n)
         return;
-    }
-    if (!(n->kids = arena_calloc(b->a, count ? count : 1, sizeof *n->kids))) {
-        fail(b, GREGOR_ERR_NOMEM);
-        return;
-    }
-    for (size_t i = 0; i < count && b->err != GREGOR_ERR_NOMEM; i++) {
-        int idx = yn->type == YAML_SEQUENCE_NODE ? yn->data.sequence.items.start[i]
-                  : i % 2 == 0                   ? yn->data.mapping.pairs.start[i / 2].key
-                                                 : yn->data.mapping.pairs.start[i / 2].value;
-        yt_node *kid = convert(b, idx, depth + 1);
-        if (!kid)
-            return;
-        n->kids[n->n++] = kid;
-    }
+    place(b, n);
+    b->stack[b->depth++] = (frame){.node = n};
 }
 
-/* The node for libyaml's node `index` (1-based), converted once: an alias
- * met again (even inside itself) gets the same node. */
-static yt_node *convert(builder *b, int index, int depth)
+/* Closes the innermost collection: its entries move to the arena, and its
+ * value count (aliases counted out) is checked. */
+static void on_end(builder *b)
 {
-    yaml_node_t *yn = yaml_document_get_node(b->doc, index);
-    if (!yn) {
-        fail(b, GREGOR_ERR_CONFIG);
-        return NULL;
+    frame *f = &b->stack[--b->depth];
+    yt_node *n = f->node;
+    n->kids = arena_calloc(b->a, n->n ? n->n : 1, sizeof *n->kids);
+    if (!n->kids) {
+        n->n = 0;
+        free(f->kids);
+        oom(b);
+        return;
     }
-    if (b->memo[index - 1])
-        return b->memo[index - 1];
-    yt_node *n = arena_alloc(b->a, sizeof *n);
-    if (!n) {
-        fail(b, GREGOR_ERR_NOMEM);
-        return NULL;
-    }
-    b->memo[index - 1] = n;
-    n->loc = loc_of(b, yn->start_mark);
-    n->text = "";
-    switch (yn->type) {
-    case YAML_SCALAR_NODE:
-        n->kind = YT_SCALAR;
-        scalar(b, yn, n);
-        break;
-    case YAML_SEQUENCE_NODE:
-    case YAML_MAPPING_NODE:
-        n->kind = yn->type == YAML_SEQUENCE_NODE ? YT_SEQ : YT_MAP;
-        children(b, yn, n, depth);
-        break;
-    default:
-        n->kind = YT_SCALAR;
-        n->null = true;
-        break;
-    }
-    return n;
-}
-
-/* Counts the values under n as if every alias were copied out (memoized,
- * so linear in the tree), refusing cycles; false after reporting. The
- * depth bound only guards the recursion (convert() checked the nesting). */
-static bool count_values(builder *b, yt_node *n, int depth)
-{
-    if (n->state == 2)
-        return true;
-    if (n->state == 1) {
-        fw_diags_add(b->d, &n->loc, "an alias inside the node it names (a cycle)");
-        fail(b, GREGOR_ERR_CONFIG);
-        return false;
-    }
-    if (depth > YT_MAX_DEPTH) {
-        fw_diags_add(b->d, &n->loc, "lists and maps nested more than %d deep (through aliases)", YT_MAX_DEPTH);
-        fail(b, GREGOR_ERR_CONFIG);
-        return false;
-    }
-    n->state = 1;
-    n->values = 1;
-    for (size_t i = 0; i < n->n; i++) {
-        if (!count_values(b, n->kids[i], depth + 1))
-            return false;
+    if (n->n)
+        memcpy(n->kids, f->kids, n->n * sizeof *n->kids);
+    free(f->kids);
+    for (size_t i = 0; i < n->n && n->values <= YT_MAX_VALUES; i++)
         n->values += n->kids[i]->values;
-        if (n->values > YT_MAX_VALUES) {
-            fw_diags_add(b->d, &n->loc, "more than %d values once aliases are copied out", YT_MAX_VALUES);
-            fail(b, GREGOR_ERR_CONFIG);
-            return false;
-        }
+    n->closed = true;
+    if (n->values > YT_MAX_VALUES) {
+        char what[80];
+        snprintf(what, sizeof what, "more than %d values once aliases are copied out", YT_MAX_VALUES);
+        fatal(b, &n->loc, what);
     }
-    n->state = 2;
-    return true;
+}
+
+static void on_alias(builder *b, const yaml_event_t *ev)
+{
+    const char *name = (const char *)ev->data.alias.anchor;
+    fw_loc loc = loc_of(b, ev->start_mark);
+    for (size_t i = b->n_anchors; i-- > 0;) {
+        if (strcmp(b->anchors[i].name, name))
+            continue;
+        yt_node *n = b->anchors[i].node;
+        if (n->kind != YT_SCALAR && !n->closed) {
+            fatal(b, &loc, "an alias inside the node it names (a cycle)");
+            return;
+        }
+        place(b, n);
+        return;
+    }
+    char what[300];
+    snprintf(what, sizeof what, "alias '*%.200s' names no anchor defined before it", name);
+    fatal(b, &loc, what);
 }
 
 /* libyaml's error, located: a reader error (bad UTF-8, control bytes) has
  * only a byte offset, turned into line and column here. */
 static void syntax_error(builder *b, const yaml_parser_t *p, const char *text, size_t len)
 {
-    const char *problem = p->problem ? p->problem : "cannot be parsed";
+    b->stop = b->broken = true;
     if (p->error == YAML_MEMORY_ERROR) {
-        fail(b, GREGOR_ERR_NOMEM);
-        fw_diags_add(b->d, &(fw_loc){b->file, 0, 0}, "out of memory while parsing");
+        oom(b);
         return;
     }
     fail(b, GREGOR_ERR_CONFIG);
+    const char *problem = p->problem ? p->problem : "cannot be parsed";
     if (p->error == YAML_READER_ERROR) {
         fw_loc loc = {b->file, 1, 1};
         for (size_t i = 0; i < p->problem_offset && i < len; i++) {
@@ -193,62 +260,79 @@ static void syntax_error(builder *b, const yaml_parser_t *p, const char *text, s
     }
 }
 
-/* A second document after the first is refused: one file, one config. */
-static void no_second_document(builder *b, yaml_parser_t *p, const char *text, size_t len)
+static void on_event(builder *b, const yaml_event_t *ev)
 {
-    yaml_document_t next;
-    if (!yaml_parser_load(p, &next)) {
-        syntax_error(b, p, text, len);
-        return;
+    switch (ev->type) {
+    case YAML_DOCUMENT_START_EVENT:
+        if (++b->documents == 2) {
+            fw_loc loc = loc_of(b, ev->start_mark);
+            fatal(b, &loc, "a second YAML document; a pipeline file holds one");
+        }
+        break;
+    case YAML_SCALAR_EVENT:
+        on_scalar(b, ev);
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+        on_start(b, ev);
+        break;
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        on_end(b);
+        break;
+    case YAML_ALIAS_EVENT:
+        on_alias(b, ev);
+        break;
+    case YAML_STREAM_END_EVENT:
+        b->stop = true;
+        break;
+    default:
+        break;
     }
-    yaml_node_t *root = yaml_document_get_root_node(&next);
-    if (root) {
-        fw_loc loc = loc_of(b, next.start_mark);
-        fw_diags_add(b->d, &loc, "a second YAML document; a pipeline file holds one");
-        fail(b, GREGOR_ERR_CONFIG);
-    }
-    yaml_document_delete(&next);
 }
 
 gregor_err yt_parse(const char *file, const char *text, size_t len, arena *a, fw_diags *d, yt_node **root)
 {
-    builder b = {.file = file, .a = a, .d = d, .err = GREGOR_OK};
     *root = NULL;
     if (len > YT_MAX_BYTES) {
         fw_diags_add(d, &(fw_loc){file, 0, 0}, "%zu bytes is larger than a pipeline file may be (%zu)", len,
                      YT_MAX_BYTES);
         return GREGOR_ERR_CONFIG;
     }
-    yaml_parser_t p;
-    if (!yaml_parser_initialize(&p))
+    builder *b = calloc(1, sizeof *b);
+    if (!b)
         return GREGOR_ERR_NOMEM;
+    *b = (builder){.file = file, .a = a, .d = d, .err = GREGOR_OK};
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p)) {
+        free(b);
+        return GREGOR_ERR_NOMEM;
+    }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    yaml_document_t doc;
-    if (!yaml_parser_load(&p, &doc)) {
-        syntax_error(&b, &p, text, len);
-        yaml_parser_delete(&p);
-        return b.err;
+    while (!b->stop) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev)) {
+            syntax_error(b, &p, text, len);
+            break;
+        }
+        on_event(b, &ev);
+        yaml_event_delete(&ev);
     }
-    b.doc = &doc;
-    size_t n_nodes = (size_t)(doc.nodes.top - doc.nodes.start);
-    b.memo = calloc(n_nodes ? n_nodes : 1, sizeof *b.memo);
-    if (!b.memo) {
-        fail(&b, GREGOR_ERR_NOMEM);
-    } else if (!yaml_document_get_root_node(&doc)) {
-        fw_diags_add(d, &(fw_loc){file, 1, 1}, "the file is empty: expected a map with 'pipelines'");
-        fail(&b, GREGOR_ERR_CONFIG);
-    } else {
-        *root = convert(&b, 1, 0);
-        if (*root && b.err == GREGOR_OK && !count_values(&b, *root, 0))
-            *root = NULL;
-        no_second_document(&b, &p, text, len);
-    }
-    free(b.memo);
-    yaml_document_delete(&doc);
     yaml_parser_delete(&p);
-    if (b.err == GREGOR_ERR_NOMEM)
-        *root = NULL;
-    return b.err;
+    while (b->depth > 0) /* what an error left open */
+        free(b->stack[--b->depth].kids);
+    gregor_err err = b->err;
+    if (err == GREGOR_OK && !b->root) {
+        fw_diags_add(d, &(fw_loc){file, 1, 1}, "the file is empty: expected a map with 'pipelines'");
+        err = GREGOR_ERR_CONFIG;
+    }
+    if (err == GREGOR_ERR_NOMEM)
+        fw_diags_add(d, &(fw_loc){file, 0, 0}, "out of memory while parsing");
+    /* Only ${VAR} and NUL errors leave a tree worth walking for more. */
+    if (!b->broken)
+        *root = b->root;
+    free(b);
+    return err;
 }
 
 const yt_node *yt_get(const yt_node *m, const char *key)

@@ -39,15 +39,16 @@ struct yt_node {
     bool null;        /* YT_SCALAR: plain ~, null, Null, NULL, or nothing */
     yt_node **kids;   /* YT_SEQ: the items; YT_MAP: key, value, key, value... */
     size_t n;         /* entries in kids (twice the pairs of a map) */
-    size_t values;    /* (yt_parse) values below and including this one, aliases counted out */
-    int state;        /* (yt_parse) 0 not counted, 1 being counted, 2 counted */
+    size_t values;    /* values in this node and below, aliases counted out */
+    bool closed;      /* (yt_parse) a list or map whose end was read */
 };
 
 /* Parses `len` bytes of `text` (one YAML document; `file` names it in
  * locations and must outlive the tree). GREGOR_OK with the root in *root;
- * CONFIG with every syntax error, ${VAR} error and nesting error added to
- * `d` (*root may still be a usable tree when only ${VAR} errors were
- * found, so that the schema can be checked too); NOMEM. */
+ * CONFIG with the errors added to `d`: a syntax error or a crossed limit
+ * ends the parse (*root NULL), while ${VAR} and NUL errors do not (*root is
+ * the whole tree, so that the schema can be checked too); NOMEM (*root
+ * NULL). */
 gregor_err yt_parse(const char *file, const char *text, size_t len, arena *a, fw_diags *d,
                     yt_node **root) GREGOR_MUST_CHECK;
 
