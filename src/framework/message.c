@@ -40,15 +40,22 @@ void fw_msg_left_worker_locked(fw_pipeline *pl, fw_msg *msg)
 void fw_msg_finished_locked(fw_pipeline *pl, fw_msg *msg)
 {
     fw_part *part = msg->chunk->part;
-    if (!msg->dropped && part->state == FW_PART_ACTIVE && msg->emit_failed) {
-        /* An emit of the last attempt was not delivered: the attempt failed. */
-        msg->emit_failed = false;
-        atomic_store(&msg->pending, 1);
-        fw_failed_locked(pl, &msg, 1, true, msg->error ? msg->error : "an emitted message was not delivered");
-        return;
+    if (!msg->dropped && msg->emit_failed) {
+        /* An emit of the last attempt was not delivered: the attempt failed.
+         * It is retried; or, its partition leaving, left unfinished for the
+         * next owner. */
+        if (part->state == FW_PART_ACTIVE) {
+            msg->emit_failed = false;
+            atomic_store(&msg->pending, 1);
+            fw_failed_locked(pl, &msg, 1, true, msg->error ? msg->error : "an emitted message was not delivered");
+            return;
+        }
+        msg->dropped = true;
     }
     fw_msg_left_worker_locked(pl, msg);
-    if (!msg->dropped && part->state == FW_PART_ACTIVE)
+    /* A revoking partition's ledger still counts: its drain waits for exactly
+     * these messages so that their offsets go into the last commit. */
+    if (!msg->dropped && part->state != FW_PART_GONE)
         fw_ledger_finish(&part->ledger, msg->seq);
     fw_msg_free_locked(pl, msg);
 }
