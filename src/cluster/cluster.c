@@ -618,6 +618,28 @@ cluster_conn_kind cluster_new_member_kind(cluster *c)
     return (cluster_conn_kind)(CLUSTER_CONN_MEMBER + atomic_fetch_add(&c->member_kinds, 1));
 }
 
+typedef struct close_kind_job {
+    cluster *c;
+    cluster_conn_kind kind;
+} close_kind_job;
+
+static void close_kind_on_loop(net_loop *l, void *arg)
+{
+    (void)l;
+    close_kind_job *j = arg;
+    for (size_t i = j->c->n_slots; i-- > 0;)
+        if (j->c->slots[i].kind == j->kind)
+            close_slot(j->c, i);
+}
+
+void cluster_close_kind(cluster *c, cluster_conn_kind kind)
+{
+    assert(kind >= CLUSTER_CONN_MEMBER);
+    close_kind_job j = {c, kind};
+    if (net_loop_call(c->loop, close_kind_on_loop, &j) != GREGOR_OK)
+        gregor_log(GREGOR_LOG_WARN, "cluster: closing a member's connections could not be queued on the I/O thread");
+}
+
 void cluster_want_all_topics(cluster *c)
 {
     if (!atomic_exchange(&c->all_topics, true))

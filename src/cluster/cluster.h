@@ -101,6 +101,12 @@ typedef enum cluster_conn_kind {
  * JoinGroup may hold for a whole rebalance. Any thread. */
 cluster_conn_kind cluster_new_member_kind(cluster *c);
 
+/* Closes every connection of a member's `kind`: requests in flight on them
+ * (a JoinGroup or SyncGroup the broker holds for a rebalance) end at once
+ * with DESTROYED. A later request of that kind opens a new connection. Any
+ * thread but the I/O thread; returns once they are closed. */
+void cluster_close_kind(cluster *c, cluster_conn_kind kind);
+
 /* (loop) The connection of `kind` to broker `node_id`, created on first use
  * from the current snapshot's address; NULL when the broker is not known.
  * Every kind is closed when the broker leaves the metadata and follows its

@@ -486,8 +486,15 @@ static gregor_err join(member *m, int32_t node)
         else
             err = gregor_err_from_broker(jr.error_code);
     }
-    if (err == PROTO_ERR_MEMBER_ID_REQUIRED || (err == GREGOR_OK && jr.member_id.len > 0))
+    if (err == PROTO_ERR_MEMBER_ID_REQUIRED || (err == GREGOR_OK && jr.member_id.len > 0)) {
         snprintf(m->member_id, sizeof m->member_id, "%.*s", (int)jr.member_id.len, (const char *)jr.member_id.ptr);
+        /* Known to close from now on: a member closed while its JoinGroup or
+         * SyncGroup waits for the others leaves (which ends that wait) instead
+         * of waiting for the rebalance to finish. */
+        pthread_mutex_lock(&g->lock);
+        snprintf(g->member_id, sizeof g->member_id, "%s", m->member_id);
+        pthread_mutex_unlock(&g->lock);
+    }
     if (err != GREGOR_OK)
         goto out;
     m->generation = jr.generation_id;
@@ -693,13 +700,18 @@ static void leave(gregor_group *g, const char *member_id, const char *why)
 
 static void classic_leave(gregor_group *g)
 {
-    if (g->instance_id)
-        return; /* a static member keeps its place for session_timeout_ms */
-    char id[256];
-    pthread_mutex_lock(&g->lock);
-    snprintf(id, sizeof id, "%s", g->member_id);
-    pthread_mutex_unlock(&g->lock);
-    leave(g, id, "closing");
+    /* A static member does not leave: it keeps its place for
+     * session_timeout_ms. */
+    if (!g->instance_id) {
+        char id[256];
+        pthread_mutex_lock(&g->lock);
+        snprintf(id, sizeof id, "%s", g->member_id);
+        pthread_mutex_unlock(&g->lock);
+        leave(g, id, "closing");
+    }
+    /* A JoinGroup or SyncGroup the member thread waits in ends now, whether
+     * or not the broker answers it after the LeaveGroup. */
+    cluster_close_kind(g->client->cluster, g->conn_kind);
 }
 
 /* The application stopped polling: leave on purpose, so that the

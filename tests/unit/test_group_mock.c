@@ -44,6 +44,7 @@ typedef struct script {
     atomic_int hb_fail_at;   /* the heartbeat (index + 1) that gets hb_fail_code; 0: none */
     atomic_int hb_fail_code;
     atomic_bool sync_garbage_once;
+    atomic_bool sync_silent;   /* SyncGroup is never answered (a rebalance that does not end) */
     atomic_bool leave_had_id;
 } script;
 
@@ -87,6 +88,8 @@ static mock_action on_join(mock_request *req, buf_writer *reply)
 static mock_action on_sync(mock_request *req, buf_writer *reply)
 {
     atomic_fetch_add(&sc.syncs, 1);
+    if (atomic_load(&sc.sync_silent))
+        return MOCK_SILENT;
     arena a;
     arena_init(&a, 1 << 20);
     proto_sync_group_request in;
@@ -345,5 +348,24 @@ Test(group_mock, an_undecodable_assignment_is_survived)
     gregor_group *g = member(&c);
     POLL_UNTIL(g, c.assigned == 1);
     cr_assert_geq(atomic_load(&sc.syncs), 2, "the member joined again after the bad assignment");
+    gregor_group_destroy(g);
+}
+
+Test(group_mock, close_during_an_unanswered_sync_group_leaves_at_once)
+{
+    atomic_store(&sc.sync_silent, true);
+    calls c = {0};
+    gregor_group *g = member(&c);
+    POLL_UNTIL(g, atomic_load(&sc.syncs) >= 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char err[256];
+    cr_assert_eq(gregor_group_close(g, err, sizeof err), GREGOR_OK, "%s", err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_assert_lt(s, 5.0, "close waited %.1f s for a SyncGroup the broker holds", s);
+    cr_assert_eq(atomic_load(&sc.leaves), 1, "the member that was joining leaves");
+    cr_assert(atomic_load(&sc.leave_had_id), "with the member id JoinGroup gave it");
+    cr_assert_eq(c.assigned, 0);
     gregor_group_destroy(g);
 }
