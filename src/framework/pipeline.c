@@ -401,6 +401,8 @@ static void give_up(fw_pipeline *pl, const gregor_topic_offset *tps, size_t n, b
     bool drained = wait_outstanding_locked(pl, parts, k, deadline);
     pthread_mutex_unlock(&pl->lock);
     if (!drained)
+        fw_supervisor_note_unclean(pl->sup);
+    if (!drained)
         fw_supervisor_event(pl->sup, "pipeline %s: drain_timeout_ms (%lld) passed with messages still in the "
                                      "handler; committing what is finished",
                             pl->conf->name, (long long)pl->conf->drain_timeout_ms);

@@ -206,6 +206,7 @@ typedef struct fw_emit_target {
  * the supervisor's event function. Any thread. */
 void fw_supervisor_fatal(fw_supervisor *s, const char *pipeline, gregor_err err, const char *text);
 void fw_supervisor_member_done(fw_supervisor *s);
+void fw_supervisor_note_unclean(fw_supervisor *s);
 void fw_supervisor_event(fw_supervisor *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The producer named `name` (validated at load), or NULL. */
 gregor_producer *fw_supervisor_producer(fw_supervisor *s, const char *name);

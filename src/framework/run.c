@@ -123,7 +123,15 @@ int fw_run_file(const char *path, const fw_run_options *opt)
         for (;;) {
             gregor_err w = fw_supervisor_wait(sup, tick, err, sizeof err);
             if (w == GREGOR_OK) {
-                rc = 0;
+                pthread_mutex_lock(&sc.lock);
+                int64_t stop_at = sc.stop_at_ms >= 0 ? sc.stop_at_ms : clock_mono_ms();
+                pthread_mutex_unlock(&sc.lock);
+                int64_t left = cfg->shutdown_timeout_ms - (clock_mono_ms() - stop_at);
+                if (fw_supervisor_finish(sup, (int32_t)(left > 0 ? left : 0), err, sizeof err) == GREGOR_OK)
+                    rc = 0;
+                else
+                    fprintf(stderr, "gregor run: stopped, but not cleanly within shutdown_timeout_ms (%lld): %s\n",
+                            (long long)cfg->shutdown_timeout_ms, err);
                 break;
             }
             if (w != GREGOR_ERR_TIMED_OUT) {

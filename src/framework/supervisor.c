@@ -42,6 +42,8 @@ struct fw_supervisor {
     size_t n_done;           /* member threads that ended (lock) */
     bool stop_requested;     /* (lock) */
     gregor_err fatal;        /* (lock) */
+    bool unclean;            /* a drain or the final flush ran out of time (lock) */
+    bool finished;           /* fw_supervisor_finish() ran: destroy waits no more */
     char fatal_text[600];    /* (lock) */
     fw_event_fn event_fn;
     void *event_arg;
@@ -92,6 +94,38 @@ void fw_supervisor_fatal(fw_supervisor *s, const char *pipeline, gregor_err err,
     pthread_mutex_unlock(&s->lock);
     fw_supervisor_event(s, "pipeline %s: fatal: %s; stopping", pipeline, text);
     fw_supervisor_stop(s);
+}
+
+void fw_supervisor_note_unclean(fw_supervisor *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->unclean = true;
+    pthread_mutex_unlock(&s->lock);
+}
+
+gregor_err fw_supervisor_finish(fw_supervisor *s, int32_t timeout_ms, char *errstr, size_t errstr_size)
+{
+    fw_supervisor_stop(s);
+    for (size_t i = 0; i < s->n_inited; i++)
+        fw_pipeline_join(&s->pipelines[i]);
+    int64_t deadline = clock_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+    gregor_err err = GREGOR_OK;
+    for (size_t i = 0; i < s->n_producers; i++) {
+        int64_t left = deadline - clock_mono_ms();
+        if (gregor_producer_flush(s->producers[i].producer, (int32_t)(left > 0 ? left : 0)) != GREGOR_OK) {
+            errstr_set(errstr, errstr_size, "producer %s: %zu messages still unacknowledged", s->producers[i].name,
+                       gregor_producer_outstanding(s->producers[i].producer));
+            err = GREGOR_ERR_TIMED_OUT;
+        }
+    }
+    s->finished = true;
+    pthread_mutex_lock(&s->lock);
+    if (!err && s->unclean) {
+        err = GREGOR_ERR_TIMED_OUT;
+        errstr_set(errstr, errstr_size, "a partition's in-flight work did not finish within drain_timeout_ms");
+    }
+    pthread_mutex_unlock(&s->lock);
+    return err;
 }
 
 void fw_supervisor_member_done(fw_supervisor *s)
@@ -236,7 +270,7 @@ void fw_supervisor_destroy(fw_supervisor *s)
     /* Producers before pipelines: their last delivery reports finish the
      * pipelines' messages. */
     int32_t flush_ms = (int32_t)(s->cfg->shutdown_timeout_ms > 0 ? s->cfg->shutdown_timeout_ms : 30000);
-    for (size_t i = 0; i < s->n_producers; i++)
+    for (size_t i = 0; i < s->n_producers && !s->finished; i++)
         if (gregor_producer_flush(s->producers[i].producer, flush_ms) != GREGOR_OK)
             fw_supervisor_event(s, "producer %s: messages still unacknowledged after %d ms", s->producers[i].name,
                                 (int)flush_ms);

@@ -63,6 +63,15 @@ void fw_supervisor_stop(fw_supervisor *s);
 gregor_err fw_supervisor_wait(fw_supervisor *s, int32_t timeout_ms, char *errstr,
                               size_t errstr_size) GREGOR_MUST_CHECK;
 
+/* The end of a graceful stop, after fw_supervisor_wait() returned: joins
+ * the pipelines' threads and waits for the producers' last
+ * acknowledgements, for at most timeout_ms. TIMED_OUT with errstr when
+ * messages are still unacknowledged, or when a revoke's drain ran out of
+ * drain_timeout_ms: the stop was not clean (what was not committed is
+ * processed again by the next owner). */
+gregor_err fw_supervisor_finish(fw_supervisor *s, int32_t timeout_ms, char *errstr,
+                                size_t errstr_size) GREGOR_MUST_CHECK;
+
 /* Stops (if running: graceful, bounded by the config's
  * shutdown_timeout_ms), runs handler fini, frees. NULL does nothing. */
 void fw_supervisor_destroy(fw_supervisor *s);
