@@ -184,9 +184,13 @@ void consumer_resolve_committed(gregor_consumer *c)
     size_t k = 0;
     for (size_t i = 0; i < c->n_parts; i++)
         k += c->parts[i]->assigned && c->parts[i]->state == CPART_NEED_COMMITTED;
-    waiting *w = k ? calloc(k, sizeof *w) : NULL;
-    gregor_topic_offset *offs = k ? calloc(k, sizeof *offs) : NULL;
-    int32_t *epochs = k ? calloc(k, sizeof *epochs) : NULL;
+    if (!k) { /* resolved (seeked, unassigned) before the committer came to it */
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    waiting *w = calloc(k, sizeof *w);
+    gregor_topic_offset *offs = calloc(k, sizeof *offs);
+    int32_t *epochs = calloc(k, sizeof *epochs);
     size_t j = 0;
     for (size_t i = 0; w && offs && epochs && i < c->n_parts; i++) {
         cpart *p = c->parts[i];
