@@ -61,7 +61,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: gregor bench produce -b HOST:PORT[,...] -t TOPIC [-s SIZE] [-c COUNT] [-z CODEC]\n"
                "                            [-p PARTITION] [-X key=value]...\n"
                "  -s SIZE   message size in bytes (100)\n"
-               "  -c COUNT  messages (1000000)\n");
+               "  -c COUNT  messages timed (1000000), after one warm-up message that waits for metadata\n");
 }
 
 int tool_bench_produce(int argc, char **argv)
