@@ -1,11 +1,10 @@
 /* framework/pipeline.c — a pipeline's group member thread: polls the
  * member, copies each batch into a chunk and hands its messages to their
  * partition's ledger and lanes, pauses partitions that hold too much and
- * resumes them when they drain, commits what the ledgers allow every
- * commit_interval_ms, and runs rebalances: assigned partitions get their
- * state, revoked ones are drained and committed before they are given up,
- * lost ones are dropped. It never runs the handler (except partition_init
- * and partition_fini, which belong to the rebalance). */
+ * resumes them when they drain, and commits what the ledgers allow every
+ * commit_interval_ms; rebalances run inside its polls (rebalance.c). It
+ * never runs the handler (partition_init and partition_fini belong to the
+ * rebalance). Also the pipeline's lifecycle. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,7 @@
  * stop requests wake the poll at once. */
 #define MEMBER_POLL_MS 1000
 
-static fw_part *find_part(fw_pipeline *pl, const char *topic, int32_t partition)
+fw_part *fw_part_find_locked(fw_pipeline *pl, const char *topic, int32_t partition)
 {
     for (fw_part *p = pl->parts; p; p = p->next)
         if (p->partition == partition && !strcmp(p->topic, topic))
@@ -107,7 +106,7 @@ static void take_batch(fw_pipeline *pl, gregor_batch *b)
     const char *topic = gregor_batch_topic(b);
     int32_t partition = gregor_batch_partition(b);
     pthread_mutex_lock(&pl->lock);
-    fw_part *part = find_part(pl, topic, partition);
+    fw_part *part = fw_part_find_locked(pl, topic, partition);
     pthread_mutex_unlock(&pl->lock);
     if (!part || part->state != FW_PART_ACTIVE) { /* only the member changes the list and states */
         gregor_batch_destroy(b);
@@ -177,278 +176,6 @@ static void flow_control(fw_pipeline *pl)
     pthread_mutex_unlock(&pl->lock);
 }
 
-/* ------------------------------------------------------------ commits */
-
-static void on_commit(gregor_err err, const gregor_topic_offset *offsets, size_t n, void *opaque)
-{
-    fw_pipeline *pl = opaque;
-    if (err)
-        gregor_log(GREGOR_LOG_INFO, "pipeline %s: commit failed: %s", pl->conf->name, gregor_err_str(err));
-    pthread_mutex_lock(&pl->lock);
-    for (size_t i = 0; i < n; i++) {
-        fw_part *p = find_part(pl, offsets[i].topic, offsets[i].partition);
-        if (p && !offsets[i].err && offsets[i].offset > p->committed)
-            p->committed = offsets[i].offset;
-    }
-    pthread_mutex_unlock(&pl->lock);
-    if (!err)
-        atomic_fetch_add(&pl->stats.commits, 1);
-}
-
-/* Commits the committable offset of every partition in `only` (or of every
- * active one when only is NULL) that moved. Synchronous when sync. (member) */
-static void commit_ledgers(fw_pipeline *pl, fw_part **only, size_t n_only, bool sync)
-{
-    pthread_mutex_lock(&pl->lock);
-    size_t cap = 0;
-    for (fw_part *p = pl->parts; p; p = p->next)
-        cap++;
-    if (only)
-        cap = n_only;
-    gregor_topic_offset *tos = calloc(cap ? cap : 1, sizeof *tos);
-    size_t n = 0;
-    for (size_t i = 0; tos && i < cap; i++) {
-        fw_part *p = only ? only[i] : NULL;
-        if (!only) {
-            p = pl->parts;
-            for (size_t k = 0; k < i; k++)
-                p = p->next;
-            if (p->state != FW_PART_ACTIVE)
-                continue;
-        }
-        int64_t c = fw_ledger_committable(&p->ledger);
-        if (c < 0 || c <= p->committed)
-            continue;
-        tos[n++] = (gregor_topic_offset){.topic = p->topic, .partition = p->partition, .offset = c};
-    }
-    pthread_mutex_unlock(&pl->lock);
-    if (n) {
-        char err[256];
-        if (sync) {
-            gregor_err e = gregor_group_commit(pl->group, tos, n, NULL, NULL, NULL, err, sizeof err);
-            if (e)
-                fw_supervisor_event(pl->sup, "pipeline %s: commit before giving partitions up failed: %s",
-                                    pl->conf->name, err);
-            on_commit(e, tos, n, pl);
-        } else if (gregor_group_commit(pl->group, tos, n, NULL, on_commit, pl, err, sizeof err) != GREGOR_OK) {
-            gregor_log(GREGOR_LOG_INFO, "pipeline %s: commit not sent: %s", pl->conf->name, err);
-        }
-    }
-    free(tos);
-}
-
-/* ------------------------------------------------------------ rebalances */
-
-static void event_tps(fw_pipeline *pl, const char *what, const gregor_topic_offset *tps, size_t n)
-{
-    char buf[1024];
-    size_t off = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < n && off < sizeof buf; i++)
-        off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%s [%d]", i ? ", " : "", tps[i].topic,
-                                (int)tps[i].partition);
-    fw_supervisor_event(pl->sup, "pipeline %s: %s: %s", pl->conf->name, what, n ? buf : "(none)");
-}
-
-static void assign(fw_pipeline *pl, const gregor_topic_offset *tps, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        fw_part *p = calloc(1, sizeof *p);
-        char *topic = strdup(tps[i].topic);
-        fw_lane *lanes = calloc(pl->n_lanes, sizeof *lanes);
-        if (!p || !topic || !lanes) {
-            free(p);
-            free(topic);
-            free(lanes);
-            fw_supervisor_fatal(pl->sup, pl->conf->name, GREGOR_ERR_NOMEM, "out of memory assigning a partition");
-            return;
-        }
-        p->pl = pl;
-        p->topic = topic;
-        p->partition = tps[i].partition;
-        p->lanes = lanes;
-        p->committed = -1;
-        p->commit_sent = -1;
-        fw_ledger_init(&p->ledger);
-        for (size_t l = 0; l < pl->n_lanes; l++)
-            lanes[l].part = p;
-        if (pl->handler->partition_init) {
-            gregor_err err = pl->handler->partition_init(pl->state, p->topic, p->partition, &p->pstate);
-            if (err) {
-                p->stopped = true;
-                atomic_fetch_add(&pl->stats.stopped_partitions, 1);
-                fw_supervisor_event(pl->sup, "pipeline %s: %s [%d]: partition_init failed (%s): partition stopped",
-                                    pl->conf->name, p->topic, (int)p->partition, gregor_err_str(err));
-            }
-        }
-        pthread_mutex_lock(&pl->lock);
-        p->next = pl->parts;
-        pl->parts = p;
-        pthread_mutex_unlock(&pl->lock);
-        atomic_fetch_add(&pl->stats.partitions, 1);
-    }
-    event_tps(pl, "assigned", tps, n);
-}
-
-/* Drops a leaving partition's queued messages and takes its lanes out of
- * the ready queue. (lock) */
-static void drop_queued_locked(fw_pipeline *pl, fw_part *p)
-{
-    for (size_t l = 0; l < pl->n_lanes; l++) {
-        fw_lane *lane = &p->lanes[l];
-        if (lane->delayed) {
-            lane->delayed = false;
-            pl->n_delayed--;
-        }
-        if (lane->ready) {
-            fw_lane **pp = &pl->ready_head;
-            fw_lane *prev = NULL;
-            while (*pp && *pp != lane) {
-                prev = *pp;
-                pp = &(*pp)->next_ready;
-            }
-            if (*pp) {
-                *pp = lane->next_ready;
-                if (pl->ready_tail == lane)
-                    pl->ready_tail = prev;
-            }
-            lane->ready = false;
-            lane->next_ready = NULL;
-        }
-        while (lane->head) {
-            fw_msg *msg = lane->head;
-            lane->head = msg->next;
-            msg->next = NULL;
-            msg->dropped = true;
-            if (atomic_fetch_sub(&msg->pending, 1) == 1)
-                fw_msg_free_locked(pl, msg);
-        }
-        lane->tail = NULL;
-    }
-}
-
-/* Waits until none of `parts` has a message in a worker, up to deadline. (lock) */
-static bool wait_outstanding_locked(fw_pipeline *pl, fw_part **parts, size_t n, int64_t deadline_ms)
-{
-    for (;;) {
-        bool busy = false;
-        for (size_t i = 0; i < n && !busy; i++)
-            busy = parts[i]->outstanding > 0;
-        if (!busy)
-            return true;
-        int64_t left = deadline_ms - clock_mono_ms();
-        if (left <= 0)
-            return false;
-        struct timespec ts = clock_deadline_ts(left);
-        pthread_cond_timedwait(&pl->drain_cv, &pl->lock, &ts);
-    }
-}
-
-/* partition_fini for a drained partition; its emits are charged to a
- * stand-in message that the drain waits for. (no lock) */
-static void run_partition_fini(fw_pipeline *pl, fw_part *p)
-{
-    fw_chunk *c = calloc(1, sizeof(fw_chunk) + sizeof(fw_msg));
-    if (!c) {
-        gregor_log(GREGOR_LOG_ERROR, "pipeline %s: out of memory: partition_fini of %s [%d] skipped",
-                   pl->conf->name, p->topic, (int)p->partition);
-        return;
-    }
-    c->part = p;
-    c->live = 1;
-    c->bytes = 0;
-    fw_msg *stand_in = &c->msgs[0];
-    stand_in->chunk = c;
-    stand_in->dropped = true; /* finishing it changes no ledger */
-    stand_in->in_worker = true;
-    stand_in->m.topic = p->topic;
-    stand_in->m.partition = p->partition;
-    stand_in->m.offset = -1;
-    atomic_init(&stand_in->pending, 1);
-    pthread_mutex_lock(&pl->lock);
-    p->held_msgs++;
-    p->outstanding++;
-    p->fini_done = true;
-    pthread_mutex_unlock(&pl->lock);
-    gregor_ctx ctx;
-    fw_emit_target target = {.pl = pl, .msg = stand_in, .part = p};
-    fw_ctx_init(&ctx, pl->conf->name, pl->conf->outputs, pl->conf->n_outputs, pl->state, p->pstate, 1, fw_emit,
-                &target);
-    pl->handler->partition_fini(&ctx, p->pstate);
-    fw_msg_unref(pl, stand_in);
-}
-
-/* Gives up partitions: revoked (drain, partition_fini, commit) or lost
- * (drain so that partition_fini may run, no commit). (member) */
-static void give_up(fw_pipeline *pl, const gregor_topic_offset *tps, size_t n, bool lost)
-{
-    fw_part **parts = calloc(n ? n : 1, sizeof *parts);
-    if (!parts) {
-        fw_supervisor_fatal(pl->sup, pl->conf->name, GREGOR_ERR_NOMEM, "out of memory in a rebalance");
-        return;
-    }
-    size_t k = 0;
-    int64_t deadline = clock_mono_ms() + pl->conf->drain_timeout_ms;
-    pthread_mutex_lock(&pl->lock);
-    for (size_t i = 0; i < n; i++) {
-        fw_part *p = find_part(pl, tps[i].topic, tps[i].partition);
-        if (!p || p->state != FW_PART_ACTIVE)
-            continue;
-        p->state = FW_PART_REVOKING;
-        drop_queued_locked(pl, p);
-        parts[k++] = p;
-    }
-    bool drained = wait_outstanding_locked(pl, parts, k, deadline);
-    pthread_mutex_unlock(&pl->lock);
-    if (!drained)
-        fw_supervisor_note_unclean(pl->sup);
-    if (!drained)
-        fw_supervisor_event(pl->sup, "pipeline %s: drain_timeout_ms (%lld) passed with messages still in the "
-                                     "handler; committing what is finished",
-                            pl->conf->name, (long long)pl->conf->drain_timeout_ms);
-    for (size_t i = 0; i < k; i++) {
-        pthread_mutex_lock(&pl->lock);
-        bool idle = parts[i]->outstanding == 0;
-        pthread_mutex_unlock(&pl->lock);
-        if (idle && pl->handler->partition_fini)
-            run_partition_fini(pl, parts[i]);
-    }
-    pthread_mutex_lock(&pl->lock);
-    wait_outstanding_locked(pl, parts, k, deadline);
-    pthread_mutex_unlock(&pl->lock);
-    if (!lost && k)
-        commit_ledgers(pl, parts, k, true);
-    pthread_mutex_lock(&pl->lock);
-    for (size_t i = 0; i < k; i++) {
-        fw_part *p = parts[i];
-        for (fw_part **pp = &pl->parts; *pp; pp = &(*pp)->next)
-            if (*pp == p) {
-                *pp = p->next;
-                break;
-            }
-        p->next = NULL;
-        p->state = FW_PART_GONE;
-        if (!pl->handler->partition_fini)
-            p->fini_done = true;
-        atomic_fetch_sub(&pl->stats.partitions, 1);
-        fw_part_maybe_free_locked(pl, p);
-    }
-    pthread_mutex_unlock(&pl->lock);
-    free(parts);
-    event_tps(pl, lost ? "lost" : "revoked", tps, n);
-}
-
-static void on_rebalance(gregor_group *g, gregor_rebalance_kind kind, const gregor_topic_offset *tps, size_t n,
-                         void *opaque)
-{
-    (void)g;
-    fw_pipeline *pl = opaque;
-    if (kind == GREGOR_REBALANCE_ASSIGNED)
-        assign(pl, tps, n);
-    else
-        give_up(pl, tps, n, kind == GREGOR_REBALANCE_LOST);
-}
-
 /* ------------------------------------------------------------ the member thread */
 
 /* Errors after which polling again cannot help. */
@@ -473,7 +200,7 @@ static void *member_main(void *arg)
     while (!atomic_load(&pl->stopping)) {
         int64_t now = clock_mono_ms();
         if (now >= next_commit) {
-            commit_ledgers(pl, NULL, 0, false);
+            fw_commit_ledgers(pl, NULL, 0, false);
             next_commit = now + pl->conf->commit_interval_ms;
         }
         flow_control(pl);
@@ -561,7 +288,7 @@ gregor_err fw_pipeline_init(fw_pipeline *pl, fw_supervisor *sup, const fw_pipeli
         errstr_set(errstr, errstr_size, "pipeline %s: group %s: %s", conf->name, conf->group, e);
         return err;
     }
-    gregor_group_set_rebalance_cb(pl->group, on_rebalance, pl);
+    gregor_group_set_rebalance_cb(pl->group, fw_on_rebalance, pl);
     if (pl->handler->init) {
         err = pl->handler->init(&pl->params, &pl->state, e, sizeof e);
         if (err) {
@@ -632,7 +359,7 @@ void fw_pipeline_fini(fw_pipeline *pl)
         fw_part *p = pl->parts;
         pl->parts = p->next;
         p->state = FW_PART_GONE;
-        drop_queued_locked(pl, p);
+        fw_part_drop_queued_locked(pl, p);
         fw_part_maybe_free_locked(pl, p);
     }
     pthread_mutex_unlock(&pl->lock);

@@ -159,6 +159,21 @@ void fw_pipeline_stop(fw_pipeline *pl);
 void fw_pipeline_join(fw_pipeline *pl);
 void fw_pipeline_fini(fw_pipeline *pl);
 
+/* The partition `topic` / `partition` of the pipeline, or NULL. (lock, or
+ * the member thread, which alone changes the list) */
+fw_part *fw_part_find_locked(fw_pipeline *pl, const char *topic, int32_t partition);
+
+/* rebalance.c */
+/* The group's rebalance callback (opaque: the pipeline). (member) */
+void fw_on_rebalance(gregor_group *g, gregor_rebalance_kind kind, const gregor_topic_offset *tps, size_t n,
+                     void *opaque);
+/* Commits the committable offset of every partition in `only` (or of every
+ * active one when only is NULL) that moved. Synchronous when sync. (member) */
+void fw_commit_ledgers(fw_pipeline *pl, fw_part **only, size_t n_only, bool sync);
+/* Drops a leaving partition's queued messages and takes its lanes out of
+ * the ready queue. (lock) */
+void fw_part_drop_queued_locked(fw_pipeline *pl, fw_part *p);
+
 /* pool.c: the worker threads and the ready queue. */
 gregor_err fw_pool_start(fw_pipeline *pl) GREGOR_MUST_CHECK;
 void fw_pool_stop(fw_pipeline *pl);
