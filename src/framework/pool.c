@@ -16,6 +16,8 @@
 #include "util/clock.h"
 #include "util/log.h"
 
+#define LANE_TURNS 64
+
 
 void fw_lane_schedule(fw_pipeline *pl, fw_lane *lane)
 {
@@ -250,20 +252,25 @@ static void *worker_main(void *arg)
             }
             continue;
         }
-        if (lane->part->state != FW_PART_ACTIVE || lane->part->stopped || lane->delayed)
-            continue;
-        size_t n = take_turn(pl, lane, msgs);
-        if (!n)
-            continue;
-        lane->busy = true;
-        bool dead = msgs[0]->to_dead_letter;
-        pthread_mutex_unlock(&pl->lock);
-        if (dead)
-            run_dead_letter(pl, msgs, n);
-        else
-            run_handler(pl, msgs, views, n);
-        pthread_mutex_lock(&pl->lock);
-        lane->busy = false;
+        /* A worker stays with its lane for up to LANE_TURNS turns: no queue
+         * round trip nor wake-up of another worker per message, while other
+         * lanes still get their turn every LANE_TURNS messages. */
+        for (int turns = 0; turns < LANE_TURNS; turns++) {
+            if (lane->part->state != FW_PART_ACTIVE || lane->part->stopped || lane->delayed || pl->workers_stop)
+                break;
+            size_t n = take_turn(pl, lane, msgs);
+            if (!n)
+                break;
+            lane->busy = true;
+            bool dead = msgs[0]->to_dead_letter;
+            pthread_mutex_unlock(&pl->lock);
+            if (dead)
+                run_dead_letter(pl, msgs, n);
+            else
+                run_handler(pl, msgs, views, n);
+            pthread_mutex_lock(&pl->lock);
+            lane->busy = false;
+        }
         fw_lane_schedule(pl, lane);
     }
     pthread_mutex_unlock(&pl->lock);
