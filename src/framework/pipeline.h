@@ -104,7 +104,6 @@ struct fw_part {
     bool stopped;          /* a message could not be processed and there is no dead letter (lock) */
     bool fini_done;        /* partition_fini ran (lock) */
     int64_t committed;     /* the last offset committed, -1 none (lock) */
-    int64_t commit_sent;   /* the offset of the commit in flight, -1 none (member) */
     void *pstate;          /* partition_init's */
     fw_part *next;         /* the pipeline's list (lock) */
 };

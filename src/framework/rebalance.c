@@ -35,19 +35,17 @@ static void on_commit(gregor_err err, const gregor_topic_offset *offsets, size_t
 void fw_commit_ledgers(fw_pipeline *pl, fw_part **only, size_t n_only, bool sync)
 {
     pthread_mutex_lock(&pl->lock);
-    size_t cap = 0;
-    for (fw_part *p = pl->parts; p; p = p->next)
-        cap++;
-    if (only)
-        cap = n_only;
+    size_t cap = n_only;
+    if (!only)
+        for (fw_part *p = pl->parts; p; p = p->next)
+            cap++;
     gregor_topic_offset *tos = calloc(cap ? cap : 1, sizeof *tos);
     size_t n = 0;
+    fw_part *next = only ? NULL : pl->parts;
     for (size_t i = 0; tos && i < cap; i++) {
-        fw_part *p = only ? only[i] : NULL;
+        fw_part *p = only ? only[i] : next;
         if (!only) {
-            p = pl->parts;
-            for (size_t k = 0; k < i; k++)
-                p = p->next;
+            next = p->next;
             if (p->state != FW_PART_ACTIVE)
                 continue;
         }
@@ -103,7 +101,6 @@ static void assign(fw_pipeline *pl, const gregor_topic_offset *tps, size_t n)
         p->partition = tps[i].partition;
         p->lanes = lanes;
         p->committed = -1;
-        p->commit_sent = -1;
         fw_ledger_init(&p->ledger);
         for (size_t l = 0; l < pl->n_lanes; l++)
             lanes[l].part = p;
