@@ -15,7 +15,7 @@
 #include "client/config.h"
 #include "framework/config_walk.h"
 
-static const char *const top_keys[] = {"cluster", "plugins", "producers", "shutdown_timeout_ms", "pipelines"};
+static const char *const top_keys[] = {"cluster", "plugins", "producers", "shutdown_timeout_ms", "pipelines", "swarm"};
 
 /* The arena's bound: the tree and the config of a YT_MAX_BYTES file whose
  * ${VAR}s expand, with room to spare. */
@@ -71,6 +71,7 @@ static void walk_root(fw_walk *w, const yt_node *root, fw_config *cfg)
     fw_walk_int(w, yt_get(root, "shutdown_timeout_ms"), "shutdown_timeout_ms", 0, 3600000,
                 &cfg->shutdown_timeout_ms);
     fw_walk_pipelines(w, root, cfg);
+    fw_walk_swarm(w, yt_get(root, "swarm"), cfg);
 }
 
 gregor_err fw_config_parse(const char *name, const char *text, size_t len, fw_config **out, fw_diags *diags)
@@ -86,6 +87,7 @@ gregor_err fw_config_parse(const char *name, const char *text, size_t len, fw_co
     arena_init(a, CONFIG_ARENA_BYTES);
     cfg->arena = a;
     cfg->shutdown_timeout_ms = 30000;
+    fw_swarm_conf_defaults(&cfg->swarm);
     cfg->file = arena_strndup(a, name ? name : "", name ? strlen(name) : 0);
     fw_walk w = {.file = cfg->file, .a = a, .d = diags};
     yt_node *root = NULL;

@@ -105,11 +105,23 @@ typedef struct fw_pipeline_conf {
     int64_t max_in_flight_bytes;    /* per partition, max_in_flight.bytes, default 4 MiB */
     int batch_size;                 /* messages per handle_batch call, default 100 */
     int64_t drain_timeout_ms;       /* revoke / shutdown drain bound, default 30000 */
+    int64_t handler_timeout_ms;     /* a handler call longer than this: the swarm kills the process; 0 off (default) */
     fw_kvlist consumer;             /* consumer / group options, applied over the cluster's */
     fw_loc loc;
     fw_loc handler_loc;
     fw_loc group_loc;
 } fw_pipeline_conf;
+
+/* `swarm:` (docs/PIPELINES.md, "Worker processes"): how `gregor run
+ * --processes N` supervises its worker processes (swarm.h). */
+typedef struct fw_swarm_conf {
+    int64_t restart_backoff_ms;     /* the first restart's delay, default 500 */
+    int64_t max_restart_backoff_ms; /* doubling up to this, default 30000 */
+    int64_t restart_reset_ms;       /* a child up this long starts over at restart_backoff_ms, default 60000 */
+    int64_t heartbeat_timeout_ms;   /* no heartbeat for this long: killed, default 10000 */
+    int64_t kill_grace_ms;          /* SIGTERM, then SIGKILL this much later, default 5000 */
+    int64_t ready_timeout_ms;       /* a reload waits this long for a new child to join, default 60000 */
+} fw_swarm_conf;
 
 typedef struct fw_config {
     const char *file;
@@ -124,6 +136,7 @@ typedef struct fw_config {
     fw_loc *plugin_locs;
     size_t n_plugins;
     int64_t shutdown_timeout_ms; /* shutdown_timeout_ms, default 30000 */
+    fw_swarm_conf swarm;         /* swarm: (defaults when absent) */
     void *arena;                 /* owns every string above */
 } fw_config;
 

@@ -77,4 +77,8 @@ void fw_walk_options(fw_walk *w, const yt_node *m, const char *section, fw_kvlis
  * producers must be in cfg already: outputs name them). */
 void fw_walk_pipelines(fw_walk *w, const yt_node *root, fw_config *cfg);
 
+/* swarm_config.c: the `swarm` map (may be NULL: defaults) into cfg->swarm. */
+void fw_swarm_conf_defaults(fw_swarm_conf *s);
+void fw_walk_swarm(fw_walk *w, const yt_node *m, fw_config *cfg);
+
 #endif

@@ -11,6 +11,7 @@
 
 #include "framework/pipeline.h"
 #include "framework/registry.h"
+#include "framework/swarm_child.h"
 #include "util/clock.h"
 #include "util/errstr.h"
 #include "util/log.h"
@@ -209,6 +210,7 @@ static void *member_main(void *arg)
         char err[512];
         gregor_err e = gregor_group_poll(pl->group, (int32_t)(wait < MEMBER_POLL_MS ? wait : MEMBER_POLL_MS), &b,
                                          err, sizeof err);
+        fw_swarm_polled(pl->conf, pl->group);
         if (b) {
             take_batch(pl, b);
         } else if (e) {

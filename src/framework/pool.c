@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "framework/pipeline.h"
+#include "framework/swarm_child.h"
+#include "framework/swarm_crash.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -177,15 +179,42 @@ static void run_dead_letter(fw_pipeline *pl, fw_msg **msgs, size_t n)
     }
 }
 
+/* A message that was in a handler call when a worker process of the swarm
+ * died (swarm_child.h): each death counts as a failed attempt; once they
+ * reach retry.max_attempts the message fails without another call. True
+ * when it did (dead letter or stopped partition). (no lock) */
+static bool crashed_before(fw_pipeline *pl, fw_msg **msgs, size_t n)
+{
+    int signo = 0;
+    const gregor_message *m = &msgs[0]->m;
+    int crashes = fw_swarm_crashes(pl->conf, m->topic, m->partition, m->offset, &signo);
+    if (crashes <= 0)
+        return false;
+    pthread_mutex_lock(&pl->lock);
+    if (msgs[0]->attempt < crashes)
+        msgs[0]->attempt = crashes;
+    bool failed = msgs[0]->attempt >= pl->conf->max_attempts;
+    if (failed) {
+        char sig[64], why[128];
+        snprintf(why, sizeof why, "handler crashed: %s", fw_signal_describe(signo, sig, sizeof sig));
+        fw_failed_locked(pl, msgs, n, false, why);
+    }
+    pthread_mutex_unlock(&pl->lock);
+    return failed;
+}
+
 /* Runs the handler on msgs (taken from one lane) and acts on its result. (no lock) */
 static void run_handler(fw_pipeline *pl, fw_msg **msgs, const gregor_message **views, size_t n)
 {
     fw_part *part = msgs[0]->chunk->part;
+    if (crashed_before(pl, msgs, n))
+        return;
     fw_emit_target target = {.pl = pl, .msg = msgs[0], .part = part};
     gregor_ctx ctx;
     fw_ctx_init(&ctx, pl->conf->name, pl->conf->outputs, pl->conf->n_outputs, pl->state, part->pstate,
                 msgs[0]->attempt + 1, fw_emit, &target);
     gregor_result r;
+    fw_swarm_call_begin(pl->conf, part->topic, part->partition, msgs[0]->m.offset, msgs[n - 1]->m.offset);
     if (pl->handler->handle_batch) {
         for (size_t i = 0; i < n; i++)
             views[i] = &msgs[i]->m;
@@ -193,6 +222,7 @@ static void run_handler(fw_pipeline *pl, fw_msg **msgs, const gregor_message **v
     } else {
         r = pl->handler->handle(&ctx, &msgs[0]->m);
     }
+    fw_swarm_call_end();
     if (r == GREGOR_DONE) {
         atomic_fetch_add(&pl->stats.processed, n);
         for (size_t i = 0; i < n; i++) {
@@ -220,6 +250,11 @@ static size_t take_turn(fw_pipeline *pl, fw_lane *lane, fw_msg **msgs)
     size_t max = pl->handler->handle_batch ? (size_t)pl->conf->batch_size : 1;
     size_t n = 0;
     bool dead = lane->head && lane->head->to_dead_letter;
+    /* A message in a call that killed a worker process goes alone, so that
+     * a batch's innocent messages are not failed with the guilty one. */
+    if (max > 1 && lane->head && fw_swarm_crashes(pl->conf, lane->head->m.topic, lane->head->m.partition,
+                                                  lane->head->m.offset, NULL) > 0)
+        max = 1;
     while (lane->head && n < max && lane->head->to_dead_letter == dead) {
         fw_msg *msg = lane->head;
         lane->head = msg->next;

@@ -16,6 +16,7 @@
 #include "framework/registry.h"
 #include "framework/run.h"
 #include "framework/supervisor.h"
+#include "framework/swarm_child.h"
 #include "util/clock.h"
 #include "util/errstr.h"
 
@@ -96,10 +97,15 @@ int fw_run_file(const char *path, const fw_run_options *opt)
         fprintf(stderr, "gregor run: %s: %zu error%s; nothing was started\n", path, diags.n, diags.n == 1 ? "" : "s");
         goto out;
     }
+    if (fw_swarm_child_start(cfg, err, sizeof err) != GREGOR_OK) { /* swarm: a worker process's agent */
+        fprintf(stderr, "gregor run: %s: %s; nothing was started\n", path, err);
+        goto out;
+    }
     if (fw_supervisor_new(cfg, &sup, err, sizeof err) != GREGOR_OK) {
         fprintf(stderr, "gregor run: %s: %s; nothing was started\n", path, err);
         goto out;
     }
+    fw_swarm_child_attach(sup);
     signal_ctx sc = {.sup = sup, .set = set, .stop_at_ms = -1};
     pthread_mutex_init(&sc.lock, NULL);
     pthread_t sig_thread;
@@ -150,6 +156,7 @@ int fw_run_file(const char *path, const fw_run_options *opt)
             }
         }
     }
+    fw_swarm_child_stop();
     fw_supervisor_destroy(sup);
     sup = NULL;
     sc.done = 1;
@@ -159,6 +166,7 @@ int fw_run_file(const char *path, const fw_run_options *opt)
     if (rc == 0)
         fprintf(stderr, "gregor run: stopped cleanly\n");
 out:
+    fw_swarm_child_stop();
     fw_supervisor_destroy(sup);
     fw_config_free(cfg);
     fw_diags_fini(&diags);

@@ -1,22 +1,26 @@
 /* tools/cmd_run.c — `gregor run FILE`: runs the pipelines of a YAML file
  * (framework/run.c) until SIGTERM / SIGINT. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "framework/run.h"
+#include "framework/swarm.h"
 #include "tools/tool.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: gregor run [--stats-ms N] [--connect-timeout-ms N] FILE\n"
+            "usage: gregor run [--stats-ms N] [--connect-timeout-ms N] [--processes N] FILE\n"
             "Runs the pipelines of FILE (see conf/ and docs/PIPELINES.md): each a consumer group member\n"
             "whose messages go to its handler on a pool of worker threads, the results to its outputs,\n"
             "offsets committed once processed and acknowledged. SIGTERM or SIGINT stops it gracefully\n"
             "(drain, commit, leave the groups); a second signal exits at once.\n"
             "  --stats-ms N            print each pipeline's counters every N ms\n"
             "  --connect-timeout-ms N  how long the cluster may take to answer at start (default 15000)\n"
+            "  --processes N           run N worker processes under a supervisor that restarts them\n"
+            "                          (docs/PIPELINES.md, \"Worker processes\"); SIGHUP reloads FILE\n"
             "Exit status: 0 after a clean stop, 1 on config errors (all listed, FILE:LINE:COL),\n"
             "an unreachable cluster or a fatal error, 2 on usage errors.\n");
 }
@@ -33,10 +37,46 @@ static int parse_ms(const char *opt, const char *v, int32_t *out)
     return 0;
 }
 
+/* Options of the supervisor process alone (each with a value): its
+ * children run the same command line without them. The metrics endpoint
+ * is the supervisor's, serving the sum of its children's. */
+static const char *const swarm_only[] = {"--processes", "--metrics-port", "--metrics-bind"};
+
+static bool swarm_only_option(const char *arg)
+{
+    for (size_t k = 0; k < sizeof swarm_only / sizeof swarm_only[0]; k++)
+        if (!strcmp(arg, swarm_only[k]))
+            return true;
+    return false;
+}
+
+/* The supervisor of --processes N (framework/swarm.h). */
+static int run_swarm(int argc, char **argv, const char *file, int processes)
+{
+    char **child = calloc((size_t)argc + 2, sizeof *child);
+    if (!child) {
+        fprintf(stderr, "gregor run: out of memory\n");
+        return 1;
+    }
+    size_t n = 0;
+    child[n++] = "gregor";
+    for (int i = 0; i < argc; i++) {
+        if (swarm_only_option(argv[i])) {
+            i++;
+            continue;
+        }
+        child[n++] = argv[i];
+    }
+    int rc = fw_swarm_run(file, processes, child);
+    free(child);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
     fw_run_options opt = {0};
     const char *file = NULL;
+    int processes = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
@@ -48,6 +88,18 @@ int cmd_run(int argc, char **argv)
         } else if (!strcmp(argv[i], "--connect-timeout-ms")) {
             if (parse_ms(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &opt.connect_timeout_ms))
                 return TOOL_EXIT_USAGE;
+            i++;
+        } else if (!strcmp(argv[i], "--processes")) {
+            /* swarm: one option block */
+            const char *v = i + 1 < argc ? argv[i + 1] : "";
+            char *end;
+            long x = strtol(v, &end, 10);
+            if (!*v || *end || x < 1 || x > 1024) {
+                fprintf(stderr, "gregor run: --processes takes a number of worker processes from 1 to 1024, "
+                                "not '%s'\n", v);
+                return TOOL_EXIT_USAGE;
+            }
+            processes = (int)x;
             i++;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "gregor run: unknown option %s\n", argv[i]);
@@ -64,5 +116,7 @@ int cmd_run(int argc, char **argv)
         usage(stderr);
         return TOOL_EXIT_USAGE;
     }
+    if (processes > 0)
+        return run_swarm(argc, argv, file, processes);
     return fw_run_file(file, &opt);
 }

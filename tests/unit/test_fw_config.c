@@ -368,7 +368,7 @@ Test(fw_config_bad, inline_faults)
     const char far[] = "pipelines: []\nzzzzzz: 1\n";
     cr_assert_eq(parse_named("x.yaml", far, strlen(far), first, last, sizeof first), 2);
     cr_assert_str_eq(first, "x.yaml:2:1: unknown key 'zzzzzz'; expected one of: cluster, plugins, producers, "
-                            "shutdown_timeout_ms, pipelines");
+                            "shutdown_timeout_ms, pipelines, swarm");
     cr_assert_str_eq(last, "x.yaml:1:12: no pipelines: 'pipelines' must list at least one");
 
     const char empty[] = "cluster: { bootstrap: [] }\npipelines: [{name: a, group: g, topics: [t], handler: h}]\n";
@@ -380,7 +380,7 @@ Test(fw_config_bad, inline_faults)
         snprintf(many + strlen(many), sizeof many - strlen(many), "k%d: 1\n", i);
     cr_assert_eq(parse_named("m.yaml", many, strlen(many), first, last, sizeof first), 101);
     cr_assert_str_eq(first, "m.yaml:1:1: unknown key 'k0'; expected one of: cluster, plugins, producers, "
-                            "shutdown_timeout_ms, pipelines");
+                            "shutdown_timeout_ms, pipelines, swarm");
     cr_assert_str_eq(last, "m.yaml: more than 100 errors; the rest are not shown");
 
     fw_diags d;
