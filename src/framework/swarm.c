@@ -273,7 +273,8 @@ static void count_crashes(swarm *sw, child *c, int signo)
     }
     if (changed)
         for (int i = 0; i < sw->n; i++)
-            send_crashes(sw, &sw->kids[i]);
+            if (&sw->kids[i] != c)
+                send_crashes(sw, &sw->kids[i]);
 }
 
 static void retire_metrics(swarm *sw, child *c)
