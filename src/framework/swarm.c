@@ -246,8 +246,10 @@ static void terminate(child *c, const char *why)
 }
 
 /* The handler calls in hand when a child died of a signal it was not sent
- * by us: each is a crash of its messages. */
-static void count_crashes(swarm *sw, child *c, int signo)
+ * by us: each is a crash of its messages. After a kill for
+ * handler_timeout_ms (`timeouts`), only the calls past it count, as
+ * signal 0: "timed out". */
+static void count_crashes(swarm *sw, child *c, int signo, bool timeouts)
 {
     fw_swarm_region_head *h = c->region;
     if (h->magic != FW_SWARM_REGION_MAGIC)
@@ -260,15 +262,20 @@ static void count_crashes(swarm *sw, child *c, int signo)
             continue;
         s->topic[sizeof s->topic - 1] = '\0';
         const fw_pipeline_conf *p = &c->cfg->pipelines[s->pipeline];
-        if (fw_crash_add(&sw->crashes, p->name, s->topic, s->partition, s->first_offset, s->last_offset, signo) !=
+        if (timeouts && (!p->handler_timeout_ms ||
+                         clock_mono_ms() - atomic_load(&s->busy_since_ms) <= p->handler_timeout_ms))
+            continue;
+        if (fw_crash_add(&sw->crashes, p->name, s->topic, s->partition, s->first_offset, s->last_offset,
+                         timeouts ? 0 : signo) !=
             GREGOR_OK) {
             say("swarm: cannot record a crash (out of memory)");
             continue;
         }
         changed = true;
         int n = fw_crash_count(&sw->crashes, p->name, s->topic, s->partition, s->last_offset, NULL);
-        say("child %d (pid %d) died in a handler call of pipeline %s on %s [%d] offsets %lld..%lld: crash %d of "
-            "retry.max_attempts %d", c->slot, (int)c->pid, p->name, s->topic, (int)s->partition,
+        say("child %d (pid %d) %s a handler call of pipeline %s on %s [%d] offsets %lld..%lld: crash %d of "
+            "retry.max_attempts %d", c->slot, (int)c->pid, timeouts ? "was killed for" : "died in", p->name,
+            s->topic, (int)s->partition,
             (long long)s->first_offset, (long long)s->last_offset, n, p->max_attempts);
     }
     if (changed)
@@ -301,8 +308,8 @@ static void child_gone(swarm *sw, child *c, int status)
     describe_status(status, how, sizeof how);
     int64_t now = clock_mono_ms();
     bool ours = c->term_at_ms || c->killed;
-    if (WIFSIGNALED(status) && (!ours || c->count_busy))
-        count_crashes(sw, c, WTERMSIG(status));
+    if ((WIFSIGNALED(status) && !ours) || c->count_busy)
+        count_crashes(sw, c, WIFSIGNALED(status) ? WTERMSIG(status) : 0, c->count_busy);
     retire_metrics(sw, c);
     munmap(c->region, c->region_bytes);
     c->region = NULL;

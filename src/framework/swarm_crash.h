@@ -35,7 +35,7 @@ typedef struct fw_crash {
     int32_t partition;
     int64_t first_offset, last_offset; /* inclusive */
     int32_t count;                     /* deaths during this call */
-    int32_t signo;                     /* the last death's signal */
+    int32_t signo;                     /* the last death's signal; 0: killed for handler_timeout_ms */
 } fw_crash;
 
 typedef struct fw_crash_table {
