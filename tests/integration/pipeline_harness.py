@@ -43,6 +43,7 @@ from pipeline_checks import Input, OutRecord  # noqa: E402
 
 GREGOR_BIN = os.environ.get("GREGOR_BIN", "gregor")
 SLEEP_PLUGIN = os.environ.get("GREGOR_TEST_SLEEP_PLUGIN", "")
+CRASH_PLUGIN = os.environ.get("GREGOR_TEST_CRASH_PLUGIN", "")  # crash_pass (the swarm's tests)
 
 STARTED_RE = re.compile(r"^gregor run: (\d+) pipelines? started: (.*)$")
 REBALANCE_RE = re.compile(r"^gregor run: pipeline (\S+): (assigned|revoked|lost):\s*(.*)$")
@@ -70,6 +71,12 @@ def require_plugin():
     if not SLEEP_PLUGIN or not os.path.exists(SLEEP_PLUGIN):
         raise HarnessError(f"GREGOR_TEST_SLEEP_PLUGIN ({SLEEP_PLUGIN!r}) is not a built sleep_plugin.so")
     return SLEEP_PLUGIN
+
+
+def require_crash_plugin():
+    if not CRASH_PLUGIN or not os.path.exists(CRASH_PLUGIN):
+        raise HarnessError(f"GREGOR_TEST_CRASH_PLUGIN ({CRASH_PLUGIN!r}) is not a built crash_plugin.so")
+    return CRASH_PLUGIN
 
 
 def unique(prefix):

@@ -29,14 +29,12 @@ import pipeline_checks as pc  # noqa: E402
 import pipeline_harness as ph  # noqa: E402
 
 BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA1"]
-CRASH_PLUGIN = os.environ.get("GREGOR_TEST_CRASH_PLUGIN", "")
 PARTITIONS, CHILDREN, ATTEMPTS = 3, 2, 3
 
 
 def main():
     ph.require_run()
-    if not CRASH_PLUGIN or not os.path.exists(CRASH_PLUGIN):
-        raise ph.HarnessError(f"GREGOR_TEST_CRASH_PLUGIN ({CRASH_PLUGIN!r}) is not a built crash_plugin.so")
+    plugin = ph.require_crash_plugin()
     tag = ph.unique("swcrash")
     topic, out, dlq, group = f"in-{tag}", f"out-{tag}", f"dlq-{tag}", f"g-{tag}"
     ph.create_topic(BOOTSTRAP, topic, PARTITIONS)
@@ -53,7 +51,7 @@ pipelines:
     group: {group}
     topics: [{topic}]
     handler: crash_pass
-    plugin: {CRASH_PLUGIN}
+    plugin: {plugin}
     params: {{ word: boom }}
     outputs: [ {{ name: out, topic: {out}, partition: input }} ]
     retry: {{ max_attempts: {ATTEMPTS}, backoff_ms: 100, max_backoff_ms: 100 }}

@@ -21,14 +21,12 @@ import pipeline_checks as pc  # noqa: E402
 import pipeline_harness as ph  # noqa: E402
 
 BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA1"]
-CRASH_PLUGIN = os.environ.get("GREGOR_TEST_CRASH_PLUGIN", "")
 TIMEOUT_MS = 1500
 
 
 def main():
     ph.require_run()
-    if not CRASH_PLUGIN or not os.path.exists(CRASH_PLUGIN):
-        raise ph.HarnessError(f"GREGOR_TEST_CRASH_PLUGIN ({CRASH_PLUGIN!r}) is not a built crash_plugin.so")
+    plugin = ph.require_crash_plugin()
     tag = ph.unique("swhang")
     topic, out, dlq, group = f"in-{tag}", f"out-{tag}", f"dlq-{tag}", f"g-{tag}"
     ph.create_topic(BOOTSTRAP, topic, 1)
@@ -45,7 +43,7 @@ pipelines:
     group: {group}
     topics: [{topic}]
     handler: crash_pass
-    plugin: {CRASH_PLUGIN}
+    plugin: {plugin}
     params: {{ hang_word: hang }}
     handler_timeout_ms: {TIMEOUT_MS}
     outputs: [ {{ name: out, topic: {out} }} ]
