@@ -31,7 +31,7 @@
 #include "framework/registry.h"
 #include "framework/swarm.h"
 #include "framework/swarm_crash.h"
-#include "framework/swarm_merge.h"
+#include "framework/swarm_metrics.h"
 #include "framework/swarm_proto.h"
 #include "util/clock.h"
 
@@ -60,8 +60,6 @@ typedef struct child {
     bool eof;                        /* its socket reached EOF: not polled any more */
     bool clean;                      /* its last exit was status 0 */
     int restarts, backoff_step;
-    char *metrics;                   /* its last heartbeat's metrics text */
-    size_t metrics_len;
 } child;
 
 typedef struct swarm {
@@ -75,8 +73,7 @@ typedef struct swarm {
     int n;
     int sigfd;
     fw_crash_table crashes;
-    char *retired;                   /* counters of dead children (swarm_merge.h) */
-    size_t retired_len;
+    fw_swarm_metrics *metrics;       /* the children's, summed, and the swarm's own */
     bool stopping;
     int64_t stop_deadline_ms;
     int reload_slot;                 /* the slot being replaced, -1: no reload */
@@ -217,6 +214,7 @@ static void spawn(swarm *sw, child *c)
     *c = (child){.slot = c->slot, .state = CHILD_RUNNING, .pid = pid, .sock = sv[0], .cfg = cfg, .region = map,
                  .region_bytes = bytes, .started_ms = now, .last_heartbeat_ms = now,
                  .restarts = c->restarts, .backoff_step = c->backoff_step};
+    fw_swarm_metrics_started(sw->metrics, c->slot);
     say("child %d (pid %d) started", c->slot, (int)pid);
     send_crashes(sw, c);
     return;
@@ -272,6 +270,7 @@ static void count_crashes(swarm *sw, child *c, int signo, bool timeouts)
             continue;
         }
         changed = true;
+        fw_swarm_metrics_crash(sw->metrics);
         int n = fw_crash_count(&sw->crashes, p->name, s->topic, s->partition, s->last_offset, NULL);
         say("child %d (pid %d) %s a handler call of pipeline %s on %s [%d] offsets %lld..%lld: crash %d of "
             "retry.max_attempts %d", c->slot, (int)c->pid, timeouts ? "was killed for" : "died in", p->name,
@@ -284,24 +283,6 @@ static void count_crashes(swarm *sw, child *c, int signo, bool timeouts)
                 send_crashes(sw, &sw->kids[i]);
 }
 
-static void retire_metrics(swarm *sw, child *c)
-{
-    if (!c->metrics)
-        return;
-    const char *texts[2] = {sw->retired, c->metrics};
-    size_t lens[2] = {sw->retired_len, c->metrics_len};
-    char *out = NULL;
-    size_t len = 0;
-    if (fw_metrics_merge(texts, lens, 2, true, &out, &len) == GREGOR_OK) {
-        free(sw->retired);
-        sw->retired = out;
-        sw->retired_len = len;
-    }
-    free(c->metrics);
-    c->metrics = NULL;
-    c->metrics_len = 0;
-}
-
 static void child_gone(swarm *sw, child *c, int status)
 {
     char how[128];
@@ -310,7 +291,7 @@ static void child_gone(swarm *sw, child *c, int status)
     bool ours = c->term_at_ms || c->killed;
     if ((WIFSIGNALED(status) && !ours) || c->count_busy)
         count_crashes(sw, c, WIFSIGNALED(status) ? WTERMSIG(status) : 0, c->count_busy);
-    retire_metrics(sw, c);
+    fw_swarm_metrics_exited(sw->metrics, c->slot, status, !sw->stopping && !c->stop_asked);
     munmap(c->region, c->region_bytes);
     c->region = NULL;
     close(c->sock);
@@ -372,15 +353,8 @@ static void on_frames(swarm *sw, child *c)
         c->ready = p[0] != 0;
         if (c->ready && !was_ready)
             say("child %d (pid %d) ready: every pipeline has joined its group", c->slot, (int)c->pid);
-        char *m = len > 1 ? malloc(len) : NULL;
-        if (m) {
-            memcpy(m, p + 1, len - 1);
-            m[len - 1] = '\0';
-        }
-        free(c->metrics);
-        c->metrics = m;
-        c->metrics_len = m ? len - 1 : 0;
-        (void)sw;
+        if (fw_swarm_metrics_heartbeat(sw->metrics, c->slot, c->ready, (const char *)p + 1, len - 1) != GREGOR_OK)
+            say("child %d (pid %d): out of memory keeping its metrics", c->slot, (int)c->pid);
     }
     if (err == GREGOR_ERR_DISCONNECTED || err == GREGOR_ERR_IO)
         c->eof = true; /* it is exiting; SIGCHLD follows */
@@ -635,7 +609,8 @@ int fw_swarm_run(const char *path, int processes, char *const *child_argv)
     sigprocmask(SIG_BLOCK, &set, &old);
     sw.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     sw.kids = calloc((size_t)processes, sizeof *sw.kids);
-    if (sw.sigfd < 0 || !sw.kids) {
+    sw.metrics = fw_swarm_metrics_new(processes);
+    if (sw.sigfd < 0 || !sw.kids || !sw.metrics) {
         say("swarm: cannot start: %s", strerror(errno));
         goto out;
     }
@@ -645,6 +620,10 @@ int fw_swarm_run(const char *path, int processes, char *const *child_argv)
         sw.kids[i].sock = -1;
         spawn(&sw, &sw.kids[i]);
     }
+    /* metrics: with --metrics-port, the supervisor serves the children's sum
+     * here: fw_http_start(bind, port, &(fw_http_handlers){.metrics =
+     * fw_swarm_metrics_http_body, .ready = fw_swarm_metrics_http_ready,
+     * .arg = sw.metrics}, ...) (http.h, from the metrics work). */
     rc = loop(&sw);
     for (int i = 0; rc == 130 && i < processes; i++) /* SIGKILLed: collect them */
         if (sw.kids[i].state == CHILD_RUNNING)
@@ -657,10 +636,9 @@ out:
         if (c->sock >= 0)
             close(c->sock);
         fw_frame_reader_fini(&c->reader);
-        free(c->metrics);
     }
     free(sw.kids);
-    free(sw.retired);
+    fw_swarm_metrics_destroy(sw.metrics);
     fw_crash_table_fini(&sw.crashes);
     if (sw.sigfd >= 0)
         close(sw.sigfd);

@@ -19,6 +19,7 @@
 #include "framework/swarm_child.h"
 #include "framework/swarm_crash.h"
 #include "framework/swarm_merge.h"
+#include "framework/swarm_metrics.h"
 #include "framework/swarm_proto.h"
 #include "util/clock.h"
 
@@ -393,4 +394,65 @@ Test(swarm_child, agent_takes_crash_tables_and_marks_calls)
     close(sv[1]);
     fw_config_free(cfg);
     fw_diags_fini(&d);
+}
+
+static char *render(fw_swarm_metrics *m)
+{
+    buf_writer w;
+    buf_writer_init(&w, 1 << 20);
+    cr_assert_eq(fw_swarm_metrics_render(m, &w), GREGOR_OK);
+    buf_write_raw(&w, "", 1);
+    size_t len;
+    char *text = (char *)buf_writer_steal(&w, &len);
+    buf_writer_fini(&w);
+    return text;
+}
+
+/* The supervisor's endpoint: children summed, a dead child's counters
+ * kept across its restart, the swarm's own series, /ready. */
+Test(swarm_metrics, children_summed_and_swarm_series)
+{
+    fw_swarm_metrics *m = fw_swarm_metrics_new(2);
+    cr_assert_not_null(m);
+    cr_assert_not(fw_swarm_metrics_ready(m));
+    fw_swarm_metrics_started(m, 0);
+    fw_swarm_metrics_started(m, 1);
+    cr_assert_eq(fw_swarm_metrics_heartbeat(m, 0, true, child_a, strlen(child_a)), GREGOR_OK);
+    cr_assert_not(fw_swarm_metrics_ready(m));
+    cr_assert_eq(fw_swarm_metrics_heartbeat(m, 1, true, child_b, strlen(child_b)), GREGOR_OK);
+    cr_assert(fw_swarm_metrics_ready(m));
+    cr_assert(fw_swarm_metrics_http_ready(m));
+    char *text = render(m);
+    cr_assert(strstr(text, "gregor_consumed_total{pipeline=\"p\",topic=\"t\",partition=\"0\"} 11\n"), "%s", text);
+    cr_assert(strstr(text, "gregor_swarm_children_up 2\n"), "%s", text);
+    cr_assert(strstr(text, "gregor_swarm_child_ready{child=\"1\"} 1\n"), "%s", text);
+    cr_assert_null(strstr(text, "gregor_swarm_last_exit_status{"));
+    free(text);
+
+    /* Child 0 is killed and restarted: its counters stay, its gauges go. */
+    fw_swarm_metrics_exited(m, 0, SIGKILL, true); /* a wait status: killed by signal 9 */
+    fw_swarm_metrics_crash(m);
+    cr_assert_not(fw_swarm_metrics_ready(m));
+    text = render(m);
+    cr_assert(strstr(text, "gregor_consumed_total{pipeline=\"p\",topic=\"t\",partition=\"0\"} 11\n"), "%s", text);
+    cr_assert(strstr(text, "gregor_partitions{pipeline=\"p\"} 1\n"), "%s", text);
+    cr_assert(strstr(text, "gregor_swarm_children_up 1\n"), "%s", text);
+    cr_assert(strstr(text, "gregor_swarm_restarts_total{child=\"0\"} 1\n"), "%s", text);
+    cr_assert(strstr(text, "gregor_swarm_last_exit_status{child=\"0\"} -9\n"), "%s", text);
+    cr_assert(strstr(text, "gregor_swarm_crashes_total 1\n"), "%s", text);
+    free(text);
+    fw_swarm_metrics_started(m, 0);
+    const char *fresh = "# TYPE gregor_consumed_total counter\n"
+                        "gregor_consumed_total{pipeline=\"p\",topic=\"t\",partition=\"0\"} 3\n";
+    cr_assert_eq(fw_swarm_metrics_heartbeat(m, 0, true, fresh, strlen(fresh)), GREGOR_OK);
+    text = render(m);
+    cr_assert(strstr(text, "gregor_consumed_total{pipeline=\"p\",topic=\"t\",partition=\"0\"} 14\n"), "%s", text);
+    free(text);
+    /* A clean stop: status 0, no restart counted. */
+    fw_swarm_metrics_exited(m, 1, 0, false);
+    text = render(m);
+    cr_assert(strstr(text, "gregor_swarm_last_exit_status{child=\"1\"} 0\n"), "%s", text);
+    cr_assert(strstr(text, "gregor_swarm_restarts_total{child=\"1\"} 0\n"), "%s", text);
+    free(text);
+    fw_swarm_metrics_destroy(m);
 }
