@@ -195,13 +195,8 @@ static bool crashed_before(fw_pipeline *pl, fw_msg **msgs, size_t n)
         msgs[0]->attempt = crashes;
     bool failed = msgs[0]->attempt >= pl->conf->max_attempts;
     if (failed) {
-        char sig[64], why[160];
-        if (signo) /* signal 0: the swarm killed the call for its handler_timeout_ms */
-            snprintf(why, sizeof why, "handler crashed: %s", fw_signal_describe(signo, sig, sizeof sig));
-        else
-            snprintf(why, sizeof why, "handler timed out: ran past handler_timeout_ms (%lld ms)",
-                     (long long)pl->conf->handler_timeout_ms);
-        fw_failed_locked(pl, msgs, n, false, why);
+        char why[160];
+        fw_failed_locked(pl, msgs, n, false, fw_crash_reason(signo, pl->conf->handler_timeout_ms, why, sizeof why));
     }
     pthread_mutex_unlock(&pl->lock);
     return failed;

@@ -7,6 +7,7 @@
  * the calling thread before any thread is created, so every thread inherits
  * the mask and only the signal thread (sigwait) receives them. */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,9 @@
 #include "util/errstr.h"
 
 typedef struct signal_ctx {
-    fw_supervisor *sup;
+    fw_supervisor *sup;      /* (lock) */
     sigset_t set;
-    volatile sig_atomic_t done;
+    atomic_bool done;        /* the run thread is done: the signal thread ends */
     int signals;             /* received so far (signal thread only) */
     pthread_mutex_t lock;
     int64_t stop_at_ms;      /* when the first signal came, -1 before (lock) */
@@ -36,7 +37,7 @@ static void *signal_main(void *arg)
         int sig = 0;
         if (sigwait(&sc->set, &sig))
             continue;
-        if (sc->done)
+        if (atomic_load(&sc->done))
             return NULL;
         if (sig == SIGUSR2)
             continue;
@@ -51,8 +52,9 @@ static void *signal_main(void *arg)
                 sig == SIGINT ? "SIGINT" : "SIGTERM");
         pthread_mutex_lock(&sc->lock);
         sc->stop_at_ms = clock_mono_ms();
+        if (sc->sup) /* NULL once the run thread destroys it */
+            fw_supervisor_stop(sc->sup);
         pthread_mutex_unlock(&sc->lock);
-        fw_supervisor_stop(sc->sup);
     }
 }
 
@@ -157,9 +159,12 @@ int fw_run_file(const char *path, const fw_run_options *opt)
         }
     }
     fw_swarm_child_stop();
+    pthread_mutex_lock(&sc.lock);
+    sc.sup = NULL;
+    pthread_mutex_unlock(&sc.lock);
     fw_supervisor_destroy(sup);
     sup = NULL;
-    sc.done = 1;
+    atomic_store(&sc.done, true);
     pthread_kill(sig_thread, SIGUSR2);
     pthread_join(sig_thread, NULL);
     pthread_mutex_destroy(&sc.lock);

@@ -243,11 +243,11 @@ static void terminate(child *c, const char *why)
     kill(c->pid, SIGTERM);
 }
 
-/* The handler calls in hand when a child died of a signal it was not sent
- * by us: each is a crash of its messages. After a kill for
- * handler_timeout_ms (`timeouts`), only the calls past it count, as
- * signal 0: "timed out". */
-static void count_crashes(swarm *sw, child *c, int signo, bool timeouts)
+/* The handler calls in hand when a child died without being asked to (a
+ * signal, or an exit in the middle of a call): each is a crash of its
+ * messages, `how` as fw_crash.signo. After a kill for handler_timeout_ms
+ * (`timeouts`), only the calls past it count, as FW_CRASH_TIMED_OUT. */
+static void count_crashes(swarm *sw, child *c, int how, bool timeouts)
 {
     fw_swarm_region_head *h = c->region;
     if (h->magic != FW_SWARM_REGION_MAGIC)
@@ -264,7 +264,7 @@ static void count_crashes(swarm *sw, child *c, int signo, bool timeouts)
                          clock_mono_ms() - atomic_load(&s->busy_since_ms) <= p->handler_timeout_ms))
             continue;
         if (fw_crash_add(&sw->crashes, p->name, s->topic, s->partition, s->first_offset, s->last_offset,
-                         timeouts ? 0 : signo) !=
+                         timeouts ? FW_CRASH_TIMED_OUT : how) !=
             GREGOR_OK) {
             say("swarm: cannot record a crash (out of memory)");
             continue;
@@ -288,9 +288,10 @@ static void child_gone(swarm *sw, child *c, int status)
     char how[128];
     describe_status(status, how, sizeof how);
     int64_t now = clock_mono_ms();
-    bool ours = c->term_at_ms || c->killed;
-    if ((WIFSIGNALED(status) && !ours) || c->count_busy)
-        count_crashes(sw, c, WIFSIGNALED(status) ? WTERMSIG(status) : 0, c->count_busy);
+    bool ours = c->term_at_ms || c->killed || c->stop_asked;
+    if (!ours || c->count_busy)
+        count_crashes(sw, c, WIFSIGNALED(status) ? WTERMSIG(status) : FW_CRASH_EXITED(WEXITSTATUS(status)),
+                      c->count_busy);
     fw_swarm_metrics_exited(sw->metrics, c->slot, status, !sw->stopping && !c->stop_asked);
     munmap(c->region, c->region_bytes);
     c->region = NULL;

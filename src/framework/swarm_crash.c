@@ -160,3 +160,15 @@ const char *fw_signal_describe(int signo, char *buf, size_t size)
         snprintf(buf, size, "signal %d", signo);
     return buf;
 }
+
+const char *fw_crash_reason(int how, int64_t handler_timeout_ms, char *buf, size_t size)
+{
+    char sig[64];
+    if (how > 0)
+        snprintf(buf, size, "handler crashed: %s", fw_signal_describe(how, sig, sizeof sig));
+    else if (how == FW_CRASH_TIMED_OUT)
+        snprintf(buf, size, "handler timed out: ran past handler_timeout_ms (%lld ms)", (long long)handler_timeout_ms);
+    else
+        snprintf(buf, size, "handler crashed: its process exited with status %d", -1 - how);
+    return buf;
+}

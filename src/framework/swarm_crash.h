@@ -35,8 +35,14 @@ typedef struct fw_crash {
     int32_t partition;
     int64_t first_offset, last_offset; /* inclusive */
     int32_t count;                     /* deaths during this call */
-    int32_t signo;                     /* the last death's signal; 0: killed for handler_timeout_ms */
+    int32_t signo;                     /* the last death: FW_CRASH_HOW_* below */
 } fw_crash;
+
+/* How a process died in a call (fw_crash.signo): a signal number > 0;
+ * FW_CRASH_TIMED_OUT: killed for handler_timeout_ms; FW_CRASH_EXITED(s):
+ * it exited with status s (0..255) in the middle of the call. */
+#define FW_CRASH_TIMED_OUT 0
+#define FW_CRASH_EXITED(status) (-1 - (status))
 
 typedef struct fw_crash_table {
     fw_crash *items; /* FW_CRASH_MAX of them once the first entry is added */
@@ -68,5 +74,11 @@ gregor_err fw_crash_decode(fw_crash_table *t, const uint8_t *data, size_t len) G
 
 /* "signal 11 (SIGSEGV)" into buf. */
 const char *fw_signal_describe(int signo, char *buf, size_t size);
+
+/* The error a crashed message carries (its gregor.error header): "handler
+ * crashed: signal 11 (SIGSEGV)", "handler timed out: ran past
+ * handler_timeout_ms (N ms)" or "handler crashed: its process exited with
+ * status N", for `how` (fw_crash.signo), into buf. */
+const char *fw_crash_reason(int how, int64_t handler_timeout_ms, char *buf, size_t size);
 
 #endif

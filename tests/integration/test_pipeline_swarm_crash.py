@@ -60,11 +60,11 @@ pipelines:
     consumer: {{ session_timeout_ms: 6000, heartbeat_interval_ms: 1000 }}
 """)
         try:
-            # Under AddressSanitizer the SIGSEGV must kill the process, not
-            # become ASan's report and abort().
-            asan = os.environ.get("ASAN_OPTIONS", "")
-            r = ph.Run("swarm", path, args=("--processes", str(CHILDREN)),
-                       env={"ASAN_OPTIONS": f"{asan}:handle_segv=0" if asan else "handle_segv=0"})
+            # Under a sanitizer the SIGSEGV must kill the process, not become
+            # the sanitizer's report and abort() or exit(66).
+            env = {v: ":".join(filter(None, (os.environ.get(v, ""), "handle_segv=0")))
+                   for v in ("ASAN_OPTIONS", "TSAN_OPTIONS")}
+            r = ph.Run("swarm", path, args=("--processes", str(CHILDREN)), env=env)
             runs.append(r)
             for slot in range(CHILDREN):
                 r.wait_for(rf"^gregor run: child {slot} \(pid \d+\) ready", 60, f"child {slot} ready")

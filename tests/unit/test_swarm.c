@@ -183,6 +183,14 @@ Test(swarm_crash, signal_names)
     cr_assert_str_eq(fw_signal_describe(SIGSEGV, buf, sizeof buf), "signal 11 (SIGSEGV)");
     cr_assert_str_eq(fw_signal_describe(SIGKILL, buf, sizeof buf), "signal 9 (SIGKILL)");
     cr_assert_str_eq(fw_signal_describe(200, buf, sizeof buf), "signal 200");
+    char why[160];
+    cr_assert_str_eq(fw_crash_reason(SIGSEGV, 0, why, sizeof why), "handler crashed: signal 11 (SIGSEGV)");
+    cr_assert_str_eq(fw_crash_reason(FW_CRASH_TIMED_OUT, 1500, why, sizeof why),
+                     "handler timed out: ran past handler_timeout_ms (1500 ms)");
+    cr_assert_str_eq(fw_crash_reason(FW_CRASH_EXITED(3), 0, why, sizeof why),
+                     "handler crashed: its process exited with status 3");
+    cr_assert_str_eq(fw_crash_reason(FW_CRASH_EXITED(0), 0, why, sizeof why),
+                     "handler crashed: its process exited with status 0");
 }
 
 static char *merge(const char *const *texts, size_t n, bool counters_only)
