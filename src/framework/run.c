@@ -94,7 +94,7 @@ int fw_run_file(const char *path, const fw_run_options *opt)
     fw_config *cfg = NULL;
     fw_supervisor *sup = NULL;
     char err[1024];
-    if (fw_config_load(path, &cfg, &diags) != GREGOR_OK || fw_registry_resolve(cfg, &diags) != GREGOR_OK) {
+    if (fw_swarm_child_load(path, &cfg, &diags) != GREGOR_OK || fw_registry_resolve(cfg, &diags) != GREGOR_OK) {
         print_diags(&diags);
         fprintf(stderr, "gregor run: %s: %zu error%s; nothing was started\n", path, diags.n, diags.n == 1 ? "" : "s");
         goto out;

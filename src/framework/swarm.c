@@ -33,6 +33,7 @@
 #include "framework/swarm_crash.h"
 #include "framework/swarm_metrics.h"
 #include "framework/swarm_proto.h"
+#include "framework/yaml_tree.h"
 #include "util/clock.h"
 
 #define TICK_MS 200
@@ -67,8 +68,10 @@ typedef struct swarm {
     char *const *argv;
     char **envp;
     fw_config *configs[MAX_CONFIGS];
+    int config_fds[MAX_CONFIGS];     /* each one's text, validated (a memfd the children parse) */
     size_t n_configs;
     const fw_config *cfg;            /* the newest */
+    int cfg_fd;
     child *kids;
     int n;
     int sigfd;
@@ -112,20 +115,63 @@ static const char *describe_status(int status, char *buf, size_t size)
 
 /* ------------------------------------------------------------ configs */
 
-static fw_config *load(const char *path, const char *when)
+/* FILE's text, as fw_config_load() reads it (the same limit and errors). */
+static char *read_text(const char *path, size_t *len, fw_diags *d)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fw_diags_add(d, &(fw_loc){path, 0, 0}, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    char *text = malloc(YT_MAX_BYTES + 1);
+    if (text) {
+        *len = fread(text, 1, YT_MAX_BYTES + 1, f);
+        if (ferror(f)) {
+            fw_diags_add(d, &(fw_loc){path, 0, 0}, "cannot read: %s", strerror(errno));
+            free(text);
+            text = NULL;
+        }
+    } else {
+        fw_diags_add(d, &(fw_loc){path, 0, 0}, "out of memory");
+    }
+    fclose(f);
+    return text;
+}
+
+/* Validates FILE (every error printed, then `when`) and keeps its text in a
+ * memfd for the children. False when it is not valid. */
+static bool load(swarm *sw, const char *when)
 {
     fw_diags d;
     fw_diags_init(&d);
     fw_config *cfg = NULL;
-    if (fw_config_load(path, &cfg, &d) != GREGOR_OK || fw_registry_resolve(cfg, &d) != GREGOR_OK) {
+    size_t len = 0;
+    int fd = -1;
+    char *text = read_text(sw->path, &len, &d);
+    if (text && fw_config_parse(sw->path, text, len, &cfg, &d) == GREGOR_OK &&
+        fw_registry_resolve(cfg, &d) == GREGOR_OK) {
+        fd = memfd_create("gregor-swarm-config", MFD_CLOEXEC);
+        if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+            fw_diags_add(&d, &(fw_loc){sw->path, 0, 0}, "cannot keep its text for the children: %s",
+                         strerror(errno));
+    }
+    free(text);
+    bool ok = d.n == 0 && cfg;
+    if (!ok) {
         for (size_t i = 0; i < d.n; i++)
             fprintf(stderr, "%s\n", d.msgs[i]);
-        say("%s: %zu error%s; %s", path, d.n, d.n == 1 ? "" : "s", when);
+        say("%s: %zu error%s; %s", sw->path, d.n, d.n == 1 ? "" : "s", when);
         fw_config_free(cfg);
-        cfg = NULL;
+        if (fd >= 0)
+            close(fd);
+    } else {
+        sw->configs[sw->n_configs] = cfg;
+        sw->config_fds[sw->n_configs++] = fd;
+        sw->cfg = cfg;
+        sw->cfg_fd = fd;
     }
     fw_diags_fini(&d);
-    return cfg;
+    return ok;
 }
 
 static int64_t max_poll_ms(const fw_config *cfg, size_t pipeline)
@@ -182,8 +228,9 @@ static void spawn(swarm *sw, child *c)
         (map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0)) == MAP_FAILED ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
         goto out_fail;
-    char env[128];
-    snprintf(env, sizeof env, "%s=%d:%d:%d:%zu", FW_SWARM_ENV, c->slot, sv[1], mfd, bytes);
+    char env[160];
+    int cfd = sw->cfg_fd;
+    snprintf(env, sizeof env, "%s=%d:%d:%d:%zu:%d", FW_SWARM_ENV, c->slot, sv[1], mfd, bytes, cfd);
     char **envp = child_env(env);
     if (!envp)
         goto out_fail;
@@ -200,6 +247,7 @@ static void spawn(swarm *sw, child *c)
             _exit(1);
         fcntl(sv[1], F_SETFD, 0);
         fcntl(mfd, F_SETFD, 0);
+        fcntl(cfd, F_SETFD, 0);
         execve("/proc/self/exe", sw->argv, envp);
         _exit(127);
     }
@@ -489,11 +537,8 @@ static void on_sighup(swarm *sw)
         say("SIGHUP: %d reloads already; restart gregor run to reload again", MAX_CONFIGS);
         return;
     }
-    fw_config *cfg = load(sw->path, "rejected: the children keep running the old config");
-    if (!cfg)
+    if (!load(sw, "rejected: the children keep running the old config"))
         return;
-    sw->configs[sw->n_configs++] = cfg;
-    sw->cfg = cfg;
     say("SIGHUP: %s is valid: replacing the %d children one at a time", sw->path, sw->n);
     sw->reload_slot = 0;
     reload_step(sw);
@@ -595,11 +640,8 @@ int fw_swarm_run(const char *path, int processes, char *const *child_argv)
 {
     swarm sw = {.path = path, .argv = child_argv, .n = processes, .sigfd = -1, .reload_slot = -1};
     fw_crash_table_init(&sw.crashes);
-    fw_config *cfg = load(path, "nothing was started");
-    if (!cfg)
+    if (!load(&sw, "nothing was started"))
         return 1;
-    sw.configs[sw.n_configs++] = cfg;
-    sw.cfg = cfg;
     int rc = 1;
     sigset_t set, old;
     sigemptyset(&set);
@@ -644,7 +686,9 @@ out:
     if (sw.sigfd >= 0)
         close(sw.sigfd);
     sigprocmask(SIG_SETMASK, &old, NULL);
-    for (size_t i = 0; i < sw.n_configs; i++)
+    for (size_t i = 0; i < sw.n_configs; i++) {
         fw_config_free(sw.configs[i]);
+        close(sw.config_fds[i]);
+    }
     return rc;
 }

@@ -20,6 +20,7 @@
 
 #include "framework/swarm_child.h"
 #include "framework/swarm_proto.h"
+#include "framework/yaml_tree.h"
 #include "util/clock.h"
 #include "util/errstr.h"
 #include "util/log.h"
@@ -48,14 +49,45 @@ static agent *g_agent; /* set before any pipeline thread exists, cleared after t
 static _Thread_local fw_swarm_slot *t_slot;
 static _Thread_local bool t_slot_claimed;
 
-static bool parse_env(const char *v, int *slot, int *sock, int *fd, size_t *bytes)
+static bool parse_env(const char *v, int *slot, int *sock, int *fd, size_t *bytes, int *config_fd)
 {
     unsigned long long b = 0;
     int n = 0;
-    if (sscanf(v, "%d:%d:%d:%llu%n", slot, sock, fd, &b, &n) != 4 || v[n] || *slot < 0 || *sock < 0 || *fd < 0)
+    if (sscanf(v, "%d:%d:%d:%llu:%d%n", slot, sock, fd, &b, config_fd, &n) != 5 || v[n] || *slot < 0 || *sock < 0 ||
+        *fd < 0 || *config_fd < 0)
         return false;
     *bytes = (size_t)b;
     return true;
+}
+
+gregor_err fw_swarm_child_load(const char *path, fw_config **out, fw_diags *diags)
+{
+    const char *v = getenv(FW_SWARM_ENV);
+    int slot, sock, fd, config_fd;
+    size_t bytes;
+    if (!v || !*v || !parse_env(v, &slot, &sock, &fd, &bytes, &config_fd))
+        return fw_config_load(path, out, diags); /* a malformed GREGOR_SWARM is reported by start */
+    *out = NULL;
+    char *text = malloc(YT_MAX_BYTES + 1);
+    if (!text)
+        return GREGOR_ERR_NOMEM;
+    size_t len = 0;
+    ssize_t r;
+    while (len < YT_MAX_BYTES + 1 && (r = pread(config_fd, text + len, YT_MAX_BYTES + 1 - len, (off_t)len)) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            fw_diags_add(diags, &(fw_loc){path, 0, 0}, "cannot read the text the swarm supervisor validated: %s",
+                         strerror(errno));
+            free(text);
+            return GREGOR_ERR_IO;
+        }
+        len += (size_t)r;
+    }
+    close(config_fd);
+    gregor_err err = fw_config_parse(path, text, len, out, diags);
+    free(text);
+    return err;
 }
 
 static bool all_joined(agent *a)
@@ -169,10 +201,10 @@ gregor_err fw_swarm_child_start(const fw_config *cfg, char *errstr, size_t errst
     const char *v = getenv(FW_SWARM_ENV);
     if (!v || !*v)
         return GREGOR_OK;
-    int slot, sock, fd;
+    int slot, sock, fd, config_fd;
     size_t bytes;
-    if (!parse_env(v, &slot, &sock, &fd, &bytes)) {
-        errstr_set(errstr, errstr_size, "%s='%s' is not SLOT:SOCKFD:REGIONFD:BYTES", FW_SWARM_ENV, v);
+    if (!parse_env(v, &slot, &sock, &fd, &bytes, &config_fd)) {
+        errstr_set(errstr, errstr_size, "%s='%s' is not SLOT:SOCKFD:REGIONFD:BYTES:CONFIGFD", FW_SWARM_ENV, v);
         return GREGOR_ERR_CONFIG;
     }
     if (bytes != fw_swarm_region_bytes(cfg)) {

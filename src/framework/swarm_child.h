@@ -20,6 +20,12 @@
 #include "framework/supervisor.h"
 #include "gregor/group.h"
 
+/* Loads the pipeline file as fw_config_load() does, but in a swarm child
+ * from the text its supervisor validated (swarm_proto.h CONFIGFD) rather
+ * than from `path` on disk; `path` still names the file (errors, relative
+ * plugin paths). Errors as fw_config_load(). */
+gregor_err fw_swarm_child_load(const char *path, fw_config **out, fw_diags *diags) GREGOR_MUST_CHECK;
+
 /* When GREGOR_SWARM is set: maps the region, starts the heartbeat thread.
  * `cfg` (borrowed) must outlive fw_swarm_child_stop(). OK when not a swarm
  * child (nothing done); CONFIG with errstr when GREGOR_SWARM is malformed

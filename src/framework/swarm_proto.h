@@ -3,9 +3,12 @@
  *
  * The hand-over: the supervisor starts each child as
  *   /proc/self/exe run [options] FILE
- * with GREGOR_SWARM="SLOT:SOCKFD:REGIONFD:REGIONBYTES" in its environment:
- * SOCKFD one end of a SOCK_STREAM socketpair, REGIONFD a memfd of
- * REGIONBYTES holding the region below (both inherited, nothing else is).
+ * with GREGOR_SWARM="SLOT:SOCKFD:REGIONFD:REGIONBYTES:CONFIGFD" in its
+ * environment: SOCKFD one end of a SOCK_STREAM socketpair, REGIONFD a memfd
+ * of REGIONBYTES holding the region below, CONFIGFD a memfd holding FILE's
+ * text as the supervisor validated it (the child parses that, not the file
+ * on disk, which may have changed since: a rejected SIGHUP must not break
+ * the children's restarts). These three are inherited, nothing else is.
  *
  * The socket carries frames: u32 length (of what follows, big-endian), u8
  * type, payload.

@@ -14,7 +14,11 @@ times out in 6 s so that the group forgets a killed one quickly).
   3. SIGHUP with a broken file (an unknown key): the supervisor logs the
      error as FILE:LINE:COL and that the children keep running; no child is
      started or stopped.
-  4. SIGTERM: every child stops cleanly and the supervisor exits 0 saying
+  4. SIGSTOP child 2: its heartbeat stops; the supervisor says so and
+     kills it (SIGTERM, SIGKILL after swarm.kill_grace_ms) and restarts it.
+  5. SIGHUP with a good file: the children are replaced one at a time, each
+     new one ready before the next old one is stopped.
+  6. SIGTERM: every child stops cleanly and the supervisor exits 0 saying
      so.
 """
 import json
@@ -31,12 +35,13 @@ import pipeline_checks as pc  # noqa: E402
 import pipeline_harness as ph  # noqa: E402
 
 BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA1"]
-PARTITIONS, CHILDREN, BACKOFF_MS = 12, 3, 1000
+PARTITIONS, CHILDREN, BACKOFF_MS, HEARTBEAT_MS = 12, 3, 1000, 3000
 
 CONFIG = """\
 cluster:
   bootstrap: ["{bootstrap}"]
-swarm: {{ restart_backoff_ms: {backoff}, max_restart_backoff_ms: 8000 }}
+swarm: {{ restart_backoff_ms: {backoff}, max_restart_backoff_ms: 8000, heartbeat_timeout_ms: {heartbeat},
+         kill_grace_ms: 500 }}
 pipelines:
   - name: pass
     group: {group}
@@ -94,7 +99,8 @@ def main():
     ph.create_topic(BOOTSTRAP, out, PARTITIONS)
     problems, runs, readers = [], [], []
     with tempfile.TemporaryDirectory(prefix="gregor-swarm-") as tmp:
-        text = CONFIG.format(bootstrap=BOOTSTRAP, backoff=BACKOFF_MS, group=group, topic=topic, out=out, extra="")
+        text = CONFIG.format(bootstrap=BOOTSTRAP, backoff=BACKOFF_MS, heartbeat=HEARTBEAT_MS, group=group, topic=topic,
+                             out=out, extra="")
         path = ph.write_config(tmp, "swarm.yaml", text)
         try:
             r = ph.Run("swarm", path, args=("--processes", str(CHILDREN)))
@@ -150,10 +156,41 @@ def main():
                 after = [t for _, t in r.lines[mark:]]
             if any(re.match(r"^gregor run: child \d+ \(pid \d+\) (started|exited|killed)", t) for t in after):
                 problems.append(f"children changed after a rejected SIGHUP: {after}")
-            with open(path, "w") as f:
-                f.write(text)
 
-            # 4. SIGTERM
+            # 4. SIGSTOP child 2: no heartbeat; the watchdog stops it (SIGTERM
+            # cannot reach a stopped process: SIGKILL after the grace).
+            frozen = int(wait_line(r, r"^gregor run: child 2 \(pid (\d+)\) started$", 0, 1, "child 2")[1][1])
+            mark, t_stop = len(r.lines), time.monotonic()
+            os.kill(frozen, signal.SIGSTOP)
+            ts, m = wait_line(r, rf"^gregor run: child 2 \(pid {frozen}\): no heartbeat for (\d+) ms "
+                              rf"\(swarm.heartbeat_timeout_ms {HEARTBEAT_MS}\); stopping it", mark, 10,
+                              "the watchdog's line")
+            ph.figure("watchdog_after", ts - t_stop, "s")
+            wait_line(r, rf"^gregor run: child 2 \(pid {frozen}\) killed by signal 9 \(SIGKILL\); restart 1 in",
+                      mark, 5, "the frozen child killed")
+            ts, m = wait_line(r, r"^gregor run: child 2 \(pid (\d+)\) started$", mark, 5, "child 2 restarted")
+            wait_line(r, rf"^gregor run: child 2 \(pid {m[1]}\) ready", mark, 30, "the new child 2 ready")
+
+            # 5. SIGHUP with a good file: the children are replaced one at a
+            # time, each new one ready before the next old one stops.
+            with open(path, "w") as f:
+                f.write(text.replace("commit_interval_ms: 300", "commit_interval_ms: 400"))
+            mark, t_hup = len(r.lines), time.monotonic()
+            r.signal(signal.SIGHUP)
+            wait_line(r, r"^gregor run: reload: every child runs the new config$", mark, 60, "the reload's end")
+            ph.figure("reload_took", time.monotonic() - t_hup, "s")
+            with r.lock:
+                after = [t for _, t in r.lines[mark:]]
+            events = []
+            for t in after:
+                m = re.match(r"^gregor run: (?:reload: (replacing) child (\d+)|child (\d+) \(pid \d+\) (started|ready))", t)
+                if m:
+                    events.append(("replace", int(m[2])) if m[1] else (m[4], int(m[3])))
+            want = [e for slot in range(CHILDREN) for e in (("replace", slot), ("started", slot), ("ready", slot))]
+            if events != want:
+                problems.append(f"reload: events {events}, expected each child replaced, started and ready in turn")
+
+            # 6. SIGTERM
             rc, took = r.term(60)
             ph.figure("sigterm_exit", f"{rc} after {took:.2f} s")
             if rc != 0:

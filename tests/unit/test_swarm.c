@@ -339,11 +339,11 @@ Test(swarm_child, agent_takes_crash_tables_and_marks_calls)
     fw_swarm_region_head *region = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
     cr_assert_neq(region, MAP_FAILED);
     char env[128];
-    snprintf(env, sizeof env, "3:%d:%d:%zu", sv[1], mfd, bytes + 1);
+    snprintf(env, sizeof env, "3:%d:%d:%zu:%d", sv[1], mfd, bytes + 1, mfd);
     setenv(FW_SWARM_ENV, env, 1);
     char err[256];
     cr_assert_eq(fw_swarm_child_start(cfg, err, sizeof err), GREGOR_ERR_CONFIG); /* the size must fit */
-    snprintf(env, sizeof env, "3:%d:%d:%zu", sv[1], mfd, bytes);
+    snprintf(env, sizeof env, "3:%d:%d:%zu:%d", sv[1], mfd, bytes, mfd);
     setenv(FW_SWARM_ENV, env, 1);
     cr_assert_eq(fw_swarm_child_start(cfg, err, sizeof err), GREGOR_OK, "%s", err);
     cr_assert_eq(region->magic, FW_SWARM_REGION_MAGIC);
@@ -463,4 +463,28 @@ Test(swarm_metrics, children_summed_and_swarm_series)
     cr_assert(strstr(text, "gregor_swarm_restarts_total{child=\"1\"} 0\n"), "%s", text);
     free(text);
     fw_swarm_metrics_destroy(m);
+}
+
+/* A swarm child parses the text its supervisor validated, not the file on
+ * disk (which may have changed since), and still names the file. */
+Test(swarm_child, load_parses_the_validated_text)
+{
+    int fd = memfd_create("test-config", 0);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, base_yaml, strlen(base_yaml)), (ssize_t)strlen(base_yaml));
+    char env[128];
+    snprintf(env, sizeof env, "0:0:0:0:%d", fd);
+    setenv(FW_SWARM_ENV, env, 1);
+    fw_diags d;
+    fw_diags_init(&d);
+    fw_config *cfg = NULL;
+    cr_assert_eq(fw_swarm_child_load("/no/such/dir/p.yaml", &cfg, &d), GREGOR_OK, "%s", d.n ? d.msgs[0] : "");
+    cr_assert_str_eq(cfg->file, "/no/such/dir/p.yaml");
+    cr_assert_str_eq(cfg->pipelines[0].name, "p");
+    fw_config_free(cfg);
+    unsetenv(FW_SWARM_ENV); /* not a swarm child: the file itself */
+    cr_assert_eq(fw_swarm_child_load("/no/such/dir/p.yaml", &cfg, &d), GREGOR_ERR_IO);
+    cr_assert_eq(d.n, 1);
+    cr_assert(strstr(d.msgs[0], "/no/such/dir/p.yaml: cannot open"), "%s", d.msgs[0]);
+    fw_diags_fini(&d);
 }
