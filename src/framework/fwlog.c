@@ -186,6 +186,11 @@ void fw_log_route_library(bool on)
     gregor_log_set_sink(on ? lib_sink : NULL, NULL);
 }
 
+bool fw_log_to_file(void)
+{
+    return atomic_load(&log_to_file);
+}
+
 bool fw_log_enabled(gregor_log_level level)
 {
     return (int)level >= atomic_load(&threshold);

@@ -110,6 +110,9 @@ void fw_log_reset(void);
  * library's default sink (false). */
 void fw_log_route_library(bool on);
 
+/* Whether lines go to a log file (not stderr). Any thread. */
+bool fw_log_to_file(void);
+
 /* Whether an event of `level` would be written. Any thread. */
 bool fw_log_enabled(gregor_log_level level);
 
