@@ -8,7 +8,8 @@
  * Formats (docs/PIPELINES.md, "Logs"):
  *   text  "gregor run: pipeline P: T [p] offset O: MSG: ERROR | group=G ..."
  *         (the library's lines: "gregor LEVEL: MSG"); in a file each line
- *         starts with "2026-12-02T06:30:00.123Z INFO ".
+ *         starts with "2026-12-02T06:30:00.123Z INFO " (and the library's
+ *         with "... INFO gregor: MSG").
  *   json  {"ts":"2026-...Z","level":"info","source":"run","event":"assigned",
  *          "msg":"...","pipeline":"P","group":"G",...}
  * Every value is escaped: control characters as \n, \t, \u00XX (JSON) or

@@ -280,7 +280,9 @@ static void format_text(lw *w, const fw_log_event *ev, const char *msg, const ch
         put(w, level);
         put(w, " ");
     }
-    if (ev->source == FW_LOG_SRC_LIB) {
+    if (ev->source == FW_LOG_SRC_LIB && stamp) {
+        put(w, "gregor: "); /* the level is already in front */
+    } else if (ev->source == FW_LOG_SRC_LIB) {
         put(w, "gregor ");
         put(w, level);
         put(w, ": ");

@@ -223,6 +223,8 @@ Test(fwlog, text_keeps_the_gregor_run_lines)
     fw_log_format_line(&lib, "broker 1 (localhost:9092): connection refused", FW_LOG_TEXT, false, T0_MS, line,
                        sizeof line);
     cr_assert_str_eq(line, "gregor WARN: broker 1 (localhost:9092): connection refused\n");
+    fw_log_format_line(&lib, "broker 1 down", FW_LOG_TEXT, true, T0_MS, line, sizeof line);
+    cr_assert_str_eq(line, "2026-12-02T06:30:00.123Z WARN gregor: broker 1 down\n");
 
     fw_log_event started = fw_log_ev(GREGOR_LOG_INFO, "started");
     fw_log_format_line(&started, "2 pipelines started: a, b", FW_LOG_TEXT, false, T0_MS, line, sizeof line);
