@@ -29,6 +29,7 @@ static char *log_path;          /* its path (lock) */
 static atomic_bool log_to_file; /* log_fd >= 0: lines are stamped */
 static atomic_int log_format = FW_LOG_TEXT;
 static atomic_int threshold = GREGOR_LOG_INFO;
+static atomic_bool lib_routed;    /* gregor_log() lines come here */
 static int lib_level_before = -1; /* the library's threshold before routing, -1: not changed */
 
 static const char *const option_keys[] = {"log_format", "log_file", "log_level"};
@@ -183,7 +184,11 @@ static void lib_sink(gregor_log_level level, const char *message, void *arg)
 
 void fw_log_route_library(bool on)
 {
-    gregor_log_set_sink(on ? lib_sink : NULL, NULL);
+    /* Only undo our own routing: an embedding program's sink stays. */
+    if (on || atomic_exchange(&lib_routed, false))
+        gregor_log_set_sink(on ? lib_sink : NULL, NULL);
+    if (on)
+        atomic_store(&lib_routed, true);
 }
 
 bool fw_log_to_file(void)

@@ -107,8 +107,9 @@ gregor_err fw_log_reopen(char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
 void fw_log_reset(void);
 
 /* Sends the library's gregor_log() lines through this sink (true; with
- * log_level set, the library's threshold becomes it) or back to the
- * library's default sink (false). */
+ * log_level set, the library's threshold becomes it) or, when they were
+ * sent here, back to the library's default sink (false; a sink the program
+ * set itself is left alone). */
 void fw_log_route_library(bool on);
 
 /* Whether lines go to a log file (not stderr). Any thread. */

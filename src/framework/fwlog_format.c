@@ -352,7 +352,7 @@ size_t fw_log_format_line(const fw_log_event *ev, const char *msg, fw_log_format
                           int64_t wall_ms, char *out, size_t cap)
 {
     lw w = {.p = out, .cap = cap, .limit = cap > RESERVE ? cap - RESERVE : 0};
-    char ts[40];
+    char ts[96]; /* room for any int fields: gcc checks the worst case */
     iso_time(wall_ms < 0 ? 0 : wall_ms, ts, sizeof ts);
     if (format == FW_LOG_JSON)
         format_json(&w, ev, msg, ts);

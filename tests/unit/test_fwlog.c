@@ -5,6 +5,7 @@
  * and the log file reopened after it was moved away. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,4 +318,120 @@ Test(fwlog, unopenable_file_is_an_error_naming_it)
     char e[256];
     cr_assert_eq(fw_log_configure(&o, e, sizeof e), GREGOR_ERR_IO);
     cr_assert(strstr(e, "/nonexistent-dir/x.log"), "%s", e);
+}
+
+/* ------------------------------------------------------------ threads */
+
+#define WRITERS 4
+#define LINES_EACH 1500
+
+static void *writer_main(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    fw_log_event ev = fw_log_ev(GREGOR_LOG_INFO, "w");
+    ev.partition = id;
+    ev.topic = "t";
+    ev.error = "a longer error text so that lines are not tiny: 0123456789012345678901234567890123456789";
+    for (int i = 0; i < LINES_EACH; i++) {
+        ev.offset = i;
+        fw_log_emitf(&ev, "line %d of writer %d", i, id);
+    }
+    return NULL;
+}
+
+/* Counts the lines of `path`, each of which must be a whole JSON object. */
+static size_t count_json_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = 0;
+    char line[FW_LOG_LINE_MAX];
+    while (fgets(line, sizeof line, f)) {
+        json_decref(parse_line(line, strlen(line)));
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* Four threads log while the file is moved and reopened again and again:
+ * no line is lost, split or interleaved with another. */
+Test(fwlog, threads_and_reopens_lose_and_split_nothing)
+{
+    char dir[] = "/tmp/fwlog-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[300], e[256];
+    snprintf(path, sizeof path, "%s/run.log", dir);
+    fw_log_options o;
+    fw_log_options_init(&o);
+    o.file = path;
+    o.format = FW_LOG_JSON;
+    cr_assert_eq(fw_log_configure(&o, e, sizeof e), GREGOR_OK, "%s", e);
+    pthread_t t[WRITERS];
+    for (int i = 0; i < WRITERS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, writer_main, (void *)(intptr_t)i), 0);
+    int rotations = 0;
+    for (; rotations < 20; rotations++) {
+        char moved[320];
+        snprintf(moved, sizeof moved, "%s.%d", path, rotations);
+        usleep(2000);
+        cr_assert_eq(rename(path, moved), 0);
+        cr_assert_eq(fw_log_reopen(e, sizeof e), GREGOR_OK, "%s", e);
+    }
+    for (int i = 0; i < WRITERS; i++)
+        pthread_join(t[i], NULL);
+    fw_log_reset();
+    size_t total = count_json_lines(path);
+    unlink(path);
+    for (int r = 0; r < rotations; r++) {
+        char moved[320];
+        snprintf(moved, sizeof moved, "%s.%d", path, r);
+        total += count_json_lines(moved);
+        unlink(moved);
+    }
+    rmdir(dir);
+    cr_assert_eq(total, (size_t)WRITERS * LINES_EACH);
+}
+
+static int custom_calls;
+static void custom_sink(gregor_log_level level, const char *message, void *arg)
+{
+    (void)level;
+    (void)message;
+    (void)arg;
+    custom_calls++;
+}
+
+/* The library's lines come to the log while routed; a program's own sink
+ * is left alone by a run that did not route them. */
+Test(fwlog, library_lines_are_routed_and_given_back)
+{
+    char dir[] = "/tmp/fwlog-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[300], e[256];
+    snprintf(path, sizeof path, "%s/run.log", dir);
+    gregor_log_set_sink(custom_sink, NULL);
+    fw_log_options o;
+    fw_log_options_init(&o);
+    o.file = path;
+    o.format = FW_LOG_JSON;
+    cr_assert_eq(fw_log_configure(&o, e, sizeof e), GREGOR_OK, "%s", e);
+    fw_log_reset(); /* a run that did not route: the program's sink stays */
+    gregor_log(GREGOR_LOG_ERROR, "to the program's sink");
+    cr_assert_eq(custom_calls, 1);
+
+    cr_assert_eq(fw_log_configure(&o, e, sizeof e), GREGOR_OK, "%s", e);
+    fw_log_route_library(true);
+    gregor_log(GREGOR_LOG_ERROR, "broker %d: \"down\"", 3);
+    fw_log_reset();
+    cr_assert_eq(custom_calls, 1);
+    const char *text = slurp(path);
+    json_t *j = parse_line(text, strlen(text));
+    cr_assert_str_eq(jstr(j, "source"), "lib");
+    cr_assert_str_eq(jstr(j, "level"), "error");
+    cr_assert_str_eq(jstr(j, "msg"), "broker 3: \"down\"");
+    json_decref(j);
+    unlink(path);
+    rmdir(dir);
 }
