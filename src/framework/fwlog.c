@@ -174,12 +174,17 @@ void fw_log_reset(void)
     }
 }
 
+
+static void write_line(const fw_log_event *ev, const char *msg);
+
+/* The library filtered by its own threshold (GREGOR_LOG_LEVEL, or
+ * log_level when given): no second filter here. */
 static void lib_sink(gregor_log_level level, const char *message, void *arg)
 {
     (void)arg;
     fw_log_event ev = fw_log_ev(level, NULL);
     ev.source = FW_LOG_SRC_LIB;
-    fw_log_emit(&ev, message);
+    write_line(&ev, message);
 }
 
 void fw_log_route_library(bool on)
@@ -221,16 +226,20 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
-void fw_log_emit(const fw_log_event *ev, const char *msg)
+static void write_line(const fw_log_event *ev, const char *msg)
 {
-    if (!fw_log_enabled(ev->level))
-        return;
     char line[FW_LOG_LINE_MAX];
     fw_log_format format = (fw_log_format)atomic_load(&log_format);
     size_t n = fw_log_format_line(ev, msg, format, atomic_load(&log_to_file), wall_ms(), line, sizeof line);
     pthread_mutex_lock(&lock);
     write_all(log_fd >= 0 ? log_fd : STDERR_FILENO, line, n);
     pthread_mutex_unlock(&lock);
+}
+
+void fw_log_emit(const fw_log_event *ev, const char *msg)
+{
+    if (fw_log_enabled(ev->level))
+        write_line(ev, msg);
 }
 
 void fw_log_emitf(const fw_log_event *ev, const char *fmt, ...)

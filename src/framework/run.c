@@ -10,6 +10,7 @@
  * the mask and only the signal thread (sigwait) receives them. */
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,9 @@
 #include "util/errstr.h"
 
 typedef struct signal_ctx {
-    fw_supervisor *sup;
+    fw_supervisor *sup;      /* NULL once it is being destroyed (lock) */
     sigset_t set;
-    volatile sig_atomic_t done;
+    atomic_bool done;        /* the signal thread is to end (set before its wake-up) */
     int signals;             /* received so far (signal thread only) */
     pthread_mutex_t lock;
     int64_t stop_at_ms;      /* when the first signal came, -1 before (lock) */
@@ -66,7 +67,7 @@ static void *signal_main(void *arg)
         int sig = 0;
         if (sigwait(&sc->set, &sig))
             continue;
-        if (sc->done)
+        if (atomic_load(&sc->done))
             return NULL;
         if (sig == SIGUSR2)
             continue;
@@ -80,10 +81,13 @@ static void *signal_main(void *arg)
         }
         run_event(GREGOR_LOG_INFO, "stopping", "%s: stopping (drain, commit, leave the groups; again to exit at once)",
                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+        /* Under the lock: the main thread clears sup under it before
+         * destroying the supervisor, which a stop must not outlive. */
         pthread_mutex_lock(&sc->lock);
         sc->stop_at_ms = clock_mono_ms();
+        if (sc->sup)
+            fw_supervisor_stop(sc->sup);
         pthread_mutex_unlock(&sc->lock);
-        fw_supervisor_stop(sc->sup);
     }
 }
 
@@ -210,9 +214,12 @@ int fw_run_file(const char *path, const fw_run_options *opt)
             }
         }
     }
+    pthread_mutex_lock(&sc.lock);
+    sc.sup = NULL;
+    pthread_mutex_unlock(&sc.lock);
     fw_supervisor_destroy(sup);
     sup = NULL;
-    sc.done = 1;
+    atomic_store(&sc.done, true);
     pthread_kill(sig_thread, SIGUSR2);
     pthread_join(sig_thread, NULL);
     pthread_mutex_destroy(&sc.lock);

@@ -424,14 +424,24 @@ Test(fwlog, library_lines_are_routed_and_given_back)
     cr_assert_eq(fw_log_configure(&o, e, sizeof e), GREGOR_OK, "%s", e);
     fw_log_route_library(true);
     gregor_log(GREGOR_LOG_ERROR, "broker %d: \"down\"", 3);
+    /* The library's threshold (GREGOR_LOG_LEVEL) decides for its lines,
+     * even below the framework's (info) when log_level was not given. */
+    gregor_log_set_level(GREGOR_LOG_DEBUG);
+    gregor_log(GREGOR_LOG_DEBUG, "a debug line");
+    fw_log_event fw_debug = fw_log_ev(GREGOR_LOG_DEBUG, "x");
+    fw_log_emit(&fw_debug, "a framework debug line");
     fw_log_reset();
     cr_assert_eq(custom_calls, 1);
     const char *text = slurp(path);
-    json_t *j = parse_line(text, strlen(text));
+    const char *nl = strchr(text, '\n');
+    cr_assert_not_null(nl);
+    json_t *j = parse_line(text, (size_t)(nl + 1 - text));
     cr_assert_str_eq(jstr(j, "source"), "lib");
     cr_assert_str_eq(jstr(j, "level"), "error");
     cr_assert_str_eq(jstr(j, "msg"), "broker 3: \"down\"");
     json_decref(j);
+    cr_assert(strstr(text, "\"msg\":\"a debug line\""), "%s", text);
+    cr_assert_null(strstr(text, "framework debug"), "%s", text);
     unlink(path);
     rmdir(dir);
 }
