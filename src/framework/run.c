@@ -98,13 +98,13 @@ static void print_stats(fw_supervisor *s)
     fw_log_event ev = fw_log_ev(GREGOR_LOG_INFO, "stats");
     for (size_t i = 0; i < n && i < 64; i++)
         fw_log_emitf(&ev,
-                "stats %s consumed=%llu processed=%llu emitted=%llu delivered=%llu retried=%llu "
-                "dead_lettered=%llu commits=%llu partitions=%llu stopped_partitions=%llu queued_bytes=%llu",
-                st[i].name, (unsigned long long)st[i].consumed, (unsigned long long)st[i].processed,
-                (unsigned long long)st[i].emitted, (unsigned long long)st[i].delivered,
-                (unsigned long long)st[i].retried, (unsigned long long)st[i].dead_lettered,
-                (unsigned long long)st[i].commits, (unsigned long long)st[i].partitions,
-                (unsigned long long)st[i].stopped_partitions, (unsigned long long)st[i].queued_bytes);
+                     "stats %s consumed=%llu processed=%llu emitted=%llu delivered=%llu retried=%llu "
+                     "dead_lettered=%llu commits=%llu partitions=%llu stopped_partitions=%llu queued_bytes=%llu",
+                     st[i].name, (unsigned long long)st[i].consumed, (unsigned long long)st[i].processed,
+                     (unsigned long long)st[i].emitted, (unsigned long long)st[i].delivered,
+                     (unsigned long long)st[i].retried, (unsigned long long)st[i].dead_lettered,
+                     (unsigned long long)st[i].commits, (unsigned long long)st[i].partitions,
+                     (unsigned long long)st[i].stopped_partitions, (unsigned long long)st[i].queued_bytes);
 }
 
 static void print_diags(const fw_diags *d)
