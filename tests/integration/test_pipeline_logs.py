@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Structured logs of `gregor run` (issue 11, logs), on the 1-node cluster
 (GREGOR_TEST_KAFKA1): `-X log_format=json -X log_file=PATH` over a file
-whose `log:` map says text (the command line wins). Two pipelines read the
+whose `log:` map says text (the command line wins). Pipelines read the
 same 2-partition topic in their own groups with the example handler
 `flaky` (word: poison; 2 attempts, 100 ms backoff) and a dead-letter
-topic each; `loud` sets log_payloads, `quiet` does not.
+topic each; `loud` sets log_payloads, `quiet` does not; a third, `halt`, has
+no dead-letter topic and 1 attempt.
 
 A poison message whose value holds a quote, a newline, a tab and a control
 character goes to both dead-letter topics. Checks:
@@ -13,9 +14,10 @@ character goes to both dead-letter topics. Checks:
   - each pipeline logged an `assigned` event with pipeline, group, member,
     generation and its partitions, a `retrying` event and a
     `dead_lettered` event with the message's topic, partition, offset,
-    attempt 2 and the handler's error text;
+    attempt 2 and the handler's error text; `halt` a `partition_stopped`
+    event with the same coordinates, attempt 1;
   - `loud`'s dead_lettered event carries the value (decoded exactly);
-    nothing of `quiet` carries it or any part of it;
+    nothing of the others carries it or any part of it;
   - after the file is moved away and SIGHUP is sent, a new file is created
     with a `log_reopened` event, the next poison message's events and the
     `stopped` event go there, and the moved file gets none of them.
@@ -92,7 +94,7 @@ def main():
     ph.require_run()
     tag = ph.unique("logs")
     topic, out, dlq_loud, dlq_quiet = f"in-{tag}", f"out-{tag}", f"dlq-loud-{tag}", f"dlq-quiet-{tag}"
-    groups = {"loud": f"gl-{tag}", "quiet": f"gq-{tag}"}
+    groups = {"loud": f"gl-{tag}", "quiet": f"gq-{tag}", "halt": f"gh-{tag}"}
     ph.create_topic(BOOTSTRAP, topic, 2)
     ph.create_topic(BOOTSTRAP, out, 2)
     ph.create_topic(BOOTSTRAP, dlq_loud, 1)
@@ -110,8 +112,8 @@ def main():
     handler: flaky
     params: {{ word: poison }}
     outputs: [ {{ name: out, topic: {out} }} ]
-    retry: {{ max_attempts: 2, backoff_ms: 100, max_backoff_ms: 100 }}
-    dead_letter: {dlq}
+    retry: {{ max_attempts: {2 if dlq else 1}, backoff_ms: 100, max_backoff_ms: 100 }}
+    dead_letter: "{dlq}"
     commit_interval_ms: 300
     consumer: {{ auto_offset_reset: earliest }}
 {extra}"""
@@ -122,6 +124,7 @@ log: {{ format: text, level: info }}
 pipelines:
 {pipeline("loud", dlq_loud, "    log_payloads: true")}
 {pipeline("quiet", dlq_quiet, "")}
+{pipeline("halt", "", "")}
 """)
         log, moved = LogFile(log_path), LogFile(moved_path)
         try:
@@ -145,7 +148,13 @@ pipelines:
                          f"{name} owning both partitions")
 
             first = ph.produce(BOOTSTRAP, topic, [(0, "a", "fine-1"), (1, "p", POISON)])[1]
-            for name in groups:
+            # without a dead-letter topic the partition stops at the message, and says where and why
+            st = log.wait(is_ev("partition_stopped", "halt", first), 40, "halt partition_stopped event")[0]
+            want = {"group": groups["halt"], "topic": topic, "partition": 1, "offset": first.offset, "attempt": 1,
+                    "level": "warn"}
+            if any(st.get(k) != v for k, v in want.items()) or "contains 'poison'" not in st.get("error", ""):
+                problems.append(f"halt: partition_stopped event {st}, expected {want} and the handler's error")
+            for name in ("loud", "quiet"):
                 dl = log.wait(is_ev("dead_lettered", name, first), 40, f"{name} dead_lettered event")[0]
                 check_dead_letter(problems, dl, name, groups[name], first)
                 log.wait(is_ev("retrying", name, first), 1, f"{name} retrying event")
@@ -159,7 +168,7 @@ pipelines:
             r.signal(signal.SIGHUP)
             log.wait(is_ev("log_reopened"), 20, "log_reopened event in the new file")
             second = ph.produce(BOOTSTRAP, topic, [(1, "p", POISON)])[0]
-            for name in groups:
+            for name in ("loud", "quiet"):
                 log.wait(is_ev("dead_lettered", name, second), 40, f"{name} dead_lettered after SIGHUP")
             rc, took = r.term(30)
             ph.figure("stop", took, "s")
@@ -178,7 +187,7 @@ pipelines:
             for e in old_events + new_events:
                 if e.get("pipeline") != "loud" and SECRET in json.dumps(e):
                     problems.append(f"the value reached a line without log_payloads: {e}")
-                if e.get("pipeline") == "quiet" and "payload" in e:
+                if e.get("pipeline") in ("quiet", "halt") and "payload" in e:
                     problems.append(f"quiet logged a payload: {e}")
             stray = [t for t in r.text().splitlines() if t.strip()]
             if stray:
