@@ -13,7 +13,7 @@
 
 #include "framework/fwlog.h"
 
-#define RESERVE 8 /* closing quote, "...", '}', '\n', NUL */
+#define RESERVE 8 /* the closers: a quote, "]", "}", the newline, the NUL */
 
 typedef struct lw {
     char *p;
