@@ -1,0 +1,303 @@
+/* tools/cmd_top.c — `gregor top`: the operator's view of consumer groups,
+ * refreshed every --interval-ms: per group its state, protocol and members,
+ * per partition the committed offset, the log end, the lag with its trend
+ * over the last refreshes and the consume rate, and the group's totals.
+ *
+ * On a terminal each refresh redraws the screen (cut to its width and
+ * height, redrawn at once when it is resized); otherwise each refresh is
+ * one plain-text block, starting with a "gregor top" line, with no escape
+ * codes. -n COUNT stops after COUNT refreshes.
+ *
+ * Signals: SIGINT, SIGTERM and SIGWINCH are blocked before the client's
+ * I/O thread starts (it inherits the mask) and taken with sigtimedwait()
+ * between refreshes, so that no handler runs on another thread and a
+ * resize or Ctrl-C ends the wait at once.
+ *
+ * Threading: the main thread; the client's I/O thread does the requests.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tools/tool.h"
+#include "tools/top.h"
+#include "util/clock.h"
+
+#define MAX_GROUPS 256
+#define MAX_TOPICS 256
+#define PLAIN_WIDTH 200 /* the width of plain output unless $COLUMNS says otherwise */
+
+typedef struct opts {
+    const char *bootstrap;
+    const char *groups[MAX_GROUPS];
+    size_t n_groups;
+    const char *topics[MAX_TOPICS];
+    size_t n_topics;
+    long long interval_ms, count, wait_s;
+} opts;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: gregor top -b BROKERS [-g GROUP]... [-t TOPIC]... [--interval-ms MS] [-n COUNT]\n"
+               "                  [-X key=value]... [-m SECONDS]\n"
+               "  -g GROUP          only this group (repeatable); default: every group of the cluster\n"
+               "  -t TOPIC          only this topic's partitions (repeatable); with -g on a 0.8 broker,\n"
+               "                    which has no groups API, the topics whose committed offsets are shown\n"
+               "  --interval-ms MS  time between refreshes (default 1000, at least 100)\n"
+               "  -n COUNT          stop after COUNT refreshes (default: until Ctrl-C); the exit status\n"
+               "                    is then 1 if the last refresh could not describe every group\n"
+               "  -X key=value      any client option ('gregor config list')\n"
+               "  -m SECONDS        how long each request may wait for the brokers (default 10)\n"
+               "On a terminal the screen is redrawn; otherwise each refresh is a plain-text block.\n");
+}
+
+/* The terminal's size, or (not a terminal) PLAIN_WIDTH / $COLUMNS and no
+ * height limit (0). */
+static void screen_size(bool tty, size_t *width, size_t *height)
+{
+    struct winsize ws;
+    if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+        *width = ws.ws_col;
+        *height = ws.ws_row;
+        return;
+    }
+    const char *cols = getenv("COLUMNS");
+    long v = cols ? strtol(cols, NULL, 10) : 0;
+    *width = v >= 40 && v <= 1000 ? (size_t)v : PLAIN_WIDTH;
+    *height = 0;
+}
+
+static void render_frame(FILE *f, const opts *o, const top_frame *fr, unsigned refresh, size_t width)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    char when[32];
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    fprintf(f, "gregor top  %s  %s  refresh %u every %lld ms  %zu group%s\n", o->bootstrap, when, refresh,
+            o->interval_ms, fr->n, fr->n == 1 ? "" : "s");
+    if (fr->list_error)
+        fprintf(f, "ListGroups: %s\n", fr->list_error);
+    if (fr->n == 0 && !fr->list_error)
+        fprintf(f, "No groups.\n");
+    for (size_t i = 0; i < fr->n; i++) {
+        fputc('\n', f);
+        top_group_view v = top_entry_view(&fr->entries[i]);
+        top_render_group(f, &v, width);
+        if (fr->entries[i].note) {
+            char cut[1025];
+            top_fit(fr->entries[i].note, width - 2 < 1024 ? width - 2 : 1024, cut);
+            fprintf(f, "  %s\n", cut);
+        }
+    }
+    if (fr->not_shown)
+        fprintf(f, "\n(%zu more groups not shown: name them with -g)\n", fr->not_shown);
+}
+
+/* Writes the frame: on a terminal over the previous one, its lines cut to
+ * the screen's height; otherwise as a block followed by an empty line. */
+static bool show(const opts *o, const top_frame *fr, unsigned refresh, bool tty)
+{
+    size_t width, height;
+    screen_size(tty, &width, &height);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (!m)
+        return false;
+    render_frame(m, o, fr, refresh, width);
+    if (fclose(m) != 0) {
+        free(text);
+        return false;
+    }
+    if (tty && height > 1) {
+        size_t lines = 0, cut = len;
+        for (size_t i = 0; i < len; i++)
+            if (text[i] == '\n' && ++lines == height - 1) {
+                cut = i + 1;
+                break;
+            }
+        fputs("\033[H\033[2J", stdout);
+        fwrite(text, 1, cut, stdout);
+        if (cut < len)
+            fputs("... (more below: a taller terminal, -g or -t shows the rest)", stdout);
+    } else {
+        fwrite(text, 1, len, stdout);
+        if (!tty)
+            fputc('\n', stdout);
+    }
+    free(text);
+    return fflush(stdout) == 0;
+}
+
+/* Waits until `deadline_ms` (monotonic) for a signal in `set`: SIGWINCH
+ * redraws the last frame and waits on. Returns false on SIGINT/SIGTERM. */
+static bool wait_until(const sigset_t *set, int64_t deadline_ms, const opts *o, const top_frame *fr,
+                       unsigned refresh, bool tty)
+{
+    for (;;) {
+        int64_t left = deadline_ms - clock_mono_ms();
+        if (left <= 0)
+            return true;
+        struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
+        int sig = sigtimedwait(set, NULL, &ts);
+        if (sig == SIGWINCH) {
+            if (tty)
+                show(o, fr, refresh, tty);
+        } else if (sig == SIGINT || sig == SIGTERM) {
+            return false;
+        } else if (sig < 0 && errno != EINTR && errno != EAGAIN) {
+            return true;
+        }
+    }
+}
+
+/* Refreshes until -n is reached or a signal stops it. */
+static int loop(gregor_consumer *c, const opts *o, const top_query *q, const sigset_t *set)
+{
+    bool tty = isatty(STDOUT_FILENO);
+    top_state st;
+    top_state_init(&st);
+    int rc = TOOL_EXIT_OK;
+    for (unsigned refresh = 1;; refresh++) {
+        int64_t start_ms = clock_mono_ms();
+        top_frame fr;
+        if (top_frame_fetch(c, q, &st, start_ms, &fr) != GREGOR_OK) {
+            tool_error("top", "out of memory");
+            top_frame_fini(&fr);
+            rc = TOOL_EXIT_FAIL;
+            break;
+        }
+        if (!show(o, &fr, refresh, tty)) {
+            tool_error("top", "writing the view: %s", strerror(errno));
+            top_frame_fini(&fr);
+            rc = TOOL_EXIT_FAIL;
+            break;
+        }
+        rc = fr.failed ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
+        bool last = o->count > 0 && refresh >= (unsigned long long)o->count;
+        bool go_on = !last && wait_until(set, start_ms + o->interval_ms, o, &fr, refresh, tty);
+        top_frame_fini(&fr);
+        if (!go_on) {
+            if (!last)
+                rc = TOOL_EXIT_OK; /* stopped by the operator */
+            break;
+        }
+    }
+    top_state_fini(&st);
+    return rc;
+}
+
+/* The first contact: unreachable brokers are an error before any view. */
+static bool reachable(gregor_consumer *c, int32_t timeout_ms)
+{
+    char err[512];
+    const gregor_metadata *md;
+    if (gregor_client_metadata(gregor_consumer_client(c), NULL, 0, timeout_ms, &md, err, sizeof err) != GREGOR_OK) {
+        tool_error("top", "%s", err);
+        return false;
+    }
+    gregor_metadata_destroy(md);
+    return true;
+}
+
+static int start(gregor_config *cfg, const opts *o)
+{
+    char err[512];
+    if (gregor_config_set(cfg, "enable_auto_commit", "false", err, sizeof err) != GREGOR_OK) {
+        tool_error("top", "%s", err);
+        return TOOL_EXIT_FAIL;
+    }
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGWINCH);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    gregor_consumer *c;
+    int rc = TOOL_EXIT_FAIL;
+    if (gregor_consumer_new(cfg, &c, err, sizeof err) != GREGOR_OK) {
+        tool_error("top", "%s", err);
+        goto out_mask;
+    }
+    top_query q = {cfg, o->groups, o->n_groups, o->topics, o->n_topics, (int32_t)(o->wait_s * 1000)};
+    if (reachable(c, q.timeout_ms))
+        rc = loop(c, o, &q, &set);
+    gregor_consumer_destroy(c);
+out_mask:
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+int cmd_top(int argc, char **argv)
+{
+    enum { OPT_INTERVAL = 256 };
+    static const struct option longopts[] = {
+        {"interval-ms", required_argument, NULL, OPT_INTERVAL},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    opts o = {.interval_ms = 1000, .count = 0, .wait_s = 10};
+    int opt, rc = TOOL_EXIT_USAGE;
+    gregor_config *cfg = gregor_config_new();
+    if (!cfg)
+        return TOOL_EXIT_FAIL;
+    char err[512];
+    while ((opt = getopt_long(argc, argv, "b:g:t:n:X:m:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'b':
+            if (gregor_config_set(cfg, "bootstrap", optarg, err, sizeof err) != GREGOR_OK) {
+                tool_error("top", "%s", err);
+                goto out;
+            }
+            break;
+        case 'g':
+            if (o.n_groups == MAX_GROUPS) {
+                tool_error("top", "at most %d groups", MAX_GROUPS);
+                goto out;
+            }
+            o.groups[o.n_groups++] = optarg;
+            break;
+        case 't':
+            if (o.n_topics == MAX_TOPICS) {
+                tool_error("top", "at most %d topics", MAX_TOPICS);
+                goto out;
+            }
+            o.topics[o.n_topics++] = optarg;
+            break;
+        case 'n':
+            if (!tool_parse_int("top", "-n", optarg, 1, 1000000000, &o.count))
+                goto out;
+            break;
+        case OPT_INTERVAL:
+            if (!tool_parse_int("top", "--interval-ms", optarg, 100, 3600000, &o.interval_ms))
+                goto out;
+            break;
+        case 'X':
+            if (!tool_apply_x(cfg, optarg))
+                goto out;
+            break;
+        case 'm':
+            if (!tool_parse_int("top", "-m", optarg, 1, 3600, &o.wait_s))
+                goto out;
+            break;
+        case 'h': usage(stdout); rc = TOOL_EXIT_OK; goto out;
+        default: usage(stderr); goto out;
+        }
+    }
+    if (optind != argc) {
+        tool_error("top", "unexpected argument '%s'", argv[optind]);
+        usage(stderr);
+        goto out;
+    }
+    o.bootstrap = gregor_config_get(cfg, "bootstrap"); /* -b or -X bootstrap.servers=... */
+    rc = start(cfg, &o);
+out:
+    gregor_config_destroy(cfg);
+    return rc;
+}

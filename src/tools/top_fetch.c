@@ -1,0 +1,189 @@
+/* tools/top_fetch.c — one refresh of `gregor top`: the same requests as
+ * `gregor groups` (groups_query.c: ListGroups on every broker,
+ * FindCoordinator, DescribeGroups or ConsumerGroupDescribe, OffsetFetch;
+ * groups_legacy.c on 0.8 brokers), the partition table of groups_rows.c,
+ * and one sample per partition into the history of top_series.c.
+ *
+ * A group that cannot be described (unknown, coordinator away) becomes an
+ * entry with an error and the others go on: the view keeps refreshing.
+ *
+ * Threading: the command's thread; blocks on the brokers, each request up to
+ * the query's timeout.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/gen/errors.h"
+#include "tools/top.h"
+
+__attribute__((format(printf, 1, 2))) static char *str_printf(const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return strdup(buf);
+}
+
+/* Keeps the first partition whose log end is unknown, for the view. */
+static void log_end_error(void *arg, const grp_row *r, const char *err)
+{
+    top_entry *e = arg;
+    if (!e->note)
+        e->note = str_printf("log end of %s [%d] unknown: %s", r->topic, r->partition, err);
+}
+
+/* Pushes this refresh's sample of every row and of the total. */
+static gregor_err record(top_state *st, top_entry *e, int64_t now_ms)
+{
+    top_group_state *g = top_state_group(st, e->id);
+    if (!g)
+        return GREGOR_ERR_NOMEM;
+    int64_t committed = 0, log_end = 0;
+    size_t known = 0;
+    for (size_t i = 0; i < e->n_rows; i++) {
+        const grp_row *r = &e->rows[i];
+        if (!r->topic)
+            continue;
+        top_series *s = top_group_part(st, g, r->topic, r->partition);
+        if (!s)
+            return GREGOR_ERR_NOMEM;
+        top_series_push(s, now_ms, r->committed, r->log_end);
+        if (groups_row_lag(r) >= 0) {
+            committed += r->committed;
+            log_end += r->log_end;
+            known++;
+        }
+    }
+    /* A partition more or less makes the sums jump: not a trend. */
+    if (known != g->total_parts)
+        top_series_clear(&g->total);
+    g->total_parts = known;
+    top_series_push(&g->total, now_ms, known ? committed : -1, known ? log_end : -1);
+    return GREGOR_OK;
+}
+
+/* After top_state_end(), when nothing moves any more: the series of each
+ * row (found, not added: record() added them in this refresh). */
+static gregor_err link_series(top_state *st, top_entry *e)
+{
+    top_group_state *g = top_state_group(st, e->id);
+    if (!g || !(e->series = calloc(e->n_rows + 1, sizeof *e->series)))
+        return GREGOR_ERR_NOMEM;
+    e->total = &g->total;
+    for (size_t i = 0; i < e->n_rows; i++)
+        if (e->rows[i].topic && !(e->series[i] = top_group_part(st, g, e->rows[i].topic, e->rows[i].partition)))
+            return GREGOR_ERR_NOMEM;
+    return GREGOR_OK;
+}
+
+static gregor_err describe(gregor_consumer *c, const top_query *q, top_entry *e)
+{
+    char err[512] = "";
+    gregor_err r = groups_describe_any(c, q->cfg, e->id, q->topics, q->n_topics, q->timeout_ms, &e->desc,
+                                       &e->offsets_only, err, sizeof err);
+    if (r == PROTO_ERR_GROUP_ID_NOT_FOUND)
+        e->error = str_printf("not found (%s)", err);
+    else if (r != GREGOR_OK)
+        e->error = strdup(err);
+    if (r != GREGOR_OK)
+        return e->error ? GREGOR_OK : GREGOR_ERR_NOMEM;
+    e->have_desc = true;
+    if (!(e->rows = groups_rows_build(&e->desc, q->topics, q->n_topics, &e->n_rows)))
+        return GREGOR_ERR_NOMEM;
+    groups_rows_fill_log_ends(c, e->rows, e->n_rows, log_end_error, e);
+    return GREGOR_OK;
+}
+
+/* The ids to describe: the named groups, or ListGroups' (sorted, without
+ * the repeats of a coordinator moving). */
+static gregor_err list_ids(gregor_consumer *c, const top_query *q, top_frame *out)
+{
+    size_t n = q->n_groups;
+    const char *const *named = q->groups;
+    arena a;
+    arena_init(&a, ARENA_DEFAULT_LIMIT);
+    grp_listed *listed = NULL;
+    if (!n) {
+        char err[512] = "";
+        if (groups_list(gregor_consumer_client(c), q->timeout_ms, &a, &listed, &n, err, sizeof err) != GREGOR_OK) {
+            out->failed = true;
+            if (!(out->list_error = strdup(err))) {
+                arena_fini(&a);
+                return GREGOR_ERR_NOMEM;
+            }
+        }
+    }
+    gregor_err r = GREGOR_OK;
+    if (n && !(out->entries = calloc(n < TOP_GROUPS_MAX ? n : TOP_GROUPS_MAX, sizeof *out->entries)))
+        r = GREGOR_ERR_NOMEM;
+    for (size_t i = 0; i < n && r == GREGOR_OK; i++) {
+        const char *id = listed ? listed[i].id : named[i];
+        if (listed && i && !strcmp(id, listed[i - 1].id))
+            continue;
+        if (out->n == TOP_GROUPS_MAX) {
+            out->not_shown++;
+            continue;
+        }
+        if (!(out->entries[out->n].id = strdup(id)))
+            r = GREGOR_ERR_NOMEM;
+        else
+            out->n++;
+    }
+    arena_fini(&a);
+    return r;
+}
+
+gregor_err top_frame_fetch(gregor_consumer *c, const top_query *q, top_state *st, int64_t now_ms, top_frame *out)
+{
+    memset(out, 0, sizeof *out);
+    top_state_begin(st);
+    gregor_err r = list_ids(c, q, out);
+    for (size_t i = 0; i < out->n && r == GREGOR_OK; i++) {
+        top_entry *e = &out->entries[i];
+        r = describe(c, q, e);
+        if (r == GREGOR_OK && e->error)
+            out->failed = true;
+        else if (r == GREGOR_OK)
+            r = record(st, e, now_ms);
+    }
+    top_state_end(st);
+    for (size_t i = 0; i < out->n && r == GREGOR_OK; i++)
+        if (!out->entries[i].error)
+            r = link_series(st, &out->entries[i]);
+    return r;
+}
+
+void top_frame_fini(top_frame *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        top_entry *e = &f->entries[i];
+        if (e->have_desc)
+            groups_desc_fini(&e->desc);
+        free(e->rows);
+        free(e->series);
+        free(e->error);
+        free(e->note);
+        free(e->id);
+    }
+    free(f->entries);
+    free(f->list_error);
+    memset(f, 0, sizeof *f);
+}
+
+top_group_view top_entry_view(const top_entry *e)
+{
+    return (top_group_view){
+        .id = e->id,
+        .error = e->error,
+        .desc = &e->desc,
+        .offsets_only = e->offsets_only,
+        .rows = e->rows,
+        .n_rows = e->n_rows,
+        .series = e->series,
+        .total = e->total,
+    };
+}
