@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""`gregor top` on the 1-node 4.x cluster (GREGOR_TEST_KAFKA1), its plain
+output (stdout is a pipe) read block by block while it runs:
+
+- a classic group whose offsets kafka-python commits (no member): each
+  partition's committed offset, log end and lag as produced and committed,
+  the TOTAL row; after the first refresh kafka-python commits 150 more on
+  partition 0, and the next refresh shows that partition's lag falling and
+  a rate of 150 offsets over the time between the refreshes;
+- a classic group with a live kcat -G member (librdkafka): state Stable,
+  the member's client id and its 3 partitions, lag 0 once it has read all;
+- a KIP-848 group (a `gregor consume -G` member with
+  group_protocol=consumer): shown as a consumer (KIP-848) group with its
+  member;
+- an unknown group: "not found" in every block while the others go on,
+  exit status 1 after -n refreshes (0 without it);
+- unreachable brokers: exit 1 within the -m timeout, the broker named; bad
+  -n and --interval-ms values: usage errors (2).
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+from cli_util import fail, run
+from groups_util import KcatMember
+
+BOOTSTRAP = os.environ["GREGOR_TEST_KAFKA1"]
+KAFKA_DEV = os.environ["GREGOR_KAFKA_DEV"]
+GREGOR = os.environ["GREGOR_BIN"]
+CLUSTER = os.environ.get("GREGOR_TEST_KAFKA1_NAME") or "kafka1"
+ENDS = {0: 300, 1: 11, 2: 12}          # messages produced per partition
+COMMITS = {0: 100, 1: 5, 2: 12}        # what kafka-python commits first
+LATER = 250                             # partition 0's commit after the first refresh
+
+
+def produce(topic):
+    for p, n in ENDS.items():
+        run(["kcat", "-P", "-q", "-b", BOOTSTRAP, "-t", topic, "-p", str(p)],
+            "".join(f"m{i}\n" for i in range(n)).encode())
+
+
+def committer(group, topic):
+    from kafka import KafkaConsumer, TopicPartition
+    c = KafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False)
+    c.assign([TopicPartition(topic, p) for p in ENDS])
+    return c
+
+
+def commit(c, topic, offsets):
+    from kafka import TopicPartition
+    from kafka.structs import OffsetAndMetadata
+    c.commit({TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
+
+
+def squeeze(line):
+    return " ".join(line.split())
+
+
+def block_rows(block, group):
+    """The partition rows of `group` in one block: {partition: (committed, log_end, lag, trend, rate)},
+    and its TOTAL row as a list of fields."""
+    lines = block.split("\n")
+    try:
+        start = next(i for i, l in enumerate(lines) if l.startswith(f"group {group}  "))
+    except StopIteration:
+        fail(f"no group {group} in the block:\n{block}")
+    rows, total, end = {}, None, start + 1
+    while end < len(lines) and lines[end] and not lines[end].startswith("group "):
+        end += 1
+    for l in lines[start + 1:end]:
+        f = l.split()
+        if f[0] == "TOTAL":
+            total = f
+        elif not l.startswith(("  member", "TOPIC")):
+            # TOPIC PART COMMITTED LOG-END LAG SPARKLINE TREND RATE OWNER...
+            rows[int(f[1])] = (f[2], f[3], f[4], f[6] if len(f) > 6 else "", f[7] if len(f) > 7 else "")
+    return rows, total, lines[start:end]
+
+
+class Top:
+    """`gregor top` running with stdout on a pipe: blocks as they come."""
+
+    def __init__(self, args):
+        self.p = subprocess.Popen([GREGOR, "top", "-b", BOOTSTRAP] + args, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        self.pending = None
+
+    def block(self, last_line_prefix, timeout=30):
+        """The next block, read up to and including its line starting with last_line_prefix."""
+        lines = [self.pending] if self.pending else []
+        self.pending = None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            l = self.p.stdout.readline()
+            if not l:
+                fail(f"gregor top ended (exit {self.p.wait()}): {self.p.stderr.read()}\n{''.join(lines)}")
+            lines.append(l)
+            if l.startswith(last_line_prefix):
+                return "".join(lines)
+        fail(f"no complete block in {timeout} s: {''.join(lines)}")
+
+    def finish(self):
+        out, err = self.p.communicate(timeout=60)
+        return self.p.returncode, out, err
+
+
+def wait_kcat_caught_up(group, topic, member):
+    """Until the kcat member owns all 3 partitions and committed the log ends."""
+    from kafka.admin import KafkaAdminClient
+    a = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            got = a.list_group_offsets({group: None})
+            offs = got[group] if group in got else got
+            committed = {tp.partition: om.offset for tp, om in offs.items() if tp.topic == topic}
+            if committed == ENDS and len(member.report()[1]) == 3:
+                return
+            time.sleep(0.3)
+        fail(f"kcat member of {group}: committed {committed}, owns {member.report()[1]}")
+    finally:
+        a.close()
+
+
+def wait_848_member(group, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p = subprocess.run([GREGOR, "groups", "-b", BOOTSTRAP, "-g", group], capture_output=True, text=True)
+        if p.returncode == 0 and "client top-848" in p.stdout and "ttop" in p.stdout:
+            return
+        time.sleep(0.5)
+    fail(f"the KIP-848 member of {group} never owned its partitions")
+
+
+def check_view(topic, tmp):
+    g_commit, g_kcat, g_848, g_none = (f"{x}-{topic}" for x in ("gtc", "gtk", "gt8", "gtnone"))
+    kp = committer(g_commit, topic)
+    commit(kp, topic, COMMITS)
+    kc = KcatMember(BOOTSTRAP, g_kcat, topic, tmp)
+    m848 = subprocess.Popen([GREGOR, "consume", "-b", BOOTSTRAP, "-G", g_848, "-o", "beginning", "-X",
+                             "group_protocol=consumer", "-X", "client_id=top-848", topic],
+                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "848.err"), "w"))
+    try:
+        wait_kcat_caught_up(g_kcat, topic, kc)
+        wait_848_member(g_848)
+        top = Top(["-g", g_commit, "-g", g_kcat, "-g", g_848, "-g", g_none, "-n", "2", "--interval-ms", "1000"])
+        b1 = top.block(f"group {g_none}:")
+        t1 = time.monotonic()
+        commit(kp, topic, {0: LATER})
+        if time.monotonic() - t1 > 0.8:
+            fail("the commit between two refreshes took too long to tell the rate")
+        b2 = top.block(f"group {g_none}:")
+        rc, rest, err = top.finish()
+        b2 += rest
+    finally:
+        kc.close()
+        m848.terminate()
+        m848.wait(10)
+        kp.close()
+    if rc != 1:
+        fail(f"-n 2 with an unknown group exited {rc}, want 1: {err}")
+    print(b2)
+    blocks = [b1, b2]
+    if [b.count("gregor top  ") for b in blocks] != [1, 1]:
+        fail(f"want one 'gregor top' line per block: {blocks}")
+    for b in blocks:
+        if not re.search(rf"^group {g_none}: not found", b, re.M):
+            fail(f"the unknown group is not reported as not found:\n{b}")
+        if "\x1b" in b:
+            fail("escape codes in plain output")
+
+    # The committed group, first refresh: the numbers as produced and committed.
+    rows, total, _ = block_rows(b1, g_commit)
+    want = {p: (str(COMMITS[p]), str(ENDS[p]), str(ENDS[p] - COMMITS[p])) for p in ENDS}
+    if {p: r[:3] for p, r in rows.items()} != want:
+        fail(f"refresh 1 of {g_commit}: {rows}, want {want}")
+    lag = sum(ENDS.values()) - sum(COMMITS.values())
+    if total[1:5] != ["3", str(sum(COMMITS.values())), str(sum(ENDS.values())), str(lag)]:
+        fail(f"refresh 1 TOTAL of {g_commit}: {total}")
+    # Second refresh: partition 0's new commit, its lag falling, the rate.
+    rows, total, _ = block_rows(b2, g_commit)
+    if rows[0][:3] != (str(LATER), str(ENDS[0]), str(ENDS[0] - LATER)) or rows[0][3] != "falling":
+        fail(f"refresh 2 of {g_commit}, partition 0: {rows[0]}, want {LATER} {ENDS[0]} {ENDS[0] - LATER} falling")
+    rate = float(rows[0][4])
+    if not 150 / 2.0 <= rate <= 150 / 0.9:
+        fail(f"refresh 2 rate of partition 0: {rate}, want 150 offsets over about a second")
+    if rows[1][3:] != ("steady", "0.0"):
+        fail(f"refresh 2 of {g_commit}, partition 1 (no commit): {rows[1]}")
+    # The kcat member's group.
+    rows, total, lines = block_rows(b2, g_kcat)
+    if "state Stable  classic range  1 member" not in lines[0]:
+        fail(f"{g_kcat}: {lines[0]}")
+    member = [l for l in lines if l.startswith("  member ")]
+    if len(member) != 1 or not squeeze(member[0]).startswith(f"member kcat-member /127.0.0.1 3 partitions: {topic} [0,1,2]"):
+        fail(f"{g_kcat} member line: {member}")
+    if {p: r[2] for p, r in rows.items()} != {0: "0", 1: "0", 2: "0"}:
+        fail(f"{g_kcat} lags: {rows}")
+    # The KIP-848 group.
+    rows, total, lines = block_rows(b2, g_848)
+    if "consumer (KIP-848)" not in lines[0] or not any(l.startswith("  member top-848") for l in lines):
+        fail(f"{g_848}: {lines[:4]}")
+    if sorted(rows) != [0, 1, 2]:
+        fail(f"{g_848} rows: {rows}")
+    print(f"ok: {g_commit} committed/log end/lag as committed, rate {rate}/s after +150; {g_kcat} member "
+          f"kcat-member; {g_848} KIP-848; {g_none} not found")
+
+    # Without the unknown group: exit 0.
+    p = subprocess.run([GREGOR, "top", "-b", BOOTSTRAP, "-g", g_commit, "-n", "1"], capture_output=True, timeout=60)
+    if p.returncode != 0 or p.stdout.decode().count("gregor top  ") != 1:
+        fail(f"-n 1 of a known group exited {p.returncode}: {p.stderr.decode()}")
+
+
+def check_bad_input():
+    t0 = time.monotonic()
+    p = subprocess.run([GREGOR, "top", "-b", "127.0.0.1:1", "-n", "1", "-m", "1"], capture_output=True, timeout=60)
+    took = time.monotonic() - t0
+    err = p.stderr.decode(errors="replace")
+    if p.returncode != 1 or "127.0.0.1:1" not in err or took > 5 or p.stdout:
+        fail(f"unreachable broker: exit {p.returncode} after {took:.1f} s, stderr {err!r}, stdout {p.stdout!r}")
+    for args, what in ((["-n", "0"], "-n"), (["--interval-ms", "5"], "--interval-ms"), (["-n", "x"], "-n")):
+        p = subprocess.run([GREGOR, "top", "-b", BOOTSTRAP] + args, capture_output=True, timeout=30)
+        if p.returncode != 2 or what not in p.stderr.decode():
+            fail(f"gregor top {args}: exit {p.returncode}, stderr {p.stderr.decode()!r}")
+    print(f"ok: unreachable broker: exit 1 in {took:.1f} s ({err.strip()}); bad -n / --interval-ms: exit 2")
+
+
+def main():
+    topic = f"ttop-{uuid.uuid4().hex[:8]}"
+    run([KAFKA_DEV, "create-topic", CLUSTER, topic, str(len(ENDS)), "1"], timeout=120)
+    produce(topic)
+    with tempfile.TemporaryDirectory() as tmp:
+        check_view(topic, tmp)
+    check_bad_input()
+
+
+if __name__ == "__main__":
+    main()
