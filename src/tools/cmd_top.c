@@ -79,8 +79,9 @@ static void render_frame(FILE *f, const opts *o, const top_frame *fr, unsigned r
     char when[32];
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    fprintf(f, "gregor top  %s  %s  refresh %u every %lld ms  %zu group%s\n", o->bootstrap, when, refresh,
-            o->interval_ms, fr->n, fr->n == 1 ? "" : "s");
+    /* What changes first: a narrow terminal cuts the end. */
+    fprintf(f, "gregor top  refresh %u  %s  %zu group%s  every %lld ms  %s\n", refresh, when, fr->n,
+            fr->n == 1 ? "" : "s", o->interval_ms, o->bootstrap);
     if (fr->list_error)
         fprintf(f, "ListGroups: %s\n", fr->list_error);
     if (fr->n == 0 && !fr->list_error)
@@ -89,18 +90,40 @@ static void render_frame(FILE *f, const opts *o, const top_frame *fr, unsigned r
         fputc('\n', f);
         top_group_view v = top_entry_view(&fr->entries[i]);
         top_render_group(f, &v, width);
-        if (fr->entries[i].note) {
-            char cut[1025];
-            top_fit(fr->entries[i].note, width - 2 < 1024 ? width - 2 : 1024, cut);
-            fprintf(f, "  %s\n", cut);
-        }
+        if (fr->entries[i].note)
+            fprintf(f, "  %s\n", fr->entries[i].note);
     }
     if (fr->not_shown)
         fprintf(f, "\n(%zu more groups not shown: name them with -g)\n", fr->not_shown);
 }
 
-/* Writes the frame: on a terminal over the previous one, its lines cut to
- * the screen's height; otherwise as a block followed by an empty line. */
+/* Writes text's lines cut to `width` (a cut line ends with '~'), at most
+ * max_lines of them (0: all); says so when lines were left out. */
+static void put_lines(const char *text, size_t len, size_t width, size_t max_lines)
+{
+    size_t shown = 0;
+    for (size_t pos = 0; pos < len;) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+        if (max_lines && shown == max_lines) {
+            fputs("... (more below: a taller terminal, -g or -t shows the rest)", stdout);
+            return;
+        }
+        if (n > width) {
+            fwrite(text + pos, 1, width - 1, stdout);
+            fputc('~', stdout);
+        } else {
+            fwrite(text + pos, 1, n, stdout);
+        }
+        fputc('\n', stdout);
+        shown++;
+        pos += n + 1;
+    }
+}
+
+/* Writes the frame: on a terminal over the previous one, cut to the
+ * screen's height; otherwise as a block followed by an empty line. Every
+ * line is cut to the width. */
 static bool show(const opts *o, const top_frame *fr, unsigned refresh, bool tty)
 {
     size_t width, height;
@@ -115,22 +138,11 @@ static bool show(const opts *o, const top_frame *fr, unsigned refresh, bool tty)
         free(text);
         return false;
     }
-    if (tty && height > 1) {
-        size_t lines = 0, cut = len;
-        for (size_t i = 0; i < len; i++)
-            if (text[i] == '\n' && ++lines == height - 1) {
-                cut = i + 1;
-                break;
-            }
+    if (tty)
         fputs("\033[H\033[2J", stdout);
-        fwrite(text, 1, cut, stdout);
-        if (cut < len)
-            fputs("... (more below: a taller terminal, -g or -t shows the rest)", stdout);
-    } else {
-        fwrite(text, 1, len, stdout);
-        if (!tty)
-            fputc('\n', stdout);
-    }
+    put_lines(text, len, width, tty && height > 1 ? height - 1 : 0);
+    if (!tty)
+        fputc('\n', stdout);
     free(text);
     return fflush(stdout) == 0;
 }

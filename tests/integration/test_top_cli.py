@@ -14,11 +14,20 @@ output (stdout is a pipe) read block by block while it runs:
   member;
 - an unknown group: "not found" in every block while the others go on,
   exit status 1 after -n refreshes (0 without it);
+- on a terminal (a pty of 120x30): each refresh clears the screen and no
+  line is wider than the terminal; after a resize to 60x12 (SIGWINCH) the
+  same refresh is redrawn at once, cut to 60 columns and 11 lines; SIGINT
+  ends it at once with status 0;
 - unreachable brokers: exit 1 within the -m timeout, the broker named; bad
   -n and --interval-ms values: usage errors (2).
 """
+import fcntl
 import os
+import pty
 import re
+import select
+import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -212,6 +221,78 @@ def check_view(topic, tmp):
     p = subprocess.run([GREGOR, "top", "-b", BOOTSTRAP, "-g", g_commit, "-n", "1"], capture_output=True, timeout=60)
     if p.returncode != 0 or p.stdout.decode().count("gregor top  ") != 1:
         fail(f"-n 1 of a known group exited {p.returncode}: {p.stderr.decode()}")
+    return g_commit
+
+
+def set_size(fd, cols, rows):
+    fcntl.ioctl(fd, termios_TIOCSWINSZ(), struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def termios_TIOCSWINSZ():
+    import termios
+    return termios.TIOCSWINSZ
+
+
+def read_frame(fd, timeout):
+    """What the pty shows within `timeout` s after the next screen clear, up to the next pause."""
+    data, deadline = b"", time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.3)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        elif b"\x1b[H\x1b[2J" in data:
+            break
+    return data.decode(errors="replace")
+
+
+def check_lines(frame, cols, rows, what):
+    if not frame.startswith("\x1b[H\x1b[2J"):
+        fail(f"{what}: the frame does not start by clearing the screen: {frame[:80]!r}")
+    lines = frame[len("\x1b[H\x1b[2J"):].replace("\r", "").split("\n")
+    if len(lines) > rows or any(len(l) > cols for l in lines):
+        fail(f"{what}: {len(lines)} lines, the widest {max(map(len, lines))}, for a {cols}x{rows} terminal:\n"
+             + "\n".join(lines))
+    return lines
+
+
+def check_terminal(group):
+    master, slave = pty.openpty()
+    set_size(slave, 120, 30)
+    p = subprocess.Popen([GREGOR, "top", "-b", BOOTSTRAP, "-g", group, "-n", "5", "--interval-ms", "3000"],
+                         stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    try:
+        first = read_frame(master, 20)
+        lines = check_lines(first, 120, 30, "120x30")
+        if "refresh 1" not in lines[0] or not any(l.startswith("TOTAL") for l in lines):
+            fail(f"120x30: {lines}")
+        set_size(master, 60, 12)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGWINCH)
+        second = read_frame(master, 2.5)
+        took = time.monotonic() - t0
+        lines = check_lines(second, 60, 11, "60x12")
+        if "refresh 1" not in lines[0] or took > 2.5:
+            fail(f"after the resize: not redrawn at once ({took:.1f} s): {lines}")
+        if not any(l.startswith("TOTAL") for l in lines) or not any("~" in l for l in lines):
+            fail(f"60x12: the table is not there, or nothing was cut: {lines}")
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        if p.wait(20) != 0 or time.monotonic() - t0 > 2:
+            fail(f"gregor top on a terminal, SIGINT: exit {p.returncode} after {time.monotonic() - t0:.1f} s: "
+                 f"{p.stderr.read().decode()}")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    print(f"ok: terminal 120x30 then 60x12: redrawn {took:.2f} s after SIGWINCH, cut to the new size; SIGINT: exit 0")
 
 
 def check_bad_input():
@@ -233,7 +314,8 @@ def main():
     run([KAFKA_DEV, "create-topic", CLUSTER, topic, str(len(ENDS)), "1"], timeout=120)
     produce(topic)
     with tempfile.TemporaryDirectory() as tmp:
-        check_view(topic, tmp)
+        group = check_view(topic, tmp)
+    check_terminal(group)
     check_bad_input()
 
 
