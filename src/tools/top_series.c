@@ -171,77 +171,100 @@ void top_state_end(top_state *st)
     st->n_groups = k;
 }
 
-/* `arr` (n used of *cap elements of `size` bytes) with room for one more:
- * the same or a moved array; NULL when out of memory (arr untouched). */
-static void *grow(void *arr, size_t n, size_t *cap, size_t size)
+/* Where `key` is (*found) or would go in the sorted arr of n elements of
+ * `size` bytes. */
+static size_t lower_bound(const void *arr, size_t n, size_t size, int (*cmp)(const void *elem, const void *key),
+                          const void *key, bool *found)
 {
-    if (n < *cap)
-        return arr;
-    size_t want = *cap ? *cap * 2 : 16;
-    void *p = realloc(arr, want * size);
-    if (p)
+    size_t lo = 0, hi = n;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp((const char *)arr + mid * size, key);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* arr (n elements of `size` bytes, room for *cap) with a zeroed element
+ * inserted at `at`: the same or a moved array, *n and *cap updated; NULL
+ * when out of memory (arr untouched). */
+static void *insert_at(void *arr, size_t *n, size_t *cap, size_t size, size_t at)
+{
+    if (*n == *cap) {
+        size_t want = *cap ? *cap * 2 : 16;
+        void *p = realloc(arr, want * size);
+        if (!p)
+            return NULL;
+        arr = p;
         *cap = want;
-    return p;
+    }
+    char *base = arr;
+    memmove(base + (at + 1) * size, base + at * size, (*n - at) * size);
+    memset(base + at * size, 0, size);
+    (*n)++;
+    return arr;
+}
+
+static int cmp_group(const void *elem, const void *key)
+{
+    return strcmp(((const top_group_state *)elem)->id, key);
 }
 
 top_group_state *top_state_group(top_state *st, const char *id)
 {
-    size_t lo = 0, hi = st->n_groups;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(st->groups[mid].id, id);
-        if (c == 0) {
-            st->groups[mid].seen = st->refresh;
-            return &st->groups[mid];
+    bool found;
+    size_t at = lower_bound(st->groups, st->n_groups, sizeof *st->groups, cmp_group, id, &found);
+    if (!found) {
+        char *copy = strdup(id);
+        top_group_state *arr = copy ? insert_at(st->groups, &st->n_groups, &st->cap_groups, sizeof *arr, at) : NULL;
+        if (!arr) {
+            free(copy);
+            return NULL;
         }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+        st->groups = arr;
+        st->groups[at].id = copy;
     }
-    char *copy = strdup(id);
-    top_group_state *arr = copy ? grow(st->groups, st->n_groups, &st->cap_groups, sizeof *arr) : NULL;
-    if (!arr) {
-        free(copy);
-        return NULL;
-    }
-    st->groups = arr;
-    memmove(&st->groups[lo + 1], &st->groups[lo], (st->n_groups - lo) * sizeof *st->groups);
-    st->n_groups++;
-    st->groups[lo] = (top_group_state){.id = copy, .seen = st->refresh};
-    return &st->groups[lo];
+    st->groups[at].seen = st->refresh;
+    return &st->groups[at];
 }
 
-static int cmp_part(const top_part_state *p, const char *topic, int32_t partition)
+typedef struct part_key {
+    const char *topic;
+    int32_t partition;
+} part_key;
+
+static int cmp_part(const void *elem, const void *key)
 {
-    int c = strcmp(p->topic, topic);
-    return c ? c : (p->partition > partition) - (p->partition < partition);
+    const top_part_state *p = elem;
+    const part_key *k = key;
+    int c = strcmp(p->topic, k->topic);
+    return c ? c : (p->partition > k->partition) - (p->partition < k->partition);
 }
 
 top_series *top_group_part(top_state *st, top_group_state *g, const char *topic, int32_t partition)
 {
-    size_t lo = 0, hi = g->n_parts;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = cmp_part(&g->parts[mid], topic, partition);
-        if (c == 0) {
-            g->parts[mid].seen = st->refresh;
-            return &g->parts[mid].series;
+    bool found;
+    part_key key = {topic, partition};
+    size_t at = lower_bound(g->parts, g->n_parts, sizeof *g->parts, cmp_part, &key, &found);
+    if (!found) {
+        char *copy = strdup(topic);
+        top_part_state *arr = copy ? insert_at(g->parts, &g->n_parts, &g->cap_parts, sizeof *arr, at) : NULL;
+        if (!arr) {
+            free(copy);
+            return NULL;
         }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+        g->parts = arr;
+        g->parts[at].topic = copy;
+        g->parts[at].partition = partition;
     }
-    char *copy = strdup(topic);
-    top_part_state *arr = copy ? grow(g->parts, g->n_parts, &g->cap_parts, sizeof *arr) : NULL;
-    if (!arr) {
-        free(copy);
-        return NULL;
-    }
-    g->parts = arr;
-    memmove(&g->parts[lo + 1], &g->parts[lo], (g->n_parts - lo) * sizeof *g->parts);
-    g->n_parts++;
-    g->parts[lo] = (top_part_state){.topic = copy, .partition = partition, .seen = st->refresh};
-    return &g->parts[lo].series;
+    g->parts[at].seen = st->refresh;
+    return &g->parts[at].series;
 }
