@@ -6,7 +6,8 @@
  * On a terminal each refresh redraws the screen (cut to its width and
  * height, redrawn at once when it is resized); otherwise each refresh is
  * one plain-text block, starting with a "gregor top" line, with no escape
- * codes. -n COUNT stops after COUNT refreshes.
+ * codes. -n COUNT stops after COUNT refreshes. --metrics ADDRESS adds the
+ * pipeline counters a `gregor run --metrics-port` serves.
  *
  * Signals: SIGINT, SIGTERM and SIGWINCH are blocked before the client's
  * I/O thread starts (it inherits the mask) and taken with sigtimedwait()
@@ -15,6 +16,7 @@
  *
  * Threading: the main thread; the client's I/O thread does the requests.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -38,19 +40,24 @@ typedef struct opts {
     size_t n_groups;
     const char *topics[MAX_TOPICS];
     size_t n_topics;
+    const char *metrics[TOP_ENDPOINTS_MAX];
+    size_t n_metrics;
     long long interval_ms, count, wait_s;
 } opts;
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: gregor top -b BROKERS [-g GROUP]... [-t TOPIC]... [--interval-ms MS] [-n COUNT]\n"
-               "                  [-X key=value]... [-m SECONDS]\n"
+               "                  [--metrics HOST:PORT]... [-X key=value]... [-m SECONDS]\n"
                "  -g GROUP          only this group (repeatable); default: every group of the cluster\n"
                "  -t TOPIC          only this topic's partitions (repeatable); with -g on a 0.8 broker,\n"
                "                    which has no groups API, the topics whose committed offsets are shown\n"
                "  --interval-ms MS  time between refreshes (default 1000, at least 100)\n"
                "  -n COUNT          stop after COUNT refreshes (default: until Ctrl-C); the exit status\n"
-               "                    is then 1 if the last refresh could not describe every group\n"
+               "                    is then 1 if the last refresh could not describe every group or read\n"
+               "                    every --metrics endpoint\n"
+               "  --metrics HOST:PORT  also the pipelines of a `gregor run --metrics-port` there (repeatable):\n"
+               "                    consumed, processed, failed, retried, dead-lettered, emitted, rate\n"
                "  -X key=value      any client option ('gregor config list')\n"
                "  -m SECONDS        how long each request may wait for the brokers (default 10)\n"
                "On a terminal the screen is redrawn; otherwise each refresh is a plain-text block.\n");
@@ -95,6 +102,10 @@ static void render_frame(FILE *f, const opts *o, const top_frame *fr, unsigned r
     }
     if (fr->not_shown)
         fprintf(f, "\n(%zu more groups not shown: name them with -g)\n", fr->not_shown);
+    for (size_t i = 0; i < fr->n_endpoints; i++) {
+        fputc('\n', f);
+        top_render_pipelines(f, &fr->endpoints[i], width);
+    }
 }
 
 /* Writes text's lines cut to `width` (a cut line ends with '~'), at most
@@ -173,13 +184,14 @@ static bool wait_until(const sigset_t *set, int64_t deadline_ms, const opts *o, 
 static int loop(gregor_consumer *c, const opts *o, const top_query *q, const sigset_t *set)
 {
     bool tty = isatty(STDOUT_FILENO);
-    top_state st;
-    top_state_init(&st);
+    top_history h;
+    top_state_init(&h.groups);
+    top_state_init(&h.pipelines);
     int rc = TOOL_EXIT_OK;
     for (unsigned refresh = 1;; refresh++) {
         int64_t start_ms = clock_mono_ms();
         top_frame fr;
-        if (top_frame_fetch(c, q, &st, start_ms, &fr) != GREGOR_OK) {
+        if (top_frame_fetch(c, q, &h, start_ms, &fr) != GREGOR_OK) {
             tool_error("top", "out of memory");
             top_frame_fini(&fr);
             rc = TOOL_EXIT_FAIL;
@@ -201,7 +213,8 @@ static int loop(gregor_consumer *c, const opts *o, const top_query *q, const sig
             break;
         }
     }
-    top_state_fini(&st);
+    top_state_fini(&h.groups);
+    top_state_fini(&h.pipelines);
     return rc;
 }
 
@@ -237,9 +250,13 @@ static int start(gregor_config *cfg, const opts *o)
         tool_error("top", "%s", err);
         goto out_mask;
     }
-    top_query q = {cfg, o->groups, o->n_groups, o->topics, o->n_topics, (int32_t)(o->wait_s * 1000)};
-    if (reachable(c, q.timeout_ms))
+    top_query q = {cfg,         o->groups,    o->n_groups, o->topics, o->n_topics,
+                   o->metrics, o->n_metrics, (int32_t)(o->wait_s * 1000)};
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        tool_error("top", "curl_global_init failed");
+    else if (reachable(c, q.timeout_ms))
         rc = loop(c, o, &q, &set);
+    curl_global_cleanup();
     gregor_consumer_destroy(c);
 out_mask:
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -248,9 +265,10 @@ out_mask:
 
 int cmd_top(int argc, char **argv)
 {
-    enum { OPT_INTERVAL = 256 };
+    enum { OPT_INTERVAL = 256, OPT_METRICS };
     static const struct option longopts[] = {
         {"interval-ms", required_argument, NULL, OPT_INTERVAL},
+        {"metrics", required_argument, NULL, OPT_METRICS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -289,6 +307,14 @@ int cmd_top(int argc, char **argv)
         case OPT_INTERVAL:
             if (!tool_parse_int("top", "--interval-ms", optarg, 100, 3600000, &o.interval_ms))
                 goto out;
+            break;
+        case OPT_METRICS:
+            if (o.n_metrics == TOP_ENDPOINTS_MAX || !optarg[0] || strlen(optarg) > 500) {
+                tool_error("top", "--metrics: at most %d addresses, each HOST:PORT or a URL of up to 500 bytes",
+                           TOP_ENDPOINTS_MAX);
+                goto out;
+            }
+            o.metrics[o.n_metrics++] = optarg;
             break;
         case 'X':
             if (!tool_apply_x(cfg, optarg))

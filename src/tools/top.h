@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "tools/groups.h"
+#include "tools/prom_text.h"
 
 /* Samples kept per series: the window of the trend, the rate and the
  * sparkline (10 refreshes: 10 s at the default interval). */
@@ -142,6 +143,55 @@ void top_fit(const char *s, size_t width, char *out);
  * hosts are cut with '~', the numeric columns keep their places. */
 void top_render_group(FILE *f, const top_group_view *g, size_t width);
 
+/* ----------------------- a `gregor run`'s pipelines (top_metrics.c, top_http.c) */
+
+#define TOP_ENDPOINTS_MAX 16            /* --metrics ADDRESS given at most this often */
+#define TOP_PIPELINES_MAX 1024          /* per endpoint; more is an error */
+#define TOP_METRICS_BODY_MAX (16 << 20) /* bytes of one /metrics answer */
+
+/* One pipeline's counters, summed over the series that carry its
+ * `pipeline` label (several processes behind one endpoint, say). */
+typedef struct top_pipeline {
+    char *name;  /* owned */
+    char *group; /* owned; "" when the series have no group label */
+    double consumed, processed, failed, retried, dead_lettered, emitted;
+    const top_series *series; /* processed over time (the rate); set by top_frame_fetch */
+} top_pipeline;
+
+/* The pipelines of a /metrics text: the gregor_pipeline_{consumed,
+ * processed,failed,retried,dead_lettered,emitted}_total samples, per
+ * `pipeline` label; other samples are ignored. *out (owned: pass to
+ * top_pipelines_free) is sorted by name. False, with errstr naming the line
+ * and what is wrong, on a text that is not the Prometheus format, a sample
+ * without a pipeline label, or more than TOP_PIPELINES_MAX pipelines (or
+ * out of memory). */
+bool top_pipelines_read(const char *text, size_t len, top_pipeline **out, size_t *n, char *errstr,
+                        size_t errstr_size);
+void top_pipelines_free(top_pipeline *p, size_t n);
+
+/* GET of `address`'s /metrics with libcurl: `address` is HOST:PORT (then
+ * http://HOST:PORT/metrics) or an http:// or https:// URL, borrowed. At
+ * most timeout_ms and TOP_METRICS_BODY_MAX bytes; anything but HTTP 200 is
+ * an error. On success *body (owned, NUL-terminated) and *len; on failure
+ * errstr says what failed, naming the URL. curl_global_init() must have
+ * been called. */
+bool top_metrics_get(const char *address, long timeout_ms, char **body, size_t *len, char *errstr,
+                     size_t errstr_size);
+
+/* What one refresh found at one endpoint. */
+typedef struct top_endpoint {
+    const char *address; /* borrowed from the query */
+    char *error;         /* owned; NULL when read */
+    top_pipeline *pipelines;
+    size_t n;
+} top_endpoint;
+
+/* Writes the pipelines of one endpoint: a header line naming it, then a
+ * table (pipeline, group, consumed, processed, failed, retried,
+ * dead-lettered, emitted, processed per second) cut to `width` (>= 40) as
+ * top_render_group's; or one line with the error. */
+void top_render_pipelines(FILE *f, const top_endpoint *e, size_t width);
+
 /* --------------------------------------------- one refresh (top_fetch.c) */
 
 /* Groups shown at most per refresh; more are counted in `not_shown`. */
@@ -167,7 +217,9 @@ typedef struct top_frame {
     top_entry *entries; /* owned, n entries */
     size_t n, not_shown;
     char *list_error; /* owned; ListGroups failed on some broker */
-    bool failed;      /* a group could not be described, or listing failed */
+    top_endpoint *endpoints; /* owned, n_endpoints: one per --metrics address */
+    size_t n_endpoints;
+    bool failed; /* a group could not be described, listing failed or an endpoint could not be read */
 } top_frame;
 
 /* What to look at: the groups named (n_groups > 0) or every group of the
@@ -179,15 +231,25 @@ typedef struct top_query {
     size_t n_groups;
     const char *const *topics;
     size_t n_topics;
+    const char *const *metrics; /* --metrics addresses */
+    size_t n_metrics;
     int32_t timeout_ms; /* per request */
 } top_query;
 
+/* The history kept between refreshes: groups' partitions, and the
+ * pipelines of each --metrics endpoint (group id: the address; partition:
+ * the pipeline's name, 0). */
+typedef struct top_history {
+    top_state groups, pipelines;
+} top_history;
+
 /* Asks the brokers once: lists the groups (unless named), describes each,
  * looks up the log ends, pushes one sample at `now_ms` into every
- * partition's series and the group's total in `st`, and fills `out` (which
- * the caller passes to top_frame_fini). Errors about a group or a listing
+ * partition's series and the group's total; reads every --metrics endpoint
+ * and pushes each pipeline's processed count; fills `out` (which the caller
+ * passes to top_frame_fini). Errors about a group, a listing or an endpoint
  * are in the frame, not returned: GREGOR_ERR_NOMEM is the only failure. */
-gregor_err top_frame_fetch(gregor_consumer *c, const top_query *q, top_state *st, int64_t now_ms,
+gregor_err top_frame_fetch(gregor_consumer *c, const top_query *q, top_history *h, int64_t now_ms,
                            top_frame *out) GREGOR_MUST_CHECK;
 void top_frame_fini(top_frame *f);
 

@@ -2,7 +2,8 @@
  * `gregor groups` (groups_query.c: ListGroups on every broker,
  * FindCoordinator, DescribeGroups or ConsumerGroupDescribe, OffsetFetch;
  * groups_legacy.c on 0.8 brokers), the partition table of groups_rows.c,
- * and one sample per partition into the history of top_series.c.
+ * and one sample per partition into the history of top_series.c; then the
+ * pipeline counters of every --metrics endpoint (top_http.c, top_metrics.c).
  *
  * A group that cannot be described (unknown, coordinator away) becomes an
  * entry with an error and the others go on: the view keeps refreshing.
@@ -137,8 +138,63 @@ static gregor_err list_ids(gregor_consumer *c, const top_query *q, top_frame *ou
     return r;
 }
 
-gregor_err top_frame_fetch(gregor_consumer *c, const top_query *q, top_state *st, int64_t now_ms, top_frame *out)
+/* Reads one endpoint into e; a failure is e->error (the view names the
+ * endpoint). */
+static gregor_err read_endpoint(const top_query *q, top_endpoint *e)
 {
+    char err[700] = "", what[800], *body = NULL;
+    size_t len = 0;
+    if (!top_metrics_get(e->address, q->timeout_ms, &body, &len, err, sizeof err)) {
+        snprintf(what, sizeof what, "%s", err);
+    } else if (!top_pipelines_read(body, len, &e->pipelines, &e->n, err, sizeof err)) {
+        snprintf(what, sizeof what, "the metrics text: %s", err);
+    } else {
+        free(body);
+        return GREGOR_OK;
+    }
+    free(body);
+    return (e->error = strdup(what)) ? GREGOR_OK : GREGOR_ERR_NOMEM;
+}
+
+/* Every endpoint, each pipeline's processed count into the history. */
+static gregor_err read_endpoints(const top_query *q, top_state *st, int64_t now_ms, top_frame *out)
+{
+    if (!q->n_metrics)
+        return GREGOR_OK;
+    if (!(out->endpoints = calloc(q->n_metrics, sizeof *out->endpoints)))
+        return GREGOR_ERR_NOMEM;
+    top_state_begin(st);
+    gregor_err r = GREGOR_OK;
+    for (size_t i = 0; i < q->n_metrics && r == GREGOR_OK; i++) {
+        top_endpoint *e = &out->endpoints[out->n_endpoints++];
+        e->address = q->metrics[i];
+        r = read_endpoint(q, e);
+        out->failed |= e->error != NULL;
+        top_group_state *g = r == GREGOR_OK ? top_state_group(st, e->address) : NULL;
+        for (size_t j = 0; g && j < e->n && r == GREGOR_OK; j++) {
+            top_series *s = top_group_part(st, g, e->pipelines[j].name, 0);
+            if (!s)
+                r = GREGOR_ERR_NOMEM;
+            else
+                top_series_push(s, now_ms, (int64_t)e->pipelines[j].processed, -1);
+        }
+        if (r == GREGOR_OK && !g && !e->error)
+            r = GREGOR_ERR_NOMEM;
+    }
+    top_state_end(st);
+    /* After top_state_end(), when nothing moves any more (as link_series). */
+    for (size_t i = 0; i < out->n_endpoints && r == GREGOR_OK; i++) {
+        top_endpoint *e = &out->endpoints[i];
+        top_group_state *g = e->error ? NULL : top_state_group(st, e->address);
+        for (size_t j = 0; g && j < e->n; j++)
+            e->pipelines[j].series = top_group_part(st, g, e->pipelines[j].name, 0);
+    }
+    return r;
+}
+
+gregor_err top_frame_fetch(gregor_consumer *c, const top_query *q, top_history *h, int64_t now_ms, top_frame *out)
+{
+    top_state *st = &h->groups;
     memset(out, 0, sizeof *out);
     top_state_begin(st);
     gregor_err r = list_ids(c, q, out);
@@ -154,7 +210,7 @@ gregor_err top_frame_fetch(gregor_consumer *c, const top_query *q, top_state *st
     for (size_t i = 0; i < out->n && r == GREGOR_OK; i++)
         if (!out->entries[i].error)
             r = link_series(st, &out->entries[i]);
-    return r;
+    return r == GREGOR_OK ? read_endpoints(q, &h->pipelines, now_ms, out) : r;
 }
 
 void top_frame_fini(top_frame *f)
@@ -171,6 +227,11 @@ void top_frame_fini(top_frame *f)
     }
     free(f->entries);
     free(f->list_error);
+    for (size_t i = 0; i < f->n_endpoints; i++) {
+        top_pipelines_free(f->endpoints[i].pipelines, f->endpoints[i].n);
+        free(f->endpoints[i].error);
+    }
+    free(f->endpoints);
     memset(f, 0, sizeof *f);
 }
 

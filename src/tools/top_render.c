@@ -5,7 +5,8 @@
  * columns are as wide as their widest value, the topic and owner columns
  * share what is left (the owner shrinks first, down to OWNER_MIN, then the
  * topic, down to TOPIC_MIN), so that a long name is cut with '~' and never
- * pushes the columns after it out of place.
+ * pushes the columns after it out of place. The pipelines of a `gregor
+ * run` endpoint (--metrics) are laid out the same way.
  *
  * Threading: the command's thread only.
  */
@@ -297,4 +298,71 @@ void top_render_group(FILE *f, const top_group_view *g, size_t width)
     emit(f, &l, width);
     render_members(f, d, width);
     render_table(f, g, width);
+}
+
+/* ------------------------------------------------------------ pipelines */
+
+typedef struct pipe_cells {
+    const char *name, *group;
+    char n[6][24];
+    char rate[16];
+} pipe_cells;
+
+static void pipe_row(const top_pipeline *p, pipe_cells *c)
+{
+    const double v[6] = {p->consumed, p->processed, p->failed, p->retried, p->dead_lettered, p->emitted};
+    c->name = p->name;
+    c->group = or_dash(p->group);
+    for (size_t i = 0; i < 6; i++)
+        snprintf(c->n[i], sizeof c->n[i], "%.0f", v[i]);
+    rate_cell(p->series, c->rate, sizeof c->rate);
+}
+
+void top_render_pipelines(FILE *f, const top_endpoint *e, size_t width)
+{
+    static const pipe_cells head = {
+        "PIPELINE", "GROUP", {"CONSUMED", "PROCESSED", "FAILED", "RETRIED", "DEAD-LETTERED", "EMITTED"}, "RATE/S"};
+    width = width < 40 ? 40 : width;
+    line l = {.len = 0};
+    if (e->error) {
+        put(&l, "gregor run at %s: %s", e->address, e->error);
+        emit(f, &l, width);
+        return;
+    }
+    put(&l, "gregor run at %s  %zu pipeline%s", e->address, e->n, e->n == 1 ? "" : "s");
+    emit(f, &l, width);
+    size_t wn = strlen(head.name), wg = strlen(head.group), wv[6];
+    for (size_t i = 0; i < 6; i++)
+        wv[i] = strlen(head.n[i]);
+    pipe_cells c;
+    for (size_t i = 0; i < e->n; i++) {
+        pipe_row(&e->pipelines[i], &c);
+        wn = max_size(wn, strlen(c.name));
+        wg = max_size(wg, strlen(c.group));
+        for (size_t k = 0; k < 6; k++)
+            wv[k] = max_size(wv[k], strlen(c.n[k]));
+    }
+    /* The names share what the numbers leave, each down to TOPIC_MIN. */
+    size_t fixed = RATE_COLUMN + 8;
+    for (size_t k = 0; k < 6; k++)
+        fixed += wv[k];
+    size_t room = width > fixed ? width - fixed : 0;
+    if (wn + wg > room) {
+        size_t half = room / 2 > TOPIC_MIN ? room / 2 : TOPIC_MIN;
+        wg = wg < half ? wg : half;
+        wn = room > wg + TOPIC_MIN ? room - wg : TOPIC_MIN;
+    }
+    for (size_t i = 0; i <= e->n; i++) {
+        if (i == 0)
+            c = head;
+        else
+            pipe_row(&e->pipelines[i - 1], &c);
+        put_col(&l, c.name, wn);
+        put(&l, " ");
+        put_col(&l, c.group, wg);
+        for (size_t k = 0; k < 6; k++)
+            put(&l, " %*s", (int)wv[k], c.n[k]);
+        put(&l, " %*s", RATE_COLUMN, c.rate);
+        emit(f, &l, width);
+    }
 }

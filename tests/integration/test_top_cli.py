@@ -19,9 +19,14 @@ output (stdout is a pipe) read block by block while it runs:
   same refresh is redrawn at once, cut to 60 columns and 11 lines; SIGINT
   ends it at once with status 0;
 - unreachable brokers: exit 1 within the -m timeout, the broker named; bad
-  -n and --interval-ms values: usage errors (2).
+  -n and --interval-ms values: usage errors (2);
+- --metrics at a closed port, at an HTTP server answering 404, and at one
+  answering HTML: the groups are shown, the endpoint's line says what is
+  wrong (the connection, the status, the text's line), exit status 1.
+  (test_pipeline_top_metrics.py reads a real `gregor run --metrics-port`.)
 """
 import fcntl
+import http.server
 import os
 import pty
 import re
@@ -31,6 +36,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -309,6 +315,39 @@ def check_bad_input():
     print(f"ok: unreachable broker: exit 1 in {took:.1f} s ({err.strip()}); bad -n / --interval-ms: exit 2")
 
 
+class HtmlHandler(http.server.BaseHTTPRequestHandler):
+    """/metrics: 200 with an HTML page (not the Prometheus format); anything else 404."""
+
+    def do_GET(self):
+        body = b"<html><body>not metrics</body></html>\n"
+        self.send_response(200 if self.path == "/metrics" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def check_bad_metrics(group):
+    srv = http.server.HTTPServer(("127.0.0.1", 0), HtmlHandler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    port = srv.server_address[1]
+    try:
+        cases = (("127.0.0.1:1", "gregor run at 127.0.0.1:1: http://127.0.0.1:1/metrics: "),
+                 (f"http://127.0.0.1:{port}/nothing", f"/nothing: HTTP status 404"),
+                 (f"127.0.0.1:{port}", f"gregor run at 127.0.0.1:{port}: the metrics text: line 1: metric name "
+                                       "expected"))
+        for address, want in cases:
+            p = subprocess.run([GREGOR, "top", "-b", BOOTSTRAP, "-g", group, "--metrics", address, "-n", "1", "-m", "2"],
+                               capture_output=True, text=True, timeout=60)
+            if p.returncode != 1 or want not in p.stdout or f"group {group}  state" not in p.stdout:
+                fail(f"--metrics {address}: exit {p.returncode}, want 1 and '{want}' beside the group:\n{p.stdout}")
+    finally:
+        srv.shutdown()
+    print("ok: --metrics at a closed port, a 404 and an HTML page: the group shown, the endpoint's error, exit 1")
+
+
 def main():
     topic = f"ttop-{uuid.uuid4().hex[:8]}"
     run([KAFKA_DEV, "create-topic", CLUSTER, topic, str(len(ENDS)), "1"], timeout=120)
@@ -316,6 +355,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         group = check_view(topic, tmp)
     check_terminal(group)
+    check_bad_metrics(group)
     check_bad_input()
 
 

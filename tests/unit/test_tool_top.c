@@ -9,13 +9,19 @@
  *     dropped when a refresh no longer shows them;
  *   - the layout: long topics, client ids and hosts cut with '~', no line
  *     past the width, the numeric columns in the same places on every line,
- *     the total row, an unknown group's line.
+ *     the total row, an unknown group's line;
+ *   - --metrics: the Prometheus text reader (labels, escapes, NaN and
+ *     Inf, timestamps, CRLF; every bad line named with its number, limits
+ *     on names, values and labels), the pipelines' counters summed per
+ *     pipeline label, their table cut to the width.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tools/prom_text.h"
 #include "tools/top.h"
 
 static top_series series_of(const int64_t (*samples)[3], size_t n)
@@ -312,4 +318,157 @@ Test(top_layout, unknown_group_is_one_line)
     char *text = render(&v, 80);
     cr_assert_str_eq(text, "group nosuch: not found (GROUP_ID_NOT_FOUND)\n");
     free(text);
+}
+
+/* ------------------------------------------- --metrics: the text and the pipelines */
+
+Test(prom_text, samples_labels_escapes_and_specials)
+{
+    static const char text[] = "# HELP gregor_pipeline_consumed_total Messages consumed.\n"
+                               "# TYPE gregor_pipeline_consumed_total counter\n"
+                               "\n"
+                               "gregor_pipeline_consumed_total{pipeline=\"a\",group=\"g\\\"1\\\\\\n\"} 12\n"
+                               "up 1 1700000000000\r\n"
+                               "x{} NaN\n"
+                               "y{le=\"+Inf\",} +Inf\n"
+                               "  z -1.5e3";
+    prom_reader r;
+    prom_sample *s = malloc(sizeof *s);
+    prom_reader_init(&r, text, strlen(text));
+    cr_assert(prom_next(&r, s), "%s", r.err);
+    cr_assert_str_eq(s->name, "gregor_pipeline_consumed_total");
+    cr_assert_eq(s->n_labels, 2);
+    cr_assert_str_eq(prom_label_value(s, "pipeline"), "a");
+    cr_assert_str_eq(prom_label_value(s, "group"), "g\"1\\\n");
+    cr_assert_null(prom_label_value(s, "topic"));
+    cr_assert_float_eq(s->value, 12, 0);
+    cr_assert(prom_next(&r, s), "%s", r.err);
+    cr_assert_str_eq(s->name, "up");
+    cr_assert_float_eq(s->value, 1, 0);
+    cr_assert(prom_next(&r, s), "%s", r.err);
+    cr_assert(isnan(s->value));
+    cr_assert(prom_next(&r, s), "%s", r.err);
+    cr_assert(isinf(s->value) && s->value > 0);
+    cr_assert_str_eq(prom_label_value(s, "le"), "+Inf");
+    cr_assert(prom_next(&r, s), "%s", r.err);
+    cr_assert_float_eq(s->value, -1500, 0);
+    cr_assert_not(prom_next(&r, s));
+    cr_assert_str_eq(r.err, "", "the end is not an error");
+    free(s);
+}
+
+/* The error for a one-sample text preceded by a comment line. */
+static const char *prom_error(const char *line)
+{
+    static char err[200];
+    char text[4096];
+    snprintf(text, sizeof text, "# TYPE x counter\n%s\n", line);
+    prom_reader r;
+    prom_sample *s = malloc(sizeof *s);
+    prom_reader_init(&r, text, strlen(text));
+    bool got = prom_next(&r, s);
+    cr_assert_not(got, "'%s' was read", line);
+    cr_assert_not(prom_next(&r, s), "the error is sticky");
+    snprintf(err, sizeof err, "%s", r.err);
+    free(s);
+    return err;
+}
+
+Test(prom_text, bad_lines_named_with_their_line)
+{
+    cr_assert_str_eq(prom_error("9x 1"), "line 2: metric name expected");
+    cr_assert_str_eq(prom_error("x"), "line 2: value expected");
+    cr_assert_str_eq(prom_error("x abc"), "line 2: 'abc' is not a number");
+    cr_assert_str_eq(prom_error("x inf"), "line 2: 'inf' is not a number");
+    cr_assert_str_eq(prom_error("x 0x10"), "line 2: '0x10' is not a number");
+    cr_assert_str_eq(prom_error("x 1 2 3"), "line 2: unexpected text after the value");
+    cr_assert_str_eq(prom_error("x{a=1} 1"), "line 2: '\"' expected before a label value");
+    cr_assert_str_eq(prom_error("x{a=\"1} 1"), "line 2: label value not closed");
+    cr_assert_str_eq(prom_error("x{a=\"\\t\"} 1"), "line 2: unknown escape '\\t' in a label value");
+    cr_assert_str_eq(prom_error("x{a=\"1\" b=\"2\"} 1"), "line 2: ',' or '}' expected after label 'a'");
+    cr_assert_str_eq(prom_error("x{a} 1"), "line 2: '=' expected after label 'a'");
+    char line[2048];
+    snprintf(line, sizeof line, "x{a=\"%0600d\"} 1", 0);
+    cr_assert_str_eq(prom_error(line), "line 2: label value longer than 512 bytes");
+    memset(line, 'n', 200);
+    snprintf(line + 200, sizeof line - 200, " 1");
+    cr_assert_str_eq(prom_error(line), "line 2: metric name longer than 128 bytes");
+    size_t k = (size_t)snprintf(line, sizeof line, "x{");
+    for (int i = 0; i < PROM_LABELS_MAX + 1; i++)
+        k += (size_t)snprintf(line + k, sizeof line - k, "l%d=\"v\",", i);
+    snprintf(line + k, sizeof line - k, "} 1");
+    cr_assert_str_eq(prom_error(line), "line 2: more than 16 labels");
+}
+
+Test(top_metrics, pipelines_summed_per_label)
+{
+    static const char text[] = "gregor_pipeline_consumed_total{pipeline=\"split\",group=\"wc\"} 100\n"
+                               "gregor_pipeline_consumed_total{pipeline=\"count\",group=\"wc2\"} 7\n"
+                               "gregor_pipeline_failed_total{pipeline=\"split\",group=\"wc\"} 3\n"
+                               "gregor_pipeline_dead_lettered_total{pipeline=\"split\",group=\"wc\"} 1\n"
+                               "gregor_pipeline_processed_total{pipeline=\"split\",group=\"wc\",child=\"1\"} 40\n"
+                               "gregor_pipeline_processed_total{pipeline=\"split\",group=\"wc\",child=\"2\"} 50\n"
+                               "gregor_pipeline_in_flight_messages{pipeline=\"split\"} 5\n"
+                               "gregor_partition_consumed_total{topic=\"t\"} 5\n"
+                               "gregor_ready 1\n";
+    top_pipeline *p;
+    size_t n;
+    char err[200] = "";
+    cr_assert(top_pipelines_read(text, strlen(text), &p, &n, err, sizeof err), "%s", err);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(p[0].name, "count", "sorted by name");
+    cr_assert_str_eq(p[0].group, "wc2");
+    cr_assert_float_eq(p[0].consumed, 7, 0);
+    cr_assert_str_eq(p[1].name, "split");
+    cr_assert_float_eq(p[1].consumed, 100, 0);
+    cr_assert_float_eq(p[1].processed, 90, 0, "summed over the other labels");
+    cr_assert_float_eq(p[1].failed, 3, 0);
+    cr_assert_float_eq(p[1].dead_lettered, 1, 0);
+    cr_assert_float_eq(p[1].retried, 0, 0);
+
+    /* The rendering, with a long pipeline name, at two widths. */
+    free(p[1].name);
+    p[1].name = strdup("a-pipeline-with-a-very-long-name-that-cannot-fit-in-a-narrow-terminal-at-all");
+    top_series s = {.n = 0};
+    top_series_push(&s, 0, 10, -1);
+    top_series_push(&s, 2000, 90, -1);
+    p[1].series = &s;
+    top_endpoint e = {.address = "127.0.0.1:9100", .pipelines = p, .n = n};
+    for (size_t width = 80; width <= 200; width += 120) {
+        char *out = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&out, &len);
+        top_render_pipelines(f, &e, width);
+        fclose(f);
+        char *lines[8];
+        size_t nl = split_lines(out, lines, 8);
+        cr_assert_eq(nl, 4, "header, table header, 2 pipelines");
+        cr_assert_str_eq(lines[0], "gregor run at 127.0.0.1:9100  2 pipelines");
+        size_t cols[] = {end_of(lines[1], "CONSUMED"), end_of(lines[1], "DEAD-LETTERED"), end_of(lines[1], "RATE/S")};
+        for (size_t i = 1; i < nl; i++) {
+            cr_assert_leq(strlen(lines[i]), width, "%s", lines[i]);
+            for (size_t c = 0; c < 3; c++)
+                cr_assert(cols[c] == strlen(lines[i]) || lines[i][cols[c]] == ' ', "'%s' column %zu", lines[i], c);
+        }
+        cr_assert(strstr(squeeze(lines[3]), " wc 100 90 3 0 1 0 40.0"), "%s", lines[3]);
+        cr_assert_eq(strstr(lines[3], "~") != NULL, width == 80, "cut only when narrow: %s", lines[3]);
+        free(out);
+    }
+    top_pipelines_free(p, n);
+}
+
+Test(top_metrics, bad_text_is_an_error)
+{
+    top_pipeline *p = NULL;
+    size_t n = 0;
+    char err[200] = "";
+    const char *no_label = "gregor_pipeline_failed_total{group=\"g\"} 1\n";
+    cr_assert_not(top_pipelines_read(no_label, strlen(no_label), &p, &n, err, sizeof err));
+    cr_assert_str_eq(err, "line 1: gregor_pipeline_failed_total without a pipeline label");
+    const char *html = "gregor_pipeline_failed_total{pipeline=\"a\"} 1\n<html>\n";
+    cr_assert_not(top_pipelines_read(html, strlen(html), &p, &n, err, sizeof err));
+    cr_assert_str_eq(err, "line 2: metric name expected");
+    cr_assert(top_pipelines_read("", 0, &p, &n, err, sizeof err), "an empty text has no pipelines");
+    cr_assert_eq(n, 0);
+    top_pipelines_free(p, n);
 }
