@@ -9,10 +9,13 @@
  * codes. -n COUNT stops after COUNT refreshes. --metrics ADDRESS adds the
  * pipeline counters a `gregor run --metrics-port` serves.
  *
- * Signals: SIGINT, SIGTERM and SIGWINCH are blocked before the client's
- * I/O thread starts (it inherits the mask) and taken with sigtimedwait()
- * between refreshes, so that no handler runs on another thread and a
- * resize or Ctrl-C ends the wait at once.
+ * Signals: SIGWINCH is blocked before the client's I/O thread starts (it
+ * inherits the mask) and taken with sigtimedwait() between refreshes, so
+ * that a resize ends the wait at once and no handler runs on another
+ * thread. SIGINT and SIGTERM end the process at once with status 0, from
+ * a handler on whichever thread takes them: a refresh may be waiting for a
+ * broker for up to -m seconds, and a viewer has nothing to save (it changes
+ * no terminal mode).
  *
  * Threading: the main thread; the client's I/O thread does the requests.
  */
@@ -158,29 +161,25 @@ static bool show(const opts *o, const top_frame *fr, unsigned refresh, bool tty)
     return fflush(stdout) == 0;
 }
 
-/* Waits until `deadline_ms` (monotonic) for a signal in `set`: SIGWINCH
- * redraws the last frame and waits on. Returns false on SIGINT/SIGTERM. */
-static bool wait_until(const sigset_t *set, int64_t deadline_ms, const opts *o, const top_frame *fr,
+/* Waits until `deadline_ms` (monotonic), redrawing the last frame on each
+ * SIGWINCH (the one signal in `set`). */
+static void wait_until(const sigset_t *set, int64_t deadline_ms, const opts *o, const top_frame *fr,
                        unsigned refresh, bool tty)
 {
     for (;;) {
         int64_t left = deadline_ms - clock_mono_ms();
         if (left <= 0)
-            return true;
+            return;
         struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
         int sig = sigtimedwait(set, NULL, &ts);
-        if (sig == SIGWINCH) {
-            if (tty)
-                show(o, fr, refresh, tty);
-        } else if (sig == SIGINT || sig == SIGTERM) {
-            return false;
-        } else if (sig < 0 && errno != EINTR && errno != EAGAIN) {
-            return true;
-        }
+        if (sig == SIGWINCH && tty)
+            show(o, fr, refresh, tty);
+        else if (sig < 0 && errno != EINTR && errno != EAGAIN)
+            return;
     }
 }
 
-/* Refreshes until -n is reached or a signal stops it. */
+/* Refreshes until -n is reached (or a signal ends the process). */
 static int loop(gregor_consumer *c, const opts *o, const top_query *q, const sigset_t *set)
 {
     bool tty = isatty(STDOUT_FILENO);
@@ -205,30 +204,37 @@ static int loop(gregor_consumer *c, const opts *o, const top_query *q, const sig
         }
         rc = fr.failed ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
         bool last = o->count > 0 && refresh >= (unsigned long long)o->count;
-        bool go_on = !last && wait_until(set, start_ms + o->interval_ms, o, &fr, refresh, tty);
+        if (!last)
+            wait_until(set, start_ms + o->interval_ms, o, &fr, refresh, tty);
         top_frame_fini(&fr);
-        if (!go_on) {
-            if (!last)
-                rc = TOOL_EXIT_OK; /* stopped by the operator */
+        if (last)
             break;
-        }
     }
     top_state_fini(&h.groups);
     top_state_fini(&h.pipelines);
     return rc;
 }
 
-/* The first contact: unreachable brokers are an error before any view. */
-static bool reachable(gregor_consumer *c, int32_t timeout_ms)
+/* The first contact: unreachable brokers are an error before any view,
+ * naming them (a timeout's own message does not). */
+static bool reachable(gregor_consumer *c, const opts *o, int32_t timeout_ms)
 {
     char err[512];
     const gregor_metadata *md;
     if (gregor_client_metadata(gregor_consumer_client(c), NULL, 0, timeout_ms, &md, err, sizeof err) != GREGOR_OK) {
-        tool_error("top", "%s", err);
+        tool_error("top", "no metadata from %s within %lld s (-m): %s", o->bootstrap, o->wait_s, err);
         return false;
     }
     gregor_metadata_destroy(md);
     return true;
+}
+
+/* SIGINT, SIGTERM: _exit() is async-signal-safe; stdout's unwritten
+ * bytes (part of a frame) are dropped. */
+static void on_stop(int sig)
+{
+    (void)sig;
+    _exit(TOOL_EXIT_OK);
 }
 
 static int start(gregor_config *cfg, const opts *o)
@@ -238,10 +244,12 @@ static int start(gregor_config *cfg, const opts *o)
         tool_error("top", "%s", err);
         return TOOL_EXIT_FAIL;
     }
+    struct sigaction stop = {.sa_handler = on_stop};
+    sigemptyset(&stop.sa_mask);
+    sigaction(SIGINT, &stop, NULL);
+    sigaction(SIGTERM, &stop, NULL);
     sigset_t set, old;
     sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGWINCH);
     pthread_sigmask(SIG_BLOCK, &set, &old);
     gregor_consumer *c;
@@ -254,7 +262,7 @@ static int start(gregor_config *cfg, const opts *o)
                    o->metrics, o->n_metrics, (int32_t)(o->wait_s * 1000)};
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         tool_error("top", "curl_global_init failed");
-    else if (reachable(c, q.timeout_ms))
+    else if (reachable(c, o, q.timeout_ms))
         rc = loop(c, o, &q, &set);
     curl_global_cleanup();
     gregor_consumer_destroy(c);

@@ -18,7 +18,8 @@ output (stdout is a pipe) read block by block while it runs:
   line is wider than the terminal; after a resize to 60x12 (SIGWINCH) the
   same refresh is redrawn at once, cut to 60 columns and 11 lines; SIGINT
   ends it at once with status 0;
-- unreachable brokers: exit 1 within the -m timeout, the broker named; bad
+- unreachable brokers (refused, or silent): exit 1 within the -m timeout,
+  the broker named; SIGINT while a request waits: exit 0 at once; bad
   -n and --interval-ms values: usage errors (2);
 - --metrics at a closed port, at an HTTP server answering 404, and at one
   answering HTML: the groups are shown, the endpoint's line says what is
@@ -32,6 +33,7 @@ import pty
 import re
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -308,11 +310,29 @@ def check_bad_input():
     err = p.stderr.decode(errors="replace")
     if p.returncode != 1 or "127.0.0.1:1" not in err or took > 5 or p.stdout:
         fail(f"unreachable broker: exit {p.returncode} after {took:.1f} s, stderr {err!r}, stdout {p.stdout!r}")
+    # A broker that accepts connections and never answers: exit 1 after -m; SIGINT ends the wait at once.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        addr = f"127.0.0.1:{silent.getsockname()[1]}"
+        t0 = time.monotonic()
+        p = subprocess.run([GREGOR, "top", "-b", addr, "-n", "1", "-m", "1"], capture_output=True, timeout=60)
+        silent_took = time.monotonic() - t0
+        if p.returncode != 1 or addr not in p.stderr.decode(errors="replace") or not 0.9 < silent_took < 5:
+            fail(f"silent broker: exit {p.returncode} after {silent_took:.1f} s: {p.stderr!r}")
+        q = subprocess.Popen([GREGOR, "top", "-b", addr, "-n", "1", "-m", "30"], stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        q.send_signal(signal.SIGINT)
+        if q.wait(10) != 0 or time.monotonic() - t0 > 1:
+            fail(f"SIGINT while a request waits: exit {q.returncode} after {time.monotonic() - t0:.1f} s")
+        q.stderr.close()
     for args, what in ((["-n", "0"], "-n"), (["--interval-ms", "5"], "--interval-ms"), (["-n", "x"], "-n")):
         p = subprocess.run([GREGOR, "top", "-b", BOOTSTRAP] + args, capture_output=True, timeout=30)
         if p.returncode != 2 or what not in p.stderr.decode():
             fail(f"gregor top {args}: exit {p.returncode}, stderr {p.stderr.decode()!r}")
-    print(f"ok: unreachable broker: exit 1 in {took:.1f} s ({err.strip()}); bad -n / --interval-ms: exit 2")
+    print(f"ok: unreachable broker: exit 1 in {took:.1f} s ({err.strip()}); a silent one: exit 1 in "
+          f"{silent_took:.1f} s with -m 1, SIGINT meanwhile: exit 0 at once; bad -n / --interval-ms: exit 2")
 
 
 class HtmlHandler(http.server.BaseHTTPRequestHandler):
