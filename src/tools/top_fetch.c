@@ -99,6 +99,23 @@ static gregor_err describe(gregor_consumer *c, const top_query *q, top_entry *e)
     return GREGOR_OK;
 }
 
+static bool has_topic_rows(const top_entry *e)
+{
+    return e->n_rows > 0 && e->rows[0].topic != NULL; /* rows with a topic come first */
+}
+
+static void entry_fini(top_entry *e)
+{
+    if (e->have_desc)
+        groups_desc_fini(&e->desc);
+    free(e->rows);
+    free(e->series);
+    free(e->error);
+    free(e->note);
+    free(e->id);
+    memset(e, 0, sizeof *e);
+}
+
 /* The ids to describe: the named groups, or ListGroups' (sorted, without
  * the repeats of a coordinator moving). */
 static gregor_err list_ids(gregor_consumer *c, const top_query *q, top_frame *out)
@@ -198,14 +215,22 @@ gregor_err top_frame_fetch(gregor_consumer *c, const top_query *q, top_history *
     memset(out, 0, sizeof *out);
     top_state_begin(st);
     gregor_err r = list_ids(c, q, out);
-    for (size_t i = 0; i < out->n && r == GREGOR_OK; i++) {
+    size_t kept = 0;
+    for (size_t i = 0; i < out->n; i++) {
         top_entry *e = &out->entries[i];
-        r = describe(c, q, e);
+        if (r == GREGOR_OK)
+            r = describe(c, q, e);
+        if (r == GREGOR_OK && !e->error && !q->n_groups && q->n_topics && !has_topic_rows(e)) {
+            entry_fini(e); /* listing with -t: only the groups that have those topics */
+            continue;
+        }
         if (r == GREGOR_OK && e->error)
             out->failed = true;
         else if (r == GREGOR_OK)
             r = record(st, e, now_ms);
+        out->entries[kept++] = *e;
     }
+    out->n = kept;
     top_state_end(st);
     for (size_t i = 0; i < out->n && r == GREGOR_OK; i++)
         if (!out->entries[i].error)
@@ -215,16 +240,8 @@ gregor_err top_frame_fetch(gregor_consumer *c, const top_query *q, top_history *
 
 void top_frame_fini(top_frame *f)
 {
-    for (size_t i = 0; i < f->n; i++) {
-        top_entry *e = &f->entries[i];
-        if (e->have_desc)
-            groups_desc_fini(&e->desc);
-        free(e->rows);
-        free(e->series);
-        free(e->error);
-        free(e->note);
-        free(e->id);
-    }
+    for (size_t i = 0; i < f->n; i++)
+        entry_fini(&f->entries[i]);
     free(f->entries);
     free(f->list_error);
     for (size_t i = 0; i < f->n_endpoints; i++) {

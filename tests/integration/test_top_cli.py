@@ -14,6 +14,8 @@ output (stdout is a pipe) read block by block while it runs:
   member;
 - an unknown group: "not found" in every block while the others go on,
   exit status 1 after -n refreshes (0 without it);
+- without -g, with -t TOPIC: of every group of the cluster (ListGroups),
+  just the three that have partitions of the test's topic;
 - on a terminal (a pty of 120x30): each refresh clears the screen and no
   line is wider than the terminal; after a resize to 60x12 (SIGWINCH) the
   same refresh is redrawn at once, cut to 60 columns and 11 lines; SIGINT
@@ -224,6 +226,15 @@ def check_view(topic, tmp):
         fail(f"{g_848} rows: {rows}")
     print(f"ok: {g_commit} committed/log end/lag as committed, rate {rate}/s after +150; {g_kcat} member "
           f"kcat-member; {g_848} KIP-848; {g_none} not found")
+
+    # Without -g: every group of the cluster (ListGroups), with -t only those with partitions of the topic
+    # (without -t too, the test would take as long as the test bed has groups).
+    p = subprocess.run([GREGOR, "top", "-b", BOOTSTRAP, "-t", topic, "-n", "1"], capture_output=True, text=True,
+                       timeout=60)
+    shown = set(re.findall(r"^group (\S+)  ", p.stdout, re.M))
+    if p.returncode != 0 or shown != {g_commit, g_kcat, g_848} or "  3 groups  " not in p.stdout:
+        fail(f"-t {topic} without -g: exit {p.returncode}, groups {shown}:\n{p.stdout}{p.stderr}")
+    print(f"ok: without -g, with -t {topic}: just {sorted(shown)}")
 
     # Without the unknown group: exit 0.
     p = subprocess.run([GREGOR, "top", "-b", BOOTSTRAP, "-g", g_commit, "-n", "1"], capture_output=True, timeout=60)
