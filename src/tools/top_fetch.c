@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/client.h"
+#include "cluster/cluster.h"
 #include "protocol/gen/errors.h"
 #include "tools/top.h"
 
@@ -93,10 +95,52 @@ static gregor_err describe(gregor_consumer *c, const top_query *q, top_entry *e)
     if (r != GREGOR_OK)
         return e->error ? GREGOR_OK : GREGOR_ERR_NOMEM;
     e->have_desc = true;
-    if (!(e->rows = groups_rows_build(&e->desc, q->topics, q->n_topics, &e->n_rows)))
+    return (e->rows = groups_rows_build(&e->desc, q->topics, q->n_topics, &e->n_rows)) ? GREGOR_OK
+                                                                                      : GREGOR_ERR_NOMEM;
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* Before the log ends: the topics of every group of the refresh that the
+ * cluster model does not know yet are added to it at once, and one
+ * metadata answer awaited, instead of one wait per new topic inside
+ * gregor_consumer_watermarks() (seconds on the first refresh of a cluster
+ * with many groups). Best effort: the log-end lookups wait for whatever is
+ * still missing. */
+static gregor_err learn_topics(gregor_consumer *c, const top_frame *f, int32_t timeout_ms)
+{
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < f->n; i++)
+        cap += f->entries[i].n_rows;
+    const char **names = calloc(cap + 1, sizeof *names);
+    if (!names)
         return GREGOR_ERR_NOMEM;
-    groups_rows_fill_log_ends(c, e->rows, e->n_rows, log_end_error, e);
-    return GREGOR_OK;
+    cluster *cl = gregor_consumer_client(c)->cluster;
+    cluster_snapshot *s = cluster_snapshot_get(cl);
+    uint64_t gen = s ? s->generation : 0;
+    for (size_t i = 0; i < f->n; i++)
+        for (size_t j = 0; j < f->entries[i].n_rows; j++) {
+            const char *t = f->entries[i].rows[j].topic;
+            if (t && (!s || !cluster_snapshot_topic(s, t)))
+                names[n++] = t;
+        }
+    cluster_snapshot_unref(s);
+    qsort(names, n, sizeof *names, cmp_str);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!k || strcmp(names[k - 1], names[i]))
+            names[k++] = names[i];
+    gregor_err r = k ? cluster_add_topics(cl, names, k) : GREGOR_OK;
+    free(names);
+    if (r == GREGOR_OK && k) {
+        s = NULL;
+        if (cluster_wait_snapshot(cl, gen, timeout_ms, &s, NULL, 0) == GREGOR_OK)
+            cluster_snapshot_unref(s);
+    }
+    return r == GREGOR_ERR_NOMEM ? r : GREGOR_OK;
 }
 
 static bool has_topic_rows(const top_entry *e)
@@ -224,11 +268,18 @@ gregor_err top_frame_fetch(gregor_consumer *c, const top_query *q, top_history *
             entry_fini(e); /* listing with -t: only the groups that have those topics */
             continue;
         }
-        if (r == GREGOR_OK && e->error)
-            out->failed = true;
-        else if (r == GREGOR_OK)
-            r = record(st, e, now_ms);
+        out->failed |= e->error != NULL;
         out->entries[kept++] = *e;
+    }
+    out->n = kept;
+    if (r == GREGOR_OK)
+        r = learn_topics(c, out, q->timeout_ms);
+    for (size_t i = 0; i < out->n && r == GREGOR_OK; i++) {
+        top_entry *e = &out->entries[i];
+        if (e->error)
+            continue;
+        groups_rows_fill_log_ends(c, e->rows, e->n_rows, log_end_error, e);
+        r = record(st, e, now_ms);
     }
     out->n = kept;
     top_state_end(st);
