@@ -166,7 +166,7 @@ typedef struct top_pipeline {
  * without a pipeline label, or more than TOP_PIPELINES_MAX pipelines (or
  * out of memory). */
 bool top_pipelines_read(const char *text, size_t len, top_pipeline **out, size_t *n, char *errstr,
-                        size_t errstr_size);
+                        size_t errstr_size) GREGOR_MUST_CHECK;
 void top_pipelines_free(top_pipeline *p, size_t n);
 
 /* GET of `address`'s /metrics with libcurl: `address` is HOST:PORT (then
@@ -176,7 +176,7 @@ void top_pipelines_free(top_pipeline *p, size_t n);
  * errstr says what failed, naming the URL. curl_global_init() must have
  * been called. */
 bool top_metrics_get(const char *address, long timeout_ms, char **body, size_t *len, char *errstr,
-                     size_t errstr_size);
+                     size_t errstr_size) GREGOR_MUST_CHECK;
 
 /* What one refresh found at one endpoint. */
 typedef struct top_endpoint {
