@@ -6,7 +6,7 @@ output (stdout is a pipe) read block by block while it runs:
   partition's committed offset, log end and lag as produced and committed,
   the TOTAL row; after the first refresh kafka-python commits 150 more on
   partition 0, and the next refresh shows that partition's lag falling and
-  a rate of 150 offsets over the time between the refreshes;
+  a rate of 150 offsets over the time between the refreshes (1.5 s);
 - a classic group with a live kcat -G member (librdkafka): state Stable,
   the member's client id and its 3 partitions, lag 0 once it has read all;
 - a KIP-848 group (a `gregor consume -G` member with
@@ -166,11 +166,11 @@ def check_view(topic, tmp):
     try:
         wait_kcat_caught_up(g_kcat, topic, kc)
         wait_848_member(g_848)
-        top = Top(["-g", g_commit, "-g", g_kcat, "-g", g_848, "-g", g_none, "-n", "2", "--interval-ms", "1000"])
+        top = Top(["-g", g_commit, "-g", g_kcat, "-g", g_848, "-g", g_none, "-n", "2", "--interval-ms", "1500"])
         b1 = top.block(f"group {g_none}:")
         t1 = time.monotonic()
         commit(kp, topic, {0: LATER})
-        if time.monotonic() - t1 > 0.8:
+        if time.monotonic() - t1 > 1.2:
             fail("the commit between two refreshes took too long to tell the rate")
         b2 = top.block(f"group {g_none}:")
         rc, rest, err = top.finish()
@@ -205,8 +205,8 @@ def check_view(topic, tmp):
     if rows[0][:3] != (str(LATER), str(ENDS[0]), str(ENDS[0] - LATER)) or rows[0][3] != "falling":
         fail(f"refresh 2 of {g_commit}, partition 0: {rows[0]}, want {LATER} {ENDS[0]} {ENDS[0] - LATER} falling")
     rate = float(rows[0][4])
-    if not 150 / 2.0 <= rate <= 150 / 0.9:
-        fail(f"refresh 2 rate of partition 0: {rate}, want 150 offsets over about a second")
+    if not 150 / 3.0 <= rate <= 150 / 1.4:
+        fail(f"refresh 2 rate of partition 0: {rate}, want 150 offsets over about 1.5 s")
     if rows[1][3:] != ("steady", "0.0"):
         fail(f"refresh 2 of {g_commit}, partition 1 (no commit): {rows[1]}")
     # The kcat member's group.
