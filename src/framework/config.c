@@ -14,8 +14,10 @@
 
 #include "client/config.h"
 #include "framework/config_walk.h"
+#include "framework/fwlog.h"
 
-static const char *const top_keys[] = {"cluster", "plugins", "producers", "shutdown_timeout_ms", "pipelines", "swarm"};
+static const char *const top_keys[] = {"cluster", "plugins", "producers", "shutdown_timeout_ms", "pipelines",
+                                       "log", "swarm"};
 
 /* The arena's bound: the tree and the config of a YT_MAX_BYTES file whose
  * ${VAR}s expand, with room to spare. */
@@ -55,6 +57,30 @@ static void walk_cluster(fw_walk *w, const yt_node *m, fw_config *cfg)
             cfg->bootstrap_loc = cfg->cluster.items[i].loc;
 }
 
+/* log: {format, file, level}, checked as `gregor run -X log_*=` checks them. */
+static void walk_log(fw_walk *w, const yt_node *m, fw_config *cfg)
+{
+    static const char *const log_keys[] = {"format", "file", "level"};
+    if (!m || !fw_walk_map(w, m, "log", true) || m->kind != YT_MAP)
+        return;
+    fw_walk_keys(w, m, log_keys, 3);
+    if (!(cfg->log.items = fw_walk_alloc(w, 3, sizeof *cfg->log.items)))
+        return;
+    fw_log_options scratch;
+    fw_log_options_init(&scratch);
+    for (size_t i = 0; i < 3; i++) {
+        const yt_node *v = yt_get(m, log_keys[i]);
+        const char *text = fw_walk_string(w, v, log_keys[i]);
+        char e[300];
+        if (!text)
+            continue;
+        if (fw_log_option_set(&scratch, log_keys[i], text, e, sizeof e) != GREGOR_OK)
+            fw_walk_error(w, &v->loc, "log.%s", e);
+        else
+            cfg->log.items[cfg->log.n++] = (fw_kv){log_keys[i], text, v->loc};
+    }
+}
+
 static void walk_root(fw_walk *w, const yt_node *root, fw_config *cfg)
 {
     if (root->kind != YT_MAP) {
@@ -70,6 +96,7 @@ static void walk_root(fw_walk *w, const yt_node *root, fw_config *cfg)
     walk_producers(w, yt_get(root, "producers"), cfg);
     fw_walk_int(w, yt_get(root, "shutdown_timeout_ms"), "shutdown_timeout_ms", 0, 3600000,
                 &cfg->shutdown_timeout_ms);
+    walk_log(w, yt_get(root, "log"), cfg);
     fw_walk_pipelines(w, root, cfg);
     fw_walk_swarm(w, yt_get(root, "swarm"), cfg);
 }

@@ -105,6 +105,7 @@ typedef struct fw_pipeline_conf {
     int64_t max_in_flight_bytes;    /* per partition, max_in_flight.bytes, default 4 MiB */
     int batch_size;                 /* messages per handle_batch call, default 100 */
     int64_t drain_timeout_ms;       /* revoke / shutdown drain bound, default 30000 */
+    bool log_payloads;              /* log_payloads: a failed message's value goes in its log line */
     int64_t handler_timeout_ms;     /* a handler call longer than this: the swarm kills the process; 0 off (default) */
     fw_kvlist consumer;             /* consumer / group options, applied over the cluster's */
     fw_loc loc;
@@ -136,6 +137,7 @@ typedef struct fw_config {
     fw_loc *plugin_locs;
     size_t n_plugins;
     int64_t shutdown_timeout_ms; /* shutdown_timeout_ms, default 30000 */
+    fw_kvlist log;               /* log: {format, file, level} as written (validated) */
     fw_swarm_conf swarm;         /* swarm: (defaults when absent) */
     void *arena;                 /* owns every string above */
 } fw_config;

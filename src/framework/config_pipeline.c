@@ -11,7 +11,7 @@
 static const char *const pipeline_keys[] = {
     "name", "group", "topics", "topic_pattern", "handler", "plugin", "params", "threads", "ordering",
     "batch_size", "outputs", "retry", "dead_letter", "dead_letter_producer", "commit_interval_ms",
-    "max_in_flight", "drain_timeout_ms", "consumer", "handler_timeout_ms"};
+    "max_in_flight", "drain_timeout_ms", "consumer", "log_payloads", "handler_timeout_ms"};
 static const char *const output_keys[] = {"name", "topic", "producer", "partition", "key"};
 static const char *const retry_keys[] = {"max_attempts", "backoff_ms", "max_backoff_ms"};
 static const char *const in_flight_keys[] = {"messages", "bytes"};
@@ -258,6 +258,9 @@ static void walk_pipeline(fw_walk *w, const fw_config *cfg, const yt_node *m, si
     fw_walk_int(w, yt_get(m, "drain_timeout_ms"), "drain_timeout_ms", 0, 3600000, &p->drain_timeout_ms);
     fw_walk_int(w, yt_get(m, "handler_timeout_ms"), "handler_timeout_ms", 0, 86400000, &p->handler_timeout_ms);
     fw_walk_options(w, yt_get(m, "consumer"), "consumer", &p->consumer);
+    int log_payloads = 0;
+    fw_walk_enum(w, yt_get(m, "log_payloads"), "log_payloads", "false|true", &log_payloads);
+    p->log_payloads = log_payloads == 1;
 }
 
 void fw_walk_pipelines(fw_walk *w, const yt_node *root, fw_config *cfg)

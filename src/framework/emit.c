@@ -9,7 +9,6 @@
 
 #include "framework/pipeline.h"
 #include "util/errstr.h"
-#include "util/log.h"
 
 gregor_err fw_emit(gregor_ctx *ctx, int output_index, const gregor_emit_message *m, char *errstr,
                    size_t errstr_size)
@@ -86,9 +85,11 @@ void fw_on_delivery(const gregor_delivery *d, void *arg)
     (void)arg;
     fw_msg *msg = d->opaque;
     if (!msg) {
-        if (d->err)
-            gregor_log(GREGOR_LOG_WARN, "a message emitted by partition_fini to %s was not delivered: %s", d->topic,
-                       gregor_err_str(d->err));
+        if (d->err) {
+            fw_log_event ev = fw_log_ev(GREGOR_LOG_WARN, "emit_failed");
+            ev.error = gregor_err_str(d->err);
+            fw_log_emitf(&ev, "a message emitted by partition_fini to %s was not delivered", d->topic);
+        }
         return;
     }
     fw_pipeline *pl = msg->chunk->part->pl;

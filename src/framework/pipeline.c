@@ -14,7 +14,6 @@
 #include "framework/swarm_child.h"
 #include "util/clock.h"
 #include "util/errstr.h"
-#include "util/log.h"
 #include "util/murmur2.h"
 
 /* The longest poll: commits are due at least this often; pause, resume and
@@ -218,13 +217,18 @@ static void *member_main(void *arg)
                 fw_supervisor_fatal(pl->sup, pl->conf->name, e, err);
                 break;
             }
-            fw_supervisor_event(pl->sup, "pipeline %s: %s", pl->conf->name, err);
+            fw_log_event ev = fw_pl_ev(pl, GREGOR_LOG_WARN, "poll_error");
+            ev.error = err;
+            fw_log_emit(&ev, "poll failed");
         }
     }
     /* Stopping: close revokes every partition (drain, commit) and leaves. */
     char err[512];
-    if (gregor_group_close(pl->group, err, sizeof err) != GREGOR_OK)
-        fw_supervisor_event(pl->sup, "pipeline %s: leaving the group: %s", pl->conf->name, err);
+    if (gregor_group_close(pl->group, err, sizeof err) != GREGOR_OK) {
+        fw_log_event ev = fw_pl_ev(pl, GREGOR_LOG_WARN, "leave_failed");
+        ev.error = err;
+        fw_log_emit(&ev, "leaving the group");
+    }
     atomic_store(&pl->finished, true);
     fw_supervisor_member_done(pl->sup);
     return NULL;

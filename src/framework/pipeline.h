@@ -42,6 +42,7 @@
 
 #include "framework/config.h"
 #include "framework/ctx.h"
+#include "framework/fwlog.h"
 #include "framework/ledger.h"
 #include "framework/supervisor.h"
 #include "gregor/group.h"
@@ -215,9 +216,20 @@ typedef struct fw_emit_target {
     fw_part *part;
 } fw_emit_target;
 
-/* supervisor.c: a pipeline's fatal error stops the supervisor; a member
- * thread that ended says so; events ("pipeline NAME: assigned: ...") go to
- * the supervisor's event function. Any thread. */
+/* fwlog_events.c: log events (fwlog.h) with the pipeline's fields: its
+ * name and group (fw_pl_ev), a partition (fw_part_ev), a message's topic,
+ * partition, offset, attempt and, with log_payloads, its value (fw_msg_ev;
+ * borrows the message: emit before it can be freed). Any thread; read
+ * msg->attempt under the lock. */
+fw_log_event fw_pl_ev(const fw_pipeline *pl, gregor_log_level level, const char *event);
+fw_log_event fw_part_ev(const fw_pipeline *pl, const char *topic, int32_t partition, gregor_log_level level,
+                        const char *event);
+fw_log_event fw_msg_ev(const fw_pipeline *pl, const fw_msg *msg, gregor_log_level level, const char *event);
+
+/* supervisor.c: a pipeline's fatal error stops the supervisor (and is
+ * logged); a member thread that ended says so; fw_supervisor_event() logs
+ * an event with no fields but its text (prefer fw_log_emit with fw_pl_ev).
+ * Any thread. */
 void fw_supervisor_fatal(fw_supervisor *s, const char *pipeline, gregor_err err, const char *text);
 void fw_supervisor_member_done(fw_supervisor *s);
 void fw_supervisor_note_unclean(fw_supervisor *s);

@@ -16,7 +16,6 @@
 #include "framework/swarm_child.h"
 #include "framework/swarm_crash.h"
 #include "util/clock.h"
-#include "util/log.h"
 
 #define LANE_TURNS 64
 
@@ -108,11 +107,13 @@ void fw_requeue_locked(fw_pipeline *pl, fw_msg **msgs, size_t n, int64_t delay_m
     }
 }
 
-static void log_failure(fw_pipeline *pl, const fw_msg *msg, const char *what, const char *why)
+/* A message given up on: its coordinates, attempts and the handler's
+ * error text (the payload only with log_payloads). (lock) */
+static void log_failure(fw_pipeline *pl, const fw_msg *msg, const char *event, const char *what, const char *why)
 {
-    fw_supervisor_event(pl->sup, "pipeline %s: %s [%d] offset %lld: %s after %d attempt%s: %s", pl->conf->name,
-                        msg->m.topic, (int)msg->m.partition, (long long)msg->m.offset, what, msg->attempt,
-                        msg->attempt == 1 ? "" : "s", why);
+    fw_log_event ev = fw_msg_ev(pl, msg, GREGOR_LOG_WARN, event);
+    ev.error = why;
+    fw_log_emitf(&ev, "%s after %d attempt%s", what, msg->attempt, msg->attempt == 1 ? "" : "s");
 }
 
 void fw_failed_locked(fw_pipeline *pl, fw_msg **msgs, size_t n, bool retryable, const char *why)
@@ -132,9 +133,9 @@ void fw_failed_locked(fw_pipeline *pl, fw_msg **msgs, size_t n, bool retryable, 
         fw_msg_set_error(msgs[i], why);
     if (retryable && msgs[0]->attempt < pl->conf->max_attempts && !msgs[0]->to_dead_letter) {
         atomic_fetch_add(&pl->stats.retried, 1);
-        gregor_log(GREGOR_LOG_INFO, "pipeline %s: %s [%d] offset %lld: attempt %d failed, retrying: %s",
-                   pl->conf->name, msgs[0]->m.topic, (int)msgs[0]->m.partition, (long long)msgs[0]->m.offset,
-                   msgs[0]->attempt, why);
+        fw_log_event ev = fw_msg_ev(pl, msgs[0], GREGOR_LOG_INFO, "retrying");
+        ev.error = why;
+        fw_log_emitf(&ev, "attempt %d failed, retrying", msgs[0]->attempt);
         fw_requeue_locked(pl, msgs, n, fw_backoff_ms(pl, msgs[0]->attempt));
         return;
     }
@@ -150,8 +151,9 @@ void fw_failed_locked(fw_pipeline *pl, fw_msg **msgs, size_t n, bool retryable, 
     if (!part->stopped) {
         part->stopped = true;
         atomic_fetch_add(&pl->stats.stopped_partitions, 1);
-        log_failure(pl, msgs[0], "partition stopped (no dead_letter topic is configured; it resumes when the "
-                                 "pipeline restarts)", why);
+        log_failure(pl, msgs[0], "partition_stopped",
+                    "partition stopped (no dead_letter topic is configured; it resumes when the pipeline restarts)",
+                    why);
     }
     fw_requeue_locked(pl, msgs, n, 0);
     gregor_group_wakeup(pl->group); /* the member pauses the stopped partition */
@@ -165,15 +167,16 @@ static void run_dead_letter(fw_pipeline *pl, fw_msg **msgs, size_t n)
         fw_msg *msg = msgs[i];
         if (fw_dead_letter(pl, msg, err, sizeof err) != GREGOR_OK) {
             pthread_mutex_lock(&pl->lock);
-            gregor_log(GREGOR_LOG_WARN, "pipeline %s: %s [%d] offset %lld: dead-letter produce failed: %s",
-                       pl->conf->name, msg->m.topic, (int)msg->m.partition, (long long)msg->m.offset, err);
+            fw_log_event ev = fw_msg_ev(pl, msg, GREGOR_LOG_WARN, "dead_letter_failed");
+            ev.error = err;
+            fw_log_emit(&ev, "dead-letter produce failed");
             fw_failed_locked(pl, msgs + i, n - i, false, msg->error ? msg->error : err);
             pthread_mutex_unlock(&pl->lock);
             return;
         }
         atomic_fetch_add(&pl->stats.dead_lettered, 1);
         pthread_mutex_lock(&pl->lock);
-        log_failure(pl, msg, "sent to the dead-letter topic", msg->error ? msg->error : "failed");
+        log_failure(pl, msg, "dead_lettered", "sent to the dead-letter topic", msg->error ? msg->error : "failed");
         pthread_mutex_unlock(&pl->lock);
         fw_msg_unref(pl, msg);
     }

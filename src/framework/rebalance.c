@@ -12,15 +12,17 @@
 
 #include "framework/pipeline.h"
 #include "util/clock.h"
-#include "util/log.h"
 
 /* ------------------------------------------------------------ commits */
 
 static void on_commit(gregor_err err, const gregor_topic_offset *offsets, size_t n, void *opaque)
 {
     fw_pipeline *pl = opaque;
-    if (err)
-        gregor_log(GREGOR_LOG_INFO, "pipeline %s: commit failed: %s", pl->conf->name, gregor_err_str(err));
+    if (err) {
+        fw_log_event ev = fw_pl_ev(pl, GREGOR_LOG_INFO, "commit_failed");
+        ev.error = gregor_err_str(err);
+        fw_log_emit(&ev, "commit failed");
+    }
     pthread_mutex_lock(&pl->lock);
     for (size_t i = 0; i < n; i++) {
         fw_part *p = fw_part_find_locked(pl, offsets[i].topic, offsets[i].partition);
@@ -59,12 +61,16 @@ void fw_commit_ledgers(fw_pipeline *pl, fw_part **only, size_t n_only, bool sync
         char err[256];
         if (sync) {
             gregor_err e = gregor_group_commit(pl->group, tos, n, NULL, NULL, NULL, err, sizeof err);
-            if (e)
-                fw_supervisor_event(pl->sup, "pipeline %s: commit before giving partitions up failed: %s",
-                                    pl->conf->name, err);
+            if (e) {
+                fw_log_event ev = fw_pl_ev(pl, GREGOR_LOG_WARN, "commit_failed");
+                ev.error = err;
+                fw_log_emit(&ev, "commit before giving partitions up failed");
+            }
             on_commit(e, tos, n, pl);
         } else if (gregor_group_commit(pl->group, tos, n, NULL, on_commit, pl, err, sizeof err) != GREGOR_OK) {
-            gregor_log(GREGOR_LOG_INFO, "pipeline %s: commit not sent: %s", pl->conf->name, err);
+            fw_log_event ev = fw_pl_ev(pl, GREGOR_LOG_INFO, "commit_failed");
+            ev.error = err;
+            fw_log_emit(&ev, "commit not sent");
         }
     }
     free(tos);
@@ -72,6 +78,8 @@ void fw_commit_ledgers(fw_pipeline *pl, fw_part **only, size_t n_only, bool sync
 
 /* ------------------------------------------------------------ rebalances */
 
+/* One line per rebalance: "assigned: t [0], t [1]" with the member, its
+ * generation and the partitions as fields. (member) */
 static void event_tps(fw_pipeline *pl, const char *what, const gregor_topic_offset *tps, size_t n)
 {
     char buf[1024];
@@ -80,7 +88,13 @@ static void event_tps(fw_pipeline *pl, const char *what, const gregor_topic_offs
     for (size_t i = 0; i < n && off < sizeof buf; i++)
         off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%s [%d]", i ? ", " : "", tps[i].topic,
                                 (int)tps[i].partition);
-    fw_supervisor_event(pl->sup, "pipeline %s: %s: %s", pl->conf->name, what, n ? buf : "(none)");
+    char member[256];
+    fw_log_event ev = fw_pl_ev(pl, GREGOR_LOG_INFO, what);
+    ev.generation = gregor_group_member_id(pl->group, member, sizeof member);
+    ev.member = member[0] ? member : NULL;
+    ev.tps = tps;
+    ev.n_tps = n;
+    fw_log_emitf(&ev, "%s: %s", what, n ? buf : "(none)");
 }
 
 static void assign(fw_pipeline *pl, const gregor_topic_offset *tps, size_t n)
@@ -109,8 +123,9 @@ static void assign(fw_pipeline *pl, const gregor_topic_offset *tps, size_t n)
             if (err) {
                 p->stopped = true;
                 atomic_fetch_add(&pl->stats.stopped_partitions, 1);
-                fw_supervisor_event(pl->sup, "pipeline %s: %s [%d]: partition_init failed (%s): partition stopped",
-                                    pl->conf->name, p->topic, (int)p->partition, gregor_err_str(err));
+                fw_log_event ev = fw_part_ev(pl, p->topic, p->partition, GREGOR_LOG_ERROR, "partition_stopped");
+                ev.error = gregor_err_str(err);
+                fw_log_emit(&ev, "partition_init failed, partition stopped");
             }
         }
         pthread_mutex_lock(&pl->lock);
@@ -180,8 +195,8 @@ static void run_partition_fini(fw_pipeline *pl, fw_part *p)
 {
     fw_chunk *c = calloc(1, sizeof(fw_chunk) + sizeof(fw_msg));
     if (!c) {
-        gregor_log(GREGOR_LOG_ERROR, "pipeline %s: out of memory: partition_fini of %s [%d] skipped",
-                   pl->conf->name, p->topic, (int)p->partition);
+        fw_log_event ev = fw_part_ev(pl, p->topic, p->partition, GREGOR_LOG_ERROR, "partition_fini_skipped");
+        fw_log_emit(&ev, "out of memory: partition_fini skipped");
         return;
     }
     c->part = p;
@@ -232,10 +247,11 @@ static void give_up(fw_pipeline *pl, const gregor_topic_offset *tps, size_t n, b
     pthread_mutex_unlock(&pl->lock);
     if (!drained)
         fw_supervisor_note_unclean(pl->sup);
-    if (!drained)
-        fw_supervisor_event(pl->sup, "pipeline %s: drain_timeout_ms (%lld) passed with messages still in the "
-                                     "handler; committing what is finished",
-                            pl->conf->name, (long long)pl->conf->drain_timeout_ms);
+    if (!drained) {
+        fw_log_event ev = fw_pl_ev(pl, GREGOR_LOG_WARN, "drain_timeout");
+        fw_log_emitf(&ev, "drain_timeout_ms (%lld) passed with messages still in the handler; committing what is "
+                          "finished", (long long)pl->conf->drain_timeout_ms);
+    }
     for (size_t i = 0; i < k; i++) {
         pthread_mutex_lock(&pl->lock);
         bool idle = parts[i]->outstanding == 0;

@@ -1,12 +1,15 @@
 /* framework/run.c — `gregor run FILE` as a function (gregor_run() for
  * programs that embed the framework, and src/tools/cmd_run.c): load and
  * validate the file, resolve handlers, start the supervisor, and turn
- * SIGTERM / SIGINT into a graceful stop (a second one exits at once).
+ * SIGTERM / SIGINT into a graceful stop (a second one exits at once), and
+ * SIGHUP into a reopening of the log file (logrotate's way). Events go to
+ * the structured log (fwlog.h), set from -X log_* and the file's log: map.
  *
- * Signals: SIGTERM, SIGINT and the internal wake-up SIGUSR2 are blocked in
+ * Signals: SIGTERM, SIGINT, SIGHUP and the internal wake-up SIGUSR2 are blocked in
  * the calling thread before any thread is created, so every thread inherits
  * the mask and only the signal thread (sigwait) receives them. */
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 #include <unistd.h>
 
 #include "framework/config.h"
+#include "framework/fwlog.h"
 #include "framework/registry.h"
 #include "framework/run.h"
 #include "framework/supervisor.h"
@@ -22,13 +26,40 @@
 #include "util/errstr.h"
 
 typedef struct signal_ctx {
-    fw_supervisor *sup;      /* (lock) */
+    fw_supervisor *sup;      /* NULL once it is being destroyed (lock) */
     sigset_t set;
-    atomic_bool done;        /* the run thread is done: the signal thread ends */
+    atomic_bool done;        /* the signal thread is to end (set before its wake-up) */
     int signals;             /* received so far (signal thread only) */
     pthread_mutex_t lock;
     int64_t stop_at_ms;      /* when the first signal came, -1 before (lock) */
 } signal_ctx;
+
+/* An event of the run itself (no pipeline); errors also reach stderr when
+ * the log is a file, so that whoever started the command sees why it
+ * ended. */
+static void run_event(gregor_log_level level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void run_event(gregor_log_level level, const char *event, const char *fmt, ...)
+{
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fw_log_event ev = fw_log_ev(level, event);
+    fw_log_emit(&ev, msg);
+    if (level >= GREGOR_LOG_ERROR && fw_log_to_file())
+        fprintf(stderr, "gregor run: %s\n", msg);
+}
+
+static void reopen_log(void)
+{
+    char err[600];
+    if (fw_log_reopen(err, sizeof err) != GREGOR_OK)
+        run_event(GREGOR_LOG_ERROR, "log_reopen_failed", "SIGHUP: %s", err);
+    else if (fw_log_to_file())
+        run_event(GREGOR_LOG_INFO, "log_reopened", "SIGHUP: log file reopened");
+}
 
 static void *signal_main(void *arg)
 {
@@ -41,18 +72,21 @@ static void *signal_main(void *arg)
             return NULL;
         if (sig == SIGUSR2)
             continue;
+        if (sig == SIGHUP) {
+            reopen_log();
+            continue;
+        }
         if (++sc->signals > 1) {
-            static const char msg[] = "gregor run: second signal: exiting now\n";
-            if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
-                /* nothing more can be said */
-            }
+            run_event(GREGOR_LOG_WARN, "exiting", "second signal: exiting now");
             _exit(130);
         }
-        fprintf(stderr, "gregor run: %s: stopping (drain, commit, leave the groups; again to exit at once)\n",
-                sig == SIGINT ? "SIGINT" : "SIGTERM");
+        run_event(GREGOR_LOG_INFO, "stopping", "%s: stopping (drain, commit, leave the groups; again to exit at once)",
+                  sig == SIGINT ? "SIGINT" : "SIGTERM");
+        /* Under the lock: the main thread clears sup under it before
+         * destroying the supervisor, which a stop must not outlive. */
         pthread_mutex_lock(&sc->lock);
         sc->stop_at_ms = clock_mono_ms();
-        if (sc->sup) /* NULL once the run thread destroys it */
+        if (sc->sup)
             fw_supervisor_stop(sc->sup);
         pthread_mutex_unlock(&sc->lock);
     }
@@ -62,15 +96,16 @@ static void print_stats(fw_supervisor *s)
 {
     fw_pipeline_stats st[64];
     size_t n = fw_supervisor_stats(s, st, 64);
+    fw_log_event ev = fw_log_ev(GREGOR_LOG_INFO, "stats");
     for (size_t i = 0; i < n && i < 64; i++)
-        fprintf(stderr,
-                "gregor run: stats %s consumed=%llu processed=%llu emitted=%llu delivered=%llu retried=%llu "
-                "dead_lettered=%llu commits=%llu partitions=%llu stopped_partitions=%llu queued_bytes=%llu\n",
-                st[i].name, (unsigned long long)st[i].consumed, (unsigned long long)st[i].processed,
-                (unsigned long long)st[i].emitted, (unsigned long long)st[i].delivered,
-                (unsigned long long)st[i].retried, (unsigned long long)st[i].dead_lettered,
-                (unsigned long long)st[i].commits, (unsigned long long)st[i].partitions,
-                (unsigned long long)st[i].stopped_partitions, (unsigned long long)st[i].queued_bytes);
+        fw_log_emitf(&ev,
+                     "stats %s consumed=%llu processed=%llu emitted=%llu delivered=%llu retried=%llu "
+                     "dead_lettered=%llu commits=%llu partitions=%llu stopped_partitions=%llu queued_bytes=%llu",
+                     st[i].name, (unsigned long long)st[i].consumed, (unsigned long long)st[i].processed,
+                     (unsigned long long)st[i].emitted, (unsigned long long)st[i].delivered,
+                     (unsigned long long)st[i].retried, (unsigned long long)st[i].dead_lettered,
+                     (unsigned long long)st[i].commits, (unsigned long long)st[i].partitions,
+                     (unsigned long long)st[i].stopped_partitions, (unsigned long long)st[i].queued_bytes);
 }
 
 static void print_diags(const fw_diags *d)
@@ -79,12 +114,34 @@ static void print_diags(const fw_diags *d)
         fprintf(stderr, "%s\n", d->msgs[i]);
 }
 
+/* The log's settings: the file's log: map, then the command line's -X. */
+static gregor_err configure_log(const fw_config *cfg, const fw_run_options *opt, char *err, size_t err_size)
+{
+    fw_log_options lo;
+    fw_log_options_init(&lo);
+    for (size_t i = 0; i < cfg->log.n; i++)
+        if (fw_log_option_set(&lo, cfg->log.items[i].key, cfg->log.items[i].value, err, err_size) != GREGOR_OK)
+            return GREGOR_ERR_CONFIG; /* validated at load */
+    for (size_t i = 0; opt && i < opt->n_log_settings; i++) {
+        const char *kv = opt->log_settings[i], *eq = strchr(kv, '=');
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", eq ? (int)(eq - kv) : (int)strlen(kv), kv);
+        if (fw_log_option_set(&lo, key, eq ? eq + 1 : "", err, err_size) != GREGOR_OK)
+            return GREGOR_ERR_CONFIG;
+    }
+    gregor_err e = fw_log_configure(&lo, err, err_size);
+    if (e == GREGOR_OK && opt)
+        fw_log_route_library(true);
+    return e;
+}
+
 int fw_run_file(const char *path, const fw_run_options *opt)
 {
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &set, &old);
 
@@ -99,12 +156,16 @@ int fw_run_file(const char *path, const fw_run_options *opt)
         fprintf(stderr, "gregor run: %s: %zu error%s; nothing was started\n", path, diags.n, diags.n == 1 ? "" : "s");
         goto out;
     }
+    if (configure_log(cfg, opt, err, sizeof err) != GREGOR_OK) {
+        fprintf(stderr, "gregor run: %s; nothing was started\n", err);
+        goto out;
+    }
     if (fw_swarm_child_start(cfg, err, sizeof err) != GREGOR_OK) { /* swarm: a worker process's agent */
-        fprintf(stderr, "gregor run: %s: %s; nothing was started\n", path, err);
+        run_event(GREGOR_LOG_ERROR, "not_started", "%s: %s; nothing was started", path, err);
         goto out;
     }
     if (fw_supervisor_new(cfg, &sup, err, sizeof err) != GREGOR_OK) {
-        fprintf(stderr, "gregor run: %s: %s; nothing was started\n", path, err);
+        run_event(GREGOR_LOG_ERROR, "not_started", "%s: %s; nothing was started", path, err);
         goto out;
     }
     fw_swarm_child_attach(sup);
@@ -112,21 +173,21 @@ int fw_run_file(const char *path, const fw_run_options *opt)
     pthread_mutex_init(&sc.lock, NULL);
     pthread_t sig_thread;
     if (pthread_create(&sig_thread, NULL, signal_main, &sc)) {
-        fprintf(stderr, "gregor run: cannot start the signal thread\n");
+        run_event(GREGOR_LOG_ERROR, "not_started", "cannot start the signal thread");
         pthread_mutex_destroy(&sc.lock);
         goto out;
     }
     if (fw_supervisor_start(sup, opt && opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms : 15000, err,
                             sizeof err) != GREGOR_OK) {
-        fprintf(stderr, "gregor run: %s; nothing was consumed\n", err);
+        run_event(GREGOR_LOG_ERROR, "not_started", "%s; nothing was consumed", err);
     } else {
         char names[512];
         size_t off = 0;
         names[0] = '\0';
         for (size_t i = 0; i < cfg->n_pipelines && off < sizeof names; i++)
             off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "", cfg->pipelines[i].name);
-        fprintf(stderr, "gregor run: %zu pipeline%s started: %s\n", cfg->n_pipelines,
-                cfg->n_pipelines == 1 ? "" : "s", names);
+        run_event(GREGOR_LOG_INFO, "started", "%zu pipeline%s started: %s", cfg->n_pipelines,
+                  cfg->n_pipelines == 1 ? "" : "s", names);
         int32_t tick = opt && opt->stats_ms > 0 ? opt->stats_ms : 500;
         for (;;) {
             gregor_err w = fw_supervisor_wait(sup, tick, err, sizeof err);
@@ -138,12 +199,13 @@ int fw_run_file(const char *path, const fw_run_options *opt)
                 if (fw_supervisor_finish(sup, (int32_t)(left > 0 ? left : 0), err, sizeof err) == GREGOR_OK)
                     rc = 0;
                 else
-                    fprintf(stderr, "gregor run: stopped, but not cleanly within shutdown_timeout_ms (%lld): %s\n",
-                            (long long)cfg->shutdown_timeout_ms, err);
+                    run_event(GREGOR_LOG_ERROR, "stopped_unclean",
+                              "stopped, but not cleanly within shutdown_timeout_ms (%lld): %s",
+                              (long long)cfg->shutdown_timeout_ms, err);
                 break;
             }
             if (w != GREGOR_ERR_TIMED_OUT) {
-                fprintf(stderr, "gregor run: %s\n", err);
+                run_event(GREGOR_LOG_ERROR, "fatal", "%s", err);
                 break;
             }
             if (opt && opt->stats_ms > 0)
@@ -152,8 +214,8 @@ int fw_run_file(const char *path, const fw_run_options *opt)
             int64_t stop_at = sc.stop_at_ms;
             pthread_mutex_unlock(&sc.lock);
             if (stop_at >= 0 && clock_mono_ms() - stop_at > cfg->shutdown_timeout_ms) {
-                fprintf(stderr, "gregor run: not stopped within shutdown_timeout_ms (%lld); exiting\n",
-                        (long long)cfg->shutdown_timeout_ms);
+                run_event(GREGOR_LOG_ERROR, "exiting", "not stopped within shutdown_timeout_ms (%lld); exiting",
+                          (long long)cfg->shutdown_timeout_ms);
                 _exit(1);
             }
         }
@@ -169,10 +231,11 @@ int fw_run_file(const char *path, const fw_run_options *opt)
     pthread_join(sig_thread, NULL);
     pthread_mutex_destroy(&sc.lock);
     if (rc == 0)
-        fprintf(stderr, "gregor run: stopped cleanly\n");
+        run_event(GREGOR_LOG_INFO, "stopped", "stopped cleanly");
 out:
     fw_swarm_child_stop();
     fw_supervisor_destroy(sup);
+    fw_log_reset();
     fw_config_free(cfg);
     fw_diags_fini(&diags);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

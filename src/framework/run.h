@@ -4,17 +4,27 @@
 #ifndef GREGOR_FRAMEWORK_RUN_H
 #define GREGOR_FRAMEWORK_RUN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct fw_run_options {
     int32_t stats_ms;           /* > 0: print counters every stats_ms */
     int32_t connect_timeout_ms; /* how long the cluster may take to answer at start; <= 0: 15000 */
+    /* logs (fwlog.h): `-X key=value` settings of the log ("log_format=json",
+     * "log_file=PATH", "log_level=warn"; checked by fw_log_option_set),
+     * applied over the file's `log:` map. Borrowed. With options given (the
+     * command), the library's gregor_log() lines go to the same log. */
+    const char *const *log_settings;
+    size_t n_log_settings;
 } fw_run_options;
 
-/* Runs the pipelines of `path` until SIGTERM / SIGINT (or a fatal error).
- * Returns the process exit status: 0 after a clean stop, 1 for config
- * errors (all printed, located), an unreachable cluster, a fatal error or
- * a stop that did not finish cleanly. Progress and errors go to stderr. */
+/* Runs the pipelines of `path` until SIGTERM / SIGINT (or a fatal error);
+ * SIGHUP reopens the log file. Returns the process exit status: 0 after a
+ * clean stop, 1 for config errors (all printed, located), a log file that
+ * cannot be opened, an unreachable cluster, a fatal error or a stop that
+ * did not finish cleanly. Config errors go to stderr; progress, events and
+ * errors after the file was loaded go to the log (fwlog.h: stderr unless
+ * log_file is set; fatal errors to stderr too then). */
 int fw_run_file(const char *path, const fw_run_options *opt);
 
 #endif

@@ -14,7 +14,6 @@
 #include "framework/supervisor.h"
 #include "util/clock.h"
 #include "util/errstr.h"
-#include "util/log.h"
 
 typedef struct fw_named_producer {
     const char *name;
@@ -45,30 +44,18 @@ struct fw_supervisor {
     bool unclean;            /* a drain or the final flush ran out of time (lock) */
     bool finished;           /* fw_supervisor_finish() ran: destroy waits no more */
     char fatal_text[600];    /* (lock) */
-    fw_event_fn event_fn;
-    void *event_arg;
 };
-
-static void default_event(const char *text, void *arg)
-{
-    (void)arg;
-    fprintf(stderr, "gregor run: %s\n", text);
-}
-
-void fw_supervisor_set_event_fn(fw_supervisor *s, fw_event_fn fn, void *arg)
-{
-    s->event_fn = fn ? fn : default_event;
-    s->event_arg = arg;
-}
 
 void fw_supervisor_event(fw_supervisor *s, const char *fmt, ...)
 {
+    (void)s;
     char text[1200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    s->event_fn(text, s->event_arg);
+    fw_log_event ev = fw_log_ev(GREGOR_LOG_INFO, NULL);
+    fw_log_emit(&ev, text);
 }
 
 const fw_config *fw_supervisor_config(fw_supervisor *s)
@@ -92,7 +79,13 @@ void fw_supervisor_fatal(fw_supervisor *s, const char *pipeline, gregor_err err,
         snprintf(s->fatal_text, sizeof s->fatal_text, "pipeline %s: %s", pipeline, text);
     }
     pthread_mutex_unlock(&s->lock);
-    fw_supervisor_event(s, "pipeline %s: fatal: %s; stopping", pipeline, text);
+    fw_log_event ev = fw_log_ev(GREGOR_LOG_ERROR, "fatal");
+    ev.pipeline = pipeline;
+    for (size_t i = 0; i < s->cfg->n_pipelines; i++)
+        if (!strcmp(s->cfg->pipelines[i].name, pipeline))
+            ev.group = s->cfg->pipelines[i].group;
+    ev.error = text;
+    fw_log_emit(&ev, "stopping on a fatal error");
     fw_supervisor_stop(s);
 }
 
@@ -147,7 +140,6 @@ gregor_err fw_supervisor_new(const fw_config *cfg, fw_supervisor **out, char *er
     if (!s)
         return GREGOR_ERR_NOMEM;
     s->cfg = cfg;
-    s->event_fn = default_event;
     pthread_mutex_init(&s->lock, NULL);
     clock_cond_init(&s->cv);
     gregor_err err = GREGOR_ERR_NOMEM;
@@ -271,9 +263,11 @@ void fw_supervisor_destroy(fw_supervisor *s)
      * pipelines' messages. */
     int32_t flush_ms = (int32_t)(s->cfg->shutdown_timeout_ms > 0 ? s->cfg->shutdown_timeout_ms : 30000);
     for (size_t i = 0; i < s->n_producers && !s->finished; i++)
-        if (gregor_producer_flush(s->producers[i].producer, flush_ms) != GREGOR_OK)
-            fw_supervisor_event(s, "producer %s: messages still unacknowledged after %d ms", s->producers[i].name,
-                                (int)flush_ms);
+        if (gregor_producer_flush(s->producers[i].producer, flush_ms) != GREGOR_OK) {
+            fw_log_event ev = fw_log_ev(GREGOR_LOG_WARN, "unacknowledged");
+            fw_log_emitf(&ev, "producer %s: messages still unacknowledged after %d ms", s->producers[i].name,
+                         (int)flush_ms);
+        }
     for (size_t i = 0; i < s->n_producers; i++)
         gregor_producer_destroy(s->producers[i].producer, 0);
     for (size_t i = 0; i < s->n_inited; i++)

@@ -76,11 +76,8 @@ gregor_err fw_supervisor_finish(fw_supervisor *s, int32_t timeout_ms, char *errs
  * shutdown_timeout_ms), runs handler fini, frees. NULL does nothing. */
 void fw_supervisor_destroy(fw_supervisor *s);
 
-/* Where events go: rebalances, dead letters, stopped partitions, fatal
- * errors, one line each without a trailing newline. The default writes
- * "gregor run: TEXT" lines to stderr. Set before start. */
-typedef void (*fw_event_fn)(const char *text, void *arg);
-void fw_supervisor_set_event_fn(fw_supervisor *s, fw_event_fn fn, void *arg);
+/* Events (rebalances, dead letters, stopped partitions, fatal errors) go
+ * to the process's structured log (fwlog.h). */
 
 /* Copies up to `max` pipelines' counters to out; returns the number of
  * pipelines. Any thread. */

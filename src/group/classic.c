@@ -68,22 +68,90 @@ static void free_watch(member *m)
     m->n_watch = 0;
 }
 
-/* The subscription resolved against the newest metadata (topics copied). */
-static gregor_err resolve_now(gregor_group *g, assignor_topic **out, size_t *n)
+/* The subscription resolved against snapshot `s` (topics copied; nothing
+ * on failure). */
+static gregor_err resolve_in(gregor_group *g, const cluster_snapshot *s, assignor_topic **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    cluster_snapshot *s = cluster_snapshot_get(g->client->cluster);
     if (!s)
         return GREGOR_OK;
     pthread_mutex_lock(&g->lock);
     gregor_err err = group_sub_resolve(&g->sub, &s->md, out, n);
     pthread_mutex_unlock(&g->lock);
-    for (size_t i = 0; err == GREGOR_OK && i < *n; i++)
-        if (!((*out)[i].topic = strdup((*out)[i].topic)))
+    size_t copied = 0;
+    for (; err == GREGOR_OK && copied < *n; copied++)
+        if (!((*out)[copied].topic = strdup((*out)[copied].topic)))
             err = GREGOR_ERR_NOMEM;
+    if (err != GREGOR_OK) {
+        for (size_t i = 0; i + 1 < copied; i++)
+            free((char *)(*out)[i].topic);
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return err;
+}
+
+/* The same against the newest metadata. */
+static gregor_err resolve_now(gregor_group *g, assignor_topic **out, size_t *n)
+{
+    cluster_snapshot *s = cluster_snapshot_get(g->client->cluster);
+    gregor_err err = resolve_in(g, s, out, n);
     cluster_snapshot_unref(s);
     return err;
+}
+
+/* Whether `md` answers for every named topic of the subscription (a topic
+ * that does not exist is listed with an error): a snapshot from a request
+ * sent before the topics were added does not, and joining with it would
+ * cost the group a second rebalance once the next one arrives. Patterns
+ * match whatever the snapshot has. Caller holds g->lock. */
+static bool md_covers_sub(const gregor_group *g, const gregor_metadata *md)
+{
+    if (g->sub.has_pattern)
+        return true;
+    for (size_t i = 0; i < g->sub.n_topics; i++) {
+        bool found = false;
+        for (int32_t t = 0; t < md->n_topics && !found; t++)
+            found = !strcmp(md->topics[t].name, g->sub.topics[i]);
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* Waits (up to request_timeout_ms) for metadata newer than the
+ * subscription that covers its topics. */
+static void wait_for_sub_metadata(gregor_group *g)
+{
+    pthread_mutex_lock(&g->lock);
+    uint64_t after = g->sub_md_generation;
+    pthread_mutex_unlock(&g->lock);
+    int64_t deadline = clock_mono_ms() + g->request_timeout_ms;
+    bool newer_seen = false;
+    for (;;) {
+        cluster_snapshot *md = cluster_snapshot_get(g->client->cluster);
+        bool ready = false;
+        if (md && md->generation > after) {
+            pthread_mutex_lock(&g->lock);
+            ready = md_covers_sub(g, &md->md);
+            pthread_mutex_unlock(&g->lock);
+            after = md->generation;
+            /* One newer snapshot is a must; coverage is worth 2 s more at
+             * most (a broker that leaves unknown topics out never gives it). */
+            if (!newer_seen && deadline > clock_mono_ms() + 2000)
+                deadline = clock_mono_ms() + 2000;
+            newer_seen = true;
+        }
+        cluster_snapshot_unref(md);
+        int64_t left = deadline - clock_mono_ms();
+        if (ready || left <= 0)
+            return;
+        if (cluster_wait_snapshot(g->client->cluster, after, (int32_t)left, &md, NULL, 0) != GREGOR_OK)
+            return;
+        cluster_snapshot_unref(md);
+    }
 }
 
 static bool watch_changed(member *m)
@@ -333,6 +401,22 @@ static gregor_err lead(member *m, const proto_join_group_response *jr, const gro
                                                       mt->n_partitions};
         }
     }
+    /* A leader of named topics watches the metadata it assigned from: a
+     * later change means a rebalance, the same metadata does not. (A
+     * pattern's watch is the topic list it joined with: a topic matching
+     * since then must make it join again.) */
+    pthread_mutex_lock(&g->lock);
+    bool named = !g->sub.has_pattern;
+    pthread_mutex_unlock(&g->lock);
+    if (err == GREGOR_OK && s && named) {
+        assignor_topic *watch;
+        size_t n_watch;
+        if (resolve_in(g, s, &watch, &n_watch) == GREGOR_OK) {
+            free_watch(m);
+            m->watch = watch;
+            m->n_watch = n_watch;
+        }
+    }
     cluster_snapshot_unref(s);
     group_tp_list *result = calloc((size_t)(n ? n : 1), sizeof *result);
     if (!result)
@@ -430,14 +514,7 @@ static gregor_err join(member *m, int32_t node)
     /* Join with metadata that knows the subscribed topics (asked for when
      * subscribing), or the first join would subscribe to nothing and the
      * next metadata would cost the whole group another rebalance. */
-    pthread_mutex_lock(&g->lock);
-    uint64_t md_after = g->sub_md_generation;
-    pthread_mutex_unlock(&g->lock);
-    cluster_snapshot *md = cluster_snapshot_get(g->client->cluster);
-    bool stale = !md || md->generation <= md_after;
-    cluster_snapshot_unref(md);
-    if (stale && cluster_wait_snapshot(g->client->cluster, md_after, g->request_timeout_ms, &md, NULL, 0) == GREGOR_OK)
-        cluster_snapshot_unref(md);
+    wait_for_sub_metadata(g);
     free_watch(m);
     gregor_err err = resolve_now(g, &m->watch, &m->n_watch);
     if (err != GREGOR_OK)

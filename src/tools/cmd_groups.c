@@ -4,7 +4,7 @@
  * host) and what each owns, and per partition the committed offset, the log
  * end and the lag, as `kafka-consumer-groups.sh --describe` shows them.
  * Text by default, one JSON document with -J. The requests are in
- * groups_query.c; log ends come from gregor_consumer_watermarks().
+ * groups_query.c, the partition table in groups_rows.c.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -37,92 +37,11 @@ static void usage(FILE *f)
                "  -m SECONDS      how long each step may wait for the brokers (default 10)\n");
 }
 
-/* One line of the partition table. */
-typedef struct row {
-    const char *topic; /* NULL: a member that owns nothing */
-    int32_t partition;
-    int64_t committed; /* -1: none */
-    int64_t log_end;   /* -1: unknown */
-    const grp_member *owner;
-} row;
-
-static int cmp_row(const void *x, const void *y)
+/* Names a partition whose log end is unknown on stderr. */
+static void log_end_error(void *arg, const grp_row *r, const char *err)
 {
-    const row *a = x, *b = y;
-    if (!a->topic || !b->topic)
-        return (a->topic == NULL) - (b->topic == NULL);
-    int c = strcmp(a->topic, b->topic);
-    return c ? c : (a->partition > b->partition) - (a->partition < b->partition);
-}
-
-static bool wanted(const opts *o, const char *topic)
-{
-    for (size_t i = 0; i < o->n_topics; i++)
-        if (!strcmp(o->topics[i], topic))
-            return true;
-    return o->n_topics == 0;
-}
-
-/* The partitions of the group (of the -t topics): those with a committed
- * offset and those a member owns, with the owner; then one row per member
- * owning nothing. */
-static row *build_rows(const opts *o, const grp_desc *d, size_t *n)
-{
-    size_t cap = d->n_offsets + d->n_members + 1;
-    for (size_t i = 0; i < d->n_members; i++)
-        cap += d->members[i].n_owned;
-    row *rows = calloc(cap, sizeof *rows);
-    if (!rows)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < d->n_offsets; i++)
-        if (wanted(o, d->offsets[i].topic))
-            rows[k++] = (row){d->offsets[i].topic, d->offsets[i].partition, d->offsets[i].committed, -1, NULL};
-    size_t n_committed = k;
-    for (size_t i = 0; i < d->n_members; i++) {
-        const grp_member *m = &d->members[i];
-        for (size_t j = 0; j < m->n_owned; j++) {
-            row key = {m->owned[j].topic, m->owned[j].partition, -1, -1, m};
-            row *r = bsearch(&key, rows, n_committed, sizeof *rows, cmp_row);
-            if (r)
-                r->owner = m;
-            else if (wanted(o, key.topic))
-                rows[k++] = key;
-        }
-    }
-    qsort(rows, k, sizeof *rows, cmp_row);
-    for (size_t i = 0; i < d->n_members; i++)
-        if (d->members[i].n_owned == 0)
-            rows[k++] = (row){NULL, -1, -1, -1, &d->members[i]};
-    *n = k;
-    return rows;
-}
-
-/* Log ends of the rows; a partition whose end cannot be looked up is named
- * on stderr and shown as "-". Returns false when any failed. */
-static bool fill_log_ends(gregor_consumer *c, const char *group, row *rows, size_t n)
-{
-    bool ok = true;
-    for (size_t i = 0; i < n; i++) {
-        if (!rows[i].topic)
-            continue;
-        int64_t low, high;
-        char err[512];
-        if (gregor_consumer_watermarks(c, rows[i].topic, rows[i].partition, &low, &high, err, sizeof err) ==
-            GREGOR_OK) {
-            rows[i].log_end = high;
-        } else {
-            tool_error("groups", "group '%s': log end of %s [%d] unknown: %s", group, rows[i].topic,
-                       rows[i].partition, err);
-            ok = false;
-        }
-    }
-    return ok;
-}
-
-static long long lag_of(const row *r)
-{
-    return r->committed >= 0 && r->log_end >= 0 ? (long long)(r->log_end - r->committed) : -1;
+    tool_error("groups", "group '%s': log end of %s [%d] unknown: %s", (const char *)arg, r->topic, r->partition,
+               err);
 }
 
 static const char *or_dash(const char *s)
@@ -130,7 +49,7 @@ static const char *or_dash(const char *s)
     return s && s[0] ? s : "-";
 }
 
-static void print_text(const grp_desc *d, const row *rows, size_t n)
+static void print_text(const grp_desc *d, const grp_row *rows, size_t n)
 {
     printf("Group %s (coordinator %d): state %s, protocol type %s, %s %s, %zu member%s\n", d->id, d->coordinator,
            or_dash(d->state), or_dash(d->protocol_type), d->kip848 ? "KIP-848 assignor" : "protocol",
@@ -158,7 +77,7 @@ static void print_text(const grp_desc *d, const row *rows, size_t n)
     printf("\n%-*s %-*s %9s %14s %14s %10s %-*s %-*s %s\n", wg, "GROUP", wt, "TOPIC", "PARTITION", "CURRENT-OFFSET",
            "LOG-END-OFFSET", "LAG", wm, "CONSUMER-ID", wh, "HOST", "CLIENT-ID");
     for (size_t i = 0; i < n; i++) {
-        const row *r = &rows[i];
+        const grp_row *r = &rows[i];
         char part[16] = "-", cur[24] = "-", end[24] = "-", lag[24] = "-";
         if (r->topic)
             snprintf(part, sizeof part, "%d", r->partition);
@@ -166,8 +85,8 @@ static void print_text(const grp_desc *d, const row *rows, size_t n)
             snprintf(cur, sizeof cur, "%lld", (long long)r->committed);
         if (r->log_end >= 0)
             snprintf(end, sizeof end, "%lld", (long long)r->log_end);
-        if (lag_of(r) >= 0)
-            snprintf(lag, sizeof lag, "%lld", lag_of(r));
+        if (groups_row_lag(r) >= 0)
+            snprintf(lag, sizeof lag, "%lld", groups_row_lag(r));
         printf("%-*s %-*s %9s %14s %14s %10s %-*s %-*s %s\n", wg, d->id, wt, or_dash(r->topic), part, cur, end, lag,
                wm, r->owner ? r->owner->member_id : "-", wh, r->owner ? or_dash(r->owner->host) : "-",
                r->owner ? or_dash(r->owner->client_id) : "-");
@@ -183,7 +102,7 @@ static void json_opt_string(const char *s)
         fputs("null", stdout);
 }
 
-static void print_json(const grp_desc *d, const row *rows, size_t n)
+static void print_json(const grp_desc *d, const grp_row *rows, size_t n)
 {
     printf("{\"group\":");
     json_string(stdout, d->id);
@@ -220,13 +139,13 @@ static void print_json(const grp_desc *d, const row *rows, size_t n)
     printf("],\"partitions\":[");
     bool first = true;
     for (size_t i = 0; i < n; i++) {
-        const row *r = &rows[i];
+        const grp_row *r = &rows[i];
         if (!r->topic)
             continue;
         printf("%s{\"topic\":", first ? "" : ",");
         json_string(stdout, r->topic);
         printf(",\"partition\":%d,\"committed\":%lld,\"log_end\":%lld,\"lag\":%lld,\"member_id\":", r->partition,
-               (long long)r->committed, (long long)r->log_end, lag_of(r));
+               (long long)r->committed, (long long)r->log_end, groups_row_lag(r));
         json_opt_string(r->owner ? r->owner->member_id : NULL);
         printf(",\"host\":");
         json_opt_string(r->owner ? r->owner->host : NULL);
@@ -255,14 +174,13 @@ static bool show_group(gregor_consumer *c, const opts *o, const char *group, boo
 {
     char err[512] = "";
     grp_desc d;
-    bool json = o->json;
-    gregor_err e = groups_describe(gregor_consumer_client(c), group, o->timeout_ms, &d, err, sizeof err);
-    if (e == GREGOR_ERR_UNSUPPORTED && o->n_topics) {
+    bool json = o->json, offsets_only;
+    gregor_err e = groups_describe_any(c, o->cfg, group, o->topics, o->n_topics, o->timeout_ms, &d, &offsets_only,
+                                       err, sizeof err);
+    if (offsets_only)
         tool_error("groups", "group '%s': the broker has no groups API (Kafka 0.8): committed offsets only", group);
-        e = groups_describe_offsets_only(o->cfg, group, o->topics, o->n_topics, o->timeout_ms, &d, err, sizeof err);
-    }
     size_t n = 0;
-    row *rows = e == GREGOR_OK ? build_rows(o, &d, &n) : NULL;
+    grp_row *rows = e == GREGOR_OK ? groups_rows_build(&d, o->topics, o->n_topics, &n) : NULL;
     if (e == GREGOR_OK && rows && listing && o->n_topics && (n == 0 || !rows[0].topic)) {
         free(rows);
         groups_desc_fini(&d);
@@ -283,7 +201,7 @@ static bool show_group(gregor_consumer *c, const opts *o, const char *group, boo
     if (!rows)
         tool_error("groups", "out of memory");
     else
-        ok = fill_log_ends(c, group, rows, n);
+        ok = groups_rows_fill_log_ends(c, rows, n, log_end_error, (void *)group);
     if (rows && json)
         print_json(&d, rows, n);
     else if (rows)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "framework/fwlog.h"
 #include "framework/run.h"
 #include "framework/swarm.h"
 #include "tools/tool.h"
@@ -12,13 +13,16 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: gregor run [--stats-ms N] [--connect-timeout-ms N] [--processes N] FILE\n"
+            "usage: gregor run [--stats-ms N] [--connect-timeout-ms N] [-X log_KEY=VALUE]... [--processes N] FILE\n"
             "Runs the pipelines of FILE (see conf/ and docs/PIPELINES.md): each a consumer group member\n"
             "whose messages go to its handler on a pool of worker threads, the results to its outputs,\n"
             "offsets committed once processed and acknowledged. SIGTERM or SIGINT stops it gracefully\n"
             "(drain, commit, leave the groups); a second signal exits at once.\n"
             "  --stats-ms N            print each pipeline's counters every N ms\n"
             "  --connect-timeout-ms N  how long the cluster may take to answer at start (default 15000)\n"
+            "  -X log_format=text|json the log's lines: text (default) or one JSON object per line\n"
+            "  -X log_file=PATH        append the log to PATH (reopened on SIGHUP) instead of stderr\n"
+            "  -X log_level=LEVEL      debug, info (default), warn or error\n"
             "  --processes N           run N worker processes under a supervisor that restarts them\n"
             "                          (docs/PIPELINES.md, \"Worker processes\"); SIGHUP reloads FILE\n"
             "Exit status: 0 after a clean stop, 1 on config errors (all listed, FILE:LINE:COL),\n"
@@ -34,6 +38,32 @@ static int parse_ms(const char *opt, const char *v, int32_t *out)
         return -1;
     }
     *out = (int32_t)x;
+    return 0;
+}
+
+/* -X key=value: a log setting (fwlog.h), checked now so that a typo is a
+ * usage error naming the key. */
+static int add_log_setting(const char *kv, const char **settings, size_t *n, size_t max)
+{
+    const char *eq = kv ? strchr(kv, '=') : NULL;
+    if (!eq || eq == kv) {
+        fprintf(stderr, "gregor run: -X takes key=value (log_format, log_file or log_level), not '%s'\n",
+                kv ? kv : "");
+        return -1;
+    }
+    char key[64], err[300];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+    fw_log_options scratch;
+    fw_log_options_init(&scratch);
+    if (fw_log_option_set(&scratch, key, eq + 1, err, sizeof err) != GREGOR_OK) {
+        fprintf(stderr, "gregor run: -X %s\n", err);
+        return -1;
+    }
+    if (*n == max) {
+        fprintf(stderr, "gregor run: too many -X options (at most %zu)\n", max);
+        return -1;
+    }
+    settings[(*n)++] = kv;
     return 0;
 }
 
@@ -75,6 +105,8 @@ static int run_swarm(int argc, char **argv, const char *file, int processes)
 int cmd_run(int argc, char **argv)
 {
     fw_run_options opt = {0};
+    const char *log_settings[16];
+    opt.log_settings = log_settings;
     const char *file = NULL;
     int processes = 0;
     for (int i = 1; i < argc; i++) {
@@ -101,6 +133,10 @@ int cmd_run(int argc, char **argv)
             }
             processes = (int)x;
             i++;
+        } else if (!strncmp(argv[i], "-X", 2)) {
+            const char *kv = argv[i][2] ? argv[i] + 2 : i + 1 < argc ? argv[++i] : NULL;
+            if (add_log_setting(kv, log_settings, &opt.n_log_settings, 16))
+                return TOOL_EXIT_USAGE;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "gregor run: unknown option %s\n", argv[i]);
             usage(stderr);

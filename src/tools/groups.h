@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "gregor/client.h"
+#include "gregor/consumer.h"
 #include "util/arena.h"
 
 typedef struct grp_tp {
@@ -98,5 +99,46 @@ gregor_err groups_describe_offsets_only(const gregor_config *cfg, const char *gr
 void groups_read_assignment(const uint8_t *bytes, int32_t len, arena *a, grp_member *m);
 
 void groups_desc_fini(grp_desc *d);
+
+/* ------------------------------------------- the partition table (groups_rows.c)
+ * What `gregor groups` and `gregor top` show of a described group: one row
+ * per partition, merging the committed offsets with what the members own. */
+
+/* One line of the partition table. Strings and `owner` point into the
+ * grp_desc the rows were built from. */
+typedef struct grp_row {
+    const char *topic; /* NULL: a member that owns nothing */
+    int32_t partition;
+    int64_t committed; /* -1: none */
+    int64_t log_end;   /* -1: unknown */
+    const grp_member *owner;
+} grp_row;
+
+/* The partitions of the group (only those of `topics` when n_topics > 0):
+ * those with a committed offset and those a member owns, with the owner,
+ * sorted by topic and partition; then one row per member owning nothing.
+ * Returns an owned array (free()) of *n rows, log ends -1; NULL when out of
+ * memory. `d` and `topics` are borrowed and must outlive the rows. */
+grp_row *groups_rows_build(const grp_desc *d, const char *const *topics, size_t n_topics, size_t *n);
+
+/* Called for a partition whose log end cannot be looked up; `err` is the
+ * reason (valid during the call). */
+typedef void groups_log_end_error_fn(void *arg, const grp_row *r, const char *err);
+
+/* Looks up the log end of every row with a topic (one ListOffsets each,
+ * through gregor_consumer_watermarks). A row whose end is unknown keeps -1
+ * and is passed to on_error. Returns false when any failed. */
+bool groups_rows_fill_log_ends(gregor_consumer *c, grp_row *rows, size_t n, groups_log_end_error_fn *on_error,
+                               void *arg);
+
+/* log end - committed, or -1 when either is unknown. */
+long long groups_row_lag(const grp_row *r);
+
+/* groups_describe(), and on a broker without a groups API (Kafka 0.8,
+ * UNSUPPORTED) with n_topics > 0, groups_describe_offsets_only() of those
+ * topics; *offsets_only tells which answered. Contracts as theirs. */
+gregor_err groups_describe_any(gregor_consumer *c, const gregor_config *cfg, const char *group,
+                               const char *const *topics, size_t n_topics, int32_t timeout_ms, grp_desc *out,
+                               bool *offsets_only, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
 
 #endif

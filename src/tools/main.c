@@ -17,6 +17,7 @@ static const struct {
     {"consume", cmd_consume, "print messages of a topic (kcat -C flags), from any offset or a group's"},
     {"offsets", cmd_offsets, "a group's committed offsets, log ends and lag; --reset-to moves them"},
     {"groups", cmd_groups, "consumer groups: state, members, what each owns, committed offsets and lag"},
+    {"top", cmd_top, "the operator's view: groups, members, lag with its trend, rates; refreshed"},
     {"handlers", cmd_handlers, "the handlers pipelines can name (built in, and of plugins with -p)"},
     {"bench", cmd_bench, "benchmarks: bench produce"},
 };

@@ -85,6 +85,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 int cmd_offsets(int argc, char **argv);
 int cmd_groups(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 int cmd_handlers(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_run(int argc, char **argv);

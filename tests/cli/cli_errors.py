@@ -5,6 +5,7 @@ Needs no broker. Usage: cli_errors.py (GREGOR_BIN names the binary)."""
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 gregor = os.environ["GREGOR_BIN"]
@@ -69,5 +70,19 @@ check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-l", "a", "b"], 2, "-l takes 
 check(["produce", "-b", "127.0.0.1:1", "-t", "t", "/nonexistent/file"], 1, "/nonexistent/file: cannot open")
 check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-X", "max_request_bytes=2048"], 1,
       "stdin: message 2 is larger than max_request_bytes (2048 bytes)", stdin="\n" + "x" * 3000)
+# gregor run -X: the log's options, checked before the file is read (the nearest key named), and a log file
+# that cannot be opened named before anything starts.
+check(["run", "-X", "log_fromat=json", "x.yaml"], 2, "unknown option 'log_fromat' (did you mean log_format?)")
+check(["run", "-X", "log_level=loud", "x.yaml"], 2, "log_level: 'loud' is not a log level")
+check(["run", "-X", "noequals", "x.yaml"], 2, "-X takes key=value")
+with tempfile.TemporaryDirectory(prefix="gregor-cli-") as tmp:
+    conf = os.path.join(tmp, "run.yaml")
+    with open(conf, "w") as f:
+        f.write('cluster: { bootstrap: ["127.0.0.1:1"] }\n'
+                "pipelines: [{ name: p, group: g, topics: [t], handler: passthrough }]\n")
+    check(["run", "-X", "log_file=/nonexistent-dir/x.log", conf], 1,
+          "log_file /nonexistent-dir/x.log: cannot open: No such file or directory; nothing was started")
+    check(["run", conf, "-X", "log_format=xml"], 2,
+          "log_format: 'xml' is not a log format (json or text)")
 print(f"{total - failures} passed, {failures} failed")
 sys.exit(1 if failures else 0)

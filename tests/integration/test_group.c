@@ -222,6 +222,29 @@ Test(group, close_hands_over_after_the_last_commit)
     gregor_group_destroy(gb);
 }
 
+/* A member subscribed right after its client started joins with metadata
+ * that knows the topic: one generation, no second rebalance a second later
+ * when the next metadata shows the topic's partitions. */
+Test(group, a_fresh_member_joins_once)
+{
+    char topic[128], group[160];
+    tc_topic(topic, sizeof topic, "grp-once");
+    snprintf(group, sizeof group, "g-%s", topic);
+    tc_create_topic(cluster(), topic, 2, 1);
+    seen a = {.name = "A"};
+    gregor_group *ga = member(group, &a, NULL);
+    subscribe(ga, topic);
+    run_until(&ga, &a, 1, 2, 0);
+    double until = tc_now_s() + 2.5; /* the member looks at metadata every second */
+    while (tc_now_s() < until)
+        cr_assert_eq(poll_once(ga, &a, 100), GREGOR_OK);
+    char id[256];
+    cr_assert_eq(gregor_group_member_id(ga, id, sizeof id), 1, "still in generation 1");
+    cr_assert_eq(a.assigned_calls, 1);
+    cr_assert_eq(a.revoked_calls, 0);
+    gregor_group_destroy(ga);
+}
+
 Test(group, a_member_that_stops_polling_leaves_and_rejoins)
 {
     char topic[128], group[160];

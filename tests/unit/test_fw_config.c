@@ -161,6 +161,8 @@ Test(fw_config, minimal_file_takes_the_defaults)
     cr_assert_eq(p->drain_timeout_ms, 30000);
     cr_assert_eq(p->consumer.n, 0);
     cr_assert_eq(p->params.n, 0);
+    cr_assert_not(p->log_payloads);
+    cr_assert_eq(cfg->log.n, 0);
     gregor_config *c = fw_config_client(cfg, NULL);
     cr_assert_str_eq(gregor_config_get(c, "bootstrap"), "localhost:9092");
     gregor_config_destroy(c);
@@ -368,7 +370,7 @@ Test(fw_config_bad, inline_faults)
     const char far[] = "pipelines: []\nzzzzzz: 1\n";
     cr_assert_eq(parse_named("x.yaml", far, strlen(far), first, last, sizeof first), 2);
     cr_assert_str_eq(first, "x.yaml:2:1: unknown key 'zzzzzz'; expected one of: cluster, plugins, producers, "
-                            "shutdown_timeout_ms, pipelines, swarm");
+                            "shutdown_timeout_ms, pipelines, log, swarm");
     cr_assert_str_eq(last, "x.yaml:1:12: no pipelines: 'pipelines' must list at least one");
 
     const char empty[] = "cluster: { bootstrap: [] }\npipelines: [{name: a, group: g, topics: [t], handler: h}]\n";
@@ -380,7 +382,7 @@ Test(fw_config_bad, inline_faults)
         snprintf(many + strlen(many), sizeof many - strlen(many), "k%d: 1\n", i);
     cr_assert_eq(parse_named("m.yaml", many, strlen(many), first, last, sizeof first), 101);
     cr_assert_str_eq(first, "m.yaml:1:1: unknown key 'k0'; expected one of: cluster, plugins, producers, "
-                            "shutdown_timeout_ms, pipelines, swarm");
+                            "shutdown_timeout_ms, pipelines, log, swarm");
     cr_assert_str_eq(last, "m.yaml: more than 100 errors; the rest are not shown");
 
     fw_diags d;
@@ -390,6 +392,36 @@ Test(fw_config_bad, inline_faults)
     cr_assert_eq(d.n, 1);
     cr_assert_str_eq(d.msgs[0], CONF_DIR "/no-such-file.yaml: cannot open: No such file or directory");
     fw_diags_fini(&d);
+}
+
+/* log: {format, file, level} at the top and log_payloads per pipeline;
+ * their values checked as `gregor run -X log_*` checks them, located. */
+Test(fw_config, log_map_and_log_payloads)
+{
+    const char good[] = "log: {format: json, file: /tmp/run.log, level: warn}\n"
+                        "pipelines: [{name: a, group: g, topics: [t], handler: h, log_payloads: true}]\n";
+    fw_diags d;
+    fw_diags_init(&d);
+    fw_config *cfg = NULL;
+    cr_assert_eq(fw_config_parse("l.yaml", good, strlen(good), &cfg, &d), GREGOR_OK, "%s", d.n ? d.msgs[0] : "");
+    cr_assert_eq(cfg->log.n, 3);
+    cr_assert_str_eq(cfg->log.items[0].key, "format");
+    cr_assert_str_eq(cfg->log.items[0].value, "json");
+    cr_assert_str_eq(cfg->log.items[1].value, "/tmp/run.log");
+    cr_assert_str_eq(cfg->log.items[2].value, "warn");
+    cr_assert(cfg->pipelines[0].log_payloads);
+    fw_config_free(cfg);
+    fw_diags_fini(&d);
+
+    char first[1024], last[1024];
+    const char bad[] = "log: {format: xml, levle: warn}\n"
+                       "pipelines: [{name: a, group: g, topics: [t], handler: h, log_payloads: maybe}]\n";
+    cr_assert_eq(parse_named("l.yaml", bad, strlen(bad), first, last, sizeof first), 3);
+    cr_assert_str_eq(first, "l.yaml:1:20: unknown key 'levle'; did you mean 'level'?");
+    cr_assert_str_eq(last, "l.yaml:2:72: 'log_payloads' must be one of false, true; not 'maybe'");
+    const char bad_format[] = "log: {format: xml}\npipelines: [{name: a, group: g, topics: [t], handler: h}]\n";
+    cr_assert_eq(parse_named("l.yaml", bad_format, strlen(bad_format), first, NULL, sizeof first), 1);
+    cr_assert_str_eq(first, "l.yaml:1:15: log.format: 'xml' is not a log format (json or text)");
 }
 
 Test(fw_config_bad, odd_yaml_is_an_error_not_a_crash)
