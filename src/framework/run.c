@@ -115,7 +115,7 @@ static void print_diags(const fw_diags *d)
 }
 
 /* The log's settings: the file's log: map, then the command line's -X. */
-static gregor_err configure_log(const fw_config *cfg, const fw_run_options *opt, char *err, size_t err_size)
+gregor_err fw_run_configure_log(const fw_config *cfg, const fw_run_options *opt, char *err, size_t err_size)
 {
     fw_log_options lo;
     fw_log_options_init(&lo);
@@ -156,7 +156,7 @@ int fw_run_file(const char *path, const fw_run_options *opt)
         fprintf(stderr, "gregor run: %s: %zu error%s; nothing was started\n", path, diags.n, diags.n == 1 ? "" : "s");
         goto out;
     }
-    if (configure_log(cfg, opt, err, sizeof err) != GREGOR_OK) {
+    if (fw_run_configure_log(cfg, opt, err, sizeof err) != GREGOR_OK) {
         fprintf(stderr, "gregor run: %s; nothing was started\n", err);
         goto out;
     }

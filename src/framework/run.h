@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gregor/error.h"
+
 typedef struct fw_run_options {
     int32_t stats_ms;           /* > 0: print counters every stats_ms */
     int32_t connect_timeout_ms; /* how long the cluster may take to answer at start; <= 0: 15000 */
@@ -26,5 +28,12 @@ typedef struct fw_run_options {
  * errors after the file was loaded go to the log (fwlog.h: stderr unless
  * log_file is set; fatal errors to stderr too then). */
 int fw_run_file(const char *path, const fw_run_options *opt);
+
+/* The log (fwlog.h) as `gregor run` sets it: the file's `log:` map, then
+ * opt's -X settings; also used by the swarm's supervisor process (swarm.h).
+ * CONFIG / IO with err. */
+struct fw_config;
+gregor_err fw_run_configure_log(const struct fw_config *cfg, const fw_run_options *opt, char *err,
+                                size_t err_size) GREGOR_MUST_CHECK;
 
 #endif

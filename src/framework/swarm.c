@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "framework/config.h"
+#include "framework/fwlog.h"
 #include "framework/registry.h"
 #include "framework/swarm.h"
 #include "framework/swarm_crash.h"
@@ -91,15 +92,15 @@ int64_t fw_swarm_backoff_ms(int64_t base_ms, int64_t max_ms, int step)
     return d < max_ms ? d : max_ms;
 }
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
+static void say(gregor_log_level level, const char *event, const char *fmt, ...)
 {
     char text[1400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "gregor run: %s\n", text);
+    fw_log_event ev = fw_log_ev(level, event);
+    fw_log_emit(&ev, text);
 }
 
 static const char *describe_status(int status, char *buf, size_t size)
@@ -158,9 +159,12 @@ static bool load(swarm *sw, const char *when)
     free(text);
     bool ok = d.n == 0 && cfg;
     if (!ok) {
-        for (size_t i = 0; i < d.n; i++)
+        for (size_t i = 0; i < d.n; i++) {
             fprintf(stderr, "%s\n", d.msgs[i]);
-        say("%s: %zu error%s; %s", sw->path, d.n, d.n == 1 ? "" : "s", when);
+            if (fw_log_to_file()) /* a SIGHUP's errors belong in the log too */
+                say(GREGOR_LOG_ERROR, "config_error", "%s", d.msgs[i]);
+        }
+        say(GREGOR_LOG_ERROR, "config_rejected", "%s: %zu error%s; %s", sw->path, d.n, d.n == 1 ? "" : "s", when);
         fw_config_free(cfg);
         if (fd >= 0)
             close(fd);
@@ -209,11 +213,11 @@ static void send_crashes(swarm *sw, child *c)
     if (!sw->crashes.n || c->state != CHILD_RUNNING || c->sock < 0)
         return;
     if (fw_crash_encode(&sw->crashes, &bytes, &len) != GREGOR_OK) {
-        say("swarm: out of memory encoding the crash table");
+        say(GREGOR_LOG_ERROR, "crash_table_failed", "swarm: out of memory encoding the crash table");
         return;
     }
     if (fw_frame_write(c->sock, FW_FRAME_CRASHES, bytes, len) != GREGOR_OK)
-        say("child %d (pid %d): the crash table could not be sent: %s", c->slot, (int)c->pid, strerror(errno));
+        say(GREGOR_LOG_WARN, "crash_table_failed", "child %d (pid %d): the crash table could not be sent: %s", c->slot, (int)c->pid, strerror(errno));
     free(bytes);
 }
 
@@ -263,11 +267,11 @@ static void spawn(swarm *sw, child *c)
                  .region_bytes = bytes, .started_ms = now, .last_heartbeat_ms = now,
                  .restarts = c->restarts, .backoff_step = c->backoff_step};
     fw_swarm_metrics_started(sw->metrics, c->slot);
-    say("child %d (pid %d) started", c->slot, (int)pid);
+    say(GREGOR_LOG_INFO, "child_started", "child %d (pid %d) started", c->slot, (int)pid);
     send_crashes(sw, c);
     return;
 out_fail:
-    say("child %d: cannot start: %s; trying again in %lld ms", c->slot, strerror(errno),
+    say(GREGOR_LOG_ERROR, "child_not_started", "child %d: cannot start: %s; trying again in %lld ms", c->slot, strerror(errno),
         (long long)cfg->swarm.max_restart_backoff_ms);
     if (map != MAP_FAILED)
         munmap(map, bytes);
@@ -285,7 +289,7 @@ static void terminate(child *c, const char *why)
     if (c->state != CHILD_RUNNING || c->term_at_ms)
         return;
     if (why)
-        say("child %d (pid %d): %s; stopping it (SIGTERM, then SIGKILL after %lld ms)", c->slot, (int)c->pid, why,
+        say(GREGOR_LOG_WARN, "child_stuck", "child %d (pid %d): %s; stopping it (SIGTERM, then SIGKILL after %lld ms)", c->slot, (int)c->pid, why,
             (long long)c->cfg->swarm.kill_grace_ms);
     c->term_at_ms = clock_mono_ms();
     kill(c->pid, SIGTERM);
@@ -314,13 +318,13 @@ static void count_crashes(swarm *sw, child *c, int how, bool timeouts)
         if (fw_crash_add(&sw->crashes, p->name, s->topic, s->partition, s->first_offset, s->last_offset,
                          timeouts ? FW_CRASH_TIMED_OUT : how) !=
             GREGOR_OK) {
-            say("swarm: cannot record a crash (out of memory)");
+            say(GREGOR_LOG_ERROR, "crash_table_failed", "swarm: cannot record a crash (out of memory)");
             continue;
         }
         changed = true;
         fw_swarm_metrics_crash(sw->metrics);
         int n = fw_crash_count(&sw->crashes, p->name, s->topic, s->partition, s->last_offset, NULL);
-        say("child %d (pid %d) %s a handler call of pipeline %s on %s [%d] offsets %lld..%lld: crash %d of "
+        say(GREGOR_LOG_WARN, "handler_crashed", "child %d (pid %d) %s a handler call of pipeline %s on %s [%d] offsets %lld..%lld: crash %d of "
             "retry.max_attempts %d", c->slot, (int)c->pid, timeouts ? "was killed for" : "died in", p->name,
             s->topic, (int)s->partition,
             (long long)s->first_offset, (long long)s->last_offset, n, p->max_attempts);
@@ -352,11 +356,11 @@ static void child_gone(swarm *sw, child *c, int status)
     c->ready = false;
     if (sw->stopping) {
         c->state = CHILD_IDLE;
-        say("child %d (pid %d) %s", c->slot, (int)pid, how);
+        say(GREGOR_LOG_INFO, "child_exited", "child %d (pid %d) %s", c->slot, (int)pid, how);
         return;
     }
     if (c->stop_asked) { /* a reload: its successor starts now */
-        say("child %d (pid %d) %s; starting it with the new config", c->slot, (int)pid, how);
+        say(GREGOR_LOG_INFO, "child_exited", "child %d (pid %d) %s; starting it with the new config", c->slot, (int)pid, how);
         spawn(sw, c);
         return;
     }
@@ -368,7 +372,7 @@ static void child_gone(swarm *sw, child *c, int status)
     c->restarts++;
     c->state = CHILD_WAITING;
     c->restart_at_ms = now + delay;
-    say("child %d (pid %d) %s; restart %d in %lld ms", c->slot, (int)pid, how, c->restarts, (long long)delay);
+    say(GREGOR_LOG_WARN, "child_died", "child %d (pid %d) %s; restart %d in %lld ms", c->slot, (int)pid, how, c->restarts, (long long)delay);
 }
 
 static void reap(swarm *sw)
@@ -401,9 +405,9 @@ static void on_frames(swarm *sw, child *c)
         bool was_ready = c->ready;
         c->ready = p[0] != 0;
         if (c->ready && !was_ready)
-            say("child %d (pid %d) ready: every pipeline has joined its group", c->slot, (int)c->pid);
+            say(GREGOR_LOG_INFO, "child_ready", "child %d (pid %d) ready: every pipeline has joined its group", c->slot, (int)c->pid);
         if (fw_swarm_metrics_heartbeat(sw->metrics, c->slot, c->ready, (const char *)p + 1, len - 1) != GREGOR_OK)
-            say("child %d (pid %d): out of memory keeping its metrics", c->slot, (int)c->pid);
+            say(GREGOR_LOG_ERROR, "metrics_failed", "child %d (pid %d): out of memory keeping its metrics", c->slot, (int)c->pid);
     }
     if (err == GREGOR_ERR_DISCONNECTED || err == GREGOR_ERR_IO)
         c->eof = true; /* it is exiting; SIGCHLD follows */
@@ -417,7 +421,7 @@ static void watch(swarm *sw, child *c, int64_t now)
     char why[700];
     if (c->term_at_ms) {
         if (!c->killed && now - c->term_at_ms >= cfg->swarm.kill_grace_ms && !sw->stopping) {
-            say("child %d (pid %d) still running %lld ms after SIGTERM; SIGKILL", c->slot, (int)c->pid,
+            say(GREGOR_LOG_WARN, "child_killed", "child %d (pid %d) still running %lld ms after SIGTERM; SIGKILL", c->slot, (int)c->pid,
                 (long long)(now - c->term_at_ms));
             c->killed = true;
             kill(c->pid, SIGKILL);
@@ -485,7 +489,7 @@ static void stop_all(swarm *sw, const char *signame)
             kill(c->pid, SIGTERM);
         }
     }
-    say("%s: stopping %d child%s (drain, commit, leave the groups; again to exit at once)", signame, running,
+    say(GREGOR_LOG_INFO, "stopping", "%s: stopping %d child%s (drain, commit, leave the groups; again to exit at once)", signame, running,
         running == 1 ? "" : "ren");
 }
 
@@ -506,13 +510,13 @@ static void reload_step(swarm *sw)
         if (c->state == CHILD_RUNNING) {
             c->stop_asked = true;
             terminate(c, NULL);
-            say("reload: replacing child %d (pid %d)", c->slot, (int)c->pid);
+            say(GREGOR_LOG_INFO, "reload", "reload: replacing child %d (pid %d)", c->slot, (int)c->pid);
             return;
         }
         /* waiting or idle: it starts with the new config anyway */
     }
     sw->reload_slot = -1;
-    say("reload: every child runs the new config");
+    say(GREGOR_LOG_INFO, "reload", "reload: every child runs the new config");
 }
 
 static void reload_progress(swarm *sw, int64_t now)
@@ -522,7 +526,7 @@ static void reload_progress(swarm *sw, int64_t now)
     child *c = &sw->kids[sw->reload_slot];
     bool replaced = c->state == CHILD_RUNNING && !c->stop_asked;
     if (replaced && !c->ready && now - sw->reload_since_ms > sw->cfg->swarm.ready_timeout_ms)
-        say("reload: child %d (pid %d) not ready after %lld ms (swarm.ready_timeout_ms); going on", c->slot,
+        say(GREGOR_LOG_WARN, "reload", "reload: child %d (pid %d) not ready after %lld ms (swarm.ready_timeout_ms); going on", c->slot,
             (int)c->pid, (long long)sw->cfg->swarm.ready_timeout_ms);
     else if (!(replaced && c->ready) && c->state != CHILD_WAITING)
         return;
@@ -532,16 +536,30 @@ static void reload_progress(swarm *sw, int64_t now)
 
 static void on_sighup(swarm *sw)
 {
-    say("SIGHUP: validating %s again", sw->path);
+    say(GREGOR_LOG_INFO, "reload", "SIGHUP: validating %s again", sw->path);
     if (sw->n_configs == MAX_CONFIGS) {
-        say("SIGHUP: %d reloads already; restart gregor run to reload again", MAX_CONFIGS);
+        say(GREGOR_LOG_ERROR, "reload", "SIGHUP: %d reloads already; restart gregor run to reload again", MAX_CONFIGS);
         return;
     }
     if (!load(sw, "rejected: the children keep running the old config"))
         return;
-    say("SIGHUP: %s is valid: replacing the %d children one at a time", sw->path, sw->n);
+    say(GREGOR_LOG_INFO, "reload", "SIGHUP: %s is valid: replacing the %d children one at a time", sw->path, sw->n);
     sw->reload_slot = 0;
     reload_step(sw);
+}
+
+/* SIGHUP's first meaning under `gregor run` (fwlog.h): log files are
+ * reopened, the supervisor's and every child's. */
+static void reopen_logs(swarm *sw)
+{
+    char err[600];
+    if (fw_log_reopen(err, sizeof err) != GREGOR_OK)
+        say(GREGOR_LOG_ERROR, "log_reopen_failed", "SIGHUP: %s", err);
+    else if (fw_log_to_file())
+        say(GREGOR_LOG_INFO, "log_reopened", "SIGHUP: log file reopened");
+    for (int i = 0; i < sw->n; i++)
+        if (sw->kids[i].state == CHILD_RUNNING)
+            kill(sw->kids[i].pid, SIGHUP);
 }
 
 /* Returns an exit status to end with, or -1 to go on. */
@@ -553,10 +571,11 @@ static int on_signal(swarm *sw)
         if (sig == SIGCHLD) {
             reap(sw);
         } else if (sig == SIGHUP) {
+            reopen_logs(sw);
             if (!sw->stopping)
-                on_sighup(sw); /* FW_SWARM_FORWARD_SIGHUP: children reopening logs would get it here */
+                on_sighup(sw);
         } else if (sw->stopping) {
-            say("second signal: killing the children now");
+            say(GREGOR_LOG_WARN, "exiting", "second signal: killing the children now");
             kill_all(sw);
             return 130;
         } else {
@@ -587,7 +606,7 @@ static int loop(swarm *sw)
         if (sw->stopping && !running_children(sw))
             break;
         if (sw->stopping && now > sw->stop_deadline_ms) {
-            say("children still running %lld ms after the stop began (shutdown_timeout_ms %lld); SIGKILL",
+            say(GREGOR_LOG_WARN, "child_killed", "children still running %lld ms after the stop began (shutdown_timeout_ms %lld); SIGKILL",
                 (long long)(now - sw->stop_deadline_ms + sw->cfg->shutdown_timeout_ms + STOP_SLACK_MS),
                 (long long)sw->cfg->shutdown_timeout_ms);
             kill_all(sw);
@@ -630,18 +649,25 @@ static int loop(swarm *sw)
     for (int i = 0; i < sw->n; i++)
         failed += !sw->kids[i].clean;
     if (failed)
-        say("stopped: %d of %d children did not stop cleanly", failed, sw->n);
+        say(GREGOR_LOG_ERROR, "stopped", "stopped: %d of %d children did not stop cleanly", failed, sw->n);
     else
-        say("stopped cleanly: all %d children exited 0", sw->n);
+        say(GREGOR_LOG_INFO, "stopped", "stopped cleanly: all %d children exited 0", sw->n);
     return failed ? 1 : 0;
 }
 
-int fw_swarm_run(const char *path, int processes, char *const *child_argv)
+int fw_swarm_run(const char *path, int processes, char *const *child_argv, const fw_run_options *opt)
 {
     swarm sw = {.path = path, .argv = child_argv, .n = processes, .sigfd = -1, .reload_slot = -1};
     fw_crash_table_init(&sw.crashes);
     if (!load(&sw, "nothing was started"))
         return 1;
+    char err[600];
+    if (fw_run_configure_log(sw.cfg, opt, err, sizeof err) != GREGOR_OK) {
+        fprintf(stderr, "gregor run: %s; nothing was started\n", err);
+        fw_config_free(sw.configs[0]);
+        close(sw.config_fds[0]);
+        return 1;
+    }
     int rc = 1;
     sigset_t set, old;
     sigemptyset(&set);
@@ -654,10 +680,10 @@ int fw_swarm_run(const char *path, int processes, char *const *child_argv)
     sw.kids = calloc((size_t)processes, sizeof *sw.kids);
     sw.metrics = fw_swarm_metrics_new(processes);
     if (sw.sigfd < 0 || !sw.kids || !sw.metrics) {
-        say("swarm: cannot start: %s", strerror(errno));
+        say(GREGOR_LOG_ERROR, "not_started", "swarm: cannot start: %s", strerror(errno));
         goto out;
     }
-    say("swarm: %d worker processes of %s", processes, path);
+    say(GREGOR_LOG_INFO, "swarm_started", "swarm: %d worker processes of %s", processes, path);
     for (int i = 0; i < processes; i++) {
         sw.kids[i].slot = i;
         sw.kids[i].sock = -1;
@@ -690,5 +716,6 @@ out:
         fw_config_free(sw.configs[i]);
         close(sw.config_fds[i]);
     }
+    fw_log_reset();
     return rc;
 }

@@ -16,7 +16,8 @@
  *     to the dead-letter topic without another call;
  *   - SIGTERM / SIGINT: forwarded, the children's graceful stop awaited
  *     (shutdown_timeout_ms, then SIGKILL); a second one kills them at
- *     once. SIGHUP: the file is validated again; a bad one is rejected
+ *     once. SIGHUP: the supervisor and its children reopen their log files,
+ *     and the file is validated again; a bad one is rejected
  *     (errors logged, FILE:LINE:COL) and the children keep running; a good
  *     one replaces the children one at a time, each new one joined before
  *     the next old one stops.
@@ -34,13 +35,17 @@
 
 #include <stdint.h>
 
+#include "framework/run.h"
+
 /* Runs the swarm until it is stopped. `path` is validated first (every
  * error printed, nothing started: 1). `child_argv` (NULL-terminated,
  * borrowed) is the command each child runs, e.g. {"gregor", "run",
  * "--stats-ms", "1000", path, NULL}; it is exec'd as /proc/self/exe.
- * Returns the exit status: 0 when every child stopped cleanly, 1
- * otherwise, 130 after a second signal. */
-int fw_swarm_run(const char *path, int processes, char *const *child_argv);
+ * `opt` (borrowed; may be NULL): its log settings are the supervisor's too
+ * (its lines are events of the structured log, fwlog.h). Returns the exit
+ * status: 0 when every child stopped cleanly, 1 otherwise, 130 after a
+ * second signal. */
+int fw_swarm_run(const char *path, int processes, char *const *child_argv, const fw_run_options *opt);
 
 /* The delay before restart number `step` + 1 since the last reset (step
  * 0: base_ms): base_ms doubled per step, at most max_ms. */

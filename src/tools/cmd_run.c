@@ -81,7 +81,7 @@ static bool swarm_only_option(const char *arg)
 }
 
 /* The supervisor of --processes N (framework/swarm.h). */
-static int run_swarm(int argc, char **argv, const char *file, int processes)
+static int run_swarm(int argc, char **argv, const char *file, int processes, const fw_run_options *opt)
 {
     char **child = calloc((size_t)argc + 2, sizeof *child);
     if (!child) {
@@ -97,7 +97,7 @@ static int run_swarm(int argc, char **argv, const char *file, int processes)
         }
         child[n++] = argv[i];
     }
-    int rc = fw_swarm_run(file, processes, child);
+    int rc = fw_swarm_run(file, processes, child, opt);
     free(child);
     return rc;
 }
@@ -153,6 +153,6 @@ int cmd_run(int argc, char **argv)
         return TOOL_EXIT_USAGE;
     }
     if (processes > 0)
-        return run_swarm(argc, argv, file, processes);
+        return run_swarm(argc, argv, file, processes, &opt);
     return fw_run_file(file, &opt);
 }
