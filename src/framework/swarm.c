@@ -34,6 +34,7 @@
 #include "framework/swarm_crash.h"
 #include "framework/swarm_metrics.h"
 #include "framework/swarm_proto.h"
+#include "framework/swarm_watch.h"
 #include "framework/yaml_tree.h"
 #include "util/clock.h"
 
@@ -178,15 +179,6 @@ static bool load(swarm *sw, const char *when)
     return ok;
 }
 
-static int64_t max_poll_ms(const fw_config *cfg, size_t pipeline)
-{
-    gregor_config *c = fw_config_client(cfg, &cfg->pipelines[pipeline].consumer);
-    const char *v = c ? gregor_config_get(c, "max_poll_interval_ms") : NULL;
-    int64_t ms = v ? strtoll(v, NULL, 10) : 300000;
-    gregor_config_destroy(c);
-    return ms > 0 ? ms : 300000;
-}
-
 /* ------------------------------------------------------------ children */
 
 static char **child_env(const char *extra)
@@ -217,7 +209,8 @@ static void send_crashes(swarm *sw, child *c)
         return;
     }
     if (fw_frame_write(c->sock, FW_FRAME_CRASHES, bytes, len) != GREGOR_OK)
-        say(GREGOR_LOG_WARN, "crash_table_failed", "child %d (pid %d): the crash table could not be sent: %s", c->slot, (int)c->pid, strerror(errno));
+        say(GREGOR_LOG_WARN, "crash_table_failed",
+            "child %d (pid %d): the crash table could not be sent: %s", c->slot, (int)c->pid, strerror(errno));
     free(bytes);
 }
 
@@ -271,7 +264,8 @@ static void spawn(swarm *sw, child *c)
     send_crashes(sw, c);
     return;
 out_fail:
-    say(GREGOR_LOG_ERROR, "child_not_started", "child %d: cannot start: %s; trying again in %lld ms", c->slot, strerror(errno),
+    say(GREGOR_LOG_ERROR, "child_not_started",
+        "child %d: cannot start: %s; trying again in %lld ms", c->slot, strerror(errno),
         (long long)cfg->swarm.max_restart_backoff_ms);
     if (map != MAP_FAILED)
         munmap(map, bytes);
@@ -289,7 +283,8 @@ static void terminate(child *c, const char *why)
     if (c->state != CHILD_RUNNING || c->term_at_ms)
         return;
     if (why)
-        say(GREGOR_LOG_WARN, "child_stuck", "child %d (pid %d): %s; stopping it (SIGTERM, then SIGKILL after %lld ms)", c->slot, (int)c->pid, why,
+        say(GREGOR_LOG_WARN, "child_stuck",
+            "child %d (pid %d): %s; stopping it (SIGTERM, then SIGKILL after %lld ms)", c->slot, (int)c->pid, why,
             (long long)c->cfg->swarm.kill_grace_ms);
     c->term_at_ms = clock_mono_ms();
     kill(c->pid, SIGTERM);
@@ -324,7 +319,8 @@ static void count_crashes(swarm *sw, child *c, int how, bool timeouts)
         changed = true;
         fw_swarm_metrics_crash(sw->metrics);
         int n = fw_crash_count(&sw->crashes, p->name, s->topic, s->partition, s->last_offset, NULL);
-        say(GREGOR_LOG_WARN, "handler_crashed", "child %d (pid %d) %s a handler call of pipeline %s on %s [%d] offsets %lld..%lld: crash %d of "
+        say(GREGOR_LOG_WARN, "handler_crashed",
+            "child %d (pid %d) %s a handler call of pipeline %s on %s [%d] offsets %lld..%lld: crash %d of "
             "retry.max_attempts %d", c->slot, (int)c->pid, timeouts ? "was killed for" : "died in", p->name,
             s->topic, (int)s->partition,
             (long long)s->first_offset, (long long)s->last_offset, n, p->max_attempts);
@@ -360,7 +356,8 @@ static void child_gone(swarm *sw, child *c, int status)
         return;
     }
     if (c->stop_asked) { /* a reload: its successor starts now */
-        say(GREGOR_LOG_INFO, "child_exited", "child %d (pid %d) %s; starting it with the new config", c->slot, (int)pid, how);
+        say(GREGOR_LOG_INFO, "child_exited",
+            "child %d (pid %d) %s; starting it with the new config", c->slot, (int)pid, how);
         spawn(sw, c);
         return;
     }
@@ -372,7 +369,8 @@ static void child_gone(swarm *sw, child *c, int status)
     c->restarts++;
     c->state = CHILD_WAITING;
     c->restart_at_ms = now + delay;
-    say(GREGOR_LOG_WARN, "child_died", "child %d (pid %d) %s; restart %d in %lld ms", c->slot, (int)pid, how, c->restarts, (long long)delay);
+    say(GREGOR_LOG_WARN, "child_died",
+        "child %d (pid %d) %s; restart %d in %lld ms", c->slot, (int)pid, how, c->restarts, (long long)delay);
 }
 
 static void reap(swarm *sw)
@@ -405,9 +403,11 @@ static void on_frames(swarm *sw, child *c)
         bool was_ready = c->ready;
         c->ready = p[0] != 0;
         if (c->ready && !was_ready)
-            say(GREGOR_LOG_INFO, "child_ready", "child %d (pid %d) ready: every pipeline has joined its group", c->slot, (int)c->pid);
+            say(GREGOR_LOG_INFO, "child_ready",
+                "child %d (pid %d) ready: every pipeline has joined its group", c->slot, (int)c->pid);
         if (fw_swarm_metrics_heartbeat(sw->metrics, c->slot, c->ready, (const char *)p + 1, len - 1) != GREGOR_OK)
-            say(GREGOR_LOG_ERROR, "metrics_failed", "child %d (pid %d): out of memory keeping its metrics", c->slot, (int)c->pid);
+            say(GREGOR_LOG_ERROR, "metrics_failed",
+                "child %d (pid %d): out of memory keeping its metrics", c->slot, (int)c->pid);
     }
     if (err == GREGOR_ERR_DISCONNECTED || err == GREGOR_ERR_IO)
         c->eof = true; /* it is exiting; SIGCHLD follows */
@@ -421,8 +421,8 @@ static void watch(swarm *sw, child *c, int64_t now)
     char why[700];
     if (c->term_at_ms) {
         if (!c->killed && now - c->term_at_ms >= cfg->swarm.kill_grace_ms && !sw->stopping) {
-            say(GREGOR_LOG_WARN, "child_killed", "child %d (pid %d) still running %lld ms after SIGTERM; SIGKILL", c->slot, (int)c->pid,
-                (long long)(now - c->term_at_ms));
+            say(GREGOR_LOG_WARN, "child_killed", "child %d (pid %d) still running %lld ms after SIGTERM; SIGKILL",
+                c->slot, (int)c->pid, (long long)(now - c->term_at_ms));
             c->killed = true;
             kill(c->pid, SIGKILL);
         }
@@ -430,45 +430,13 @@ static void watch(swarm *sw, child *c, int64_t now)
     }
     if (c->stop_asked || sw->stopping)
         return;
-    if (now - c->last_heartbeat_ms > cfg->swarm.heartbeat_timeout_ms) {
-        snprintf(why, sizeof why, "no heartbeat for %lld ms (swarm.heartbeat_timeout_ms %lld)",
-                 (long long)(now - c->last_heartbeat_ms), (long long)cfg->swarm.heartbeat_timeout_ms);
-        terminate(c, why);
+    fw_watch_verdict v = fw_swarm_watch(cfg, c->region, c->last_heartbeat_ms, now, why, sizeof why);
+    if (v == FW_WATCH_OK)
         return;
-    }
-    fw_swarm_region_head *h = c->region;
-    if (h->magic != FW_SWARM_REGION_MAGIC)
-        return;
-    _Atomic int64_t *polls = fw_swarm_region_polls(h);
-    for (uint32_t i = 0; i < h->n_pipelines && i < cfg->n_pipelines; i++) {
-        /* A member polls at least every second (pipeline.c): the limit,
-         * which takes a config to compute, is only looked up past that. */
-        int64_t last = atomic_load(&polls[i]), limit;
-        if (last > 0 && now - last > 1000 && now - last > (limit = max_poll_ms(cfg, i))) {
-            snprintf(why, sizeof why, "pipeline %s: no poll for %lld ms (max_poll_interval_ms %lld)",
-                     cfg->pipelines[i].name, (long long)(now - last), (long long)limit);
-            terminate(c, why);
-            return;
-        }
-    }
-    fw_swarm_slot *slots = fw_swarm_region_slots(h);
-    for (uint32_t i = 0; i < h->n_slots; i++) {
-        int64_t since = atomic_load(&slots[i].busy_since_ms);
-        int32_t p = slots[i].pipeline;
-        if (!since || p < 0 || (size_t)p >= cfg->n_pipelines || !cfg->pipelines[p].handler_timeout_ms ||
-            now - since <= cfg->pipelines[p].handler_timeout_ms)
-            continue;
-        char topic[FW_CRASH_NAME_MAX];
-        memcpy(topic, slots[i].topic, sizeof topic);
-        topic[sizeof topic - 1] = '\0';
-        snprintf(why, sizeof why, "pipeline %s: a handler call on %s [%d] offsets %lld..%lld has run for %lld ms "
-                 "(handler_timeout_ms %lld)", cfg->pipelines[p].name, topic, (int)slots[i].partition,
-                 (long long)slots[i].first_offset, (long long)slots[i].last_offset, (long long)(now - since),
-                 (long long)cfg->pipelines[p].handler_timeout_ms);
-        c->count_busy = true;
-        terminate(c, why);
-        return;
-    }
+    /* A call past handler_timeout_ms counts as a failed attempt of its
+     * messages; a child stuck elsewhere blames no message. */
+    c->count_busy = v == FW_WATCH_HANDLER_TIMEOUT;
+    terminate(c, why);
 }
 
 /* ------------------------------------------------------------ signals */
@@ -491,7 +459,8 @@ static void stop_all(swarm *sw, const char *signame)
             kill(c->pid, SIGTERM);
         }
     }
-    say(GREGOR_LOG_INFO, "stopping", "%s: stopping %d child%s (drain, commit, leave the groups; again to exit at once)", signame, running,
+    say(GREGOR_LOG_INFO, "stopping",
+        "%s: stopping %d child%s (drain, commit, leave the groups; again to exit at once)", signame, running,
         running == 1 ? "" : "ren");
 }
 
@@ -528,7 +497,8 @@ static void reload_progress(swarm *sw, int64_t now)
     child *c = &sw->kids[sw->reload_slot];
     bool replaced = c->state == CHILD_RUNNING && !c->stop_asked;
     if (replaced && !c->ready && now - sw->reload_since_ms > sw->cfg->swarm.ready_timeout_ms)
-        say(GREGOR_LOG_WARN, "reload", "reload: child %d (pid %d) not ready after %lld ms (swarm.ready_timeout_ms); going on", c->slot,
+        say(GREGOR_LOG_WARN, "reload",
+            "reload: child %d (pid %d) not ready after %lld ms (swarm.ready_timeout_ms); going on", c->slot,
             (int)c->pid, (long long)sw->cfg->swarm.ready_timeout_ms);
     else if (!(replaced && c->ready) && c->state != CHILD_WAITING)
         return;
@@ -608,7 +578,8 @@ static int loop(swarm *sw)
         if (sw->stopping && !running_children(sw))
             break;
         if (sw->stopping && now > sw->stop_deadline_ms) {
-            say(GREGOR_LOG_WARN, "child_killed", "children still running %lld ms after the stop began (shutdown_timeout_ms %lld); SIGKILL",
+            say(GREGOR_LOG_WARN, "child_killed",
+                "children still running %lld ms after the stop began (shutdown_timeout_ms %lld); SIGKILL",
                 (long long)(now - sw->stop_deadline_ms + sw->cfg->shutdown_timeout_ms + STOP_SLACK_MS),
                 (long long)sw->cfg->shutdown_timeout_ms);
             kill_all(sw);

@@ -21,6 +21,7 @@
 #include "framework/swarm_merge.h"
 #include "framework/swarm_metrics.h"
 #include "framework/swarm_proto.h"
+#include "framework/swarm_watch.h"
 #include "util/clock.h"
 
 static const char base_yaml[] = "pipelines:\n"
@@ -486,5 +487,55 @@ Test(swarm_child, load_parses_the_validated_text)
     cr_assert_eq(fw_swarm_child_load("/no/such/dir/p.yaml", &cfg, &d), GREGOR_ERR_IO);
     cr_assert_eq(d.n, 1);
     cr_assert(strstr(d.msgs[0], "/no/such/dir/p.yaml: cannot open"), "%s", d.msgs[0]);
+    fw_diags_fini(&d);
+}
+
+/* The watchdog's verdicts: a heartbeat too old, a member that has not
+ * polled for its max_poll_interval_ms, a handler call past
+ * handler_timeout_ms; nothing for a healthy child or one whose region is
+ * not set up yet. */
+Test(swarm_watch, verdicts)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "swarm: { heartbeat_timeout_ms: 3000 }\n%s    threads: 2\n    handler_timeout_ms: 1500\n"
+             "    consumer: { max_poll_interval_ms: 5000 }\n", base_yaml);
+    fw_diags d;
+    fw_config *cfg = parse(text, &d);
+    cr_assert_not_null(cfg, "%s", d.n ? d.msgs[0] : "");
+    size_t bytes = fw_swarm_region_bytes(cfg);
+    fw_swarm_region_head *h = calloc(1, bytes);
+    cr_assert_not_null(h);
+    char why[700] = "";
+    int64_t now = 1000000;
+    cr_assert_eq(fw_swarm_watch(cfg, h, now - 2000, now, why, sizeof why), FW_WATCH_OK); /* no region yet */
+    cr_assert_eq(fw_swarm_watch(cfg, h, now - 3001, now, why, sizeof why), FW_WATCH_NO_HEARTBEAT);
+    cr_assert_str_eq(why, "no heartbeat for 3001 ms (swarm.heartbeat_timeout_ms 3000)");
+
+    *h = (fw_swarm_region_head){.magic = FW_SWARM_REGION_MAGIC, .n_pipelines = 1, .n_slots = 2};
+    _Atomic int64_t *polls = fw_swarm_region_polls(h);
+    fw_swarm_slot *slots = fw_swarm_region_slots(h);
+    cr_assert_eq(fw_swarm_watch(cfg, h, now, now, why, sizeof why), FW_WATCH_OK); /* not polled yet */
+    atomic_store(&polls[0], now - 5000);
+    cr_assert_eq(fw_swarm_watch(cfg, h, now, now, why, sizeof why), FW_WATCH_OK);
+    atomic_store(&polls[0], now - 5001);
+    cr_assert_eq(fw_swarm_watch(cfg, h, now, now, why, sizeof why), FW_WATCH_NO_POLL);
+    cr_assert_str_eq(why, "pipeline p: no poll for 5001 ms (max_poll_interval_ms 5000)");
+    atomic_store(&polls[0], now - 10);
+
+    slots[1].pipeline = 0;
+    slots[1].partition = 7;
+    slots[1].first_offset = slots[1].last_offset = 42;
+    snprintf(slots[1].topic, sizeof slots[1].topic, "t");
+    atomic_store(&slots[1].busy_since_ms, now - 1500);
+    cr_assert_eq(fw_swarm_watch(cfg, h, now, now, why, sizeof why), FW_WATCH_OK);
+    atomic_store(&slots[1].busy_since_ms, now - 1501);
+    cr_assert_eq(fw_swarm_watch(cfg, h, now, now, why, sizeof why), FW_WATCH_HANDLER_TIMEOUT);
+    cr_assert_str_eq(why, "pipeline p: a handler call on t [7] offsets 42..42 has run for 1501 ms "
+                          "(handler_timeout_ms 1500)");
+    slots[1].pipeline = 5; /* out of range: ignored, not trusted */
+    cr_assert_eq(fw_swarm_watch(cfg, h, now, now, why, sizeof why), FW_WATCH_OK);
+    free(h);
+    fw_config_free(cfg);
     fw_diags_fini(&d);
 }
