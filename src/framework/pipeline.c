@@ -286,6 +286,8 @@ gregor_err fw_pipeline_init(fw_pipeline *pl, fw_supervisor *sup, const fw_pipeli
         return GREGOR_ERR_NOMEM;
     gregor_err err = gregor_config_set(gc, "group_id", conf->group, e, sizeof e);
     if (!err)
+        err = fw_swarm_instance_id(gc, e, sizeof e); /* a worker process: its own static member id */
+    if (!err)
         err = gregor_config_set(gc, "enable_auto_commit", "false", e, sizeof e);
     if (!err)
         err = gregor_group_new_on(client, gc, &pl->group, e, sizeof e);

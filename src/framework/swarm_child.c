@@ -326,3 +326,14 @@ int fw_swarm_crashes(const fw_pipeline_conf *conf, const char *topic, int32_t pa
     pthread_mutex_unlock(&a->lock);
     return n;
 }
+
+gregor_err fw_swarm_instance_id(gregor_config *gc, char *errstr, size_t errstr_size)
+{
+    agent *a = g_agent;
+    const char *id = a ? gregor_config_get(gc, "group_instance_id") : NULL;
+    if (!id || !*id)
+        return GREGOR_OK;
+    char mine[512];
+    snprintf(mine, sizeof mine, "%.500s-%d", id, a->slot);
+    return gregor_config_set(gc, "group_instance_id", mine, errstr, errstr_size);
+}

@@ -49,6 +49,13 @@ void fw_swarm_polled(const fw_pipeline_conf *conf, gregor_group *g);
 void fw_swarm_call_begin(const fw_pipeline_conf *conf, const char *topic, int32_t partition, int64_t first_offset,
                          int64_t last_offset);
 void fw_swarm_call_end(void);
+/* Static membership in a swarm: when `gc` (a pipeline's group config) sets
+ * group_instance_id X, a worker process makes it X-SLOT, so that each child
+ * is its own static member and a restarted child takes its predecessor's
+ * place (and partitions) without a rebalance. OK (nothing done) when not a
+ * swarm child or no id is set; CONFIG with errstr otherwise. */
+gregor_err fw_swarm_instance_id(gregor_config *gc, char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
+
 /* The crashes the swarm counted for this message (0 when none, or not a
  * swarm child), and the last one's signal in *signo. */
 int fw_swarm_crashes(const fw_pipeline_conf *conf, const char *topic, int32_t partition, int64_t offset,

@@ -2,6 +2,9 @@
 """A handler that segfaults on one message, under `gregor run --processes 2`
 (issue 11, swarm acceptance), on the 1-node cluster (GREGOR_TEST_KAFKA1).
 
+The members are static (group_instance_id: each child's becomes ID-SLOT),
+so that a restarted child takes its predecessor's place at once.
+
 The handler is `crash_pass` (tests/plugins/crash_plugin.c): it copies each
 message to the output and raises SIGSEGV on a message containing "boom".
 The pipeline has retry.max_attempts 3 and a dead-letter topic; 3 input
@@ -16,6 +19,8 @@ Checks:
     (SIGSEGV)", not in the output, and no 4th crash happens;
   - every other message (before and after it in its partition, and in the
     other partitions) has its output;
+  - no partition was revoked: each restarted child took its predecessor's
+    place as the same static member;
   - SIGTERM then exits 0.
 """
 import os
@@ -57,7 +62,7 @@ pipelines:
     retry: {{ max_attempts: {ATTEMPTS}, backoff_ms: 100, max_backoff_ms: 100 }}
     dead_letter: {dlq}
     commit_interval_ms: 200
-    consumer: {{ session_timeout_ms: 6000, heartbeat_interval_ms: 1000 }}
+    consumer: {{ session_timeout_ms: 6000, heartbeat_interval_ms: 1000, group_instance_id: {tag} }}
 """)
         try:
             # Under a sanitizer the SIGSEGV must kill the process, not become
@@ -104,6 +109,10 @@ pipelines:
                 problems.append(f"{len(deaths)} SIGSEGV deaths logged, expected {ATTEMPTS}")
             if calls != [str(n) for n in range(1, ATTEMPTS + 1)]:
                 problems.append(f"crash lines counted {calls}, expected 1..{ATTEMPTS}")
+            revoked = re.findall(r"^gregor run: pipeline crashy: revoked", text, re.M)
+            ph.figure("revokes_before_the_stop", len(revoked))
+            if revoked:
+                problems.append(f"{len(revoked)} revokes: static members should have kept their partitions")
             rc, took = r.term(60)
             ph.figure("sigterm_exit", f"{rc} after {took:.2f} s")
             if rc != 0:

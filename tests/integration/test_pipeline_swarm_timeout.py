@@ -50,7 +50,7 @@ pipelines:
     retry: {{ max_attempts: 1 }}
     dead_letter: {dlq}
     commit_interval_ms: 200
-    consumer: {{ session_timeout_ms: 6000, heartbeat_interval_ms: 1000 }}
+    consumer: {{ session_timeout_ms: 6000, heartbeat_interval_ms: 1000, group_instance_id: {tag} }}
 """)
         try:
             r = ph.Run("swarm", path, args=("--processes", "1"))

@@ -22,6 +22,7 @@
 #include "framework/swarm_metrics.h"
 #include "framework/swarm_proto.h"
 #include "framework/swarm_watch.h"
+#include "gregor/client.h"
 #include "util/clock.h"
 
 static const char base_yaml[] = "pipelines:\n"
@@ -395,6 +396,15 @@ Test(swarm_child, agent_takes_crash_tables_and_marks_calls)
     cr_assert_eq(len, 1);
     cr_assert_eq(p[0], 0);
     fw_frame_reader_fini(&r);
+
+    /* Static membership: a set group_instance_id gets the slot appended. */
+    gregor_config *gc = gregor_config_new();
+    cr_assert_eq(fw_swarm_instance_id(gc, err, sizeof err), GREGOR_OK);
+    cr_assert_str_eq(gregor_config_get(gc, "group_instance_id"), "");
+    cr_assert_eq(gregor_config_set(gc, "group_instance_id", "web", err, sizeof err), GREGOR_OK);
+    cr_assert_eq(fw_swarm_instance_id(gc, err, sizeof err), GREGOR_OK);
+    cr_assert_str_eq(gregor_config_get(gc, "group_instance_id"), "web-3");
+    gregor_config_destroy(gc);
     fw_swarm_child_stop();
     cr_assert_eq(fw_swarm_crashes(&cfg->pipelines[0], "t", 4, 42, NULL), 0);
     unsetenv(FW_SWARM_ENV);
