@@ -299,9 +299,9 @@ static void count_crashes(swarm *sw, child *c, int how, bool timeouts)
     fw_swarm_region_head *h = c->region;
     if (h->magic != FW_SWARM_REGION_MAGIC)
         return; /* died before it set its region up */
-    fw_swarm_slot *slots = fw_swarm_region_slots(h);
+    fw_swarm_slot *slots = fw_swarm_region_slots(h, c->cfg);
     bool changed = false;
-    for (uint32_t i = 0; i < h->n_slots; i++) {
+    for (size_t i = 0, n_slots = fw_swarm_region_n_slots(c->cfg); i < n_slots; i++) {
         fw_swarm_slot *s = &slots[i];
         if (!atomic_load(&s->busy_since_ms) || s->pipeline < 0 || (size_t)s->pipeline >= c->cfg->n_pipelines)
             continue;

@@ -234,11 +234,10 @@ gregor_err fw_swarm_child_start(const fw_config *cfg, char *errstr, size_t errst
     }
     a->region = map;
     a->region->n_pipelines = (uint32_t)cfg->n_pipelines;
-    a->region->n_slots = (uint32_t)((bytes - sizeof *a->region - cfg->n_pipelines * sizeof(int64_t)) /
-                                    sizeof(fw_swarm_slot));
+    a->region->n_slots = (uint32_t)fw_swarm_region_n_slots(cfg);
     a->region->magic = FW_SWARM_REGION_MAGIC;
     a->polls = fw_swarm_region_polls(a->region);
-    a->slots = fw_swarm_region_slots(a->region);
+    a->slots = fw_swarm_region_slots(a->region, cfg);
     fcntl(sock, F_SETFD, FD_CLOEXEC);
     if (pthread_create(&a->thread, NULL, heartbeat_main, a)) {
         errstr_set(errstr, errstr_size, "cannot start the swarm heartbeat thread");

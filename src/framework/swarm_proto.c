@@ -9,12 +9,18 @@
 
 #include "framework/swarm_proto.h"
 
-size_t fw_swarm_region_bytes(const fw_config *cfg)
+size_t fw_swarm_region_n_slots(const fw_config *cfg)
 {
     size_t slots = 0;
     for (size_t i = 0; i < cfg->n_pipelines; i++)
         slots += (size_t)cfg->pipelines[i].threads;
-    return sizeof(fw_swarm_region_head) + cfg->n_pipelines * sizeof(int64_t) + slots * sizeof(fw_swarm_slot);
+    return slots;
+}
+
+size_t fw_swarm_region_bytes(const fw_config *cfg)
+{
+    return sizeof(fw_swarm_region_head) + cfg->n_pipelines * sizeof(int64_t) +
+           fw_swarm_region_n_slots(cfg) * sizeof(fw_swarm_slot);
 }
 
 _Atomic int64_t *fw_swarm_region_polls(fw_swarm_region_head *h)
@@ -22,9 +28,9 @@ _Atomic int64_t *fw_swarm_region_polls(fw_swarm_region_head *h)
     return (_Atomic int64_t *)(h + 1);
 }
 
-fw_swarm_slot *fw_swarm_region_slots(fw_swarm_region_head *h)
+fw_swarm_slot *fw_swarm_region_slots(fw_swarm_region_head *h, const fw_config *cfg)
 {
-    return (fw_swarm_slot *)((char *)(h + 1) + h->n_pipelines * sizeof(int64_t));
+    return (fw_swarm_slot *)((char *)(h + 1) + cfg->n_pipelines * sizeof(int64_t));
 }
 
 static gregor_err write_all(int fd, const uint8_t *p, size_t n)

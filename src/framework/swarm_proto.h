@@ -65,9 +65,14 @@ typedef struct fw_swarm_slot {
 
 /* The region's size for cfg: a slot per handler thread. */
 size_t fw_swarm_region_bytes(const fw_config *cfg);
-/* The parts of a mapped region (head checked by the caller). */
+/* Its number of slots for cfg. */
+size_t fw_swarm_region_n_slots(const fw_config *cfg);
+/* The parts of a region laid out for cfg. The layout comes from cfg, never
+ * from the head's counts: the supervisor reads the region of a child that
+ * may have died of memory corruption, and trusts nothing in it but data
+ * it checks (the head's counts are for a reader without the config). */
 _Atomic int64_t *fw_swarm_region_polls(fw_swarm_region_head *h);
-fw_swarm_slot *fw_swarm_region_slots(fw_swarm_region_head *h);
+fw_swarm_slot *fw_swarm_region_slots(fw_swarm_region_head *h, const fw_config *cfg);
 
 /* Writes one whole frame on a socket (blocking, bounded by its
  * SO_SNDTIMEO; never SIGPIPE). IO (errno kept) when the peer is gone or

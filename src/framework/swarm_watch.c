@@ -30,7 +30,7 @@ fw_watch_verdict fw_swarm_watch(const fw_config *cfg, fw_swarm_region_head *h, i
     if (h->magic != FW_SWARM_REGION_MAGIC)
         return FW_WATCH_OK;
     _Atomic int64_t *polls = fw_swarm_region_polls(h);
-    for (uint32_t i = 0; i < h->n_pipelines && i < cfg->n_pipelines; i++) {
+    for (size_t i = 0; i < cfg->n_pipelines; i++) {
         int64_t last = atomic_load(&polls[i]), limit;
         if (last > 0 && now - last > POLL_AGE_CHECKED_MS && now - last > (limit = max_poll_ms(cfg, i))) {
             snprintf(why, why_size, "pipeline %s: no poll for %lld ms (max_poll_interval_ms %lld)",
@@ -38,8 +38,8 @@ fw_watch_verdict fw_swarm_watch(const fw_config *cfg, fw_swarm_region_head *h, i
             return FW_WATCH_NO_POLL;
         }
     }
-    fw_swarm_slot *slots = fw_swarm_region_slots(h);
-    for (uint32_t i = 0; i < h->n_slots; i++) {
+    fw_swarm_slot *slots = fw_swarm_region_slots(h, cfg);
+    for (size_t i = 0, n = fw_swarm_region_n_slots(cfg); i < n; i++) {
         int64_t since = atomic_load(&slots[i].busy_since_ms);
         int32_t p = slots[i].pipeline;
         if (!since || p < 0 || (size_t)p >= cfg->n_pipelines || !cfg->pipelines[p].handler_timeout_ms ||
