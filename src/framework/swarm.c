@@ -409,8 +409,13 @@ static void on_frames(swarm *sw, child *c)
             say(GREGOR_LOG_ERROR, "metrics_failed",
                 "child %d (pid %d): out of memory keeping its metrics", c->slot, (int)c->pid);
     }
-    if (err == GREGOR_ERR_DISCONNECTED || err == GREGOR_ERR_IO)
+    if (err == GREGOR_ERR_DISCONNECTED || err == GREGOR_ERR_IO) {
         c->eof = true; /* it is exiting; SIGCHLD follows */
+    } else if (err) { /* more unread than any frame may hold, or no memory for it */
+        c->eof = true;
+        terminate(c, err == GREGOR_ERR_NOMEM ? "its messages cannot be buffered (out of memory)"
+                                             : "sent more than a frame may hold");
+    }
 }
 
 /* ------------------------------------------------------------ watchdog */
