@@ -34,6 +34,7 @@
 #include "framework/swarm_crash.h"
 #include "framework/swarm_metrics.h"
 #include "framework/swarm_proto.h"
+#include "framework/swarm_serve.h"
 #include "framework/swarm_watch.h"
 #include "framework/yaml_tree.h"
 #include "util/clock.h"
@@ -647,6 +648,7 @@ int fw_swarm_run(const char *path, int processes, char *const *child_argv, const
         return 1;
     }
     int rc = 1;
+    void *server = NULL; /* the metrics endpoint (swarm_serve.h) */
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -661,21 +663,22 @@ int fw_swarm_run(const char *path, int processes, char *const *child_argv, const
         say(GREGOR_LOG_ERROR, "not_started", "swarm: cannot start: %s", strerror(errno));
         goto out;
     }
+    if (fw_swarm_serve_start(sw.metrics, opt, &server, err, sizeof err) != GREGOR_OK) {
+        say(GREGOR_LOG_ERROR, "not_started", "metrics endpoint: %s; nothing was started", err);
+        goto out;
+    }
     say(GREGOR_LOG_INFO, "swarm_started", "swarm: %d worker processes of %s", processes, path);
     for (int i = 0; i < processes; i++) {
         sw.kids[i].slot = i;
         sw.kids[i].sock = -1;
         spawn(&sw, &sw.kids[i]);
     }
-    /* metrics: with --metrics-port, the supervisor serves the children's sum
-     * here: fw_http_start(bind, port, &(fw_http_handlers){.metrics =
-     * fw_swarm_metrics_http_body, .ready = fw_swarm_metrics_http_ready,
-     * .arg = sw.metrics}, ...) (http.h, from the metrics work). */
     rc = loop(&sw);
     for (int i = 0; rc == 130 && i < processes; i++) /* SIGKILLed: collect them */
         if (sw.kids[i].state == CHILD_RUNNING)
             waitpid(sw.kids[i].pid, NULL, 0);
 out:
+    fw_swarm_serve_stop(server);
     for (int i = 0; sw.kids && i < processes; i++) {
         child *c = &sw.kids[i];
         if (c->region)

@@ -20,6 +20,7 @@
 
 #include "framework/swarm_child.h"
 #include "framework/swarm_proto.h"
+#include "framework/swarm_serve.h"
 #include "framework/yaml_tree.h"
 #include "util/clock.h"
 #include "util/errstr.h"
@@ -92,7 +93,8 @@ gregor_err fw_swarm_child_load(const char *path, fw_config **out, fw_diags *diag
 
 static bool all_joined(agent *a)
 {
-    if (!atomic_load(&a->sup))
+    fw_supervisor *sup = atomic_load(&a->sup);
+    if (!sup || !fw_swarm_child_sup_ready(sup))
         return false;
     for (size_t i = 0; i < a->cfg->n_pipelines; i++)
         if (!atomic_load(&a->joined[i]))
@@ -251,8 +253,11 @@ gregor_err fw_swarm_child_start(const fw_config *cfg, char *errstr, size_t errst
 
 void fw_swarm_child_attach(fw_supervisor *sup)
 {
-    if (g_agent)
-        atomic_store(&g_agent->sup, sup);
+    if (!g_agent)
+        return;
+    if (!atomic_load(&g_agent->metrics_fn))
+        atomic_store(&g_agent->metrics_fn, fw_swarm_child_metrics_fn());
+    atomic_store(&g_agent->sup, sup);
 }
 
 void fw_swarm_child_set_metrics_fn(fw_swarm_metrics_fn fn)
