@@ -111,8 +111,8 @@ gregor_err fw_crash_encode(const fw_crash_table *t, uint8_t **out, size_t *len_o
 static bool read_name(buf_reader *r, char *dst)
 {
     buf_slice s = buf_read_string(r, false);
-    if (!buf_reader_ok(r) || s.len >= FW_CRASH_NAME_MAX)
-        return false;
+    if (!buf_reader_ok(r) || s.len >= FW_CRASH_NAME_MAX || memchr(s.ptr, 0, (size_t)s.len))
+        return false; /* a name holds no NUL: it would not survive as a C string */
     memcpy(dst, s.ptr, (size_t)s.len);
     dst[s.len] = '\0';
     return true;

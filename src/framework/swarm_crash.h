@@ -69,7 +69,7 @@ gregor_err fw_crash_encode(const fw_crash_table *t, uint8_t **out, size_t *len_o
 
 /* Replaces the table's entries by those encoded in data/len. MALFORMED (the
  * table unchanged) when the bytes are not a table: truncated, a count above
- * FW_CRASH_MAX, a name too long, a range backwards. */
+ * FW_CRASH_MAX, a name too long or holding a NUL, a range backwards. */
 gregor_err fw_crash_decode(fw_crash_table *t, const uint8_t *data, size_t len) GREGOR_MUST_CHECK;
 
 /* "signal 11 (SIGSEGV)" into buf. */

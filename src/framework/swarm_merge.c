@@ -164,6 +164,13 @@ static bool kept(const family *f, bool counters_only)
     return !counters_only || (f->type && (!strcmp(f->type, "counter") || !strcmp(f->type, "histogram")));
 }
 
+/* The bytes before the first space of p[0..n) (the inputs are not NUL-terminated). */
+static size_t span_to_space(const char *p, size_t n)
+{
+    const char *sp = memchr(p, ' ', n);
+    return sp ? (size_t)(sp - p) : n;
+}
+
 /* "# HELP name text" / "# TYPE name type": remembered for the family. */
 static void comment_line(merger *m, const char *line, size_t len)
 {
@@ -171,9 +178,7 @@ static void comment_line(merger *m, const char *line, size_t len)
     if (!help && !type)
         return;
     const char *name = line + 7;
-    size_t name_len = strcspn(name, " ");
-    if (name_len > len - 7)
-        name_len = len - 7;
+    size_t name_len = span_to_space(name, len - 7);
     size_t f = family_of(m, name, name_len);
     if (f == SIZE_MAX)
         return;
@@ -214,9 +219,7 @@ static void sample_line(merger *m, const char *line, size_t len, bool counters_o
         return;
     char num[64];
     const char *v = line + key_len + 1;
-    size_t vlen = strcspn(v, " ");
-    if (vlen > (size_t)(line + len - v))
-        vlen = (size_t)(line + len - v);
+    size_t vlen = span_to_space(v, (size_t)(line + len - v));
     if (!vlen || vlen >= sizeof num)
         return;
     memcpy(num, v, vlen);
@@ -243,8 +246,8 @@ static void scan(merger *m, const char *text, size_t len, bool counters_only)
         pos += n + 1;
         if (n && line[n - 1] == '\r')
             n--;
-        if (!n || n > FW_MERGE_LINE_MAX)
-            continue;
+        if (!n || n > FW_MERGE_LINE_MAX || memchr(line, '\0', n))
+            continue; /* a NUL has no place in the format (and would cut the names kept as C strings) */
         if (line[0] == '#')
             comment_line(m, line, n);
         else

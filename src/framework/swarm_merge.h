@@ -14,7 +14,7 @@
  * summed as doubles (integers print as integers); timestamps dropped.
  * Lines that are not samples or HELP/TYPE comments are skipped. Limits:
  * FW_MERGE_SERIES_MAX series, lines of at most FW_MERGE_LINE_MAX bytes
- * (longer ones are skipped).
+ * (longer ones, and lines holding a NUL byte, are skipped).
  *
  * Threading: none inside; reentrant.
  */

@@ -163,6 +163,13 @@ Test(swarm_crash, encoding_round_trip_and_truncation_sweep)
         cr_assert_eq(fw_crash_decode(&back, bytes, cut), GREGOR_ERR_MALFORMED, "prefix of %zu bytes", cut);
         cr_assert_eq(back.n, 3); /* unchanged */
     }
+    /* A name holding a NUL (found by fuzz_swarm: it came back shorter). */
+    uint8_t nul[] = {0, 0, 0, 1, 0, 3, 'a', 0, 'b', 0, 1, 't', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+                     0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 11};
+    cr_assert_eq(fw_crash_decode(&back, nul, sizeof nul), GREGOR_ERR_MALFORMED);
+    nul[7] = 'x';
+    cr_assert_eq(fw_crash_decode(&back, nul, sizeof nul), GREGOR_OK); /* the same bytes without it */
+    cr_assert_eq(fw_crash_decode(&back, bytes, len), GREGOR_OK);
     /* A count beyond the bound, and a range backwards. */
     uint8_t huge[4] = {0, 0, 0x10, 0x01};
     cr_assert_eq(fw_crash_decode(&back, huge, sizeof huge), GREGOR_ERR_MALFORMED);
@@ -279,6 +286,20 @@ Test(swarm_merge, a_dead_childs_counters_stay_its_gauges_go)
     cr_assert(strstr(out, "gregor_partitions{pipeline=\"p\"} 4\n"), "%s", out);
     free(out);
     free(retired);
+}
+
+/* Lines holding a NUL are skipped (found by fuzz_swarm: a name cut at the
+ * NUL came out as an empty series). */
+Test(swarm_merge, lines_with_nul_skipped)
+{
+    const char text[] = "a_total 1\n\0b_total 2\nc_\0total 3\nd_total 4\n";
+    const char *texts[] = {text};
+    size_t lens[] = {sizeof text - 1};
+    char *out = NULL;
+    size_t len = 0;
+    cr_assert_eq(fw_metrics_merge(texts, lens, 1, false, &out, &len), GREGOR_OK);
+    cr_assert_str_eq(out, "a_total 1\nd_total 4\n");
+    free(out);
 }
 
 Test(swarm_merge, nothing_in_nothing_out)
