@@ -225,6 +225,9 @@ void fw_supervisor_event(fw_supervisor *s, const char *fmt, ...) __attribute__((
 /* The producer named `name` (validated at load), or NULL. */
 gregor_producer *fw_supervisor_producer(fw_supervisor *s, const char *name);
 const fw_config *fw_supervisor_config(fw_supervisor *s);
+/* The pipelines (n of them, in config order), for metrics.c. Any thread
+ * while the supervisor exists. */
+fw_pipeline *fw_supervisor_pipelines(fw_supervisor *s, size_t *n);
 
 /* pool.c: requeues messages (in order) at the head of their lane after a
  * failed attempt, to run again in `delay_ms`; they are no longer in a

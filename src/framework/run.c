@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "framework/config.h"
+#include "framework/http.h"
+#include "framework/metrics.h"
 #include "framework/registry.h"
 #include "framework/run.h"
 #include "framework/supervisor.h"
@@ -90,6 +92,7 @@ int fw_run_file(const char *path, const fw_run_options *opt)
     fw_diags_init(&diags);
     fw_config *cfg = NULL;
     fw_supervisor *sup = NULL;
+    fw_http *http = NULL;
     char err[1024];
     if (fw_config_load(path, &cfg, &diags) != GREGOR_OK || fw_registry_resolve(cfg, &diags) != GREGOR_OK) {
         print_diags(&diags);
@@ -99,6 +102,14 @@ int fw_run_file(const char *path, const fw_run_options *opt)
     if (fw_supervisor_new(cfg, &sup, err, sizeof err) != GREGOR_OK) {
         fprintf(stderr, "gregor run: %s: %s; nothing was started\n", path, err);
         goto out;
+    }
+    if (opt && opt->metrics_port > 0) {
+        if (fw_metrics_serve(sup, opt->metrics_bind, (uint16_t)opt->metrics_port, &http, err, sizeof err)) {
+            fprintf(stderr, "gregor run: --metrics-port %d: %s; nothing was started\n", (int)opt->metrics_port, err);
+            goto out;
+        }
+        fprintf(stderr, "gregor run: metrics on http://%s:%u/metrics\n",
+                opt->metrics_bind && *opt->metrics_bind ? opt->metrics_bind : "0.0.0.0", (unsigned)fw_http_port(http));
     }
     signal_ctx sc = {.sup = sup, .set = set, .stop_at_ms = -1};
     pthread_mutex_init(&sc.lock, NULL);
@@ -150,6 +161,8 @@ int fw_run_file(const char *path, const fw_run_options *opt)
             }
         }
     }
+    fw_http_stop(http);
+    http = NULL;
     fw_supervisor_destroy(sup);
     sup = NULL;
     sc.done = 1;
@@ -159,6 +172,7 @@ int fw_run_file(const char *path, const fw_run_options *opt)
     if (rc == 0)
         fprintf(stderr, "gregor run: stopped cleanly\n");
 out:
+    fw_http_stop(http);
     fw_supervisor_destroy(sup);
     fw_config_free(cfg);
     fw_diags_fini(&diags);

@@ -76,6 +76,12 @@ const fw_config *fw_supervisor_config(fw_supervisor *s)
     return s->cfg;
 }
 
+fw_pipeline *fw_supervisor_pipelines(fw_supervisor *s, size_t *n)
+{
+    *n = s->n_inited;
+    return s->pipelines;
+}
+
 gregor_producer *fw_supervisor_producer(fw_supervisor *s, const char *name)
 {
     for (size_t i = 0; i < s->n_producers; i++)

@@ -10,13 +10,16 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: gregor run [--stats-ms N] [--connect-timeout-ms N] FILE\n"
+            "usage: gregor run [--stats-ms N] [--connect-timeout-ms N] [--metrics-port PORT [--metrics-bind ADDR]] FILE\n"
             "Runs the pipelines of FILE (see conf/ and docs/PIPELINES.md): each a consumer group member\n"
             "whose messages go to its handler on a pool of worker threads, the results to its outputs,\n"
             "offsets committed once processed and acknowledged. SIGTERM or SIGINT stops it gracefully\n"
             "(drain, commit, leave the groups); a second signal exits at once.\n"
             "  --stats-ms N            print each pipeline's counters every N ms\n"
             "  --connect-timeout-ms N  how long the cluster may take to answer at start (default 15000)\n"
+            "  --metrics-port PORT     serve Prometheus metrics on http://ADDR:PORT/metrics, and /healthz,\n"
+            "                          /ready (every pipeline has its assignment); see docs/METRICS.md\n"
+            "  --metrics-bind ADDR     the address the metrics endpoint listens on (default 0.0.0.0)\n"
             "Exit status: 0 after a clean stop, 1 on config errors (all listed, FILE:LINE:COL),\n"
             "an unreachable cluster or a fatal error, 2 on usage errors.\n");
 }
@@ -49,6 +52,22 @@ int cmd_run(int argc, char **argv)
             if (parse_ms(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &opt.connect_timeout_ms))
                 return TOOL_EXIT_USAGE;
             i++;
+        } else if (!strcmp(argv[i], "--metrics-port")) {
+            const char *v = i + 1 < argc ? argv[i + 1] : "";
+            char *end;
+            long port = strtol(v, &end, 10);
+            if (!*v || *end || port < 1 || port > 65535) {
+                fprintf(stderr, "gregor run: --metrics-port takes a port number 1..65535, not '%s'\n", v);
+                return TOOL_EXIT_USAGE;
+            }
+            opt.metrics_port = (int32_t)port;
+            i++;
+        } else if (!strcmp(argv[i], "--metrics-bind")) {
+            if (i + 1 >= argc || !*argv[i + 1]) {
+                fprintf(stderr, "gregor run: --metrics-bind takes an address\n");
+                return TOOL_EXIT_USAGE;
+            }
+            opt.metrics_bind = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "gregor run: unknown option %s\n", argv[i]);
             usage(stderr);
@@ -59,6 +78,10 @@ int cmd_run(int argc, char **argv)
         } else {
             file = argv[i];
         }
+    }
+    if (opt.metrics_bind && !opt.metrics_port) {
+        fprintf(stderr, "gregor run: --metrics-bind needs --metrics-port\n");
+        return TOOL_EXIT_USAGE;
     }
     if (!file) {
         usage(stderr);

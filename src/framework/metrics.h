@@ -1,0 +1,73 @@
+/* framework/metrics.h — this process's pipeline metrics as Prometheus text
+ * exposition format 0.0.4 (docs/METRICS.md lists every series), and the
+ * readiness that /ready reports. The endpoint itself is http.h; the
+ * supervisor process of `gregor run --processes N` sums its children's
+ * text, so the names and labels here are the stable interface.
+ *
+ * Output: for each metric family a `# HELP` and a `# TYPE` line, then its
+ * samples, one per line: `name{label="value",...} value`. Every family
+ * appears once, whole (the format requires its samples together). Label
+ * values are escaped (backslash, double quote, newline); names are
+ * constants of this file.
+ *
+ * Threading: any thread, while the supervisor exists (between
+ * fw_supervisor_new and fw_supervisor_destroy). Rendering reads atomic
+ * counters and takes each pipeline's lock once to walk its partitions: a
+ * scrape costs the hot path no more than one short lock hold.
+ */
+#ifndef GREGOR_FRAMEWORK_METRICS_H
+#define GREGOR_FRAMEWORK_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "framework/supervisor.h"
+#include "util/buf.h"
+
+/* The growable, size-limited buffer metrics are rendered into. */
+typedef buf_writer fw_buf;
+
+/* Appends the metrics of every pipeline, producer and connection of `s`
+ * (borrowed) to `out` (borrowed; its sticky error says when the limit was
+ * reached). NOMEM / TOO_LARGE when the text did not fit; OK otherwise. */
+gregor_err fw_metrics_render(fw_supervisor *s, fw_buf *out) GREGOR_MUST_CHECK;
+
+/* True when every pipeline's member is in a generation of its group and
+ * owns, in the pipeline, every partition the group gave it (the
+ * assignment callback ran). False before, during a stop, and after. */
+bool fw_supervisor_ready(fw_supervisor *s);
+
+/* Serves `s`'s metrics and readiness (fw_http_start with
+ * fw_metrics_render and fw_supervisor_ready as the handlers) on
+ * bind_addr:port; stop with fw_http_stop() before destroying `s`. Errors
+ * as fw_http_start. */
+struct fw_http;
+gregor_err fw_metrics_serve(fw_supervisor *s, const char *bind_addr, uint16_t port, struct fw_http **out,
+                            char *errstr, size_t errstr_size) GREGOR_MUST_CHECK;
+
+/* ---- the writer, shared with the swarm's aggregation and the tests ---- */
+
+typedef struct fw_metric_label {
+    const char *name;   /* [a-zA-Z_][a-zA-Z0-9_]*, not checked */
+    const char *value;  /* any UTF-8; escaped on output */
+} fw_metric_label;
+
+typedef enum fw_metric_type { FW_METRIC_COUNTER, FW_METRIC_GAUGE, FW_METRIC_HISTOGRAM } fw_metric_type;
+
+/* `# HELP name help` and `# TYPE name type` (help: no newline). */
+void fw_metrics_family(fw_buf *out, const char *name, fw_metric_type type, const char *help);
+
+/* One sample line: name{labels} value. `suffix` (NULL: none) is appended
+ * to the name (histograms: "_bucket", "_sum", "_count"); `extra` (NULL:
+ * none) is one more label after `labels` (histograms: le). */
+void fw_metrics_sample_u64(fw_buf *out, const char *name, const char *suffix, const fw_metric_label *labels,
+                           size_t n_labels, const fw_metric_label *extra, uint64_t value);
+void fw_metrics_sample_f64(fw_buf *out, const char *name, const char *suffix, const fw_metric_label *labels,
+                           size_t n_labels, const fw_metric_label *extra, double value);
+
+/* A label value escaped as the format wants: \ -> \\, " -> \", newline ->
+ * \n. */
+void fw_metrics_escape(fw_buf *out, const char *value);
+
+#endif
