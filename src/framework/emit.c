@@ -44,6 +44,7 @@ gregor_err fw_emit(gregor_ctx *ctx, int output_index, const gregor_emit_message 
         return err;
     }
     atomic_fetch_add(&pl->stats.emitted, 1);
+    atomic_fetch_add_explicit(&t->part->stats.emitted, 1, memory_order_relaxed);
     return GREGOR_OK;
 }
 

@@ -18,6 +18,7 @@
 #ifndef GREGOR_FRAMEWORK_METRICS_H
 #define GREGOR_FRAMEWORK_METRICS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,7 +54,7 @@ typedef struct fw_metric_label {
     const char *value;  /* any UTF-8; escaped on output */
 } fw_metric_label;
 
-typedef enum fw_metric_type { FW_METRIC_COUNTER, FW_METRIC_GAUGE, FW_METRIC_HISTOGRAM } fw_metric_type;
+typedef enum fw_metric_type { FW_METRIC_COUNTER, FW_METRIC_GAUGE, FW_METRIC_HISTOGRAM, FW_METRIC_SUMMARY } fw_metric_type;
 
 /* `# HELP name help` and `# TYPE name type` (help: no newline). */
 void fw_metrics_family(fw_buf *out, const char *name, fw_metric_type type, const char *help);
@@ -65,6 +66,23 @@ void fw_metrics_sample_u64(fw_buf *out, const char *name, const char *suffix, co
                            size_t n_labels, const fw_metric_label *extra, uint64_t value);
 void fw_metrics_sample_f64(fw_buf *out, const char *name, const char *suffix, const fw_metric_label *labels,
                            size_t n_labels, const fw_metric_label *extra, double value);
+
+/* A latency histogram with fixed buckets: observe is a few relaxed atomic
+ * adds, no lock, so handler threads share one. */
+#define FW_LATENCY_BUCKETS 16
+extern const int64_t fw_latency_bounds_us[FW_LATENCY_BUCKETS]; /* upper bounds, ascending; +Inf after */
+typedef struct fw_latency {
+    atomic_uint_fast64_t counts[FW_LATENCY_BUCKETS + 1]; /* per bucket, not cumulative; last: +Inf */
+    atomic_uint_fast64_t sum_us;
+} fw_latency;
+
+/* Counts one observation of `us` microseconds (negative: 0). Any thread. */
+void fw_latency_observe(fw_latency *h, int64_t us);
+
+/* The family's samples: cumulative _bucket{le=...} lines, _sum in seconds
+ * and _count (the family header is the caller's). */
+void fw_metrics_histogram(fw_buf *out, const char *name, const fw_metric_label *labels, size_t n_labels,
+                          const fw_latency *h);
 
 /* A label value escaped as the format wants: \ -> \\, " -> \", newline ->
  * \n. */

@@ -147,6 +147,7 @@ static void take_batch(fw_pipeline *pl, gregor_batch *b)
         fw_lane_schedule(pl, &part->lanes[i]);
     pthread_mutex_unlock(&pl->lock);
     atomic_fetch_add(&pl->stats.consumed, n);
+    atomic_fetch_add_explicit(&part->stats.consumed, n, memory_order_relaxed);
     atomic_fetch_add(&pl->stats.held_bytes, c->bytes);
     if (err)
         fw_supervisor_fatal(pl->sup, pl->conf->name, err, "out of memory in an offset ledger");

@@ -43,6 +43,7 @@
 #include "framework/config.h"
 #include "framework/ctx.h"
 #include "framework/ledger.h"
+#include "framework/metrics.h"
 #include "framework/supervisor.h"
 #include "gregor/group.h"
 #include "gregor/producer.h"
@@ -104,6 +105,11 @@ struct fw_part {
     bool stopped;          /* a message could not be processed and there is no dead letter (lock) */
     bool fini_done;        /* partition_fini ran (lock) */
     int64_t committed;     /* the last offset committed, -1 none (lock) */
+    int64_t commit_ms;     /* clock_mono_ms() of the last commit that succeeded, 0 none (lock) */
+    /* For metrics (metrics.c): relaxed atomics, like the pipeline's. */
+    struct {
+        atomic_uint_fast64_t consumed, processed, failed, retried, dead_lettered, emitted;
+    } stats;
     void *pstate;          /* partition_init's */
     fw_part *next;         /* the pipeline's list (lock) */
 };
@@ -147,7 +153,11 @@ struct fw_pipeline {
     struct {
         atomic_uint_fast64_t consumed, processed, emitted, delivered, retried, dead_lettered, commits,
             stopped_partitions, partitions, held_bytes;
+        atomic_uint_fast64_t failed;      /* handler attempts that failed (each message of a batch) */
+        atomic_uint_fast64_t rebalances;  /* assignment callbacks: assigned, revoked or lost */
+        atomic_int_fast64_t commit_ms;    /* clock_mono_ms() of the last successful commit, 0 none */
     } stats;
+    fw_latency latency;                    /* handler calls (metrics.h) */
 };
 
 /* pipeline.c */
@@ -228,6 +238,12 @@ const fw_config *fw_supervisor_config(fw_supervisor *s);
 /* The pipelines (n of them, in config order), for metrics.c. Any thread
  * while the supervisor exists. */
 fw_pipeline *fw_supervisor_pipelines(fw_supervisor *s, size_t *n);
+/* The i-th named producer (its name, and the producer to *out), or NULL
+ * past the last; the group members' client (producers false) or the
+ * producers' (true). For metrics.c; any thread while the supervisor
+ * exists. */
+const char *fw_supervisor_producer_at(fw_supervisor *s, size_t i, gregor_producer **out);
+gregor_client *fw_supervisor_client(fw_supervisor *s, bool producers);
 
 /* pool.c: requeues messages (in order) at the head of their lane after a
  * failed attempt, to run again in `delay_ms`; they are no longer in a

@@ -128,8 +128,11 @@ void fw_failed_locked(fw_pipeline *pl, fw_msg **msgs, size_t n, bool retryable, 
     }
     for (size_t i = 0; i < n; i++)
         fw_msg_set_error(msgs[i], why);
+    atomic_fetch_add_explicit(&pl->stats.failed, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&part->stats.failed, n, memory_order_relaxed);
     if (retryable && msgs[0]->attempt < pl->conf->max_attempts && !msgs[0]->to_dead_letter) {
         atomic_fetch_add(&pl->stats.retried, 1);
+        atomic_fetch_add_explicit(&part->stats.retried, 1, memory_order_relaxed);
         gregor_log(GREGOR_LOG_INFO, "pipeline %s: %s [%d] offset %lld: attempt %d failed, retrying: %s",
                    pl->conf->name, msgs[0]->m.topic, (int)msgs[0]->m.partition, (long long)msgs[0]->m.offset,
                    msgs[0]->attempt, why);
@@ -170,6 +173,7 @@ static void run_dead_letter(fw_pipeline *pl, fw_msg **msgs, size_t n)
             return;
         }
         atomic_fetch_add(&pl->stats.dead_lettered, 1);
+        atomic_fetch_add_explicit(&msg->chunk->part->stats.dead_lettered, 1, memory_order_relaxed);
         pthread_mutex_lock(&pl->lock);
         log_failure(pl, msg, "sent to the dead-letter topic", msg->error ? msg->error : "failed");
         pthread_mutex_unlock(&pl->lock);
@@ -186,6 +190,7 @@ static void run_handler(fw_pipeline *pl, fw_msg **msgs, const gregor_message **v
     fw_ctx_init(&ctx, pl->conf->name, pl->conf->outputs, pl->conf->n_outputs, pl->state, part->pstate,
                 msgs[0]->attempt + 1, fw_emit, &target);
     gregor_result r;
+    int64_t start_us = clock_mono_us();
     if (pl->handler->handle_batch) {
         for (size_t i = 0; i < n; i++)
             views[i] = &msgs[i]->m;
@@ -193,8 +198,10 @@ static void run_handler(fw_pipeline *pl, fw_msg **msgs, const gregor_message **v
     } else {
         r = pl->handler->handle(&ctx, &msgs[0]->m);
     }
+    fw_latency_observe(&pl->latency, clock_mono_us() - start_us);
     if (r == GREGOR_DONE) {
         atomic_fetch_add(&pl->stats.processed, n);
+        atomic_fetch_add_explicit(&part->stats.processed, n, memory_order_relaxed);
         for (size_t i = 0; i < n; i++) {
             msgs[i]->attempt++; /* read under the lock only after pending is 0 */
             fw_msg_unref(pl, msgs[i]);

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -56,6 +57,47 @@ Test(metrics_writer, a_full_buffer_is_a_sticky_error_not_a_crash)
     fw_metrics_family(&w, "gregor_long_name_total", FW_METRIC_COUNTER, "help text longer than the limit");
     cr_assert_eq(w.err, GREGOR_ERR_TOO_LARGE);
     buf_writer_fini(&w);
+}
+
+Test(metrics_writer, histogram_buckets_are_cumulative_and_end_with_the_count)
+{
+    fw_latency h;
+    memset(&h, 0, sizeof h);
+    int64_t samples_us[] = {0, 50, 100, 101, 900, 3000, 3000, 70000, 2000000, 60000000, -5};
+    for (size_t i = 0; i < sizeof samples_us / sizeof samples_us[0]; i++)
+        fw_latency_observe(&h, samples_us[i]);
+    fw_buf w;
+    buf_writer_init(&w, 1 << 16);
+    fw_metric_label l = {"pipeline", "p"};
+    fw_metrics_histogram(&w, "gregor_h_seconds", &l, 1, &h);
+    char *text = text_of(&w);
+    /* Every bucket line, in order: le ascending, counts never decreasing. */
+    double last_le = -1;
+    unsigned long long last = 0, inf = 0, count = 0;
+    int buckets = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char le[32];
+        unsigned long long v;
+        if (sscanf(line, "gregor_h_seconds_bucket{pipeline=\"p\",le=\"%31[^\"]\"} %llu", le, &v) == 2) {
+            double x = strcmp(le, "+Inf") ? strtod(le, NULL) : 1e300;
+            cr_assert(x > last_le, "le %s after %g", le, last_le);
+            cr_assert(v >= last, "bucket le=%s has %llu, below the one before (%llu)", le, v, last);
+            last_le = x;
+            last = v;
+            buckets++;
+            if (!strcmp(le, "+Inf"))
+                inf = v;
+        } else if (sscanf(line, "gregor_h_seconds_count{pipeline=\"p\"} %llu", &v) == 1) {
+            count = v;
+        }
+    }
+    cr_assert_eq(buckets, FW_LATENCY_BUCKETS + 1);
+    cr_assert_eq(inf, 11);
+    cr_assert_eq(count, 11);
+    buf_writer_fini(&w);
+    /* A bound is inclusive (le: less or equal): 100 us falls in le=0.0001. */
+    cr_assert_eq(atomic_load(&h.counts[0]), 4, "0, 50, 100 and the negative one");
+    cr_assert_eq(atomic_load(&h.counts[FW_LATENCY_BUCKETS]), 1, "60 s is above the last bound");
 }
 
 /* ------------------------------------------------------------ endpoint */
