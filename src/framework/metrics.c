@@ -297,6 +297,23 @@ gregor_err fw_metrics_render(fw_supervisor *s, fw_buf *out)
     return err;
 }
 
+int64_t fw_metrics_pipeline_lag(fw_supervisor *s, size_t i)
+{
+    size_t n = 0;
+    fw_pipeline *pls = fw_supervisor_pipelines(s, &n);
+    pipeline_snap ps;
+    if (i >= n || snap_pipeline(&pls[i], &ps) != GREGOR_OK)
+        return -1;
+    int64_t sum = -1;
+    for (size_t j = 0; j < ps.n; j++) {
+        int64_t lag = lag_of(&ps.parts[j]);
+        if (lag >= 0)
+            sum = (sum < 0 ? 0 : sum) + lag;
+    }
+    free(ps.parts);
+    return sum;
+}
+
 /* ------------------------------------------------------------ readiness */
 
 bool fw_supervisor_ready(fw_supervisor *s)

@@ -39,6 +39,11 @@ gregor_err fw_metrics_render(fw_supervisor *s, fw_buf *out) GREGOR_MUST_CHECK;
  * assignment callback ran). False before, during a stop, and after. */
 bool fw_supervisor_ready(fw_supervisor *s);
 
+/* The lag of pipeline `i` (config order): the sum over its partitions of
+ * log end minus committed offset (gregor_partition_lag); -1 when no
+ * partition's lag is known. Any thread. */
+int64_t fw_metrics_pipeline_lag(fw_supervisor *s, size_t i);
+
 /* Serves `s`'s metrics and readiness (fw_http_start with
  * fw_metrics_render and fw_supervisor_ready as the handlers) on
  * bind_addr:port; stop with fw_http_stop() before destroying `s`. Errors

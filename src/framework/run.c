@@ -17,6 +17,7 @@
 #include "framework/metrics.h"
 #include "framework/registry.h"
 #include "framework/run.h"
+#include "framework/stats_line.h"
 #include "framework/supervisor.h"
 #include "util/clock.h"
 #include "util/errstr.h"
@@ -57,21 +58,6 @@ static void *signal_main(void *arg)
     }
 }
 
-static void print_stats(fw_supervisor *s)
-{
-    fw_pipeline_stats st[64];
-    size_t n = fw_supervisor_stats(s, st, 64);
-    for (size_t i = 0; i < n && i < 64; i++)
-        fprintf(stderr,
-                "gregor run: stats %s consumed=%llu processed=%llu emitted=%llu delivered=%llu retried=%llu "
-                "dead_lettered=%llu commits=%llu partitions=%llu stopped_partitions=%llu queued_bytes=%llu\n",
-                st[i].name, (unsigned long long)st[i].consumed, (unsigned long long)st[i].processed,
-                (unsigned long long)st[i].emitted, (unsigned long long)st[i].delivered,
-                (unsigned long long)st[i].retried, (unsigned long long)st[i].dead_lettered,
-                (unsigned long long)st[i].commits, (unsigned long long)st[i].partitions,
-                (unsigned long long)st[i].stopped_partitions, (unsigned long long)st[i].queued_bytes);
-}
-
 static void print_diags(const fw_diags *d)
 {
     for (size_t i = 0; i < d->n; i++)
@@ -103,6 +89,11 @@ int fw_run_file(const char *path, const fw_run_options *opt)
         fprintf(stderr, "gregor run: %s: %s; nothing was started\n", path, err);
         goto out;
     }
+    if (opt && (opt->metrics_port < 0 || opt->metrics_port > 65535)) {
+        fprintf(stderr, "gregor run: metrics port %d is not a port number (1..65535); nothing was started\n",
+                (int)opt->metrics_port);
+        goto out;
+    }
     if (opt && opt->metrics_port > 0) {
         if (fw_metrics_serve(sup, opt->metrics_bind, (uint16_t)opt->metrics_port, &http, err, sizeof err)) {
             fprintf(stderr, "gregor run: --metrics-port %d: %s; nothing was started\n", (int)opt->metrics_port, err);
@@ -130,9 +121,10 @@ int fw_run_file(const char *path, const fw_run_options *opt)
             off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "", cfg->pipelines[i].name);
         fprintf(stderr, "gregor run: %zu pipeline%s started: %s\n", cfg->n_pipelines,
                 cfg->n_pipelines == 1 ? "" : "s", names);
-        int32_t tick = opt && opt->stats_ms > 0 ? opt->stats_ms : 500;
+        fw_run_stats stats;
+        fw_run_stats_init(&stats, sup, opt);
         for (;;) {
-            gregor_err w = fw_supervisor_wait(sup, tick, err, sizeof err);
+            gregor_err w = fw_supervisor_wait(sup, fw_run_stats_wait_ms(&stats), err, sizeof err);
             if (w == GREGOR_OK) {
                 pthread_mutex_lock(&sc.lock);
                 int64_t stop_at = sc.stop_at_ms >= 0 ? sc.stop_at_ms : clock_mono_ms();
@@ -149,8 +141,7 @@ int fw_run_file(const char *path, const fw_run_options *opt)
                 fprintf(stderr, "gregor run: %s\n", err);
                 break;
             }
-            if (opt && opt->stats_ms > 0)
-                print_stats(sup);
+            fw_run_stats_tick(&stats, sup);
             pthread_mutex_lock(&sc.lock);
             int64_t stop_at = sc.stop_at_ms;
             pthread_mutex_unlock(&sc.lock);
@@ -160,6 +151,7 @@ int fw_run_file(const char *path, const fw_run_options *opt)
                 _exit(1);
             }
         }
+        fw_run_stats_final(&stats, sup);
     }
     fw_http_stop(http);
     http = NULL;
@@ -183,4 +175,17 @@ out:
 gregor_err gregor_run(const char *path)
 {
     return fw_run_file(path, NULL) == 0 ? GREGOR_OK : GREGOR_ERR_STATE;
+}
+
+gregor_err gregor_run_with(const char *path, const gregor_run_options *opt)
+{
+    fw_run_options o = {0};
+    if (opt) {
+        o.stats_cb = opt->stats_cb;
+        o.stats_arg = opt->stats_arg;
+        o.stats_cb_ms = opt->stats_interval_ms > 0 ? opt->stats_interval_ms : 1000;
+        o.metrics_port = opt->metrics_port;
+        o.metrics_bind = opt->metrics_bind;
+    }
+    return fw_run_file(path, &o) == 0 ? GREGOR_OK : GREGOR_ERR_STATE;
 }

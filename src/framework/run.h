@@ -6,12 +6,17 @@
 
 #include <stdint.h>
 
+#include "gregor/worker.h"
+
 typedef struct fw_run_options {
     int32_t stats_ms;           /* > 0: print counters every stats_ms */
     int32_t connect_timeout_ms; /* how long the cluster may take to answer at start; <= 0: 15000 */
     /* metrics (docs/METRICS.md) */
     int32_t metrics_port;       /* 1..65535: serve /metrics, /healthz, /ready there; 0: no endpoint */
     const char *metrics_bind;   /* the endpoint's address; NULL: 0.0.0.0 */
+    gregor_stats_fn stats_cb;   /* NULL: none; see gregor_run_with() */
+    void *stats_arg;
+    int32_t stats_cb_ms;        /* > 0 */
 } fw_run_options;
 
 /* Runs the pipelines of `path` until SIGTERM / SIGINT (or a fatal error).

@@ -10,12 +10,14 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: gregor run [--stats-ms N] [--connect-timeout-ms N] [--metrics-port PORT [--metrics-bind ADDR]] FILE\n"
+            "usage: gregor run [--stats-interval S | --stats-ms N] [--connect-timeout-ms N]\n"
+            "                  [--metrics-port PORT [--metrics-bind ADDR]] FILE\n"
             "Runs the pipelines of FILE (see conf/ and docs/PIPELINES.md): each a consumer group member\n"
             "whose messages go to its handler on a pool of worker threads, the results to its outputs,\n"
             "offsets committed once processed and acknowledged. SIGTERM or SIGINT stops it gracefully\n"
             "(drain, commit, leave the groups); a second signal exits at once.\n"
-            "  --stats-ms N            print each pipeline's counters every N ms\n"
+            "  --stats-interval S      print a line per pipeline every S seconds: counters, rates, lag\n"
+            "  --stats-ms N            the same every N ms\n"
             "  --connect-timeout-ms N  how long the cluster may take to answer at start (default 15000)\n"
             "  --metrics-port PORT     serve Prometheus metrics on http://ADDR:PORT/metrics, and /healthz,\n"
             "                          /ready (every pipeline has its assignment); see docs/METRICS.md\n"
@@ -47,6 +49,16 @@ int cmd_run(int argc, char **argv)
         } else if (!strcmp(argv[i], "--stats-ms")) {
             if (parse_ms(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &opt.stats_ms))
                 return TOOL_EXIT_USAGE;
+            i++;
+        } else if (!strcmp(argv[i], "--stats-interval")) {
+            const char *v = i + 1 < argc ? argv[i + 1] : "";
+            char *end;
+            long secs = strtol(v, &end, 10);
+            if (!*v || *end || secs < 1 || secs > 86400) {
+                fprintf(stderr, "gregor run: --stats-interval takes a number of seconds 1..86400, not '%s'\n", v);
+                return TOOL_EXIT_USAGE;
+            }
+            opt.stats_ms = (int32_t)(secs * 1000);
             i++;
         } else if (!strcmp(argv[i], "--connect-timeout-ms")) {
             if (parse_ms(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &opt.connect_timeout_ms))
