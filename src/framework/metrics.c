@@ -41,7 +41,7 @@ static const u64_family pipeline_families[] = {
     {"gregor_pipeline_emitted_total", FW_METRIC_COUNTER, STAT(emitted),
      "Messages emitted by handlers (accepted by the producer)."},
     {"gregor_pipeline_delivered_total", FW_METRIC_COUNTER, STAT(delivered),
-     "Emitted messages acknowledged by the brokers."},
+     "Messages the pipeline produced (emits and dead letters) that the brokers acknowledged."},
     {"gregor_pipeline_commits_total", FW_METRIC_COUNTER, STAT(commits),
      "Offset commits that succeeded."},
     {"gregor_pipeline_rebalances_total", FW_METRIC_COUNTER, STAT(rebalances),
