@@ -7,6 +7,8 @@
  * the calling thread before any thread is created, so every thread inherits
  * the mask and only the signal thread (sigwait) receives them. */
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +25,9 @@
 #include "util/errstr.h"
 
 typedef struct signal_ctx {
-    fw_supervisor *sup;
+    fw_supervisor *sup;      /* NULL once the run loop destroys it (lock) */
     sigset_t set;
-    volatile sig_atomic_t done;
+    atomic_bool done;        /* the run is over: the signal thread returns */
     int signals;             /* received so far (signal thread only) */
     pthread_mutex_t lock;
     int64_t stop_at_ms;      /* when the first signal came, -1 before (lock) */
@@ -38,7 +40,7 @@ static void *signal_main(void *arg)
         int sig = 0;
         if (sigwait(&sc->set, &sig))
             continue;
-        if (sc->done)
+        if (atomic_load(&sc->done))
             return NULL;
         if (sig == SIGUSR2)
             continue;
@@ -51,10 +53,13 @@ static void *signal_main(void *arg)
         }
         fprintf(stderr, "gregor run: %s: stopping (drain, commit, leave the groups; again to exit at once)\n",
                 sig == SIGINT ? "SIGINT" : "SIGTERM");
+        /* Under the lock: the run loop may finish and destroy the
+         * supervisor as soon as the stop took effect. */
         pthread_mutex_lock(&sc->lock);
         sc->stop_at_ms = clock_mono_ms();
+        if (sc->sup)
+            fw_supervisor_stop(sc->sup);
         pthread_mutex_unlock(&sc->lock);
-        fw_supervisor_stop(sc->sup);
     }
 }
 
@@ -155,9 +160,12 @@ int fw_run_file(const char *path, const fw_run_options *opt)
     }
     fw_http_stop(http);
     http = NULL;
+    pthread_mutex_lock(&sc.lock);
+    sc.sup = NULL;
+    pthread_mutex_unlock(&sc.lock);
     fw_supervisor_destroy(sup);
     sup = NULL;
-    sc.done = 1;
+    atomic_store(&sc.done, true);
     pthread_kill(sig_thread, SIGUSR2);
     pthread_join(sig_thread, NULL);
     pthread_mutex_destroy(&sc.lock);
