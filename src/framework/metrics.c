@@ -122,12 +122,15 @@ static gregor_err snap_pipeline(fw_pipeline *pl, pipeline_snap *ps)
         part_snap *s = &ps->parts[ps->n++];
         snprintf(s->topic, sizeof s->topic, "%s", p->topic);
         snprintf(s->partition, sizeof s->partition, "%d", (int)p->partition);
-        s->consumed = atomic_load_explicit(&p->stats.consumed, memory_order_relaxed);
-        s->processed = atomic_load_explicit(&p->stats.processed, memory_order_relaxed);
-        s->failed = atomic_load_explicit(&p->stats.failed, memory_order_relaxed);
-        s->retried = atomic_load_explicit(&p->stats.retried, memory_order_relaxed);
-        s->dead_lettered = atomic_load_explicit(&p->stats.dead_lettered, memory_order_relaxed);
-        s->emitted = atomic_load_explicit(&p->stats.emitted, memory_order_relaxed);
+        s->consumed = p->stats.consumed;
+        s->failed = p->stats.failed;
+        s->retried = p->stats.retried;
+        s->dead_lettered = p->stats.dead_lettered;
+        s->emitted = atomic_load_explicit(&p->stats.fini_emitted, memory_order_relaxed);
+        for (size_t l = 0; l < pl->n_lanes; l++) {
+            s->processed += atomic_load_explicit(&p->lanes[l].processed, memory_order_relaxed);
+            s->emitted += atomic_load_explicit(&p->lanes[l].emitted, memory_order_relaxed);
+        }
         s->held_msgs = p->held_msgs;
         s->held_bytes = p->held_bytes;
         s->stopped = p->stopped;
@@ -265,7 +268,7 @@ static void render_pipelines(fw_supervisor *s, const fw_pipeline_stats *st, cons
     for (size_t i = 0; i < n && i < n_pl; i++) {
         l[0] = (fw_metric_label){"pipeline", cfg->pipelines[i].name};
         l[1] = (fw_metric_label){"group", cfg->pipelines[i].group};
-        fw_metrics_histogram(out, "gregor_pipeline_handler_seconds", l, 2, &pls[i].latency);
+        fw_metrics_histogram(out, "gregor_pipeline_handler_seconds", l, 2, pls[i].latency, pls[i].n_latency);
     }
 }
 

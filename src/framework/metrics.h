@@ -83,11 +83,21 @@ typedef struct fw_latency {
 
 /* Counts one observation of `us` microseconds (negative: 0). Any thread. */
 void fw_latency_observe(fw_latency *h, int64_t us);
+/* The same for a histogram only one thread ever writes (a worker's own):
+ * relaxed loads and stores, no locked instruction. */
+void fw_latency_observe_1w(fw_latency *h, int64_t us);
 
-/* The family's samples: cumulative _bucket{le=...} lines, _sum in seconds
- * and _count (the family header is the caller's). */
+/* Adds n to a counter only one thread writes at a time (writers handed
+ * over through a lock): no locked instruction on the hot path. */
+static inline void fw_counter_add_1w(atomic_uint_fast64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+/* The family's samples of the sum of hs[0..n): cumulative _bucket{le=...}
+ * lines, _sum in seconds and _count (the family header is the caller's). */
 void fw_metrics_histogram(fw_buf *out, const char *name, const fw_metric_label *labels, size_t n_labels,
-                          const fw_latency *h);
+                          const fw_latency *hs, size_t n);
 
 /* A label value escaped as the format wants: \ -> \\, " -> \", newline ->
  * \n. */

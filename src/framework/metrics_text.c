@@ -116,13 +116,27 @@ void fw_latency_observe(fw_latency *h, int64_t us)
     atomic_fetch_add_explicit(&h->sum_us, (uint64_t)us, memory_order_relaxed);
 }
 
-void fw_metrics_histogram(fw_buf *out, const char *name, const fw_metric_label *labels, size_t n_labels,
-                          const fw_latency *h)
+void fw_latency_observe_1w(fw_latency *h, int64_t us)
 {
-    uint64_t cum = 0;
+    if (us < 0)
+        us = 0;
+    size_t i = 0;
+    while (i < FW_LATENCY_BUCKETS && us > fw_latency_bounds_us[i])
+        i++;
+    fw_counter_add_1w(&h->counts[i], 1);
+    fw_counter_add_1w(&h->sum_us, (uint64_t)us);
+}
+
+void fw_metrics_histogram(fw_buf *out, const char *name, const fw_metric_label *labels, size_t n_labels,
+                          const fw_latency *hs, size_t n)
+{
+    uint64_t cum = 0, sum_us = 0;
     char le[32];
+    for (size_t k = 0; k < n; k++)
+        sum_us += atomic_load_explicit(&hs[k].sum_us, memory_order_relaxed);
     for (size_t i = 0; i <= FW_LATENCY_BUCKETS; i++) {
-        cum += atomic_load_explicit(&h->counts[i], memory_order_relaxed);
+        for (size_t k = 0; k < n; k++)
+            cum += atomic_load_explicit(&hs[k].counts[i], memory_order_relaxed);
         if (i < FW_LATENCY_BUCKETS)
             snprintf(le, sizeof le, "%g", (double)fw_latency_bounds_us[i] / 1e6);
         else
@@ -130,7 +144,7 @@ void fw_metrics_histogram(fw_buf *out, const char *name, const fw_metric_label *
         fw_metric_label l = {"le", le};
         fw_metrics_sample_u64(out, name, "_bucket", labels, n_labels, &l, cum);
     }
-    double sum_s = (double)atomic_load_explicit(&h->sum_us, memory_order_relaxed) / 1e6;
+    double sum_s = (double)sum_us / 1e6;
     fw_metrics_sample_f64(out, name, "_sum", labels, n_labels, NULL, sum_s);
     fw_metrics_sample_u64(out, name, "_count", labels, n_labels, NULL, cum);
 }

@@ -124,6 +124,7 @@ static void take_batch(fw_pipeline *pl, gregor_batch *b)
     gregor_err err = GREGOR_OK;
     part->held_msgs += n;
     part->held_bytes += c->bytes;
+    part->stats.consumed += n;
     for (size_t i = 0; i < n; i++) {
         fw_msg *msg = &c->msgs[i];
         if (!err)
@@ -147,7 +148,6 @@ static void take_batch(fw_pipeline *pl, gregor_batch *b)
         fw_lane_schedule(pl, &part->lanes[i]);
     pthread_mutex_unlock(&pl->lock);
     atomic_fetch_add(&pl->stats.consumed, n);
-    atomic_fetch_add_explicit(&part->stats.consumed, n, memory_order_relaxed);
     atomic_fetch_add(&pl->stats.held_bytes, c->bytes);
     if (err)
         fw_supervisor_fatal(pl->sup, pl->conf->name, err, "out of memory in an offset ledger");
@@ -249,7 +249,9 @@ gregor_err fw_pipeline_init(fw_pipeline *pl, fw_supervisor *sup, const fw_pipeli
     }
     pl->n_lanes = conf->ordering == FW_ORDER_PARTITION ? 1 : (size_t)conf->threads;
     pl->outputs = calloc(conf->n_outputs ? conf->n_outputs : 1, sizeof *pl->outputs);
-    if (!pl->outputs)
+    pl->n_latency = (size_t)(conf->threads > 0 ? conf->threads : 1);
+    pl->latency = calloc(pl->n_latency, sizeof *pl->latency);
+    if (!pl->outputs || !pl->latency)
         return GREGOR_ERR_NOMEM;
     for (size_t i = 0; i < conf->n_outputs; i++) {
         pl->outputs[i].conf = &conf->outputs[i];
@@ -367,6 +369,7 @@ void fw_pipeline_fini(fw_pipeline *pl)
     if (pl->state_inited && pl->handler->fini)
         pl->handler->fini(pl->state);
     free(pl->outputs);
+    free(pl->latency);
     pthread_cond_destroy(&pl->work_cv);
     pthread_cond_destroy(&pl->drain_cv);
     pthread_mutex_destroy(&pl->lock);

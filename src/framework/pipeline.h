@@ -86,6 +86,10 @@ struct fw_lane {
     bool delayed;          /* waiting for not_before_ms (lock) */
     int64_t not_before_ms; /* a retry's backoff (lock) */
     fw_lane *next_ready;   /* (lock) */
+    /* For metrics, per message: written only by the worker that has the
+     * lane busy (the lock hands it over), so a relaxed load and store
+     * (fw_counter_add_1w) with no locked instruction; read by any thread. */
+    atomic_uint_fast64_t processed, emitted;
 };
 
 typedef enum fw_part_state { FW_PART_ACTIVE, FW_PART_REVOKING, FW_PART_GONE } fw_part_state;
@@ -106,9 +110,10 @@ struct fw_part {
     bool fini_done;        /* partition_fini ran (lock) */
     int64_t committed;     /* the last offset committed, -1 none (lock) */
     int64_t commit_ms;     /* clock_mono_ms() of the last commit that succeeded, 0 none (lock) */
-    /* For metrics (metrics.c): relaxed atomics, like the pipeline's. */
+    /* For metrics (metrics.c); processed and emitted are the lanes'. */
     struct {
-        atomic_uint_fast64_t consumed, processed, failed, retried, dead_lettered, emitted;
+        uint64_t consumed, failed, retried, dead_lettered; /* (lock) */
+        atomic_uint_fast64_t fini_emitted;                 /* partition_fini's emits (no lock) */
     } stats;
     void *pstate;          /* partition_init's */
     fw_part *next;         /* the pipeline's list (lock) */
@@ -157,7 +162,9 @@ struct fw_pipeline {
         atomic_uint_fast64_t rebalances;  /* assignment callbacks: assigned, revoked or lost */
         atomic_int_fast64_t commit_ms;    /* clock_mono_ms() of the last successful commit, 0 none */
     } stats;
-    fw_latency latency;                    /* handler calls (metrics.h) */
+    fw_latency *latency;                   /* handler calls, one histogram per worker (metrics.h; const) */
+    size_t n_latency;                      /* conf->threads of them (const) */
+    atomic_size_t latency_slots;           /* handed out to workers as they start */
 };
 
 /* pipeline.c */

@@ -69,7 +69,7 @@ Test(metrics_writer, histogram_buckets_are_cumulative_and_end_with_the_count)
     fw_buf w;
     buf_writer_init(&w, 1 << 16);
     fw_metric_label l = {"pipeline", "p"};
-    fw_metrics_histogram(&w, "gregor_h_seconds", &l, 1, &h);
+    fw_metrics_histogram(&w, "gregor_h_seconds", &l, 1, &h, 1);
     char *text = text_of(&w);
     /* Every bucket line, in order: le ascending, counts never decreasing. */
     double last_le = -1;
@@ -98,6 +98,25 @@ Test(metrics_writer, histogram_buckets_are_cumulative_and_end_with_the_count)
     /* A bound is inclusive (le: less or equal): 100 us falls in le=0.0001. */
     cr_assert_eq(atomic_load(&h.counts[0]), 4, "0, 50, 100 and the negative one");
     cr_assert_eq(atomic_load(&h.counts[FW_LATENCY_BUCKETS]), 1, "60 s is above the last bound");
+}
+
+Test(metrics_writer, histograms_of_several_workers_are_summed)
+{
+    fw_latency hs[2];
+    memset(hs, 0, sizeof hs);
+    fw_latency_observe_1w(&hs[0], 200);   /* le 0.00025 */
+    fw_latency_observe_1w(&hs[1], 200);
+    fw_latency_observe_1w(&hs[1], 20000); /* le 0.025 */
+    fw_buf w;
+    buf_writer_init(&w, 1 << 16);
+    fw_metrics_histogram(&w, "gregor_h_seconds", NULL, 0, hs, 2);
+    char *text = text_of(&w);
+    cr_assert(strstr(text, "gregor_h_seconds_bucket{le=\"0.0001\"} 0\n"), "%s", text);
+    cr_assert(strstr(text, "gregor_h_seconds_bucket{le=\"0.00025\"} 2\n"), "%s", text);
+    cr_assert(strstr(text, "gregor_h_seconds_bucket{le=\"0.025\"} 3\n"), "%s", text);
+    cr_assert(strstr(text, "gregor_h_seconds_sum 0.0204\n"), "%s", text);
+    cr_assert(strstr(text, "gregor_h_seconds_count 3\n"), "%s", text);
+    buf_writer_fini(&w);
 }
 
 /* ------------------------------------------------------------ endpoint */
