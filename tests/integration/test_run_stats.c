@@ -9,7 +9,9 @@
  * thread; while running, the per-partition series (committed offset, lag
  * 0, consumed) are there; the last call, after the stop, has the totals
  * (consumed 30, processed 27, emitted 27, retried 3, dead-lettered 3,
- * failed 6) and no per-partition series any more (all were revoked).
+ * failed 6) and no per-partition series any more (all were revoked); the
+ * handler latency histogram counts the 33 calls, of which the 27 good ones
+ * (3 ms each) are above the 2.5 ms bucket.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -31,6 +33,7 @@ static gregor_result bad_retries(gregor_ctx *ctx, const gregor_message *m)
 {
     if (m->value && m->value_len >= 3 && !memcmp(m->value, "bad", 3))
         return GREGOR_RETRY;
+    usleep(3000); /* the latency histogram must see it */
     if (gregor_emit(ctx, NULL, m->key, m->key ? (size_t)m->key_len : 0, m->value,
                     m->value ? (size_t)m->value_len : 0) != GREGOR_OK)
         return GREGOR_RETRY;
@@ -169,4 +172,12 @@ Test(run_stats, the_callback_sees_the_counts_then_the_final_totals, .timeout = 1
     cr_assert(sample(st.last, "gregor_producer_delivered_total{producer=\"default\"}") >= PARTS * PER_PART,
               "outputs and dead letters delivered");
     cr_assert_eq(sample(st.last, "gregor_ready"), 0, "not ready once stopped");
+
+    snprintf(series, sizeof series, "gregor_pipeline_handler_seconds_count{pipeline=\"copy\",group=\"%s\"}", group);
+    cr_assert_eq(sample(st.last, series), PARTS * (PER_PART - 1) + 2 * PARTS, "every handler call is counted");
+    snprintf(series, sizeof series, "gregor_pipeline_handler_seconds_bucket{pipeline=\"copy\",group=\"%s\",le=\"0.0025\"}",
+             group);
+    cr_assert_leq(sample(st.last, series), 2 * PARTS, "the 3 ms calls are above 2.5 ms:\n%s", st.last);
+    snprintf(series, sizeof series, "gregor_pipeline_handler_seconds_sum{pipeline=\"copy\",group=\"%s\"}", group);
+    cr_assert_geq(sample(st.last, series), PARTS * (PER_PART - 1) * 0.003);
 }
