@@ -19,15 +19,8 @@
 
 /* ------------------------------------------------------------ pipelines */
 
-typedef struct u64_family {
-    const char *name;
-    fw_metric_type type;
-    size_t offset; /* of a uint64_t in the snapshot */
-    const char *help;
-} u64_family;
-
 #define STAT(field) offsetof(fw_pipeline_stats, field)
-static const u64_family pipeline_families[] = {
+static const fw_u64_family pipeline_families[] = {
     {"gregor_pipeline_consumed_total", FW_METRIC_COUNTER, STAT(consumed),
      "Messages taken from the group member."},
     {"gregor_pipeline_processed_total", FW_METRIC_COUNTER, STAT(processed),
@@ -55,13 +48,6 @@ static const u64_family pipeline_families[] = {
 };
 #undef STAT
 
-static uint64_t u64_at(const void *snap, size_t offset)
-{
-    uint64_t v;
-    memcpy(&v, (const char *)snap + offset, sizeof v);
-    return v;
-}
-
 /* ------------------------------------------------------------ partitions */
 
 typedef struct part_snap {
@@ -82,7 +68,7 @@ typedef struct pipeline_snap {
 } pipeline_snap;
 
 #define PART(field) offsetof(part_snap, field)
-static const u64_family part_families[] = {
+static const fw_u64_family part_families[] = {
     {"gregor_partition_consumed_total", FW_METRIC_COUNTER, PART(consumed),
      "Messages taken from the partition since this process was assigned it."},
     {"gregor_partition_processed_total", FW_METRIC_COUNTER, PART(processed),
@@ -209,7 +195,7 @@ static void render_partitions(const fw_config *cfg, const pipeline_snap *ps, siz
             for (size_t j = 0; j < ps[i].n; j++) {
                 part_labels(&cfg->pipelines[i], &ps[i].parts[j], l);
                 fw_metrics_sample_u64(out, part_families[f].name, NULL, l, 4, NULL,
-                                      u64_at(&ps[i].parts[j], part_families[f].offset));
+                                      fw_u64_at(&ps[i].parts[j], part_families[f].offset));
             }
     }
     int64_t now_ms = clock_mono_ms();
@@ -241,7 +227,7 @@ static void render_pipelines(fw_supervisor *s, const fw_pipeline_stats *st, cons
             l[0] = (fw_metric_label){"pipeline", cfg->pipelines[i].name};
             l[1] = (fw_metric_label){"group", cfg->pipelines[i].group};
             fw_metrics_sample_u64(out, pipeline_families[f].name, NULL, l, 2, NULL,
-                                  u64_at(&st[i], pipeline_families[f].offset));
+                                  fw_u64_at(&st[i], pipeline_families[f].offset));
         }
     }
     fw_metrics_family(out, "gregor_pipeline_in_flight_messages", FW_METRIC_GAUGE,

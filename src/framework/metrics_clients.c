@@ -14,15 +14,8 @@
 
 /* ------------------------------------------------------------ producers */
 
-typedef struct producer_family {
-    const char *name;
-    fw_metric_type type;
-    size_t offset; /* of a uint64_t in prod_stats */
-    const char *help;
-} producer_family;
-
 #define PS(field) offsetof(prod_stats, field)
-static const producer_family producer_families[] = {
+static const fw_u64_family producer_families[] = {
     {"gregor_producer_queued_messages", FW_METRIC_GAUGE, PS(queued),
      "Messages accepted by the producer and not acknowledged or failed yet (in flight included)."},
     {"gregor_producer_in_flight_batches", FW_METRIC_GAUGE, PS(in_flight_batches),
@@ -58,13 +51,11 @@ void fw_metrics_render_producers(fw_supervisor *s, fw_buf *out)
         prod_stats_get(p, &st[i]);
     }
     for (size_t f = 0; f < sizeof producer_families / sizeof producer_families[0]; f++) {
-        const producer_family *pf = &producer_families[f];
+        const fw_u64_family *pf = &producer_families[f];
         fw_metrics_family(out, pf->name, pf->type, pf->help);
         for (size_t i = 0; i < n; i++) {
             fw_metric_label l = {"producer", fw_supervisor_producer_at(s, i, &p)};
-            uint64_t v;
-            memcpy(&v, (const char *)&st[i] + pf->offset, sizeof v);
-            fw_metrics_sample_u64(out, pf->name, NULL, &l, 1, NULL, v);
+            fw_metrics_sample_u64(out, pf->name, NULL, &l, 1, NULL, fw_u64_at(&st[i], pf->offset));
         }
     }
     free(st);

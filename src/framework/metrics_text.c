@@ -105,25 +105,26 @@ const int64_t fw_latency_bounds_us[FW_LATENCY_BUCKETS] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
-void fw_latency_observe(fw_latency *h, int64_t us)
+/* The bucket of `us` (le: a bound is inclusive; the last: +Inf). */
+static size_t bucket_of(int64_t us)
 {
-    if (us < 0)
-        us = 0;
     size_t i = 0;
     while (i < FW_LATENCY_BUCKETS && us > fw_latency_bounds_us[i])
         i++;
-    atomic_fetch_add_explicit(&h->counts[i], 1, memory_order_relaxed);
+    return i;
+}
+
+void fw_latency_observe(fw_latency *h, int64_t us)
+{
+    us = us < 0 ? 0 : us;
+    atomic_fetch_add_explicit(&h->counts[bucket_of(us)], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->sum_us, (uint64_t)us, memory_order_relaxed);
 }
 
 void fw_latency_observe_1w(fw_latency *h, int64_t us)
 {
-    if (us < 0)
-        us = 0;
-    size_t i = 0;
-    while (i < FW_LATENCY_BUCKETS && us > fw_latency_bounds_us[i])
-        i++;
-    fw_counter_add_1w(&h->counts[i], 1);
+    us = us < 0 ? 0 : us;
+    fw_counter_add_1w(&h->counts[bucket_of(us)], 1);
     fw_counter_add_1w(&h->sum_us, (uint64_t)us);
 }
 

@@ -38,6 +38,19 @@ static int parse_ms(const char *opt, const char *v, int32_t *out)
     return 0;
 }
 
+/* An integer in min..max, or -1 with a message saying what `opt` takes. */
+static int parse_range(const char *opt, const char *v, long min, long max, const char *what, long *out)
+{
+    char *end;
+    long x = v && *v ? strtol(v, &end, 10) : min - 1;
+    if (!v || !*v || *end || x < min || x > max) {
+        fprintf(stderr, "gregor run: %s takes %s %ld..%ld, not '%s'\n", opt, what, min, max, v ? v : "");
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
     fw_run_options opt = {0};
@@ -51,13 +64,9 @@ int cmd_run(int argc, char **argv)
                 return TOOL_EXIT_USAGE;
             i++;
         } else if (!strcmp(argv[i], "--stats-interval")) {
-            const char *v = i + 1 < argc ? argv[i + 1] : "";
-            char *end;
-            long secs = strtol(v, &end, 10);
-            if (!*v || *end || secs < 1 || secs > 86400) {
-                fprintf(stderr, "gregor run: --stats-interval takes a number of seconds 1..86400, not '%s'\n", v);
+            long secs;
+            if (parse_range(argv[i], i + 1 < argc ? argv[i + 1] : NULL, 1, 86400, "a number of seconds", &secs))
                 return TOOL_EXIT_USAGE;
-            }
             opt.stats_ms = (int32_t)(secs * 1000);
             i++;
         } else if (!strcmp(argv[i], "--connect-timeout-ms")) {
@@ -65,13 +74,9 @@ int cmd_run(int argc, char **argv)
                 return TOOL_EXIT_USAGE;
             i++;
         } else if (!strcmp(argv[i], "--metrics-port")) {
-            const char *v = i + 1 < argc ? argv[i + 1] : "";
-            char *end;
-            long port = strtol(v, &end, 10);
-            if (!*v || *end || port < 1 || port > 65535) {
-                fprintf(stderr, "gregor run: --metrics-port takes a port number 1..65535, not '%s'\n", v);
+            long port;
+            if (parse_range(argv[i], i + 1 < argc ? argv[i + 1] : NULL, 1, 65535, "a port number", &port))
                 return TOOL_EXIT_USAGE;
-            }
             opt.metrics_port = (int32_t)port;
             i++;
         } else if (!strcmp(argv[i], "--metrics-bind")) {

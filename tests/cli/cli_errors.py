@@ -5,6 +5,7 @@ Needs no broker. Usage: cli_errors.py (GREGOR_BIN names the binary)."""
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 gregor = os.environ["GREGOR_BIN"]
@@ -69,5 +70,17 @@ check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-l", "a", "b"], 2, "-l takes 
 check(["produce", "-b", "127.0.0.1:1", "-t", "t", "/nonexistent/file"], 1, "/nonexistent/file: cannot open")
 check(["produce", "-b", "127.0.0.1:1", "-t", "t", "-X", "max_request_bytes=2048"], 1,
       "stdin: message 2 is larger than max_request_bytes (2048 bytes)", stdin="\n" + "x" * 3000)
+# gregor run's metrics options: the flag, the range and the value are named, nothing runs.
+check(["run", "--metrics-port", "0", "x.yaml"], 2, "--metrics-port takes a port number 1..65535, not '0'")
+check(["run", "--metrics-port", "65536", "x.yaml"], 2, "--metrics-port takes a port number 1..65535, not '65536'")
+check(["run", "--metrics-port"], 2, "--metrics-port takes a port number 1..65535, not ''")
+check(["run", "--metrics-bind", "127.0.0.1", "x.yaml"], 2, "--metrics-bind needs --metrics-port")
+with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+    f.write("cluster: { bootstrap: \"127.0.0.1:1\" }\n"
+            "pipelines:\n  - { name: p, group: g, topics: [t], handler: passthrough, outputs: [ { name: o, topic: u } ] }\n")
+    f.flush()
+    check(["run", "--metrics-port", "9", "--metrics-bind", "no-such-host.invalid", f.name], 1,
+          "metrics address no-such-host.invalid")
+check(["run", "--stats-interval", "1.5", "x.yaml"], 2, "--stats-interval takes a number of seconds 1..86400, not '1.5'")
 print(f"{total - failures} passed, {failures} failed")
 sys.exit(1 if failures else 0)
