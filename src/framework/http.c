@@ -1,12 +1,20 @@
 /* framework/http.c — the metrics endpoint (http.h) on libmicrohttpd.
  *
+ * libmicrohttpd is loaded with dlopen() the first time an endpoint starts,
+ * not linked: libgregor's dependencies stay what they were, so a fully
+ * static program can still link it (Debian's libmicrohttpd needs GnuTLS,
+ * which has no static archive), and only a process that serves metrics
+ * needs the library installed. Its ABI is the soname's (12 since 2014).
+ *
  * The listening socket is bound here (not by libmicrohttpd) so that a bad
  * address or a port in use is reported with the system's reason before
  * anything runs; the daemon gets it through MHD_OPTION_LISTEN_SOCKET and
  * closes it when stopped. Requests are tiny and rare (a scrape every few
  * seconds), so one internal polling thread and small limits suffice. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -19,6 +27,47 @@
 #include "framework/http.h"
 #include "util/errstr.h"
 #include "util/log.h"
+
+/* The functions used, looked up once (mhd_once); `loaded` false with
+ * `why` when the library or one of them is missing. */
+static struct {
+    bool loaded;
+    char why[300];
+    __typeof__(MHD_start_daemon) *start_daemon;
+    __typeof__(MHD_stop_daemon) *stop_daemon;
+    __typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+    __typeof__(MHD_add_response_header) *add_response_header;
+    __typeof__(MHD_queue_response) *queue_response;
+    __typeof__(MHD_destroy_response) *destroy_response;
+} mhd;
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+
+static void *mhd_sym(void *lib, const char *name)
+{
+    void *p = dlsym(lib, name);
+    if (!p && !mhd.why[0])
+        snprintf(mhd.why, sizeof mhd.why, "libmicrohttpd has no %s", name);
+    return p;
+}
+
+static void mhd_load(void)
+{
+    /* Kept open for the life of the process: the endpoint may start again. */
+    void *lib = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        const char *e = dlerror();
+        snprintf(mhd.why, sizeof mhd.why, "the metrics endpoint needs libmicrohttpd (libmicrohttpd.so.12): %s",
+                 e ? e : "not found");
+        return;
+    }
+    *(void **)&mhd.start_daemon = mhd_sym(lib, "MHD_start_daemon");
+    *(void **)&mhd.stop_daemon = mhd_sym(lib, "MHD_stop_daemon");
+    *(void **)&mhd.create_response_from_buffer = mhd_sym(lib, "MHD_create_response_from_buffer");
+    *(void **)&mhd.add_response_header = mhd_sym(lib, "MHD_add_response_header");
+    *(void **)&mhd.queue_response = mhd_sym(lib, "MHD_queue_response");
+    *(void **)&mhd.destroy_response = mhd_sym(lib, "MHD_destroy_response");
+    mhd.loaded = !mhd.why[0];
+}
 
 struct fw_http {
     struct MHD_Daemon *daemon;
@@ -41,16 +90,16 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
                              bool owned)
 {
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        mhd.create_response_from_buffer(len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!r) {
         if (owned)
             free(body);
         return MHD_NO;
     }
-    enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    enum MHD_Result ok = mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (ok == MHD_YES)
-        ok = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
+        ok = mhd.queue_response(c, status, r);
+    mhd.destroy_response(r);
     return ok;
 }
 
@@ -153,6 +202,11 @@ gregor_err fw_http_start(const char *bind_addr, uint16_t port, const fw_http_han
                          char *errstr, size_t errstr_size)
 {
     *out = NULL;
+    pthread_once(&mhd_once, mhd_load);
+    if (!mhd.loaded) {
+        errstr_set(errstr, errstr_size, "%s", mhd.why);
+        return GREGOR_ERR_UNSUPPORTED;
+    }
     fw_http *srv = calloc(1, sizeof *srv);
     if (!srv) {
         errstr_set(errstr, errstr_size, "out of memory");
@@ -172,7 +226,7 @@ gregor_err fw_http_start(const char *bind_addr, uint16_t port, const fw_http_han
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+    srv->daemon = mhd.start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
                                    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_CONNECTION_LIMIT,
                                    (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     if (!srv->daemon) {
@@ -198,6 +252,6 @@ void fw_http_stop(fw_http *srv)
 {
     if (!srv)
         return;
-    MHD_stop_daemon(srv->daemon);
+    mhd.stop_daemon(srv->daemon);
     free(srv);
 }

@@ -41,7 +41,8 @@ typedef struct fw_http_handlers {
 /* Listens on `bind_addr` (NULL or "": every IPv4 address; an IPv4 or IPv6
  * literal or a host name that resolves) and `port` (0: a free port, see
  * fw_http_port) and starts serving. `h` is copied. Errors, with errstr
- * naming the address: RESOLVE (bind_addr does not resolve), IO (socket,
+ * naming the address: UNSUPPORTED (libmicrohttpd.so.12 cannot be loaded:
+ * errstr says why), RESOLVE (bind_addr does not resolve), IO (socket,
  * bind: "address already in use", listen), NOMEM, STATE (the server
  * thread could not start). Nothing runs then. */
 gregor_err fw_http_start(const char *bind_addr, uint16_t port, const fw_http_handlers *h, fw_http **out,
