@@ -19,7 +19,9 @@ Checks:
     family, label syntax and escapes, no duplicate series, counters named
     *_total, histogram buckets cumulative and ending with +Inf = _count);
   - a second `gregor run` on the same port exits 1 at once, naming the
-    address, the port and the reason, having started nothing.
+    address, the port and the reason, having started nothing;
+  - --stats-interval 1 prints a line per pipeline with the same counts,
+    the rates and lag 0.
 """
 import os
 import re
@@ -204,7 +206,8 @@ pipelines:
     consumer: {{ auto_offset_reset: earliest, fetch_max_wait_ms: 100 }}
 """)
         try:
-            r = ph.Run("metrics", path, args=["--metrics-port", str(port), "--metrics-bind", "127.0.0.1"])
+            r = ph.Run("metrics", path, args=["--metrics-port", str(port), "--metrics-bind", "127.0.0.1",
+                                              "--stats-interval", "1"])
             runs.append(r)
             check_ready(r, port, problems)
             check_paths(port, problems)
@@ -224,6 +227,7 @@ pipelines:
             want_committed = wait_committed(g_copy, g_flaky, ends)
             text = scrape_until_committed(port, want_committed, tag)
             check_scrape(text, want_committed, g_copy, g_flaky, problems)
+            check_stats_lines(r, problems)
             if promtool:
                 p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True,
                                    timeout=60)
@@ -290,6 +294,25 @@ def check_port_in_use(path, port, problems):
             problems.append(f"a second run on port {port}: no {want!r} in: {err[:500]}")
     if "pipeline" in err and "started:" in err:
         problems.append(f"a second run on port {port} started pipelines: {err[:500]}")
+
+
+def check_stats_lines(r, problems, timeout_s=5):
+    """--stats-interval 1: a line per pipeline with the counts, rates and lag."""
+    want = {"copy": {"consumed": "30", "emitted": "30", "lag": "0"},
+            "flaky": {"consumed": "20", "retried": "4", "dead_lettered": "2", "failed": "6", "lag": "0"}}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        missing = []
+        for pipeline, fields in want.items():
+            last = r.last_stats(pipeline) or {}
+            missing += [f"{pipeline} {k}={v} (got {last.get(k)})" for k, v in fields.items() if last.get(k) != v]
+            missing += [f"{pipeline} {k}" for k in ("consumed/s", "processed/s", "emitted/s") if k not in last]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            problems.append(f"stats lines: {'; '.join(missing)}")
+            return
+        time.sleep(0.2)
 
 
 def wait_committed(g_copy, g_flaky, ends, timeout_s=60):
