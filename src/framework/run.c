@@ -63,6 +63,13 @@ static void *signal_main(void *arg)
     }
 }
 
+/* A stats line (stats_line.h) as an event line. */
+static void stats_line_out(const char *line, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "gregor run: %s\n", line);
+}
+
 static void print_diags(const fw_diags *d)
 {
     for (size_t i = 0; i < d->n; i++)
@@ -127,7 +134,7 @@ int fw_run_file(const char *path, const fw_run_options *opt)
         fprintf(stderr, "gregor run: %zu pipeline%s started: %s\n", cfg->n_pipelines,
                 cfg->n_pipelines == 1 ? "" : "s", names);
         fw_run_stats stats;
-        fw_run_stats_init(&stats, sup, opt);
+        fw_run_stats_init(&stats, sup, opt, stats_line_out, NULL);
         for (;;) {
             gregor_err w = fw_supervisor_wait(sup, fw_run_stats_wait_ms(&stats), err, sizeof err);
             if (w == GREGOR_OK) {

@@ -2,6 +2,8 @@
  * snapshot of fw_supervisor_stats() kept between lines gives the rates. */
 #include "framework/stats_line.h"
 
+#include <stdio.h>
+
 #include "framework/http.h"
 #include "framework/metrics.h"
 #include "util/log.h"
@@ -20,7 +22,7 @@ static double rate(uint64_t now, uint64_t before, double seconds)
     return now >= before && seconds > 0 ? (double)(now - before) / seconds : 0.0;
 }
 
-void fw_stats_lines_print(fw_stats_lines *sl, fw_supervisor *s, FILE *f)
+void fw_stats_lines_print(fw_stats_lines *sl, fw_supervisor *s, fw_stats_emit_fn emit, void *arg)
 {
     fw_pipeline_stats st[FW_STATS_PIPELINES_MAX];
     size_t n = fw_supervisor_stats(s, st, FW_STATS_PIPELINES_MAX);
@@ -32,11 +34,12 @@ void fw_stats_lines_print(fw_stats_lines *sl, fw_supervisor *s, FILE *f)
         const fw_pipeline_stats *a = &st[i];
         fw_pipeline_stats zero = {0};
         const fw_pipeline_stats *b = i < sl->n_prev ? &sl->prev[i] : &zero;
-        fprintf(f,
-                "gregor run: stats %s consumed=%llu processed=%llu emitted=%llu delivered=%llu retried=%llu "
+        char line[1024];
+        snprintf(line, sizeof line,
+                "stats %s consumed=%llu processed=%llu emitted=%llu delivered=%llu retried=%llu "
                 "dead_lettered=%llu commits=%llu partitions=%llu stopped_partitions=%llu queued_bytes=%llu "
                 "failed=%llu rebalances=%llu consumed/s=%.1f processed/s=%.1f emitted/s=%.1f failed/s=%.1f "
-                "dead_lettered/s=%.1f lag=%lld\n",
+                "dead_lettered/s=%.1f lag=%lld",
                 a->name, (unsigned long long)a->consumed, (unsigned long long)a->processed,
                 (unsigned long long)a->emitted, (unsigned long long)a->delivered, (unsigned long long)a->retried,
                 (unsigned long long)a->dead_lettered, (unsigned long long)a->commits,
@@ -46,6 +49,7 @@ void fw_stats_lines_print(fw_stats_lines *sl, fw_supervisor *s, FILE *f)
                 rate(a->processed, b->processed, secs), rate(a->emitted, b->emitted, secs),
                 rate(a->failed, b->failed, secs), rate(a->dead_lettered, b->dead_lettered, secs),
                 (long long)fw_metrics_pipeline_lag(s, i));
+        emit(line, arg);
     }
     for (size_t i = 0; i < n; i++)
         sl->prev[i] = st[i];
@@ -55,9 +59,10 @@ void fw_stats_lines_print(fw_stats_lines *sl, fw_supervisor *s, FILE *f)
 
 /* ------------------------------------------------------------ schedule */
 
-void fw_run_stats_init(fw_run_stats *rs, fw_supervisor *s, const fw_run_options *opt)
+void fw_run_stats_init(fw_run_stats *rs, fw_supervisor *s, const fw_run_options *opt, fw_stats_emit_fn emit,
+                       void *emit_arg)
 {
-    *rs = (fw_run_stats){0};
+    *rs = (fw_run_stats){.emit = emit, .emit_arg = emit_arg};
     int64_t now = clock_mono_ms();
     fw_stats_lines_init(&rs->lines, s);
     if (opt && opt->stats_ms > 0) {
@@ -101,7 +106,7 @@ void fw_run_stats_tick(fw_run_stats *rs, fw_supervisor *s)
 {
     int64_t now = clock_mono_ms();
     if (rs->lines_ms && now >= rs->next_line_ms) {
-        fw_stats_lines_print(&rs->lines, s, stderr);
+        fw_stats_lines_print(&rs->lines, s, rs->emit, rs->emit_arg);
         rs->next_line_ms = now + rs->lines_ms;
     }
     if (rs->cb && now >= rs->next_cb_ms) {

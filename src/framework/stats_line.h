@@ -3,12 +3,13 @@
  * rates over the last interval, and its lag (docs/METRICS.md, "The stats
  * line"):
  *
- *   gregor run: stats NAME consumed=N processed=N emitted=N delivered=N retried=N dead_lettered=N
+ *   stats NAME consumed=N processed=N emitted=N delivered=N retried=N dead_lettered=N
  *     commits=N partitions=N stopped_partitions=N queued_bytes=N failed=N rebalances=N
  *     consumed/s=R processed/s=R emitted/s=R failed/s=R dead_lettered/s=R lag=N
  *
- * (one line; rates with one decimal, over the time since the previous
- * line or since start; lag -1 when unknown).
+ * (one line, handed to an emit function: `gregor run` writes it as a
+ * "gregor run: " event line; rates with one decimal, over the time since
+ * the previous line or since start; lag -1 when unknown).
  *
  * Threading: one fw_stats_lines per caller thread; the supervisor's
  * counters are read as fw_supervisor_stats() allows (any thread).
@@ -17,7 +18,6 @@
 #define GREGOR_FRAMEWORK_STATS_LINE_H
 
 #include <stdint.h>
-#include <stdio.h>
 
 #include "framework/supervisor.h"
 
@@ -34,14 +34,19 @@ typedef struct fw_stats_lines {
 /* Before the first line: counters and clock start here. */
 void fw_stats_lines_init(fw_stats_lines *sl, fw_supervisor *s);
 
-/* Writes one line per pipeline (the first FW_STATS_PIPELINES_MAX) to `f`. */
-void fw_stats_lines_print(fw_stats_lines *sl, fw_supervisor *s, FILE *f);
+/* Where a line goes: `line` (no newline) is borrowed for the call. */
+typedef void (*fw_stats_emit_fn)(const char *line, void *arg);
+
+/* Hands one line per pipeline (the first FW_STATS_PIPELINES_MAX) to emit. */
+void fw_stats_lines_print(fw_stats_lines *sl, fw_supervisor *s, fw_stats_emit_fn emit, void *arg);
 
 /* What the run loop (run.c) does periodically: the stats lines every
  * opt->stats_ms, the embedder's callback every opt->stats_cb_ms (with the
  * metrics text of fw_metrics_render). Run-loop thread only. */
 typedef struct fw_run_stats {
     fw_stats_lines lines;
+    fw_stats_emit_fn emit; /* the lines' */
+    void *emit_arg;
     int32_t lines_ms;      /* 0: no lines */
     int64_t next_line_ms;
     gregor_stats_fn cb;    /* NULL: no callback */
@@ -50,7 +55,8 @@ typedef struct fw_run_stats {
     int64_t next_cb_ms;
 } fw_run_stats;
 
-void fw_run_stats_init(fw_run_stats *rs, fw_supervisor *s, const fw_run_options *opt);
+void fw_run_stats_init(fw_run_stats *rs, fw_supervisor *s, const fw_run_options *opt, fw_stats_emit_fn emit,
+                       void *emit_arg);
 /* How long the loop may wait before something is due (500 when nothing
  * is scheduled), at least 1. */
 int32_t fw_run_stats_wait_ms(const fw_run_stats *rs);
