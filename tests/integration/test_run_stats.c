@@ -5,16 +5,21 @@
  * RETRY for those, so with retry.max_attempts 2 each is retried once and
  * then dead-lettered. The callback (every 200 ms) reads the Prometheus
  * text; once every partition's committed offset is its log end (10), it
- * sends SIGTERM to the process. Checks: the callback runs on the calling
- * thread; while running, the per-partition series (committed offset, lag
+ * sends SIGTERM to the process; each call also scrapes the metrics
+ * endpoint (metrics_port), so the HTTP server's thread renders while the
+ * workers count (this test runs under TSan too). Checks: the callback runs
+ * on the calling thread; the endpoint answered; while running, the per-partition series (committed offset, lag
  * 0, consumed) are there; the last call, after the stop, has the totals
  * (consumed 30, processed 27, emitted 27, retried 3, dead-lettered 3,
  * failed 6) and no per-partition series any more (all were revoked); the
  * handler latency histogram counts the 33 calls, of which the 27 good ones
  * (3 ms each) are above the 2.5 ms bucket.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -70,8 +75,46 @@ static double sample(const char *text, const char *series)
     return -1;
 }
 
+/* A free loopback port (bound, then closed). */
+static uint16_t free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* GET /metrics from the endpoint; true when it answered 200 with the
+ * pipeline's consumed counter. */
+static bool scrape_ok(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        close(fd);
+        return false;
+    }
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    bool ok = write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1);
+    static char resp[1 << 16];
+    size_t got = 0;
+    ssize_t r;
+    while (ok && got + 1 < sizeof resp && (r = read(fd, resp + got, sizeof resp - 1 - got)) > 0)
+        got += (size_t)r;
+    resp[got] = '\0';
+    close(fd);
+    return ok && !strncmp(resp, "HTTP/1.1 200", 12) && strstr(resp, "\ngregor_pipeline_consumed_total{");
+}
+
 typedef struct seen {
     pthread_t caller;
+    uint16_t port;
+    int scrapes_ok;  /* the endpoint, scraped from the callback while the workers run */
     int calls;
     bool wrong_thread;
     bool signalled;
@@ -91,6 +134,7 @@ static void on_stats(const char *text, size_t len, void *arg)
     snprintf(s->last, sizeof s->last, "%s", text);
     if (s->signalled)
         return;
+    s->scrapes_ok += scrape_ok(s->port);
     for (int p = 0; p < PARTS; p++) {
         char series[512];
         snprintf(series, sizeof series,
@@ -137,13 +181,16 @@ Test(run_stats, the_callback_sees_the_counts_then_the_final_totals, .timeout = 1
     fclose(f);
 
     st.caller = pthread_self();
-    gregor_run_options opt = {.stats_cb = on_stats, .stats_arg = &st, .stats_interval_ms = 200};
+    st.port = free_port();
+    gregor_run_options opt = {.stats_cb = on_stats, .stats_arg = &st, .stats_interval_ms = 200,
+                              .metrics_port = st.port, .metrics_bind = "127.0.0.1"};
     gregor_err err = gregor_run_with(path, &opt);
     unlink(path);
     cr_assert_eq(err, GREGOR_OK);
     cr_assert(st.signalled, "every partition's committed offset never reached %d", PER_PART);
     cr_assert(!st.wrong_thread, "the callback ran on another thread");
     cr_assert_geq(st.calls, 2);
+    cr_assert_gt(st.scrapes_ok, 0, "the metrics endpoint never answered a scrape");
 
     char series[512];
     snprintf(series, sizeof series, "gregor_partition_lag{pipeline=\"copy\",group=\"%s\",topic=\"%s\",partition=\"0\"}",
