@@ -35,7 +35,7 @@ static struct {
     char why[300];
     __typeof__(MHD_start_daemon) *start_daemon;
     __typeof__(MHD_stop_daemon) *stop_daemon;
-    __typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+    __typeof__(MHD_create_response_from_buffer_with_free_callback) *create_response;
     __typeof__(MHD_add_response_header) *add_response_header;
     __typeof__(MHD_queue_response) *queue_response;
     __typeof__(MHD_destroy_response) *destroy_response;
@@ -62,7 +62,7 @@ static void mhd_load(void)
     }
     *(void **)&mhd.start_daemon = mhd_sym(lib, "MHD_start_daemon");
     *(void **)&mhd.stop_daemon = mhd_sym(lib, "MHD_stop_daemon");
-    *(void **)&mhd.create_response_from_buffer = mhd_sym(lib, "MHD_create_response_from_buffer");
+    *(void **)&mhd.create_response = mhd_sym(lib, "MHD_create_response_from_buffer_with_free_callback");
     *(void **)&mhd.add_response_header = mhd_sym(lib, "MHD_add_response_header");
     *(void **)&mhd.queue_response = mhd_sym(lib, "MHD_queue_response");
     *(void **)&mhd.destroy_response = mhd_sym(lib, "MHD_destroy_response");
@@ -89,8 +89,8 @@ static void mhd_log(void *arg, const char *fmt, va_list ap)
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type, void *body, size_t len,
                              bool owned)
 {
-    struct MHD_Response *r =
-        mhd.create_response_from_buffer(len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    /* An owned body is free()d by the response; a constant one is not. */
+    struct MHD_Response *r = mhd.create_response(len, body, owned ? free : NULL);
     if (!r) {
         if (owned)
             free(body);
