@@ -194,6 +194,31 @@ gregor_err gregor_handler_register(const gregor_handler *h) GREGOR_MUST_CHECK;
  * after a clean stop, STATE otherwise. */
 gregor_err gregor_run(const char *path) GREGOR_MUST_CHECK;
 
+/* Receives the process's metrics: `text` (NUL-terminated, `len` bytes,
+ * borrowed for the call) is Prometheus text exposition format 0.0.4 with
+ * the gregor_* names, labels and meanings of docs/METRICS.md, which are
+ * stable (new series may be added; none is renamed or changes meaning
+ * within a major version). Called on the thread that called
+ * gregor_run_with(), every stats_interval_ms while the pipelines run and
+ * once more after they stopped (the final counters); it must not block
+ * for long (the run loop waits for it), and must not call gregor_run*. */
+typedef void (*gregor_stats_fn)(const char *text, size_t len, void *arg);
+
+/* Options of gregor_run_with(). Zero-initialise it (`= {0}`), then set
+ * what you need: zero fields mean the defaults of `gregor run`. */
+typedef struct gregor_run_options {
+    gregor_stats_fn stats_cb;     /* NULL: no callback */
+    void *stats_arg;              /* handed to stats_cb */
+    int32_t stats_interval_ms;    /* how often stats_cb runs while running; <= 0: 1000 */
+    int32_t metrics_port;         /* 1..65535: serve /metrics, /healthz, /ready (--metrics-port); 0: no */
+    const char *metrics_bind;     /* the endpoint's address (--metrics-bind); NULL: 0.0.0.0 */
+} gregor_run_options;
+
+/* gregor_run() with options (`opt` borrowed; NULL: none). Returns OK after
+ * a clean stop, STATE otherwise (stderr says why: a metrics port in use
+ * stops it before anything is consumed). */
+gregor_err gregor_run_with(const char *path, const gregor_run_options *opt) GREGOR_MUST_CHECK;
+
 /* Used by the macros: registers from a constructor, where no error can be
  * returned; a failure (a duplicate name) is kept and reported by the
  * framework when it resolves handlers, naming `origin`. */

@@ -28,6 +28,16 @@ typedef struct boot_addr {
     int port;
 } boot_addr;
 
+/* Counters of one broker and purpose (net_conn_stats), kept until the
+ * cluster is freed so that counters never go down across reconnects. */
+typedef struct stats_entry {
+    struct stats_entry *next;
+    int32_t node_id;
+    int purpose;           /* 0 data, 1 coordinator, 2 member */
+    char broker[280];
+    net_conn_stats st;
+} stats_entry;
+
 typedef struct slot {
     int32_t node_id;
     cluster_conn_kind kind;
@@ -65,6 +75,7 @@ struct cluster {
     char last_errstr[512];
 
     net_legacy_cache *legacy_cache; /* (loop) releases detected per broker address */
+    stats_entry *stats;             /* (lock to walk or add; counters are atomics) */
 };
 
 void cluster_config_defaults(cluster_config *cfg)
@@ -181,6 +192,10 @@ void cluster_free(cluster *c)
     free(c->interest);
     cluster_snapshot_unref(c->snap);
     net_legacy_cache_destroy(c->legacy_cache);
+    for (stats_entry *e = c->stats, *next; e; e = next) {
+        next = e->next;
+        free(e);
+    }
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->changed);
     free(c);
@@ -232,6 +247,59 @@ static slot *find_slot(cluster *c, int32_t node_id, cluster_conn_kind kind)
     return NULL;
 }
 
+static const char *const purposes[] = {"data", "coordinator", "member"};
+
+/* The counters of node_id and kind's purpose, made on first use; NULL
+ * (nothing counted) when out of memory. (loop) */
+static net_conn_stats *stats_for(cluster *c, int32_t node_id, cluster_conn_kind kind, const char *host, int port)
+{
+    int purpose = kind == CLUSTER_CONN_DATA ? 0 : kind == CLUSTER_CONN_COORDINATOR ? 1 : 2;
+    pthread_mutex_lock(&c->lock);
+    stats_entry *e = c->stats;
+    while (e && (e->node_id != node_id || e->purpose != purpose))
+        e = e->next;
+    if (!e && (e = calloc(1, sizeof *e))) {
+        e->node_id = node_id;
+        e->purpose = purpose;
+        snprintf(e->broker, sizeof e->broker, "%s:%d", host, port);
+        e->next = c->stats;
+        c->stats = e;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return e ? &e->st : NULL;
+}
+
+gregor_err cluster_conn_stats_get(cluster *c, cluster_conn_stats **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&c->lock);
+    size_t k = 0;
+    for (stats_entry *e = c->stats; e; e = e->next)
+        k++;
+    cluster_conn_stats *v = k ? calloc(k, sizeof *v) : NULL;
+    if (k && !v) {
+        pthread_mutex_unlock(&c->lock);
+        return GREGOR_ERR_NOMEM;
+    }
+    size_t i = 0;
+    for (stats_entry *e = c->stats; e; e = e->next, i++) {
+        v[i].node_id = e->node_id;
+        v[i].purpose = purposes[e->purpose];
+        memcpy(v[i].broker, e->broker, sizeof v[i].broker);
+        v[i].requests = atomic_load_explicit(&e->st.requests, memory_order_relaxed);
+        v[i].errors = atomic_load_explicit(&e->st.errors, memory_order_relaxed);
+        v[i].connects = atomic_load_explicit(&e->st.connects, memory_order_relaxed);
+        v[i].failures = atomic_load_explicit(&e->st.failures, memory_order_relaxed);
+        v[i].rtt_us_sum = atomic_load_explicit(&e->st.rtt_us_sum, memory_order_relaxed);
+        v[i].rtt_count = atomic_load_explicit(&e->st.rtt_count, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&c->lock);
+    *out = v;
+    *n = k;
+    return GREGOR_OK;
+}
+
 static net_conn *open_conn(cluster *c, int32_t node_id, cluster_conn_kind kind, const char *host, int port)
 {
     if (c->n_slots == c->cap_slots) {
@@ -245,6 +313,7 @@ static net_conn *open_conn(cluster *c, int32_t node_id, cluster_conn_kind kind, 
     net_conn *conn;
     if (net_conn_new(c->loop, node_id, host, port, &c->cfg.conn, on_conn_state, c, &conn) != GREGOR_OK)
         return NULL;
+    net_conn_set_stats(conn, stats_for(c, node_id, kind, host, port));
     c->slots[c->n_slots++] = (slot){node_id, kind, conn};
     return conn;
 }

@@ -119,6 +119,21 @@ net_conn *cluster_conn(cluster *c, int32_t node_id);
  * one, otherwise the next known broker or bootstrap entry in turn. */
 net_conn *cluster_any_conn(cluster *c);
 
+/* The counters of the connections to one broker for one purpose (every
+ * member's connection counts as "member"), summed over every connection
+ * the cluster made for them, reconnects included; for metrics. */
+typedef struct cluster_conn_stats {
+    int32_t node_id;       /* bootstrap entries: -1, -2, ... */
+    const char *purpose;   /* "data", "coordinator" or "member" */
+    char broker[280];      /* host:port when the first connection was made */
+    uint64_t requests, errors, connects, failures, rtt_us_sum, rtt_count;
+} cluster_conn_stats;
+
+/* Copies the counters of every broker and purpose the cluster has
+ * connected to (a malloc'd array the caller frees, *n entries; NULL and 0
+ * when none). NOMEM. Any thread. */
+gregor_err cluster_conn_stats_get(cluster *c, cluster_conn_stats **out, size_t *n) GREGOR_MUST_CHECK;
+
 /* A blocking request for tools and tests. The request goes to `node_id`, or
  * to any broker when node_id is -1. On GREGOR_OK, `frame` (malloc'd, the
  * caller frees it) holds the response and `body` reads it from after the

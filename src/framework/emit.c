@@ -43,6 +43,10 @@ gregor_err fw_emit(gregor_ctx *ctx, int output_index, const gregor_emit_message 
         return err;
     }
     atomic_fetch_add(&pl->stats.emitted, 1);
+    if (t->msg && t->msg->lane) /* the handler's call: its worker has the lane */
+        fw_counter_add_1w(&t->msg->lane->emitted, 1);
+    else
+        atomic_fetch_add_explicit(&t->part->stats.fini_emitted, 1, memory_order_relaxed);
     return GREGOR_OK;
 }
 

@@ -124,6 +124,7 @@ static void take_batch(fw_pipeline *pl, gregor_batch *b)
     gregor_err err = GREGOR_OK;
     part->held_msgs += n;
     part->held_bytes += c->bytes;
+    part->stats.consumed += n;
     for (size_t i = 0; i < n; i++) {
         fw_msg *msg = &c->msgs[i];
         if (!err)
@@ -254,7 +255,9 @@ gregor_err fw_pipeline_init(fw_pipeline *pl, fw_supervisor *sup, const fw_pipeli
     }
     pl->n_lanes = conf->ordering == FW_ORDER_PARTITION ? 1 : (size_t)conf->threads;
     pl->outputs = calloc(conf->n_outputs ? conf->n_outputs : 1, sizeof *pl->outputs);
-    if (!pl->outputs)
+    pl->n_latency = (size_t)(conf->threads > 0 ? conf->threads : 1);
+    pl->latency = calloc(pl->n_latency, sizeof *pl->latency);
+    if (!pl->outputs || !pl->latency)
         return GREGOR_ERR_NOMEM;
     for (size_t i = 0; i < conf->n_outputs; i++) {
         pl->outputs[i].conf = &conf->outputs[i];
@@ -374,6 +377,7 @@ void fw_pipeline_fini(fw_pipeline *pl)
     if (pl->state_inited && pl->handler->fini)
         pl->handler->fini(pl->state);
     free(pl->outputs);
+    free(pl->latency);
     pthread_cond_destroy(&pl->work_cv);
     pthread_cond_destroy(&pl->drain_cv);
     pthread_mutex_destroy(&pl->lock);

@@ -44,6 +44,7 @@
 #include "framework/ctx.h"
 #include "framework/fwlog.h"
 #include "framework/ledger.h"
+#include "framework/metrics.h"
 #include "framework/supervisor.h"
 #include "gregor/group.h"
 #include "gregor/producer.h"
@@ -86,6 +87,10 @@ struct fw_lane {
     bool delayed;          /* waiting for not_before_ms (lock) */
     int64_t not_before_ms; /* a retry's backoff (lock) */
     fw_lane *next_ready;   /* (lock) */
+    /* For metrics, per message: written only by the worker that has the
+     * lane busy (the lock hands it over), so a relaxed load and store
+     * (fw_counter_add_1w) with no locked instruction; read by any thread. */
+    atomic_uint_fast64_t processed, emitted;
 };
 
 typedef enum fw_part_state { FW_PART_ACTIVE, FW_PART_REVOKING, FW_PART_GONE } fw_part_state;
@@ -105,6 +110,12 @@ struct fw_part {
     bool stopped;          /* a message could not be processed and there is no dead letter (lock) */
     bool fini_done;        /* partition_fini ran (lock) */
     int64_t committed;     /* the last offset committed, -1 none (lock) */
+    int64_t commit_ms;     /* clock_mono_ms() of the last commit that succeeded, 0 none (lock) */
+    /* For metrics (metrics.c); processed and emitted are the lanes'. */
+    struct {
+        uint64_t consumed, failed, retried, dead_lettered; /* (lock) */
+        atomic_uint_fast64_t fini_emitted;                 /* partition_fini's emits (no lock) */
+    } stats;
     void *pstate;          /* partition_init's */
     fw_part *next;         /* the pipeline's list (lock) */
 };
@@ -148,7 +159,13 @@ struct fw_pipeline {
     struct {
         atomic_uint_fast64_t consumed, processed, emitted, delivered, retried, dead_lettered, commits,
             stopped_partitions, partitions, held_bytes;
+        atomic_uint_fast64_t failed;      /* handler attempts that failed (each message of a batch) */
+        atomic_uint_fast64_t rebalances;  /* assignment callbacks: assigned, revoked or lost */
+        atomic_int_fast64_t commit_ms;    /* clock_mono_ms() of the last successful commit, 0 none */
     } stats;
+    fw_latency *latency;                   /* handler calls, one histogram per worker (metrics.h; const) */
+    size_t n_latency;                      /* conf->threads of them (const) */
+    atomic_size_t latency_slots;           /* handed out to workers as they start */
 };
 
 /* pipeline.c */
@@ -237,6 +254,15 @@ void fw_supervisor_event(fw_supervisor *s, const char *fmt, ...) __attribute__((
 /* The producer named `name` (validated at load), or NULL. */
 gregor_producer *fw_supervisor_producer(fw_supervisor *s, const char *name);
 const fw_config *fw_supervisor_config(fw_supervisor *s);
+/* The pipelines (n of them, in config order), for metrics.c. Any thread
+ * while the supervisor exists. */
+fw_pipeline *fw_supervisor_pipelines(fw_supervisor *s, size_t *n);
+/* The i-th named producer (its name, and the producer to *out), or NULL
+ * past the last; the group members' client (producers false) or the
+ * producers' (true). For metrics.c; any thread while the supervisor
+ * exists. */
+const char *fw_supervisor_producer_at(fw_supervisor *s, size_t i, gregor_producer **out);
+gregor_client *fw_supervisor_client(fw_supervisor *s, bool producers);
 
 /* pool.c: requeues messages (in order) at the head of their lane after a
  * failed attempt, to run again in `delay_ms`; they are no longer in a

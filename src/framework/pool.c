@@ -131,8 +131,11 @@ void fw_failed_locked(fw_pipeline *pl, fw_msg **msgs, size_t n, bool retryable, 
     }
     for (size_t i = 0; i < n; i++)
         fw_msg_set_error(msgs[i], why);
+    atomic_fetch_add_explicit(&pl->stats.failed, n, memory_order_relaxed);
+    part->stats.failed += n;
     if (retryable && msgs[0]->attempt < pl->conf->max_attempts && !msgs[0]->to_dead_letter) {
         atomic_fetch_add(&pl->stats.retried, 1);
+        part->stats.retried++;
         fw_log_event ev = fw_msg_ev(pl, msgs[0], GREGOR_LOG_INFO, "retrying");
         ev.error = why;
         fw_log_emitf(&ev, "attempt %d failed, retrying", msgs[0]->attempt);
@@ -176,6 +179,7 @@ static void run_dead_letter(fw_pipeline *pl, fw_msg **msgs, size_t n)
         }
         atomic_fetch_add(&pl->stats.dead_lettered, 1);
         pthread_mutex_lock(&pl->lock);
+        msg->chunk->part->stats.dead_lettered++;
         log_failure(pl, msg, "dead_lettered", "sent to the dead-letter topic", msg->error ? msg->error : "failed");
         pthread_mutex_unlock(&pl->lock);
         fw_msg_unref(pl, msg);
@@ -205,18 +209,25 @@ static bool crashed_before(fw_pipeline *pl, fw_msg **msgs, size_t n)
     return failed;
 }
 
-/* Runs the handler on msgs (taken from one lane) and acts on its result. (no lock) */
-static void run_handler(fw_pipeline *pl, fw_msg **msgs, const gregor_message **views, size_t n)
+/* Runs the handler on msgs (taken from one lane) and acts on its result,
+ * timing the call into the worker's histogram `lat`. *clock_us: the time
+ * the worker last read (so that back-to-back turns read the clock once
+ * each), -1 when it must read it; the time the call ended on return. (no lock) */
+static void run_handler(fw_pipeline *pl, fw_msg **msgs, const gregor_message **views, size_t n, fw_latency *lat,
+                        int64_t *clock_us)
 {
     fw_part *part = msgs[0]->chunk->part;
-    if (crashed_before(pl, msgs, n))
+    if (crashed_before(pl, msgs, n)) {
+        *clock_us = -1;
         return;
+    }
     fw_emit_target target = {.pl = pl, .msg = msgs[0], .part = part};
     gregor_ctx ctx;
     fw_ctx_init(&ctx, pl->conf->name, pl->conf->outputs, pl->conf->n_outputs, pl->state, part->pstate,
                 msgs[0]->attempt + 1, fw_emit, &target);
     gregor_result r;
     fw_swarm_call_begin(pl->conf, part->topic, part->partition, msgs[0]->m.offset, msgs[n - 1]->m.offset);
+    int64_t start_us = *clock_us >= 0 ? *clock_us : clock_mono_us();
     if (pl->handler->handle_batch) {
         for (size_t i = 0; i < n; i++)
             views[i] = &msgs[i]->m;
@@ -225,8 +236,11 @@ static void run_handler(fw_pipeline *pl, fw_msg **msgs, const gregor_message **v
         r = pl->handler->handle(&ctx, &msgs[0]->m);
     }
     fw_swarm_call_end();
+    *clock_us = clock_mono_us();
+    fw_latency_observe_1w(lat, *clock_us - start_us);
     if (r == GREGOR_DONE) {
         atomic_fetch_add(&pl->stats.processed, n);
+        fw_counter_add_1w(&msgs[0]->lane->processed, n);
         for (size_t i = 0; i < n; i++) {
             msgs[i]->attempt++; /* read under the lock only after pending is 0 */
             fw_msg_unref(pl, msgs[i]);
@@ -276,11 +290,15 @@ static void *worker_main(void *arg)
     size_t max = pl->handler->handle_batch ? (size_t)pl->conf->batch_size : 1;
     fw_msg **msgs = malloc(max * sizeof *msgs);
     const gregor_message **views = malloc(max * sizeof *views);
+    size_t slot = atomic_fetch_add(&pl->latency_slots, 1);
+    fw_latency *lat = &pl->latency[slot < pl->n_latency ? slot : pl->n_latency - 1];
+    int64_t clock_us = -1; /* the end of the last call, while no wait came in between */
     pthread_mutex_lock(&pl->lock);
     while (msgs && views && !pl->workers_stop) {
         int64_t next_due = promote_due(pl);
         fw_lane *lane = pop_ready(pl);
         if (!lane) {
+            clock_us = -1;
             if (next_due == INT64_MAX) {
                 pthread_cond_wait(&pl->work_cv, &pl->lock);
             } else {
@@ -301,10 +319,12 @@ static void *worker_main(void *arg)
             lane->busy = true;
             bool dead = msgs[0]->to_dead_letter;
             pthread_mutex_unlock(&pl->lock);
-            if (dead)
+            if (dead) {
                 run_dead_letter(pl, msgs, n);
-            else
-                run_handler(pl, msgs, views, n);
+                clock_us = -1;
+            } else {
+                run_handler(pl, msgs, views, n, lat, &clock_us);
+            }
             pthread_mutex_lock(&pl->lock);
             lane->busy = false;
         }

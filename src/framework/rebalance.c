@@ -23,15 +23,20 @@ static void on_commit(gregor_err err, const gregor_topic_offset *offsets, size_t
         ev.error = gregor_err_str(err);
         fw_log_emit(&ev, "commit failed");
     }
+    int64_t now_ms = clock_mono_ms();
     pthread_mutex_lock(&pl->lock);
     for (size_t i = 0; i < n; i++) {
         fw_part *p = fw_part_find_locked(pl, offsets[i].topic, offsets[i].partition);
         if (p && !offsets[i].err && offsets[i].offset > p->committed)
             p->committed = offsets[i].offset;
+        if (p && !err && !offsets[i].err)
+            p->commit_ms = now_ms;
     }
     pthread_mutex_unlock(&pl->lock);
-    if (!err)
+    if (!err) {
         atomic_fetch_add(&pl->stats.commits, 1);
+        atomic_store(&pl->stats.commit_ms, now_ms);
+    }
 }
 
 void fw_commit_ledgers(fw_pipeline *pl, fw_part **only, size_t n_only, bool sync)
@@ -289,6 +294,7 @@ void fw_on_rebalance(gregor_group *g, gregor_rebalance_kind kind, const gregor_t
 {
     (void)g;
     fw_pipeline *pl = opaque;
+    atomic_fetch_add(&pl->stats.rebalances, 1);
     if (kind == GREGOR_REBALANCE_ASSIGNED)
         assign(pl, tps, n);
     else

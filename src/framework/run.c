@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,11 @@
 
 #include "framework/config.h"
 #include "framework/fwlog.h"
+#include "framework/http.h"
+#include "framework/metrics.h"
 #include "framework/registry.h"
 #include "framework/run.h"
+#include "framework/stats_line.h"
 #include "framework/supervisor.h"
 #include "framework/swarm_child.h"
 #include "util/clock.h"
@@ -92,20 +96,12 @@ static void *signal_main(void *arg)
     }
 }
 
-static void print_stats(fw_supervisor *s)
+/* A stats line (stats_line.h) as an event line. */
+static void stats_line_out(const char *line, void *arg)
 {
-    fw_pipeline_stats st[64];
-    size_t n = fw_supervisor_stats(s, st, 64);
+    (void)arg;
     fw_log_event ev = fw_log_ev(GREGOR_LOG_INFO, "stats");
-    for (size_t i = 0; i < n && i < 64; i++)
-        fw_log_emitf(&ev,
-                     "stats %s consumed=%llu processed=%llu emitted=%llu delivered=%llu retried=%llu "
-                     "dead_lettered=%llu commits=%llu partitions=%llu stopped_partitions=%llu queued_bytes=%llu",
-                     st[i].name, (unsigned long long)st[i].consumed, (unsigned long long)st[i].processed,
-                     (unsigned long long)st[i].emitted, (unsigned long long)st[i].delivered,
-                     (unsigned long long)st[i].retried, (unsigned long long)st[i].dead_lettered,
-                     (unsigned long long)st[i].commits, (unsigned long long)st[i].partitions,
-                     (unsigned long long)st[i].stopped_partitions, (unsigned long long)st[i].queued_bytes);
+    fw_log_emit(&ev, line);
 }
 
 static void print_diags(const fw_diags *d)
@@ -150,6 +146,7 @@ int fw_run_file(const char *path, const fw_run_options *opt)
     fw_diags_init(&diags);
     fw_config *cfg = NULL;
     fw_supervisor *sup = NULL;
+    fw_http *http = NULL;
     char err[1024];
     if (fw_swarm_child_load(path, &cfg, &diags) != GREGOR_OK || fw_registry_resolve(cfg, &diags) != GREGOR_OK) {
         print_diags(&diags);
@@ -169,6 +166,21 @@ int fw_run_file(const char *path, const fw_run_options *opt)
         goto out;
     }
     fw_swarm_child_attach(sup);
+    if (opt && (opt->metrics_port < 0 || opt->metrics_port > 65535)) {
+        run_event(GREGOR_LOG_ERROR, "not_started", "metrics port %d is not a port number (1..65535); nothing was started",
+                  (int)opt->metrics_port);
+        goto out;
+    }
+    if (opt && opt->metrics_port > 0) {
+        if (fw_metrics_serve(sup, opt->metrics_bind, (uint16_t)opt->metrics_port, &http, err, sizeof err)) {
+            run_event(GREGOR_LOG_ERROR, "not_started", "--metrics-port %d: %s; nothing was started",
+                      (int)opt->metrics_port, err);
+            goto out;
+        }
+        run_event(GREGOR_LOG_INFO, "metrics", "metrics on http://%s:%u/metrics",
+                  opt->metrics_bind && *opt->metrics_bind ? opt->metrics_bind : "0.0.0.0",
+                  (unsigned)fw_http_port(http));
+    }
     signal_ctx sc = {.sup = sup, .set = set, .stop_at_ms = -1};
     pthread_mutex_init(&sc.lock, NULL);
     pthread_t sig_thread;
@@ -188,9 +200,10 @@ int fw_run_file(const char *path, const fw_run_options *opt)
             off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "", cfg->pipelines[i].name);
         run_event(GREGOR_LOG_INFO, "started", "%zu pipeline%s started: %s", cfg->n_pipelines,
                   cfg->n_pipelines == 1 ? "" : "s", names);
-        int32_t tick = opt && opt->stats_ms > 0 ? opt->stats_ms : 500;
+        fw_run_stats stats;
+        fw_run_stats_init(&stats, sup, opt, stats_line_out, NULL);
         for (;;) {
-            gregor_err w = fw_supervisor_wait(sup, tick, err, sizeof err);
+            gregor_err w = fw_supervisor_wait(sup, fw_run_stats_wait_ms(&stats), err, sizeof err);
             if (w == GREGOR_OK) {
                 pthread_mutex_lock(&sc.lock);
                 int64_t stop_at = sc.stop_at_ms >= 0 ? sc.stop_at_ms : clock_mono_ms();
@@ -208,8 +221,7 @@ int fw_run_file(const char *path, const fw_run_options *opt)
                 run_event(GREGOR_LOG_ERROR, "fatal", "%s", err);
                 break;
             }
-            if (opt && opt->stats_ms > 0)
-                print_stats(sup);
+            fw_run_stats_tick(&stats, sup);
             pthread_mutex_lock(&sc.lock);
             int64_t stop_at = sc.stop_at_ms;
             pthread_mutex_unlock(&sc.lock);
@@ -219,8 +231,11 @@ int fw_run_file(const char *path, const fw_run_options *opt)
                 _exit(1);
             }
         }
+        fw_run_stats_final(&stats, sup);
     }
     fw_swarm_child_stop();
+    fw_http_stop(http);
+    http = NULL;
     pthread_mutex_lock(&sc.lock);
     sc.sup = NULL;
     pthread_mutex_unlock(&sc.lock);
@@ -234,6 +249,7 @@ int fw_run_file(const char *path, const fw_run_options *opt)
         run_event(GREGOR_LOG_INFO, "stopped", "stopped cleanly");
 out:
     fw_swarm_child_stop();
+    fw_http_stop(http);
     fw_supervisor_destroy(sup);
     fw_log_reset();
     fw_config_free(cfg);
@@ -245,4 +261,17 @@ out:
 gregor_err gregor_run(const char *path)
 {
     return fw_run_file(path, NULL) == 0 ? GREGOR_OK : GREGOR_ERR_STATE;
+}
+
+gregor_err gregor_run_with(const char *path, const gregor_run_options *opt)
+{
+    fw_run_options o = {0};
+    if (opt) {
+        o.stats_cb = opt->stats_cb;
+        o.stats_arg = opt->stats_arg;
+        o.stats_cb_ms = opt->stats_interval_ms > 0 ? opt->stats_interval_ms : 1000;
+        o.metrics_port = opt->metrics_port;
+        o.metrics_bind = opt->metrics_bind;
+    }
+    return fw_run_file(path, &o) == 0 ? GREGOR_OK : GREGOR_ERR_STATE;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "gregor/error.h"
+#include "gregor/worker.h"
 
 typedef struct fw_run_options {
     int32_t stats_ms;           /* > 0: print counters every stats_ms */
@@ -18,6 +19,12 @@ typedef struct fw_run_options {
      * command), the library's gregor_log() lines go to the same log. */
     const char *const *log_settings;
     size_t n_log_settings;
+    /* metrics (docs/METRICS.md) */
+    int32_t metrics_port;       /* 1..65535: serve /metrics, /healthz, /ready there; 0: no endpoint */
+    const char *metrics_bind;   /* the endpoint's address; NULL: 0.0.0.0 */
+    gregor_stats_fn stats_cb;   /* NULL: none; see gregor_run_with() */
+    void *stats_arg;
+    int32_t stats_cb_ms;        /* > 0 */
 } fw_run_options;
 
 /* Runs the pipelines of `path` until SIGTERM / SIGINT (or a fatal error);

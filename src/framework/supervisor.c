@@ -63,6 +63,25 @@ const fw_config *fw_supervisor_config(fw_supervisor *s)
     return s->cfg;
 }
 
+fw_pipeline *fw_supervisor_pipelines(fw_supervisor *s, size_t *n)
+{
+    *n = s->n_inited;
+    return s->pipelines;
+}
+
+const char *fw_supervisor_producer_at(fw_supervisor *s, size_t i, gregor_producer **out)
+{
+    if (i >= s->n_producers)
+        return NULL;
+    *out = s->producers[i].producer;
+    return s->producers[i].name;
+}
+
+gregor_client *fw_supervisor_client(fw_supervisor *s, bool producers)
+{
+    return producers ? s->producer_client : s->client;
+}
+
 gregor_producer *fw_supervisor_producer(fw_supervisor *s, const char *name)
 {
     for (size_t i = 0; i < s->n_producers; i++)
@@ -297,6 +316,8 @@ size_t fw_supervisor_stats(fw_supervisor *s, fw_pipeline_stats *out, size_t max)
             .partitions = atomic_load(&pl->stats.partitions),
             .stopped_partitions = atomic_load(&pl->stats.stopped_partitions),
             .queued_bytes = atomic_load(&pl->stats.held_bytes),
+            .failed = atomic_load(&pl->stats.failed),
+            .rebalances = atomic_load(&pl->stats.rebalances),
         };
     }
     return s->n_inited;

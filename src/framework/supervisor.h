@@ -37,6 +37,8 @@ typedef struct fw_pipeline_stats {
     uint64_t partitions;    /* partitions owned now */
     uint64_t stopped_partitions; /* partitions stopped by a message that could not be processed */
     uint64_t queued_bytes;  /* input bytes held now (queues and in flight) */
+    uint64_t failed;        /* handler attempts that failed (each message of a batch; retried or not) */
+    uint64_t rebalances;    /* assignment callbacks (assigned, revoked, lost) */
 } fw_pipeline_stats;
 
 /* Builds everything `cfg` (borrowed; must outlive the supervisor)

@@ -32,6 +32,7 @@
 #include "net/poller.h"
 #include "protocol/gen/api.h"
 #include "protocol/header.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define RBUF_BYTES (64u * 1024u)
@@ -122,6 +123,8 @@ static void complete_later(net_conn *c, pending_req *r, gregor_err err)
         return;
     }
     r->err = err;
+    if (c->stats && err != GREGOR_ERR_DESTROYED) /* OK: an acks=0 Produce was written */
+        atomic_fetch_add_explicit(err ? &c->stats->errors : &c->stats->requests, 1, memory_order_relaxed);
     conn_fifo_push(&c->done, r);
     if (!c->drain_posted) {
         net_loop_post_job(c->loop, &c->drain_job);
@@ -245,6 +248,7 @@ int32_t net_conn_node_id(const net_conn *c) { return c->node_id; }
 const char *net_conn_host(const net_conn *c) { return c->host; }
 int net_conn_port(const net_conn *c) { return c->port; }
 size_t net_conn_outstanding(const net_conn *c) { return c->wait.n + c->fly.n + c->unacked.n; }
+void net_conn_set_stats(net_conn *c, net_conn_stats *stats) { c->stats = stats; }
 
 const net_versions *net_conn_versions(const net_conn *c)
 {
@@ -420,6 +424,8 @@ void conn_become_up(net_conn *c)
 {
     c->state_deadline_ms = 0;
     c->backoff_ms = c->cfg.reconnect_backoff_ms;
+    if (c->stats)
+        atomic_fetch_add_explicit(&c->stats->connects, 1, memory_order_relaxed);
     conn_set_state(c, NET_CONN_UP, GREGOR_OK);
     pump(c);
     conn_rearm_timer(c);
@@ -441,6 +447,8 @@ void conn_fail_detail(net_conn *c, gregor_err why, const char *detail)
     if (c->closing)
         return;
     snprintf(c->fail_detail, sizeof c->fail_detail, "%s", detail ? detail : "");
+    if (c->stats)
+        atomic_fetch_add_explicit(&c->stats->failures, 1, memory_order_relaxed);
     bool was_handshake = c->state == NET_CONN_HANDSHAKE;
     bool was_connecting = c->state == NET_CONN_CONNECTING || c->state == NET_CONN_IDLE ||
                           c->state == NET_CONN_BACKOFF;
@@ -487,6 +495,7 @@ bool conn_write_frame(net_conn *c, pending_req *r)
     if (err == GREGOR_OK && c->out.err == GREGOR_OK) {
         buf_patch_i32(&c->out, slot, (int32_t)(c->out.len - slot - 4));
         c->bytes_queued += c->out.len - start;
+        r->written_us = c->stats ? clock_mono_us() : 0;
         r->end_byte = c->bytes_queued;
         return true;
     }
@@ -574,6 +583,19 @@ uint8_t *net_response_take_frame(net_response *resp)
     return p;
 }
 
+/* Fetch, JoinGroup and SyncGroup wait in the broker by design (long poll,
+ * rebalance): their time says nothing of the link. */
+static void count_answer(net_conn_stats *st, const pending_req *r)
+{
+    atomic_fetch_add_explicit(&st->requests, 1, memory_order_relaxed);
+    int16_t k = r->req.api_key;
+    if (k == PROTO_API_FETCH || k == PROTO_API_JOIN_GROUP || k == PROTO_API_SYNC_GROUP || r->written_us <= 0)
+        return;
+    int64_t us = clock_mono_us() - r->written_us;
+    atomic_fetch_add_explicit(&st->rtt_us_sum, (uint64_t)(us > 0 ? us : 0), memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->rtt_count, 1, memory_order_relaxed);
+}
+
 /* Delivers one complete frame to the oldest in-flight request. Returns false
  * when the connection failed or was closed meanwhile. */
 static bool dispatch(net_conn *c, uint8_t *frame, size_t len, bool owned)
@@ -608,6 +630,8 @@ static bool dispatch(net_conn *c, uint8_t *frame, size_t len, bool owned)
     else
         r->req.done(GREGOR_OK, &resp, r->req.opaque);
     c->in_dispatch = false;
+    if (c->stats && r->internal == REQ_USER)
+        count_answer(c->stats, r);
     if (resp.frame_owned)
         free(resp.frame); /* not taken by the callback */
     free(r);

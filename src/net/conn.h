@@ -67,6 +67,7 @@
 #ifndef GREGOR_NET_CONN_H
 #define GREGOR_NET_CONN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -177,6 +178,25 @@ const net_versions *net_conn_versions(const net_conn *c);
 const char *net_conn_legacy_release(const net_conn *c);
 /* Requests queued or in flight. */
 size_t net_conn_outstanding(const net_conn *c);
+/* What a connection counts, for metrics: updated on the loop thread
+ * (relaxed atomics), read from any thread. Several connections may count
+ * into one (the owner decides; cluster.c keeps one per broker and
+ * purpose, across reconnects). */
+typedef struct net_conn_stats {
+    atomic_uint_fast64_t requests;   /* requests answered by the broker */
+    atomic_uint_fast64_t errors;     /* requests ended without an answer (timed out, disconnected,
+                                      * connect failed, no common version...); not DESTROYED */
+    atomic_uint_fast64_t connects;   /* times the connection came UP */
+    atomic_uint_fast64_t failures;   /* times it failed (connect, handshake or a broken socket) */
+    atomic_uint_fast64_t rtt_us_sum; /* write to answer, over answered requests but those the broker
+                                      * holds by design (Fetch, JoinGroup, SyncGroup) */
+    atomic_uint_fast64_t rtt_count;
+} net_conn_stats;
+
+/* Where `c` counts from now on (borrowed: must outlive the connection;
+ * NULL: nowhere, the default). (loop, or before the first request) */
+void net_conn_set_stats(net_conn *c, net_conn_stats *stats);
+
 /* Changes the address (broker moved); reconnects if connected. */
 gregor_err net_conn_set_address(net_conn *c, const char *host, int port) GREGOR_MUST_CHECK;
 

@@ -29,6 +29,7 @@ typedef struct pending_req {
     int32_t correlation_id;
     int16_t version;
     uint64_t end_byte; /* acks=0: completes once this many bytes were written */
+    int64_t written_us; /* clock_mono_us() when framed into the output buffer (round trips) */
     gregor_err err;    /* for the done list */
     internal_req internal;
 } pending_req;
@@ -86,6 +87,7 @@ struct net_conn {
     bool handshake_answered; /* the broker answered ApiVersions at least once */
     bool closing;
     bool in_dispatch;
+    net_conn_stats *stats; /* NULL: nothing counted */
 };
 
 /* conn.c */

@@ -228,6 +228,24 @@ gregor_err prod_batch_split(gregor_producer *p, prod_batch *b, prod_batch **firs
     return GREGOR_OK;
 }
 
+void prod_stats_get(gregor_producer *p, prod_stats *out)
+{
+    *out = (prod_stats){
+        .delivered = atomic_load_explicit(&p->stats.delivered, memory_order_relaxed),
+        .failed = atomic_load_explicit(&p->stats.failed, memory_order_relaxed),
+        .batches = atomic_load_explicit(&p->stats.batches, memory_order_relaxed),
+        .batch_records = atomic_load_explicit(&p->stats.batch_records, memory_order_relaxed),
+        .batch_bytes = atomic_load_explicit(&p->stats.batch_bytes, memory_order_relaxed),
+    };
+    pthread_mutex_lock(&p->lock);
+    out->queued = p->outstanding;
+    out->buffer_bytes = p->mem_used;
+    for (size_t i = 0; i < p->n_topics; i++)
+        for (int32_t j = 0; j < p->topics[i]->n_parts; j++)
+            out->in_flight_batches += (uint64_t)(p->topics[i]->parts[j] ? p->topics[i]->parts[j]->in_flight : 0);
+    pthread_mutex_unlock(&p->lock);
+}
+
 void prod_count(gregor_producer *p)
 {
     assert(p->gen_n > 0 && p->gen_base + p->gen_n - 1 == p->gen);
@@ -294,6 +312,7 @@ void prod_batch_report(gregor_producer *p, prod_batch *b, gregor_err err, int64_
                        int64_t log_append_ms)
 {
     size_t n = (size_t)b->rb.count;
+    atomic_fetch_add_explicit(err ? &p->stats.failed : &p->stats.delivered, n, memory_order_relaxed);
     if (p->on_delivery) {
         gregor_delivery d = {.err = err, .topic = b->part->topic->name, .partition = b->part->id};
         for (size_t i = 0; i < n; i++) {
@@ -361,6 +380,7 @@ prod_msg *prod_msg_new(const gregor_produce_message *m, int64_t ts, const proto_
 void prod_msg_report(gregor_producer *p, prod_msg *m, gregor_err err)
 {
     const char *topic = m->topic->name;
+    atomic_fetch_add_explicit(err ? &p->stats.failed : &p->stats.delivered, 1, memory_order_relaxed);
     if (p->on_delivery) {
         gregor_delivery d = {.err = err, .topic = topic, .partition = m->partition, .offset = -1,
                              .timestamp_ms = m->timestamp_ms, .opaque = m->opaque};

@@ -182,12 +182,28 @@ struct gregor_producer {
     uint64_t rng;                 /* (L) xorshift state for random partitions */
 
     atomic_bool wake_posted;
+    /* For metrics (prod_stats_get): relaxed atomics, any thread. */
+    struct {
+        atomic_uint_fast64_t delivered, failed;                 /* messages reported, by outcome */
+        atomic_uint_fast64_t batches, batch_records, batch_bytes; /* batches written into requests (retries too) */
+    } stats;
     /* loop thread */
     net_timer timer;
     net_timer pid_timer;
     uint64_t snap_generation;
     bool stopped;
 };
+
+/* A producer's counters and gauges, for metrics. */
+typedef struct prod_stats {
+    uint64_t delivered, failed, batches, batch_records, batch_bytes; /* see gregor_producer.stats */
+    uint64_t queued;            /* messages accepted and not reported yet (in flight included) */
+    uint64_t in_flight_batches; /* batches in Produce requests now */
+    uint64_t buffer_bytes;      /* memory charged to queued messages now */
+} prod_stats;
+
+/* Fills *out. Any thread; takes the lock to walk the partitions. */
+void prod_stats_get(gregor_producer *p, prod_stats *out);
 
 /* ------------------------------------------------------------ partitioner.c */
 

@@ -453,6 +453,9 @@ static void send_builder(gregor_producer *p, builder *bl, prod_batch **failed)
             continue;
         }
         magic = b->rb.magic;
+        atomic_fetch_add_explicit(&p->stats.batches, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->stats.batch_records, (uint64_t)b->rb.count, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->stats.batch_bytes, (uint64_t)b->wire.len, memory_order_relaxed);
         r->batches[n++] = b;
     }
     if (n == 0) {

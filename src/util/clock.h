@@ -19,6 +19,8 @@
 /* Milliseconds on CLOCK_MONOTONIC (an arbitrary origin; only differences
  * mean something). */
 int64_t clock_mono_ms(void);
+/* The same clock in microseconds (latencies, round trips). */
+int64_t clock_mono_us(void);
 
 /* The CLOCK_MONOTONIC time `timeout_ms` from now, for pthread_cond_timedwait()
  * on a condition variable made by clock_cond_init(). timeout_ms < 0 counts as

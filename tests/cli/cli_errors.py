@@ -84,5 +84,17 @@ with tempfile.TemporaryDirectory(prefix="gregor-cli-") as tmp:
           "log_file /nonexistent-dir/x.log: cannot open: No such file or directory; nothing was started")
     check(["run", conf, "-X", "log_format=xml"], 2,
           "log_format: 'xml' is not a log format (json or text)")
+# gregor run's metrics options: the flag, the range and the value are named, nothing runs.
+check(["run", "--metrics-port", "0", "x.yaml"], 2, "--metrics-port takes a port number 1..65535, not '0'")
+check(["run", "--metrics-port", "65536", "x.yaml"], 2, "--metrics-port takes a port number 1..65535, not '65536'")
+check(["run", "--metrics-port"], 2, "--metrics-port takes a port number 1..65535, not ''")
+check(["run", "--metrics-bind", "127.0.0.1", "x.yaml"], 2, "--metrics-bind needs --metrics-port")
+with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+    f.write("cluster: { bootstrap: \"127.0.0.1:1\" }\n"
+            "pipelines:\n  - { name: p, group: g, topics: [t], handler: passthrough, outputs: [ { name: o, topic: u } ] }\n")
+    f.flush()
+    check(["run", "--metrics-port", "9", "--metrics-bind", "no-such-host.invalid", f.name], 1,
+          "metrics address no-such-host.invalid")
+check(["run", "--stats-interval", "1.5", "x.yaml"], 2, "--stats-interval takes a number of seconds 1..86400, not '1.5'")
 print(f"{total - failures} passed, {failures} failed")
 sys.exit(1 if failures else 0)

@@ -741,3 +741,47 @@ Test(conn, a_slow_resolver_does_not_stall_other_connections)
     usleep(50 * 1000); /* let the detached thread drop its reference */
     mock_broker_stop(m);
 }
+
+/* ----------------------------------------------------------- counters */
+
+static net_conn_stats conn_stats;
+
+static void do_set_stats(net_loop *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    net_conn_set_stats(conn, &conn_stats);
+}
+
+Test(conn, counts_answers_round_trips_errors_failures_and_connects)
+{
+    start_mock();
+    memset(&conn_stats, 0, sizeof conn_stats);
+    mock_broker *m = mock_broker_start(handler, &sc);
+    open_conn(mock_broker_port(m));
+    cr_assert_eq(net_loop_post(loop, do_set_stats, NULL), GREGOR_OK);
+    send_metadata(3, 5000, 0);
+    cr_assert_eq(wait_done(3, 5000), 3);
+    cr_assert_eq(atomic_load(&conn_stats.requests), 3);
+    cr_assert_eq(atomic_load(&conn_stats.rtt_count), 3);
+    cr_assert(atomic_load(&conn_stats.rtt_us_sum) > 0);
+    cr_assert_eq(atomic_load(&conn_stats.connects), 1);
+    cr_assert_eq(atomic_load(&conn_stats.errors), 0);
+
+    /* The broker drops the connection on the next request: one error, one
+     * failure; the request after it reconnects. */
+    atomic_store(&sc.close_next_metadata, true);
+    outcome_reset();
+    send_metadata(1, 5000, 0);
+    cr_assert_eq(wait_done(1, 5000), 1);
+    cr_assert_neq(out.errs[0], GREGOR_OK);
+    outcome_reset();
+    send_metadata(1, 5000, 0);
+    cr_assert_eq(wait_done(1, 5000), 1);
+    cr_assert_eq(out.errs[0], GREGOR_OK);
+    cr_assert_eq(atomic_load(&conn_stats.requests), 4);
+    cr_assert_eq(atomic_load(&conn_stats.errors), 1);
+    cr_assert_eq(atomic_load(&conn_stats.failures), 1);
+    cr_assert_eq(atomic_load(&conn_stats.connects), 2);
+    mock_broker_stop(m);
+}

@@ -17,6 +17,7 @@
 
 #include "gregor/producer.h"
 #include "mock_broker.h"
+#include "producer/producer.h"
 #include "protocol/gen/api.h"
 #include "protocol/gen/errors.h"
 #include "protocol/gen/init_producer_id.h"
@@ -605,6 +606,30 @@ Test(producer_mock, refused_batch_fails_alone, .timeout = 60)
     cr_assert_gt(bs.parts[0].oosn, 0, "batches were in flight behind the refused one");
     cr_assert_eq(mock_broker_requests(m, PROTO_API_INIT_PRODUCER_ID), 1, "the producer id is kept");
     cr_assert_eq(bs.parts[0].n_epochs, 2, "one epoch bump for the partition");
+    gregor_producer_destroy(p, 1000);
+    mock_broker_stop(m);
+}
+
+Test(producer_mock, counts_delivered_failed_and_batches_for_metrics, .timeout = 60)
+{
+    mock_broker *m = start(1);
+    bs.refuse_value = 1000;
+    bs.refuse_code = PROTO_ERR_INVALID_RECORD;
+    static const char *const kv[] = {"linger_ms", "0", "batch_bytes", "1024", NULL};
+    gregor_producer *p = producer(kv);
+    cr_assert_eq(send_n(p, 0, 3000, 0), GREGOR_OK);
+    cr_assert_eq(gregor_producer_flush(p, 30000), GREGOR_OK);
+    prod_stats st;
+    prod_stats_get(p, &st);
+    cr_assert_eq(st.failed, (uint64_t)bs.refused);
+    cr_assert_eq(st.delivered + st.failed, 3000);
+    cr_assert_eq(st.delivered, (uint64_t)rep.n_ok);
+    cr_assert_gt(st.batches, 3000 * 4 / 1024, "batch_bytes 1024 makes many small batches");
+    cr_assert_geq(st.batch_records, 3000, "every record was in a batch (retries again)");
+    cr_assert_gt(st.batch_bytes, 3000 * 4);
+    cr_assert_eq(st.queued, 0);
+    cr_assert_eq(st.in_flight_batches, 0);
+    cr_assert_eq(st.buffer_bytes, 0);
     gregor_producer_destroy(p, 1000);
     mock_broker_stop(m);
 }
