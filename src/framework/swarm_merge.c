@@ -100,6 +100,15 @@ static size_t family_of_sample(merger *m, const char *name, size_t len)
     return family_of(m, name, len);
 }
 
+/* Gauges that do not add up over processes: a partition's (one owner at a
+ * time; two only while it moves, then the newer state is the larger) and
+ * ages (the oldest is the one to alert on). They merge as the maximum. */
+static bool takes_max(const family *f)
+{
+    return f->type && !strcmp(f->type, "gauge") &&
+           (!strncmp(f->name, "gregor_partition_", 17) || strstr(f->name, "_seconds_since_"));
+}
+
 static bool rehash(merger *m)
 {
     size_t ncap = m->cap_index ? m->cap_index * 2 : 1024;
@@ -128,7 +137,10 @@ static void add_sample(merger *m, const char *key, size_t key_len, size_t name_l
     for (; m->index[h]; h = (h + 1) & (m->cap_index - 1)) {
         series *s = &m->ser[m->index[h] - 1];
         if (strlen(s->key) == key_len && !memcmp(s->key, key, key_len)) {
-            s->value += v;
+            if (!takes_max(&m->fams[s->family]))
+                s->value += v;
+            else if (v > s->value)
+                s->value = v;
             return;
         }
     }

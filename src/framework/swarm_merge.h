@@ -1,7 +1,9 @@
 /* framework/swarm_merge.h — the swarm supervisor's view of its children's
  * metrics: Prometheus text exposition (0.0.4) from several processes merged
  * into one, each series (metric name and labels, as written) summed over
- * the inputs.
+ * the inputs, but for the gauges that do not add up: a partition's
+ * (gregor_partition_*: one process owns it; two report it only while it
+ * moves) and ages (*_seconds_since_*), which merge as the maximum.
  *
  * A child that dies takes its gauges with it, but its counters must not
  * go down: the supervisor keeps them with `counters_only` (counter and

@@ -288,6 +288,31 @@ Test(swarm_merge, a_dead_childs_counters_stay_its_gauges_go)
     free(retired);
 }
 
+/* A partition's gauges and ages merge as the maximum (two processes report
+ * a partition only while it moves); other gauges add up. */
+Test(swarm_merge, partition_gauges_and_ages_take_the_maximum)
+{
+    const char *a = "# TYPE gregor_partition_committed_offset gauge\n"
+                    "gregor_partition_committed_offset{pipeline=\"p\",topic=\"t\",partition=\"0\"} 100\n"
+                    "# TYPE gregor_pipeline_seconds_since_commit gauge\n"
+                    "gregor_pipeline_seconds_since_commit{pipeline=\"p\"} 3\n"
+                    "# TYPE gregor_pipeline_in_flight_messages gauge\n"
+                    "gregor_pipeline_in_flight_messages{pipeline=\"p\"} 5\n";
+    const char *b = "# TYPE gregor_partition_committed_offset gauge\n"
+                    "gregor_partition_committed_offset{pipeline=\"p\",topic=\"t\",partition=\"0\"} 120\n"
+                    "# TYPE gregor_pipeline_seconds_since_commit gauge\n"
+                    "gregor_pipeline_seconds_since_commit{pipeline=\"p\"} 1\n"
+                    "# TYPE gregor_pipeline_in_flight_messages gauge\n"
+                    "gregor_pipeline_in_flight_messages{pipeline=\"p\"} 7\n";
+    const char *texts[] = {a, b};
+    char *out = merge(texts, 2, false);
+    cr_assert(strstr(out, "gregor_partition_committed_offset{pipeline=\"p\",topic=\"t\",partition=\"0\"} 120\n"),
+              "%s", out);
+    cr_assert(strstr(out, "gregor_pipeline_seconds_since_commit{pipeline=\"p\"} 3\n"), "%s", out);
+    cr_assert(strstr(out, "gregor_pipeline_in_flight_messages{pipeline=\"p\"} 12\n"), "%s", out);
+    free(out);
+}
+
 /* Lines holding a NUL are skipped (found by fuzz_swarm: a name cut at the
  * NUL came out as an empty series). */
 Test(swarm_merge, lines_with_nul_skipped)
