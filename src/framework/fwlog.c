@@ -159,9 +159,14 @@ gregor_err fw_log_reopen(char *errstr, size_t errstr_size)
     return GREGOR_OK;
 }
 
+static atomic_int log_child = -1; /* fw_log_set_child() */
+
+void fw_log_set_child(int32_t child) { atomic_store(&log_child, child >= 0 ? child : -1); }
+
 void fw_log_reset(void)
 {
     fw_log_route_library(false);
+    atomic_store(&log_child, -1);
     fw_log_options o;
     fw_log_options_init(&o);
     char e[16];
@@ -228,6 +233,13 @@ static void write_all(int fd, const char *p, size_t n)
 
 static void write_line(const fw_log_event *ev, const char *msg)
 {
+    fw_log_event stamped;
+    int child = atomic_load(&log_child);
+    if (child >= 0 && ev->child < 0) {
+        stamped = *ev;
+        stamped.child = child;
+        ev = &stamped;
+    }
     char line[FW_LOG_LINE_MAX];
     fw_log_format format = (fw_log_format)atomic_load(&log_format);
     size_t n = fw_log_format_line(ev, msg, format, atomic_load(&log_to_file), wall_ms(), line, sizeof line);

@@ -57,6 +57,8 @@ typedef struct fw_log_event {
     const char *pipeline;
     const char *group;
     const char *member;     /* group member id */
+    int32_t child;          /* the swarm worker process (its slot) that wrote it; < 0: none
+                             * (fw_log_set_child() fills it in for every line of a process) */
     int32_t generation;     /* < 0: none */
     const char *topic;      /* with partition */
     int32_t partition;      /* < 0: none */
@@ -111,6 +113,11 @@ void fw_log_reset(void);
  * sent here, back to the library's default sink (false; a sink the program
  * set itself is left alone). */
 void fw_log_route_library(bool on);
+
+/* Every later line of this process says it comes from swarm worker
+ * process `child` (its slot; -1: none, the default; fw_log_reset() clears
+ * it). Any thread. */
+void fw_log_set_child(int32_t child);
 
 /* Whether lines go to a log file (not stderr). Any thread. */
 bool fw_log_to_file(void);

@@ -217,6 +217,8 @@ static void format_json(lw *w, const fw_log_event *ev, const char *msg, const ch
     put(w, "\",\"level\":\"");
     put(w, levels[ev->level <= GREGOR_LOG_ERROR ? ev->level : GREGOR_LOG_ERROR]);
     put(w, ev->source == FW_LOG_SRC_LIB ? "\",\"source\":\"lib\"" : "\",\"source\":\"run\"");
+    if (ev->child >= 0)
+        json_field_int(w, "child", ev->child);
     json_field_str(w, "event", ev->event, 128);
     json_field_str(w, "msg", msg ? msg : "", FW_LOG_LINE_MAX);
     json_field_str(w, "pipeline", ev->pipeline, 256);
@@ -323,6 +325,10 @@ static void format_text(lw *w, const fw_log_event *ev, const char *msg, const ch
         snprintf(num, sizeof num, "%d", (int)ev->attempt);
         text_field(w, &first, "attempt", num, sizeof num);
     }
+    if (ev->child >= 0) {
+        snprintf(num, sizeof num, "%d", (int)ev->child);
+        text_field(w, &first, "child", num, sizeof num);
+    }
     if (ev->has_payload) {
         put(w, first ? " | payload=" : " payload=");
         put(w, "\"");
@@ -345,7 +351,8 @@ static void iso_time(int64_t wall_ms, char *out, size_t size)
 
 fw_log_event fw_log_ev(gregor_log_level level, const char *event)
 {
-    return (fw_log_event){.level = level, .event = event, .generation = -1, .partition = -1, .offset = -1};
+    return (fw_log_event){
+        .level = level, .event = event, .child = -1, .generation = -1, .partition = -1, .offset = -1};
 }
 
 size_t fw_log_format_line(const fw_log_event *ev, const char *msg, fw_log_format format, bool stamp,

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "framework/fwlog.h"
 #include "framework/swarm_child.h"
 #include "framework/swarm_proto.h"
 #include "framework/swarm_serve.h"
@@ -219,6 +220,7 @@ gregor_err fw_swarm_child_start(const fw_config *cfg, char *errstr, size_t errst
         return GREGOR_ERR_NOMEM;
     a->cfg = cfg;
     a->slot = slot;
+    fw_log_set_child(slot);
     a->sock = sock;
     a->wake[0] = a->wake[1] = -1;
     a->region_bytes = bytes;

@@ -96,6 +96,10 @@ with tempfile.TemporaryDirectory(prefix="gregor-cli-swarm-") as tmp:
                any("child 0 (pid" in m and "exited with status 1; restart 2 in 200 ms" in m for m in died), f"{died}")
         expect("the children's lines are in the same JSON log",
                any(e.get("event") == "not_started" for e in events), f"{names}")
+        expect("each child's lines say which child wrote them; the supervisor's do not",
+               all(e.get("child") in (0, 1) for e in events if e.get("event") == "not_started") and
+               not any("child" in e for e in events if e.get("event") in ("swarm_started", "child_died")),
+               f"{[(e.get('event'), e.get('child')) for e in events][:8]}")
         _, bad = read_json_lines(log)
         expect("every line of the log is JSON", not bad, f"{bad[:3]}")
         os.rename(log, log + ".1")

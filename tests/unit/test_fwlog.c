@@ -69,7 +69,15 @@ Test(fwlog, json_has_every_field)
     cr_assert_eq(json_integer_value(json_object_get(j, "offset")), 17);
     cr_assert_eq(json_integer_value(json_object_get(j, "attempt")), 3);
     cr_assert_null(json_object_get(j, "payload"), "no payload unless asked");
+    cr_assert_null(json_object_get(j, "child"), "no child outside a swarm");
     json_decref(j);
+    ev.child = 2;
+    n = fw_log_format_line(&ev, "x", FW_LOG_JSON, true, T0_MS, line, sizeof line);
+    j = parse_line(line, n);
+    cr_assert_eq(json_integer_value(json_object_get(j, "child")), 2);
+    json_decref(j);
+    n = fw_log_format_line(&ev, "x", FW_LOG_TEXT, false, T0_MS, line, sizeof line);
+    cr_assert(strstr(line, " child=2"), "%s", line);
 }
 
 Test(fwlog, json_absent_fields_are_left_out)
