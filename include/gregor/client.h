@@ -97,6 +97,28 @@ gregor_err gregor_client_api_versions(gregor_client *c, int32_t node_id, int32_t
                                       gregor_api_version *out, size_t max, size_t *n, char *errstr,
                                       size_t errstr_size) GREGOR_MUST_CHECK;
 
+/* One broker connection's counters (since the client was created; they
+ * never go down), per broker and purpose: "data" (metadata, fetch,
+ * produce), "coordinator" (commits, offset fetches), "member" (a group
+ * member's own connection), summed over reconnects. The gregor_broker_*
+ * series of docs/METRICS.md. */
+typedef struct gregor_broker_stats {
+    int32_t node_id;       /* bootstrap entries before the first metadata: -1, -2, ... */
+    const char *purpose;   /* "data", "coordinator" or "member" (static strings) */
+    char broker[280];      /* host:port of the first connection */
+    uint64_t requests;     /* requests answered */
+    uint64_t errors;       /* requests that ended without an answer (timed out, disconnected) */
+    uint64_t connects;     /* times a connection came up (handshake done); reconnects: connects - 1 */
+    uint64_t failures;     /* times a connection failed (connect, handshake, or a broken one) */
+    uint64_t rtt_us_sum;   /* round trips of answered requests (long-polled Fetch, JoinGroup and */
+    uint64_t rtt_count;    /* SyncGroup left out): rtt_us_sum / rtt_count is the mean, in microseconds */
+} gregor_broker_stats;
+
+/* Copies the counters of every broker and purpose the client has connected
+ * to into a malloc'd array (*out, *n entries; free() it; NULL and 0 when
+ * none). NOMEM. Cheap (one short hold of the cluster's lock). Any thread. */
+gregor_err gregor_client_broker_stats(gregor_client *c, gregor_broker_stats **out, size_t *n) GREGOR_MUST_CHECK;
+
 /* The library version, "MAJOR.MINOR.PATCH". */
 const char *gregor_version(void);
 

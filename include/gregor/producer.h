@@ -145,6 +145,29 @@ gregor_err gregor_producer_flush(gregor_producer *p, int32_t timeout_ms) GREGOR_
 /* Messages accepted and not yet reported. */
 size_t gregor_producer_outstanding(gregor_producer *p);
 
+/* A producer's counters (since it was created; they never go down) and
+ * gauges (now), with the names and meanings of its gregor_producer_*
+ * series in docs/METRICS.md. */
+typedef struct gregor_producer_stats {
+    uint64_t delivered;         /* messages the brokers acknowledged */
+    uint64_t failed;            /* messages reported with an error */
+    uint64_t batches;           /* record batches written into Produce requests (a retried batch again) */
+    uint64_t batch_records;     /* records in those batches (/ batches: the mean batch size) */
+    uint64_t batch_bytes;       /* their bytes on the wire, compressed */
+    uint64_t queued;            /* gauge: messages accepted and not reported yet (in flight included) */
+    uint64_t in_flight_batches; /* gauge: batches in Produce requests now */
+    uint64_t buffer_bytes;      /* gauge: memory charged to queued messages (bounded by buffer_bytes) */
+} gregor_producer_stats;
+
+/* Fills *out: cheap (atomics and one short hold of the producer's lock),
+ * so a program can read it as often as it exports metrics. Any thread. */
+void gregor_producer_stats_get(gregor_producer *p, gregor_producer_stats *out);
+
+/* The client the producer runs on (its connections: gregor_client_broker_stats),
+ * borrowed: valid until the producer is destroyed (with
+ * gregor_producer_new_on(), the caller's). */
+gregor_client *gregor_producer_client(gregor_producer *p);
+
 /* Flushes for at most timeout_ms, then stops: messages still queued or in
  * flight are reported failed (GREGOR_ERR_DESTROYED, or their last error)
  * before it returns. On a shared client (gregor_producer_new_on) requests

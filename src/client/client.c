@@ -223,6 +223,11 @@ gregor_err client_call_any(gregor_client *c, int32_t node_id, net_request *req, 
     return err;
 }
 
+gregor_err gregor_client_broker_stats(gregor_client *c, gregor_broker_stats **out, size_t *n)
+{
+    return cluster_conn_stats_get(c->cluster, out, n);
+}
+
 gregor_err gregor_client_metadata(gregor_client *c, const char *const *topics, size_t n_topics,
                                   int32_t timeout_ms, const gregor_metadata **out, char *errstr,
                                   size_t n)

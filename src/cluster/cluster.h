@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "cluster/snapshot.h"
+#include "gregor/client.h"
 #include "gregor/error.h"
 #include "net/conn.h"
 #include "net/loop.h"
@@ -122,12 +123,7 @@ net_conn *cluster_any_conn(cluster *c);
 /* The counters of the connections to one broker for one purpose (every
  * member's connection counts as "member"), summed over every connection
  * the cluster made for them, reconnects included; for metrics. */
-typedef struct cluster_conn_stats {
-    int32_t node_id;       /* bootstrap entries: -1, -2, ... */
-    const char *purpose;   /* "data", "coordinator" or "member" */
-    char broker[280];      /* host:port when the first connection was made */
-    uint64_t requests, errors, connects, failures, rtt_us_sum, rtt_count;
-} cluster_conn_stats;
+typedef gregor_broker_stats cluster_conn_stats; /* the public struct (gregor/client.h) */
 
 /* Copies the counters of every broker and purpose the cluster has
  * connected to (a malloc'd array the caller frees, *n entries; NULL and 0

@@ -246,6 +246,10 @@ void prod_stats_get(gregor_producer *p, prod_stats *out)
     pthread_mutex_unlock(&p->lock);
 }
 
+void gregor_producer_stats_get(gregor_producer *p, gregor_producer_stats *out) { prod_stats_get(p, out); }
+
+gregor_client *gregor_producer_client(gregor_producer *p) { return p->client; }
+
 void prod_count(gregor_producer *p)
 {
     assert(p->gen_n > 0 && p->gen_base + p->gen_n - 1 == p->gen);

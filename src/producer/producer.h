@@ -194,15 +194,11 @@ struct gregor_producer {
     bool stopped;
 };
 
-/* A producer's counters and gauges, for metrics. */
-typedef struct prod_stats {
-    uint64_t delivered, failed, batches, batch_records, batch_bytes; /* see gregor_producer.stats */
-    uint64_t queued;            /* messages accepted and not reported yet (in flight included) */
-    uint64_t in_flight_batches; /* batches in Produce requests now */
-    uint64_t buffer_bytes;      /* memory charged to queued messages now */
-} prod_stats;
+/* A producer's counters and gauges, for metrics: the public struct. */
+typedef gregor_producer_stats prod_stats;
 
-/* Fills *out. Any thread; takes the lock to walk the partitions. */
+/* Fills *out (gregor_producer_stats_get). Any thread; takes the lock to
+ * walk the partitions. */
 void prod_stats_get(gregor_producer *p, prod_stats *out);
 
 /* ------------------------------------------------------------ partitioner.c */

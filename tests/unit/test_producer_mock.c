@@ -619,8 +619,8 @@ Test(producer_mock, counts_delivered_failed_and_batches_for_metrics, .timeout = 
     gregor_producer *p = producer(kv);
     cr_assert_eq(send_n(p, 0, 3000, 0), GREGOR_OK);
     cr_assert_eq(gregor_producer_flush(p, 30000), GREGOR_OK);
-    prod_stats st;
-    prod_stats_get(p, &st);
+    gregor_producer_stats st;
+    gregor_producer_stats_get(p, &st);
     cr_assert_eq(st.failed, (uint64_t)bs.refused);
     cr_assert_eq(st.delivered + st.failed, 3000);
     cr_assert_eq(st.delivered, (uint64_t)rep.n_ok);
@@ -630,6 +630,21 @@ Test(producer_mock, counts_delivered_failed_and_batches_for_metrics, .timeout = 
     cr_assert_eq(st.queued, 0);
     cr_assert_eq(st.in_flight_batches, 0);
     cr_assert_eq(st.buffer_bytes, 0);
+    /* The connection it produced on: every Produce answered, counted. */
+    gregor_broker_stats *bk;
+    size_t nb;
+    cr_assert_eq(gregor_client_broker_stats(gregor_producer_client(p), &bk, &nb), GREGOR_OK);
+    uint64_t data_requests = 0, connects = 0;
+    for (size_t i = 0; i < nb; i++) {
+        if (strcmp(bk[i].purpose, "data"))
+            continue;
+        data_requests += bk[i].requests;
+        connects += bk[i].connects;
+        cr_assert_leq(bk[i].rtt_count, bk[i].requests);
+    }
+    free(bk);
+    cr_assert_geq(data_requests, (uint64_t)mock_broker_requests(m, PROTO_API_PRODUCE), "every Produce counted");
+    cr_assert_geq(connects, 1);
     gregor_producer_destroy(p, 1000);
     mock_broker_stop(m);
 }
