@@ -188,10 +188,11 @@ gregor_err gregor_handler_register(const gregor_handler *h) GREGOR_MUST_CHECK;
  * leave the groups, flush; a second signal exits at once with status 130)
  * or a fatal error. Handlers registered by the program (GREGOR_HANDLER) are
  * found by name. Call it from the main thread before other threads exist:
- * it blocks SIGTERM and SIGINT in the calling thread, so that the threads it
- * starts inherit that, and handles them on a thread of its own. Progress
- * and errors (config errors located FILE:LINE:COL) go to stderr. Returns OK
- * after a clean stop, STATE otherwise. */
+ * it blocks SIGTERM, SIGINT and SIGHUP (a reopening of the log file) in the
+ * calling thread, so that the threads it starts inherit that, and handles
+ * them on a thread of its own. Progress and errors (config errors located
+ * FILE:LINE:COL) go to stderr. Returns OK after a clean stop, STATE
+ * otherwise. */
 gregor_err gregor_run(const char *path) GREGOR_MUST_CHECK;
 
 /* Receives the process's metrics: `text` (NUL-terminated, `len` bytes,
